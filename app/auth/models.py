@@ -1,0 +1,72 @@
+"""Users, their access tokens, and idempotency records of POSTs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, IdMixin, Instant, TimestampMixin, utcnow
+
+ROLES = ("admin", "nurse", "billing", "patient")
+
+
+class User(IdMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'nurse', 'billing', 'patient')", name="role"),
+        CheckConstraint(
+            "(role = 'patient') = (patient_id IS NOT NULL)", name="patient_link"
+        ),
+    )
+
+
+class AccessToken(IdMixin, Base):
+    """An opaque bearer token; only its keyed hash is stored."""
+
+    __tablename__ = "access_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Instant)
+    last_used_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
+class IdempotencyRecord(IdMixin, Base):
+    """The first reply to a POST made with an Idempotency-Key, replayed on retries."""
+
+    __tablename__ = "idempotency_records"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+
+    __table_args__ = (
+        # One record per caller, route and key: the database settles racing retries.
+        UniqueConstraint("user_id", "scope", "key"),
+    )

@@ -1,0 +1,32 @@
+"""Every mapped table, imported in one place for Alembic and the drift check."""
+
+from app.auth.models import AccessToken, IdempotencyRecord, User
+from app.db import Base
+from app.patients.models import Patient, PatientMeasurement
+from scheduling.models import (
+    Appointment,
+    AppointmentChange,
+    Chair,
+    ChairBlock,
+    Closure,
+    OpeningHours,
+    Center,
+    StaffingBlock,
+)
+
+__all__ = [
+    "AccessToken",
+    "Appointment",
+    "AppointmentChange",
+    "Base",
+    "Center",
+    "Chair",
+    "ChairBlock",
+    "Closure",
+    "IdempotencyRecord",
+    "OpeningHours",
+    "Patient",
+    "PatientMeasurement",
+    "StaffingBlock",
+    "User",
+]

@@ -1,0 +1,43 @@
+"""Settings from `CHAIRSIDE_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-in-production"  # noqa: S105 - the sentinel we refuse outside development
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path('var') / 'chairside.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAIRSIDE_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = default_database_url()
+    secret_key: str = DEFAULT_SECRET
+    token_ttl_hours: float = 12.0
+    token_idle_minutes: float = 30.0
+    max_body_bytes: int = 1_000_000
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "CHAIRSIDE_SECRET_KEY must be set to a real secret outside development"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

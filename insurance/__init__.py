@@ -1,0 +1,1 @@
+"""Payers, coverages, pre-authorizations and the billing work queue (arrives with the insurance issue)."""

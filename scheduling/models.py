@@ -1,0 +1,176 @@
+"""Centers, chairs, staffing and appointments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Time,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, IdMixin, Instant, TimestampMixin, utcnow
+
+CHAIR_KINDS = ("chair", "bed", "isolation")
+APPOINTMENT_STATUSES = ("booked", "checked_in", "in_progress", "completed", "cancelled", "no_show")
+# Statuses that hold a chair, a patient and a nurse's attention.
+ACTIVE_STATUSES = ("booked", "checked_in", "in_progress")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Center(IdMixin, TimestampMixin, Base):
+    __tablename__ = "centers"
+
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    patients_per_nurse: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    opening_hours: Mapped[list[OpeningHours]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", order_by="OpeningHours.weekday"
+    )
+    staffing: Mapped[list[StaffingBlock]] = relationship(
+        lazy="raise",
+        cascade="all, delete-orphan",
+        order_by="(StaffingBlock.weekday, StaffingBlock.start)",
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),)
+
+
+class OpeningHours(Base):
+    __tablename__ = "opening_hours"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[time] = mapped_column(Time)
+    closes: Mapped[time] = mapped_column(Time)
+
+    __table_args__ = (
+        UniqueConstraint("center_id", "weekday"),
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("opens < closes", name="opens_before_closes"),
+    )
+
+
+class StaffingBlock(Base):
+    """Nurses on duty during a weekly block; overlapping blocks add up."""
+
+    __tablename__ = "staffing_blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    center_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("centers.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)
+    start: Mapped[time] = mapped_column(Time)
+    end: Mapped[time] = mapped_column(Time)
+    nurses: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint('start < "end"', name="start_before_end"),
+        CheckConstraint("nurses BETWEEN 0 AND 100", name="nurses_range"),
+    )
+
+
+class Closure(IdMixin, Base):
+    __tablename__ = "closures"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("center_id", "date"),)
+
+
+class Chair(IdMixin, TimestampMixin, Base):
+    __tablename__ = "chairs"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id"), index=True)
+    label: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        UniqueConstraint("center_id", "label"),
+        CheckConstraint(_in("kind", CHAIR_KINDS), name="kind"),
+    )
+
+
+class ChairBlock(IdMixin, Base):
+    """A chair out of service (repair, deep cleaning) for a span of time."""
+
+    __tablename__ = "chair_blocks"
+
+    chair_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chairs.id"), index=True)
+    start_at: Mapped[datetime] = mapped_column(Instant)
+    end_at: Mapped[datetime] = mapped_column(Instant)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+
+    __table_args__ = (CheckConstraint("start_at < end_at", name="start_before_end"),)
+
+
+class Appointment(IdMixin, TimestampMixin, Base):
+    """A patient in a chair for a span of time.
+
+    Overlaps are refused by the database, not only by the booking service: an exclusion
+    constraint on PostgreSQL and triggers on SQLite (see the migrations) cover the chair and
+    the patient for every active status.
+    """
+
+    __tablename__ = "appointments"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id"))
+    chair_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chairs.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    start_at: Mapped[datetime] = mapped_column(Instant)
+    end_at: Mapped[datetime] = mapped_column(Instant)
+    status: Mapped[str] = mapped_column(String(20), default="booked")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    booked_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    status_changed_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("start_at < end_at", name="start_before_end"),
+        CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
+        Index("ix_appointments_center_start", "center_id", "start_at"),
+        Index("ix_appointments_chair_start", "chair_id", "start_at"),
+        Index("ix_appointments_patient_start", "patient_id", "start_at"),
+    )
+
+
+class AppointmentChange(IdMixin, Base):
+    """Every booking, move and status change, kept so nothing is ever lost."""
+
+    __tablename__ = "appointment_changes"
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointments.id"), index=True)
+    at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    chair_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    start_at: Mapped[datetime] = mapped_column(Instant)
+    end_at: Mapped[datetime] = mapped_column(Instant)
