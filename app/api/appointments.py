@@ -1,0 +1,167 @@
+"""Booking, listing, moving and progressing appointments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import idempotency
+from app.api.deps import (
+    DEFAULT_PAGE,
+    Clinical,
+    Cursor,
+    IfMatch,
+    Limit,
+    Session,
+    Staff,
+    etag,
+    get_db,
+)
+from app.schemas import Page
+from scheduling import booking
+from scheduling.localtime import zone
+from scheduling.models import Appointment, Center
+from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
+
+router = APIRouter(prefix="/api/v1", tags=["appointments"])
+CONFLICT_DOC = {409: {"description": "The chair, the patient or nurse capacity is taken"}}
+Action = Literal["check-in", "start", "complete", "cancel", "no-show"]
+
+
+def appointment_out(appt: Appointment, tz_name: str) -> AppointmentOut:
+    tz = zone(tz_name)
+    return AppointmentOut(
+        id=appt.id,
+        patient_id=appt.patient_id,
+        chair_id=appt.chair_id,
+        center_id=appt.center_id,
+        start=appt.start_at.astimezone(tz),
+        end=appt.end_at.astimezone(tz),
+        duration_minutes=int((appt.end_at - appt.start_at).total_seconds() // 60),
+        status=appt.status,  # type: ignore[arg-type]
+        version=appt.version,
+        booked_by=appt.booked_by,
+        created_at=appt.created_at.astimezone(tz),
+        updated_at=appt.updated_at.astimezone(tz),
+    )
+
+
+async def _tz(session: AsyncSession, center_id: uuid.UUID) -> str:
+    center = await session.get(Center, center_id)
+    assert center is not None
+    return center.timezone
+
+
+@router.post(
+    "/appointments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AppointmentOut,
+    responses=CONFLICT_DOC,
+)
+async def create_appointment(
+    request: Request,
+    data: AppointmentCreate,
+    caller: Clinical,
+    session: Session,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    claimed: idempotency.Claim | None = None
+    if idempotency_key is not None:
+        db = get_db(request)
+        outcome = await idempotency.claim(
+            db,
+            caller.user_id,
+            "POST /api/v1/appointments",
+            idempotency_key,
+            idempotency.request_hash(await request.body()),
+        )
+        if isinstance(outcome, idempotency.Replay):
+            headers = {"Location": outcome.location} if outcome.location else None
+            return Response(
+                outcome.body, outcome.status_code, headers=headers, media_type="application/json"
+            )
+        claimed = outcome
+    try:
+        appt = await booking.book(session, data, caller.user_id)
+        body = appointment_out(appt, await _tz(session, appt.center_id)).model_dump_json()
+        location = f"/api/v1/appointments/{appt.id}"
+        if claimed is not None:
+            await idempotency.remember(session, claimed, 201, body, location)
+    except BaseException:
+        if claimed is not None:
+            # Give the lock back before releasing the claim in a transaction of its own.
+            await session.rollback()
+            await idempotency.release(get_db(request), claimed)
+        raise
+    return Response(
+        body,
+        status.HTTP_201_CREATED,
+        headers={"Location": location, "ETag": etag(appt.version)},
+        media_type="application/json",
+    )
+
+
+@router.get("/appointments", response_model=Page[AppointmentOut])
+async def list_appointments(
+    session: Session,
+    _: Staff,
+    center_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    date: Annotated[date | None, Query()] = None,
+    status: Status | None = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[AppointmentOut]:
+    items, nxt = await booking.list_appointments(
+        session,
+        center_id=center_id,
+        patient_id=patient_id,
+        day=date,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+    zones = await booking.center_zones(session, {a.center_id for a in items})
+    return Page[AppointmentOut](
+        items=[appointment_out(a, zones[a.center_id]) for a in items], next_cursor=nxt
+    )
+
+
+@router.get("/appointments/{appointment_id}", response_model=AppointmentOut)
+async def get_appointment(
+    appointment_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> AppointmentOut:
+    appt = await booking.get_appointment(session, appointment_id)
+    response.headers["ETag"] = etag(appt.version)
+    return appointment_out(appt, await _tz(session, appt.center_id))
+
+
+@router.patch(
+    "/appointments/{appointment_id}", response_model=AppointmentOut, responses=CONFLICT_DOC
+)
+async def reschedule_appointment(
+    appointment_id: uuid.UUID,
+    data: AppointmentReschedule,
+    version: IfMatch,
+    session: Session,
+    caller: Clinical,
+    response: Response,
+) -> AppointmentOut:
+    appt = await booking.get_appointment(session, appointment_id)
+    appt = await booking.reschedule(session, appt, version, data, caller.user_id)
+    response.headers["ETag"] = etag(appt.version)
+    return appointment_out(appt, await _tz(session, appt.center_id))
+
+
+@router.post("/appointments/{appointment_id}/{action}", response_model=AppointmentOut)
+async def act_on_appointment(
+    appointment_id: uuid.UUID, action: Action, session: Session, caller: Clinical, response: Response
+) -> AppointmentOut:
+    appt = await booking.get_appointment(session, appointment_id)
+    appt = await booking.transition(session, appt, action, caller.user_id)
+    response.headers["ETag"] = etag(appt.version)
+    return appointment_out(appt, await _tz(session, appt.center_id))

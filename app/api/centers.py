@@ -1,0 +1,255 @@
+"""Centers, closures, chairs, chair blocks, availability and the day board."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import (
+    DEFAULT_PAGE,
+    Clinical,
+    Cursor,
+    IfMatch,
+    Limit,
+    Session,
+    Staff,
+    etag,
+)
+from app.problems import PreconditionFailed
+from app.schemas import Page
+from scheduling import availability, repository, service
+from scheduling.localtime import zone
+from scheduling.models import Center, Chair
+from scheduling.schemas import (
+    Availability,
+    BoardAppointment,
+    BoardChair,
+    BoardSlot,
+    CenterCreate,
+    CenterOut,
+    CenterUpdate,
+    ChairBlockIn,
+    ChairBlockOut,
+    ChairCreate,
+    ChairKind,
+    ChairOut,
+    ChairUpdate,
+    ClosureIn,
+    ClosureOut,
+    DayBoard,
+    OpeningHoursOut,
+    Slot,
+    StaffingOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["centers"])
+
+
+def center_out(center: Center) -> CenterOut:
+    return CenterOut(
+        id=center.id,
+        name=center.name,
+        timezone=center.timezone,
+        patients_per_nurse=center.patients_per_nurse,
+        opening_hours=[
+            OpeningHoursOut(weekday=h.weekday, opens=h.opens.strftime("%H:%M"), closes=h.closes.strftime("%H:%M"))
+            for h in center.opening_hours
+        ],
+        staffing=[
+            StaffingOut(
+                weekday=s.weekday,
+                start=s.start.strftime("%H:%M"),
+                end=s.end.strftime("%H:%M"),
+                nurses=s.nurses,
+            )
+            for s in center.staffing
+        ],
+        version=center.version,
+    )
+
+
+def _check_version(current: int, expected: int) -> None:
+    if current != expected:
+        raise PreconditionFailed("the record changed since you read it; reload and retry")
+
+
+@router.post("/centers", status_code=status.HTTP_201_CREATED, response_model=CenterOut)
+async def create_center(data: CenterCreate, session: Session, _: Clinical, response: Response) -> CenterOut:
+    center = await service.create_center(session, data)
+    center = await repository.get_center(session, center.id)
+    response.headers["Location"] = f"/api/v1/centers/{center.id}"
+    response.headers["ETag"] = etag(center.version)
+    return center_out(center)
+
+
+@router.get("/centers", response_model=Page[CenterOut])
+async def list_centers(
+    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> Page[CenterOut]:
+    items, nxt = await service.list_centers(session, limit, cursor)
+    return Page[CenterOut](items=[center_out(c) for c in items], next_cursor=nxt)
+
+
+@router.get("/centers/{center_id}", response_model=CenterOut)
+async def get_center(center_id: uuid.UUID, session: Session, _: Staff, response: Response) -> CenterOut:
+    center = await repository.get_center(session, center_id)
+    response.headers["ETag"] = etag(center.version)
+    return center_out(center)
+
+
+@router.patch("/centers/{center_id}", response_model=CenterOut)
+async def update_center(
+    center_id: uuid.UUID, data: CenterUpdate, version: IfMatch, session: Session, _: Clinical,
+    response: Response,
+) -> CenterOut:
+    center = await repository.get_center(session, center_id)
+    _check_version(center.version, version)
+    await service.update_center(session, center, data)
+    session.expire(center)
+    center = await repository.get_center(session, center_id)
+    response.headers["ETag"] = etag(center.version)
+    return center_out(center)
+
+
+@router.post(
+    "/centers/{center_id}/closures", status_code=status.HTTP_201_CREATED, response_model=ClosureOut
+)
+async def add_closure(
+    center_id: uuid.UUID, data: ClosureIn, session: Session, _: Clinical, response: Response
+) -> ClosureOut:
+    center = await repository.get_center(session, center_id)
+    closure = await service.add_closure(session, center, data)
+    response.headers["Location"] = f"/api/v1/centers/{center_id}/closures/{closure.id}"
+    return ClosureOut.model_validate(closure)
+
+
+@router.get("/centers/{center_id}/closures", response_model=list[ClosureOut])
+async def list_closures(center_id: uuid.UUID, session: Session, _: Staff) -> list[ClosureOut]:
+    await repository.get_center(session, center_id)
+    return [ClosureOut.model_validate(c) for c in await service.list_closures(session, center_id)]
+
+
+@router.post(
+    "/centers/{center_id}/chairs", status_code=status.HTTP_201_CREATED, response_model=ChairOut
+)
+async def create_chair(
+    center_id: uuid.UUID, data: ChairCreate, session: Session, _: Clinical, response: Response
+) -> ChairOut:
+    center = await repository.get_center(session, center_id)
+    chair = await service.create_chair(session, center, data)
+    response.headers["Location"] = f"/api/v1/chairs/{chair.id}"
+    response.headers["ETag"] = etag(chair.version)
+    return ChairOut.model_validate(chair)
+
+
+@router.get("/centers/{center_id}/chairs", response_model=Page[ChairOut])
+async def list_chairs(
+    center_id: uuid.UUID, session: Session, _: Staff, limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[ChairOut]:
+    await repository.get_center(session, center_id)
+    items, nxt = await service.list_chairs(session, center_id, limit, cursor)
+    return Page[ChairOut](items=[ChairOut.model_validate(c) for c in items], next_cursor=nxt)
+
+
+@router.get("/chairs/{chair_id}", response_model=ChairOut)
+async def get_chair(chair_id: uuid.UUID, session: Session, _: Staff, response: Response) -> ChairOut:
+    chair = await repository.get_chair(session, chair_id)
+    response.headers["ETag"] = etag(chair.version)
+    return ChairOut.model_validate(chair)
+
+
+@router.patch("/chairs/{chair_id}", response_model=ChairOut)
+async def update_chair(
+    chair_id: uuid.UUID, data: ChairUpdate, version: IfMatch, session: Session, _: Clinical,
+    response: Response,
+) -> ChairOut:
+    chair: Chair = await repository.get_chair(session, chair_id)
+    _check_version(chair.version, version)
+    await service.update_chair(session, chair, data)
+    response.headers["ETag"] = etag(chair.version)
+    return ChairOut.model_validate(chair)
+
+
+@router.post(
+    "/chairs/{chair_id}/blocks", status_code=status.HTTP_201_CREATED, response_model=ChairBlockOut
+)
+async def add_chair_block(
+    chair_id: uuid.UUID, data: ChairBlockIn, session: Session, _: Clinical, response: Response
+) -> ChairBlockOut:
+    chair = await repository.get_chair(session, chair_id)
+    center = await repository.get_center(session, chair.center_id)
+    block = await service.add_chair_block(session, chair, data)
+    tz = zone(center.timezone)
+    response.headers["Location"] = f"/api/v1/chairs/{chair_id}/blocks/{block.id}"
+    return ChairBlockOut(
+        id=block.id,
+        chair_id=chair.id,
+        start=block.start_at.astimezone(tz),
+        end=block.end_at.astimezone(tz),
+        reason=block.reason,
+    )
+
+
+@router.get("/centers/{center_id}/availability", response_model=Availability)
+async def get_availability(
+    center_id: uuid.UUID,
+    session: Session,
+    _: Staff,
+    date: Annotated[date, Query()],
+    duration_minutes: Annotated[int, Query(ge=15, le=24 * 60)],
+    chair_kind: Annotated[ChairKind | None, Query()] = None,
+) -> Availability:
+    center = await repository.get_center(session, center_id)
+    tz = zone(center.timezone)
+    slots = await availability.open_slots(
+        session, center, date, timedelta(minutes=duration_minutes), chair_kind
+    )
+    return Availability(
+        slots=[Slot(chair_id=s.chair_id, start=s.start.astimezone(tz), end=s.end.astimezone(tz)) for s in slots]
+    )
+
+
+@router.get("/centers/{center_id}/day", response_model=DayBoard)
+async def get_day(
+    center_id: uuid.UUID, session: Session, _: Staff, date: Annotated[date, Query()]
+) -> DayBoard:
+    center = await repository.get_center(session, center_id)
+    tz = zone(center.timezone)
+    board = await availability.day_board(session, center, date)
+    by_chair: dict[uuid.UUID, list[BoardAppointment]] = {c.id: [] for c in board.chairs}
+    for a in board.appointments:
+        by_chair.setdefault(a.chair_id, []).append(
+            BoardAppointment(
+                id=a.id,
+                patient_id=a.patient_id,
+                start=a.start_at.astimezone(tz),
+                end=a.end_at.astimezone(tz),
+                status=a.status,  # type: ignore[arg-type]
+            )
+        )
+    rules = board.rules
+    return DayBoard(
+        center_id=center.id,
+        date=date,
+        opens=rules.opens_at.astimezone(tz) if rules.opens_at else None,
+        closes=rules.closes_at.astimezone(tz) if rules.closes_at else None,
+        closed_reason=rules.closed_reason,
+        chairs=[
+            BoardChair(id=c.id, label=c.label, kind=c.kind, active=c.active, appointments=by_chair[c.id])  # type: ignore[arg-type]
+            for c in board.chairs
+        ],
+        slots=[
+            BoardSlot(
+                start=s.start.astimezone(tz),
+                census=s.census,
+                nurses=s.nurses,
+                nurse_capacity=s.nurse_capacity,
+                starts=s.starts,
+            )
+            for s in board.slots
+        ],
+    )

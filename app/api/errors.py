@@ -1,0 +1,94 @@
+"""Every 4xx and 5xx leaves as RFC 9457 application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.problems import PROBLEM_BASE, PreconditionFailed, Problem
+
+log = logging.getLogger("chairside.errors")
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    411: "Length required",
+    412: "Stale version",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    428: "If-Match required",
+    429: "Too many requests",
+    500: "Internal error",
+}
+
+
+def problem_response(
+    status: int, detail: str, *, slug: str | None = None, title: str | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + (slug or f"http-{status}"),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only where and what: never echo the submitted value (it may be patient data).
+    return [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, slug=exc.slug, title=exc.title, **exc.extra)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, __: StaleDataError) -> JSONResponse:
+        p = PreconditionFailed("the record changed while you were changing it; reload and retry")
+        return problem_response(p.status, p.detail, slug=p.slug, title=p.title)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            422, "the request is not valid", slug="validation", errors=_field_errors(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        response = problem_response(exc.status_code, detail)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        # A bug: log its type and place (no values), answer 500 without internals.
+        log.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.scope.get("route").path if request.scope.get("route") else "?",  # type: ignore[union-attr]
+            exc_info=exc,
+        )
+        return problem_response(500, "something went wrong on our side")

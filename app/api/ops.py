@@ -1,0 +1,35 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+
+from app.api.deps import get_db
+from app.api.errors import problem_response
+from app.migrate import head_revision
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "Database unreachable or not migrated"}})
+async def readyz(request: Request) -> Response:
+    try:
+        async with get_db(request).unit_of_work(write=False) as session:
+            current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception:
+        return problem_response(503, "the database is unreachable or has no schema")
+    if current != head_revision():
+        return problem_response(503, "the database is not migrated to the latest revision")
+    return JSONResponse({"status": "ready", "revision": current})
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> str:
+    return str(request.app.state.metrics.render())

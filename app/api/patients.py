@@ -1,0 +1,66 @@
+"""Patient registration and search."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, IfMatch, Limit, Session, Staff, etag
+from app.patients import service
+from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
+from app.schemas import Page
+
+router = APIRouter(prefix="/api/v1", tags=["patients"])
+
+
+@router.post(
+    "/patients",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PatientOut,
+    responses={409: {"description": "A patient with this MRN exists"}},
+)
+async def create_patient(
+    data: PatientCreate, session: Session, caller: Clinical, response: Response
+) -> PatientOut:
+    patient = await service.create_patient(session, data, caller.user_id)
+    response.headers["Location"] = f"/api/v1/patients/{patient.id}"
+    response.headers["ETag"] = etag(patient.version)
+    return PatientOut.model_validate(patient)
+
+
+@router.get("/patients", response_model=Page[PatientOut])
+async def search_patients(
+    session: Session,
+    _: Staff,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[PatientOut]:
+    items, nxt = await service.search_patients(session, q, limit, cursor)
+    return Page[PatientOut](items=[PatientOut.model_validate(p) for p in items], next_cursor=nxt)
+
+
+@router.get("/patients/{patient_id}", response_model=PatientOut)
+async def get_patient(
+    patient_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> PatientOut:
+    patient = await service.get_patient(session, patient_id)
+    response.headers["ETag"] = etag(patient.version)
+    return PatientOut.model_validate(patient)
+
+
+@router.patch("/patients/{patient_id}", response_model=PatientOut)
+async def update_patient(
+    patient_id: uuid.UUID,
+    data: PatientUpdate,
+    version: IfMatch,
+    session: Session,
+    caller: Clinical,
+    response: Response,
+) -> PatientOut:
+    patient = await service.get_patient(session, patient_id)
+    patient = await service.update_patient(session, patient, version, data, caller.user_id)
+    response.headers["ETag"] = etag(patient.version)
+    return PatientOut.model_validate(patient)

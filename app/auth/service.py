@@ -1,0 +1,131 @@
+"""Users, password checks and opaque bearer tokens. Flushes; never commits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ROLES, AccessToken, User
+from app.db import utcnow
+from app.problems import Duplicate, Invalid, NotFound, Unauthorized
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown email as slow as one for a known email.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: uuid.UUID
+    role: str
+    patient_id: uuid.UUID | None
+    token_id: uuid.UUID
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise Invalid("passwords have at least 8 characters")
+    return _hasher.hash(password)
+
+
+def token_digest(token: str, secret: str) -> bytes:
+    return hmac.new(secret.encode(), token.encode(), hashlib.sha256).digest()
+
+
+async def create_user(
+    session: AsyncSession, email: str, role: str, password: str, patient_id: uuid.UUID | None
+) -> User:
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    if (role == "patient") != (patient_id is not None):
+        raise Invalid("a patient user needs --patient-id, and only a patient user has one")
+    user = User(
+        email=email.strip().lower(),
+        role=role,
+        password_hash=hash_password(password),
+        patient_id=patient_id,
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        if patient_id is not None:
+            raise NotFound("no such patient") from exc
+        raise Duplicate("a user with this email already exists") from exc
+    return user
+
+
+async def login(
+    session: AsyncSession, email: str, password: str, secret: str, ttl: timedelta
+) -> tuple[str, int]:
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        user = None
+    if user is None or not user.active:
+        raise Unauthorized("wrong email or password")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        AccessToken(
+            token_hash=token_digest(token, secret),
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    await session.flush()
+    return token, int(ttl.total_seconds())
+
+
+@dataclass(frozen=True)
+class TokenState:
+    caller: Caller
+    last_used_at: datetime
+
+
+async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelta) -> TokenState:
+    row = (
+        await session.execute(
+            select(AccessToken, User)
+            .join(User, User.id == AccessToken.user_id)
+            .where(AccessToken.token_hash == token_digest(token, secret))
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("invalid or expired token")
+    access, user = row.tuple()
+    now = utcnow()
+    if (
+        access.revoked_at is not None
+        or access.expires_at <= now
+        or access.last_used_at + idle <= now
+        or not user.active
+    ):
+        raise Unauthorized("invalid or expired token")
+    return TokenState(Caller(user.id, user.role, user.patient_id, access.id), access.last_used_at)
+
+
+async def touch(session: AsyncSession, token_id: uuid.UUID) -> None:
+    await session.execute(
+        update(AccessToken).where(AccessToken.id == token_id).values(last_used_at=utcnow())
+    )
+
+
+async def revoke(session: AsyncSession, token_id: uuid.UUID) -> None:
+    await session.execute(
+        update(AccessToken).where(AccessToken.id == token_id).values(revoked_at=utcnow())
+    )

@@ -1,0 +1,121 @@
+"""The `chairside` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import uuid
+
+from app.settings import get_settings
+
+
+def _migrate() -> None:
+    from app.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    _migrate()
+    print("database migrated to the latest revision")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _migrate()
+    if not args.no_scheduler:
+        print("note: background jobs arrive with the scheduler; serving the API only", file=sys.stderr)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+    )
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from app.auth.service import create_user
+    from app.db import Database
+    from app.problems import Problem
+
+    password = args.password or os.environ.get("CHAIRSIDE_NEW_USER_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("give --password or set CHAIRSIDE_NEW_USER_PASSWORD", file=sys.stderr)
+            return 2
+        password = getpass.getpass("Password: ")
+    patient_id = uuid.UUID(args.patient_id) if args.patient_id else None
+
+    async def run() -> uuid.UUID:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.unit_of_work() as session:
+                user = await create_user(session, args.email, args.role, password, patient_id)
+                return user.id
+        finally:
+            await db.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except Problem as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"created {args.role} user {args.email.strip().lower()} ({user_id})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import load_demo
+
+    _migrate()
+    summary = asyncio.run(load_demo(get_settings().database_url, only_if_empty=args.if_empty))
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chairside", description="Infusion-center scheduling")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations and serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-scheduler", action="store_true")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    users = sub.add_parser("users", help="manage users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    create = users_sub.add_parser("create", help="create a user")
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", required=True, choices=["admin", "nurse", "billing", "patient"])
+    create.add_argument("--patient-id")
+    create.add_argument("--password")
+    create.set_defaults(func=cmd_users_create)
+
+    demo = sub.add_parser("demo", help="load a realistic demo center into an empty database")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when data exists")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import appointments, auth, centers, errors, ops, patients
+from app.api.metrics import Metrics
+from app.api.middleware import RequestGuard
+from app.db import Database
+from app.logs import configure_logging
+from app.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Chairside",
+        version="0.1.0",
+        summary="Infusion-center scheduling: chairs, nurses, courses and pre-authorizations.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    errors.install(app)
+    for module in (ops, auth, centers, patients, appointments):
+        app.include_router(module.router)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,60 @@
+"""Keyset pagination: the cursor is the sort key of the last row of the previous page."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, bindparam, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.problems import Invalid
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def _encode(values: Sequence[Any]) -> str:
+    plain = [str(v) if isinstance(v, uuid.UUID | datetime | date) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, kinds: Sequence[Callable[[Any], Any]]) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(raw, list) or len(raw) != len(kinds):
+            raise ValueError("shape")
+        return [kind(v) for kind, v in zip(kinds, raw, strict=True)]
+    except (ValueError, TypeError) as exc:
+        raise Invalid("the cursor is not one this list handed out") from exc
+
+
+async def page(
+    session: AsyncSession,
+    query: Select[tuple[T]],
+    keys: Sequence[ColumnElement[Any]],
+    kinds: Sequence[Callable[[Any], Any]],
+    key_of: Callable[[T], Sequence[Any]],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """One page of `query` ordered by `keys` (the last key must be unique, e.g. the id)."""
+    if cursor:
+        after = [bindparam(None, v, type_=k.type) for k, v in zip(keys, _decode(cursor, kinds), strict=True)]
+        query = query.where(tuple_(*keys) > tuple_(*after))
+    rows = list(await session.scalars(query.order_by(*keys).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, _encode(key_of(rows[-1]))
+
+
+def parse_datetime(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))

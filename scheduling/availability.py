@@ -1,0 +1,112 @@
+"""Where an appointment could go, and what a center's day looks like."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduling import repository
+from scheduling.localtime import day_bounds, zone
+from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Chair
+from scheduling.rules import (
+    GRID,
+    DayRules,
+    census_conflicts,
+    day_rules,
+    grid_starts,
+    overlapping,
+    start_conflicts,
+)
+
+
+@dataclass(frozen=True)
+class OpenSlot:
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+async def _day(session: AsyncSession, center: Center, day: date) -> DayRules:
+    return day_rules(await repository.calendar_for(session, center, day, day), day)
+
+
+async def open_slots(
+    session: AsyncSession, center: Center, day: date, duration: timedelta, chair_kind: str | None
+) -> list[OpenSlot]:
+    """Every chair and 15-minute start at which a booking of `duration` would be accepted now
+    (by chair, block, opening-hours and both nurse rules; the patient is not known here)."""
+    rules = await _day(session, center, day)
+    starts = grid_starts(rules, duration)
+    if not starts:
+        return []
+    chairs = [c for c in await repository.chairs_of(session, center.id, chair_kind) if c.active]
+    first, last = day_bounds(day, zone(center.timezone))
+    spans = await repository.active_spans(session, center.id, first, last)
+    blocks = await repository.chair_blocks(session, [c.id for c in chairs], first, last)
+
+    slots: list[OpenSlot] = []
+    for start in starts:
+        end = start + duration
+        if census_conflicts(rules, spans, start, end) is not None:
+            continue
+        if start_conflicts(rules, spans, start) is not None:
+            continue
+        busy = {s.chair_id for s in overlapping(spans, start, end)}
+        busy.update(b.chair_id for b in blocks if b.start_at < end and b.end_at > start)
+        slots.extend(OpenSlot(c.id, start, end) for c in chairs if c.id not in busy)
+    return slots
+
+
+@dataclass(frozen=True)
+class SlotLoad:
+    start: datetime
+    census: int
+    nurses: int
+    nurse_capacity: int
+    starts: int
+
+
+@dataclass(frozen=True)
+class Board:
+    rules: DayRules
+    chairs: list[Chair]
+    appointments: list[Appointment]
+    slots: list[SlotLoad]
+
+
+async def day_board(session: AsyncSession, center: Center, day: date) -> Board:
+    rules = await _day(session, center, day)
+    first, last = day_bounds(day, zone(center.timezone))
+    chairs = await repository.chairs_of(session, center.id)
+    appointments = list(
+        await session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.center_id == center.id,
+                Appointment.start_at < last,
+                Appointment.end_at > first,
+            )
+            .order_by(Appointment.start_at, Appointment.id)
+        )
+    )
+    active = [a for a in appointments if a.status in ACTIVE_STATUSES]
+    slots: list[SlotLoad] = []
+    if rules.opens_at is not None and rules.closes_at is not None:
+        t = rules.opens_at
+        while t < rules.closes_at:
+            nxt = t + GRID
+            slots.append(
+                SlotLoad(
+                    start=t,
+                    census=sum(1 for a in active if a.start_at < nxt and a.end_at > t),
+                    nurses=rules.nurses_at(t),
+                    nurse_capacity=rules.capacity_at(t),
+                    starts=sum(1 for a in active if t <= a.start_at < nxt),
+                )
+            )
+            t = nxt
+    return Board(rules, chairs, appointments, slots)

@@ -1,0 +1,256 @@
+"""Booking, moving and progressing appointments. Flushes; never commits.
+
+The application checks give friendly errors naming the conflicting appointments; the
+database has the last word (exclusion constraints / triggers, see migrations). Nurse capacity
+cannot be expressed as a constraint, so bookings for one center and day are serialised: an
+advisory lock on PostgreSQL, the database write lock (BEGIN IMMEDIATE) on SQLite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.pagination import page, parse_datetime
+from app.patients.models import Patient
+from app.problems import BookingConflict, IllegalTransition, Invalid, NotFound, PreconditionFailed
+from scheduling import repository
+from scheduling.localtime import (
+    AmbiguousLocalTime,
+    NonexistentLocalTime,
+    day_bounds,
+    local_date,
+    strict_instant,
+    zone,
+)
+from scheduling.models import Appointment, AppointmentChange, Center, Chair
+from scheduling.rules import (
+    census_conflicts,
+    day_rules,
+    next_status,
+    opening_problem,
+    overlapping,
+    span_problem,
+    start_conflicts,
+)
+from scheduling.schemas import AppointmentCreate, AppointmentReschedule
+
+
+def _ids(items: list[uuid.UUID]) -> list[str]:
+    return sorted(str(i) for i in items)
+
+
+async def lock_center_day(session: AsyncSession, center_id: uuid.UUID, day: date) -> None:
+    """Serialise capacity decisions for one center and local day until the transaction ends."""
+    if session.bind.dialect.name != "postgresql":
+        return  # SQLite write transactions already hold the database lock.
+    digest = hashlib.blake2b(f"{center_id}/{day.isoformat()}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def local_start(day: date, hhmm: str, tz_name: str) -> datetime:
+    try:
+        return strict_instant(day, time.fromisoformat(hhmm), zone(tz_name))
+    except (NonexistentLocalTime, AmbiguousLocalTime) as exc:
+        raise Invalid(str(exc)) from exc
+
+
+async def _place(
+    session: AsyncSession,
+    center: Center,
+    chair: Chair,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """Raise unless [start, end) on `chair` for the patient keeps every booking rule."""
+    if problem := span_problem(start, end):
+        raise Invalid(problem)
+    if not chair.active:
+        raise Invalid("the chair is out of service")
+    tz = zone(center.timezone)
+    day = local_date(start, tz)
+    await lock_center_day(session, center.id, day)
+
+    rules = day_rules(await repository.calendar_for(session, center, day, day), day)
+    if problem := opening_problem(rules, start, end):
+        raise Invalid(problem)
+    for block in await repository.chair_blocks(session, [chair.id], start, end):
+        raise Invalid(f"the chair is out of service then ({block.reason})")
+
+    spans = [
+        s
+        for s in await repository.active_spans(session, center.id, *day_bounds(day, tz))
+        if s.id != exclude
+    ]
+    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == chair.id]
+    if taken:
+        raise BookingConflict("the chair is taken at that time", conflicts=_ids(taken))
+    busy = await repository.patient_overlaps(session, patient_id, start, end, exclude)
+    if busy:
+        raise BookingConflict(
+            "the patient already has an appointment at that time", conflicts=_ids(busy)
+        )
+    full = census_conflicts(rules, spans, start, end)
+    if full is not None:
+        raise BookingConflict(
+            "nurse capacity is full at that time (nurses on duty x patients per nurse)",
+            conflicts=_ids([s.id for s in full]),
+        )
+    crowded = start_conflicts(rules, spans, start)
+    if crowded is not None:
+        raise BookingConflict(
+            "too many infusion starts within 30 minutes for the nurses on duty",
+            conflicts=_ids([s.id for s in crowded]),
+        )
+
+
+async def _flush_guarded(session: AsyncSession) -> None:
+    """Flush; a racing booking that slipped past the checks is stopped by the database."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        message = str(exc.orig)
+        if "overlap" in message:
+            raise BookingConflict(
+                "the chair or the patient was booked for that time by someone else",
+                conflicts=[],
+            ) from exc
+        raise
+
+
+def _record(appt: Appointment, action: str, actor_id: uuid.UUID | None, before: str | None) -> AppointmentChange:
+    return AppointmentChange(
+        appointment_id=appt.id,
+        actor_id=actor_id,
+        action=action,
+        from_status=before,
+        to_status=appt.status,
+        chair_id=appt.chair_id,
+        start_at=appt.start_at,
+        end_at=appt.end_at,
+    )
+
+
+async def book(
+    session: AsyncSession, data: AppointmentCreate, actor_id: uuid.UUID | None
+) -> Appointment:
+    chair = await repository.get_chair(session, data.chair_id)
+    center = await repository.get_center(session, chair.center_id)
+    if await session.get(Patient, data.patient_id) is None:
+        raise NotFound("no such patient")
+    if data.start is not None:
+        start = data.start
+    else:
+        assert data.local_date is not None and data.local_time is not None
+        start = local_start(data.local_date, data.local_time, center.timezone)
+    end = data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
+    await _place(session, center, chair, data.patient_id, start, end)
+
+    appt = Appointment(
+        id=uuid.uuid4(),
+        center_id=center.id,
+        chair_id=chair.id,
+        patient_id=data.patient_id,
+        start_at=start,
+        end_at=end,
+        status="booked",
+        booked_by=actor_id,
+    )
+    session.add(appt)
+    await _flush_guarded(session)
+    session.add(_record(appt, "booked", actor_id, None))
+    await session.flush()
+    return appt
+
+
+async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
+    appt = await session.get(Appointment, appointment_id)
+    if appt is None:
+        raise NotFound("no such appointment")
+    return appt
+
+
+async def reschedule(
+    session: AsyncSession,
+    appt: Appointment,
+    expected_version: int,
+    data: AppointmentReschedule,
+    actor_id: uuid.UUID | None,
+) -> Appointment:
+    if appt.version != expected_version:
+        raise PreconditionFailed("the appointment changed since you read it; reload and retry")
+    if appt.status != "booked":
+        raise IllegalTransition(f"a {appt.status} appointment cannot be moved")
+    chair = await repository.get_chair(session, data.chair_id or appt.chair_id)
+    center = await repository.get_center(session, chair.center_id)
+    start = data.start or appt.start_at
+    if data.end is not None:
+        end = data.end
+    elif data.duration_minutes is not None:
+        end = start + timedelta(minutes=data.duration_minutes)
+    else:
+        end = start + (appt.end_at - appt.start_at)
+    await _place(session, center, chair, appt.patient_id, start, end, exclude=appt.id)
+    appt.center_id, appt.chair_id, appt.start_at, appt.end_at = center.id, chair.id, start, end
+    await _flush_guarded(session)
+    session.add(_record(appt, "rescheduled", actor_id, appt.status))
+    await session.flush()
+    return appt
+
+
+async def transition(
+    session: AsyncSession, appt: Appointment, action: str, actor_id: uuid.UUID | None
+) -> Appointment:
+    before = appt.status
+    target = next_status(before, action)
+    if target is None:
+        raise IllegalTransition(f"cannot {action} an appointment that is {before}")
+    appt.status = target
+    appt.status_changed_at = utcnow()
+    await session.flush()
+    session.add(_record(appt, action, actor_id, before))
+    await session.flush()
+    return appt
+
+
+async def list_appointments(
+    session: AsyncSession,
+    *,
+    center_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    day: date | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Appointment], str | None]:
+    query = select(Appointment)
+    if center_id is not None:
+        query = query.where(Appointment.center_id == center_id)
+    if patient_id is not None:
+        query = query.where(Appointment.patient_id == patient_id)
+    if status is not None:
+        query = query.where(Appointment.status == status)
+    if day is not None:
+        if center_id is None:
+            raise Invalid("filtering by date needs center_id (dates are local to a center)")
+        center = await repository.get_center(session, center_id)
+        first, last = day_bounds(day, zone(center.timezone))
+        query = query.where(Appointment.start_at >= first, Appointment.start_at < last)
+    return await page(
+        session, query, [Appointment.start_at, Appointment.id], [parse_datetime, uuid.UUID],
+        lambda a: (a.start_at, a.id), limit, cursor,
+    )
+
+
+async def center_zones(session: AsyncSession, center_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await session.execute(select(Center.id, Center.timezone).where(Center.id.in_(center_ids)))
+    return {i: tz for i, tz in rows.tuples()}

@@ -1,0 +1,240 @@
+"""Request and response models for centers, chairs and appointments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from app.schemas import HHMM, Input, Output, Text
+
+ChairKind = Literal["chair", "bed", "isolation"]
+Status = Literal["booked", "checked_in", "in_progress", "completed", "cancelled", "no_show"]
+
+
+class OpeningHoursIn(Input):
+    weekday: int = Field(ge=0, le=6, description="Monday = 0")
+    opens: HHMM
+    closes: HHMM
+
+    @model_validator(mode="after")
+    def _order(self) -> OpeningHoursIn:
+        if self.opens >= self.closes:
+            raise ValueError("opens must be before closes")
+        return self
+
+
+class StaffingIn(Input):
+    weekday: int = Field(ge=0, le=6)
+    start: HHMM
+    end: HHMM
+    nurses: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> StaffingIn:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+def _one_per_weekday(hours: list[OpeningHoursIn] | None) -> list[OpeningHoursIn] | None:
+    if hours is not None and len({h.weekday for h in hours}) != len(hours):
+        raise ValueError("one opening-hours entry per weekday")
+    return hours
+
+
+class CenterCreate(Input):
+    name: Text
+    timezone: str = Field(min_length=1, max_length=64, examples=["America/New_York"])
+    opening_hours: list[OpeningHoursIn] = Field(max_length=7)
+    patients_per_nurse: int = Field(ge=1, le=20)
+    staffing: list[StaffingIn] = Field(default_factory=list, max_length=200)
+
+    _weekdays = field_validator("opening_hours")(_one_per_weekday)
+
+
+class CenterUpdate(Input):
+    name: Text | None = None
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    opening_hours: list[OpeningHoursIn] | None = Field(default=None, max_length=7)
+    patients_per_nurse: int | None = Field(default=None, ge=1, le=20)
+    staffing: list[StaffingIn] | None = Field(default=None, max_length=200)
+
+    _weekdays = field_validator("opening_hours")(_one_per_weekday)
+
+
+class OpeningHoursOut(Output):
+    weekday: int
+    opens: str
+    closes: str
+
+
+class StaffingOut(Output):
+    weekday: int
+    start: str
+    end: str
+    nurses: int
+
+
+class CenterOut(Output):
+    id: uuid.UUID
+    name: str
+    timezone: str
+    patients_per_nurse: int
+    opening_hours: list[OpeningHoursOut]
+    staffing: list[StaffingOut]
+    version: int
+
+
+class ClosureIn(Input):
+    date: date
+    reason: Text
+
+
+class ClosureOut(Output):
+    id: uuid.UUID
+    center_id: uuid.UUID
+    date: date
+    reason: str
+
+
+class ChairCreate(Input):
+    label: str = Field(min_length=1, max_length=50)
+    kind: ChairKind = "chair"
+
+
+class ChairUpdate(Input):
+    label: str | None = Field(default=None, min_length=1, max_length=50)
+    kind: ChairKind | None = None
+    active: bool | None = None
+
+
+class ChairOut(Output):
+    id: uuid.UUID
+    center_id: uuid.UUID
+    label: str
+    kind: ChairKind
+    active: bool
+    version: int
+
+
+class ChairBlockIn(Input):
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: Text
+
+    @model_validator(mode="after")
+    def _order(self) -> ChairBlockIn:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class ChairBlockOut(Output):
+    id: uuid.UUID
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str
+
+
+class AppointmentCreate(Input):
+    """Give `start` as an instant, or `local_date` + `local_time` in the center's time zone;
+    and `end` or `duration_minutes`."""
+
+    patient_id: uuid.UUID
+    chair_id: uuid.UUID
+    start: AwareDatetime | None = None
+    local_date: date | None = None
+    local_time: HHMM | None = None
+    end: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _shape(self) -> AppointmentCreate:
+        local = self.local_date is not None or self.local_time is not None
+        if (self.start is None) == (not local) or (
+            local and (self.local_date is None or self.local_time is None)
+        ):
+            raise ValueError("give either start, or both local_date and local_time")
+        if (self.end is None) == (self.duration_minutes is None):
+            raise ValueError("give either end or duration_minutes")
+        return self
+
+
+class AppointmentReschedule(Input):
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    chair_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> AppointmentReschedule:
+        if self.end is not None and self.duration_minutes is not None:
+            raise ValueError("give either end or duration_minutes, not both")
+        if self.start is None and self.end is None and self.duration_minutes is None and (
+            self.chair_id is None
+        ):
+            raise ValueError("nothing to change")
+        return self
+
+
+class AppointmentOut(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    chair_id: uuid.UUID
+    center_id: uuid.UUID
+    start: datetime
+    end: datetime
+    duration_minutes: int
+    status: Status
+    version: int
+    booked_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Slot(Output):
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+class Availability(Output):
+    slots: list[Slot]
+
+
+class BoardAppointment(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: Status
+
+
+class BoardChair(Output):
+    id: uuid.UUID
+    label: str
+    kind: ChairKind
+    active: bool
+    appointments: list[BoardAppointment]
+
+
+class BoardSlot(Output):
+    start: datetime
+    census: int
+    nurses: int
+    nurse_capacity: int
+    starts: int
+
+
+class DayBoard(Output):
+    center_id: uuid.UUID
+    date: date
+    opens: datetime | None
+    closes: datetime | None
+    closed_reason: str | None
+    chairs: list[BoardChair]
+    slots: list[BoardSlot]

@@ -1,0 +1,221 @@
+"""Test support: fresh databases, a real server per database, and small factories."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from app.auth.service import create_user
+from app.db import Database
+from app.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+SECRET = "test-secret-not-for-production"
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get("CHAIRSIDE_TEST_POSTGRES_URL") or None
+
+
+def backends() -> list[str]:
+    return ["sqlite", "postgresql"] if postgres_admin_url() else ["sqlite"]
+
+
+def _pg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _pg_admin(sql: str) -> None:
+    admin = postgres_admin_url()
+    assert admin is not None
+    conn = await asyncpg.connect(_pg_dsn(admin))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def fresh_database(kind: str, tmp: Path) -> str:
+    """A new, empty database of `kind`; tests never rely on leftovers."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'chairside-{uuid.uuid4().hex[:8]}.db'}"
+    name = f"chairside_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    admin = postgres_admin_url()
+    assert admin is not None
+    return make_url(admin).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _make_users(url: str) -> dict[str, uuid.UUID]:
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            ids = {}
+            for role in ("admin", "nurse", "billing"):
+                user = await create_user(session, f"{role}@test.local", role, PASSWORD, None)
+                ids[role] = user.id
+            return ids
+    finally:
+        await db.dispose()
+
+
+@dataclass
+class Server:
+    """A running `uvicorn` process serving Chairside on a fresh, migrated database."""
+
+    kind: str
+    database_url: str
+    base_url: str
+    process: subprocess.Popen[bytes]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = "admin", **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60, **kwargs)
+
+    def login(self, email: str, password: str = PASSWORD) -> str:
+        with httpx.Client(base_url=self.base_url, timeout=60) as c:
+            r = c.post("/api/v1/auth/token", data={"username": email, "password": password})
+            r.raise_for_status()
+            token: str = r.json()["access_token"]
+            return token
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CHAIRSIDE_DATABASE_URL": database_url,
+        "CHAIRSIDE_ENVIRONMENT": "test",
+        "CHAIRSIDE_SECRET_KEY": SECRET,
+        "CHAIRSIDE_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_server(kind: str, tmp: Path) -> Server:
+    url = fresh_database(kind, tmp)
+    upgrade(url)
+    asyncio.run(_make_users(url))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=server_env(url),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.1)
+    server = Server(kind, url, base, process)
+    for role in ("admin", "nurse", "billing"):
+        server.tokens[role] = server.login(f"{role}@test.local")
+    return server
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+    drop_database(server.database_url)
+
+
+# --- factories -------------------------------------------------------------------------------
+
+WEEK = range(7)
+
+
+def make_center(
+    api: httpx.Client,
+    *,
+    timezone: str = "America/New_York",
+    opens: str = "07:00",
+    closes: str = "19:00",
+    nurses: int = 4,
+    patients_per_nurse: int = 4,
+    days: range = WEEK,
+) -> dict[str, Any]:
+    r = api.post(
+        "/api/v1/centers",
+        json={
+            "name": f"Center {uuid.uuid4().hex[:6]}",
+            "timezone": timezone,
+            "patients_per_nurse": patients_per_nurse,
+            "opening_hours": [{"weekday": d, "opens": opens, "closes": closes} for d in days],
+            "staffing": [
+                {"weekday": d, "start": opens, "end": closes, "nurses": nurses} for d in days
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    center: dict[str, Any] = r.json()
+    return center
+
+
+def make_chair(api: httpx.Client, center_id: str, kind: str = "chair") -> dict[str, Any]:
+    r = api.post(
+        f"/api/v1/centers/{center_id}/chairs",
+        json={"label": f"{kind[0].upper()}-{uuid.uuid4().hex[:6]}", "kind": kind},
+    )
+    assert r.status_code == 201, r.text
+    chair: dict[str, Any] = r.json()
+    return chair
+
+
+def make_patient(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "mrn": f"T{uuid.uuid4().hex[:12]}",
+        "given_name": "Test",
+        "family_name": "Patient",
+        "birth_date": "1961-04-12",
+        "sex": "female",
+        "weight_kg": 70.5,
+        "height_cm": 168,
+        **overrides,
+    }
+    r = api.post("/api/v1/patients", json=body)
+    assert r.status_code == 201, r.text
+    patient: dict[str, Any] = r.json()
+    return patient
+
+
+def book(api: httpx.Client, patient_id: str, chair_id: str, start: str, minutes: int = 180, **extra: Any) -> httpx.Response:
+    return api.post(
+        "/api/v1/appointments",
+        json={"patient_id": patient_id, "chair_id": chair_id, "start": start, "duration_minutes": minutes, **extra},
+    )

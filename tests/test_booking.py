@@ -1,0 +1,193 @@
+"""Booking rules through the API: opening hours, closures, blocks, chairs, patients, nurses."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support import book, make_center, make_chair, make_patient
+
+DAY = "2027-01-12"  # a Tuesday, EST (-05:00)
+
+
+def at(hhmm: str, day: str = DAY, offset: str = "-05:00") -> str:
+    return f"{day}T{hhmm}:00{offset}"
+
+
+def test_booking_returns_the_appointment_in_center_local_time(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    patient = make_patient(nurse)
+    r = book(nurse, patient["id"], chair["id"], "2027-01-12T14:00:00Z", 150)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["Location"] == f"/api/v1/appointments/{body['id']}"
+    assert r.headers["ETag"] == '"1"'
+    assert body["start"] == "2027-01-12T09:00:00-05:00"
+    assert body["end"] == "2027-01-12T11:30:00-05:00"
+    assert body["status"] == "booked"
+    assert body["center_id"] == center["id"]
+    fetched = nurse.get(f"/api/v1/appointments/{body['id']}").json()
+    assert fetched == body
+
+
+def test_chair_conflict_names_the_appointment_in_the_way(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    first = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
+    r = book(nurse, make_patient(nurse)["id"], chair["id"], at("11:00"))
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 409 and problem["conflicts"] == [first["id"]]
+    # Back-to-back is fine: spans are half-open.
+    assert book(nurse, make_patient(nurse)["id"], chair["id"], at("12:00")).status_code == 201
+
+
+def test_a_patient_is_never_in_two_chairs(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    a, b = make_chair(nurse, center["id"]), make_chair(nurse, center["id"])
+    patient = make_patient(nurse)
+    first = book(nurse, patient["id"], a["id"], at("09:00")).json()
+    r = book(nurse, patient["id"], b["id"], at("10:00"))
+    assert r.status_code == 409 and r.json()["conflicts"] == [first["id"]]
+    # ...and not in another center either.
+    other = make_center(nurse)
+    elsewhere = make_chair(nurse, other["id"])
+    assert book(nurse, patient["id"], elsewhere["id"], at("10:00")).status_code == 409
+
+
+def test_opening_hours_closures_and_blocks_are_422(nurse: httpx.Client) -> None:
+    center = make_center(nurse, days=range(5))  # Monday to Friday
+    chair = make_chair(nurse, center["id"])
+    patient = make_patient(nurse)["id"]
+    assert book(nurse, patient, chair["id"], at("06:45")).status_code == 422
+    assert book(nurse, patient, chair["id"], at("17:00")).status_code == 422  # ends 20:00
+    assert book(nurse, patient, chair["id"], at("16:00")).status_code == 201  # ends 19:00
+    saturday = book(nurse, patient, chair["id"], at("09:00", "2027-01-16"))
+    assert saturday.status_code == 422 and "Saturday" in saturday.json()["detail"]
+
+    r = nurse.post(f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-01-13", "reason": "snow"})
+    assert r.status_code == 201
+    closed = book(nurse, patient, chair["id"], at("09:00", "2027-01-13"))
+    assert closed.status_code == 422 and "closed" in closed.json()["detail"]
+    dup = nurse.post(f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-01-13", "reason": "x"})
+    assert dup.status_code == 409
+
+    r = nurse.post(
+        f"/api/v1/chairs/{chair['id']}/blocks",
+        json={"start": at("08:00", "2027-01-14"), "end": at("10:00", "2027-01-14"), "reason": "repair"},
+    )
+    assert r.status_code == 201
+    blocked = book(nurse, patient, chair["id"], at("09:30", "2027-01-14"))
+    assert blocked.status_code == 422 and "out of service" in blocked.json()["detail"]
+    assert book(nurse, patient, chair["id"], at("10:00", "2027-01-14")).status_code == 201
+
+
+def test_census_never_exceeds_nurses_times_patients_per_nurse(nurse: httpx.Client) -> None:
+    center = make_center(nurse, nurses=1, patients_per_nurse=2)
+    chairs = [make_chair(nurse, center["id"]) for _ in range(3)]
+    ids = [book(nurse, make_patient(nurse)["id"], chairs[i]["id"], at(t), 240).json()["id"]
+           for i, t in enumerate(["08:00", "08:30"])]
+    r = book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("10:00"), 60)
+    assert r.status_code == 409 and "capacity" in r.json()["detail"]
+    assert sorted(r.json()["conflicts"]) == sorted(ids)
+    # Once the first leaves at 12:00 there is room again.
+    assert book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("12:00"), 60).status_code == 201
+
+
+def test_starts_are_staggered_by_nurses_on_duty(nurse: httpx.Client) -> None:
+    center = make_center(nurse, nurses=2, patients_per_nurse=6)
+    chairs = [make_chair(nurse, center["id"]) for _ in range(4)]
+    assert book(nurse, make_patient(nurse)["id"], chairs[0]["id"], at("09:00")).status_code == 201
+    assert book(nurse, make_patient(nurse)["id"], chairs[1]["id"], at("09:20")).status_code == 201
+    r = book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("09:10"))
+    assert r.status_code == 409 and "starts" in r.json()["detail"]
+    # 09:30 leaves [09:00, 09:30) alone and makes [09:20, 09:50) hold two: allowed.
+    assert book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("09:30")).status_code == 201
+    # 09:40 would put three starts in [09:20, 09:50).
+    assert book(nurse, make_patient(nurse)["id"], chairs[3]["id"], at("09:40")).status_code == 409
+    assert book(nurse, make_patient(nurse)["id"], chairs[3]["id"], at("09:50")).status_code == 201
+
+
+def test_lifecycle_and_illegal_transitions(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
+    url = f"/api/v1/appointments/{appt['id']}"
+    assert nurse.post(url + "/complete").status_code == 409
+    for action, status in [("check-in", "checked_in"), ("start", "in_progress"), ("complete", "completed")]:
+        r = nurse.post(f"{url}/{action}")
+        assert r.status_code == 200 and r.json()["status"] == status
+    r = nurse.post(url + "/cancel")
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+    assert nurse.post(url + "/teleport").status_code == 422
+
+
+def test_cancelled_and_no_show_free_the_chair(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    for action in ("cancel", "no-show"):
+        appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
+        assert nurse.post(f"/api/v1/appointments/{appt['id']}/{action}").status_code == 200
+    assert book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).status_code == 201
+    listed = nurse.get("/api/v1/appointments", params={"center_id": center["id"], "date": DAY}).json()
+    assert sorted(a["status"] for a in listed["items"]) == ["booked", "cancelled", "no_show"]
+
+
+def test_reschedule_needs_if_match_and_keeps_the_rules(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    a, b = make_chair(nurse, center["id"]), make_chair(nurse, center["id"])
+    appt = book(nurse, make_patient(nurse)["id"], a["id"], at("09:00")).json()
+    other = book(nurse, make_patient(nurse)["id"], b["id"], at("13:00")).json()
+    url = f"/api/v1/appointments/{appt['id']}"
+    assert nurse.patch(url, json={"start": at("10:00")}).status_code == 428
+    assert nurse.patch(url, json={"start": at("10:00")}, headers={"If-Match": '"7"'}).status_code == 412
+    moved = nurse.patch(url, json={"start": at("10:00")}, headers={"If-Match": '"1"'})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["start"] == at("10:00") and moved.json()["end"] == at("13:00")
+    assert moved.headers["ETag"] == '"2"'
+    # Moving onto the other chair at a taken time is a conflict, and changes nothing.
+    r = nurse.patch(url, json={"chair_id": b["id"], "start": at("12:00")}, headers={"If-Match": '"2"'})
+    assert r.status_code == 409 and r.json()["conflicts"] == [other["id"]]
+    assert nurse.get(url).json()["start"] == at("10:00")
+    # The old slot is free again.
+    assert book(nurse, make_patient(nurse)["id"], a["id"], at("07:00"), 180).status_code == 201
+
+
+def test_availability_lists_only_bookable_slots(nurse: httpx.Client) -> None:
+    center = make_center(nurse, opens="08:00", closes="12:00", nurses=1, patients_per_nurse=2)
+    chairs = [make_chair(nurse, center["id"]) for _ in range(2)]
+    make_chair(nurse, center["id"], kind="bed")
+    book(nurse, make_patient(nurse)["id"], chairs[0]["id"], at("08:00"), 120)
+    r = nurse.get(
+        f"/api/v1/centers/{center['id']}/availability",
+        params={"date": DAY, "duration_minutes": 60, "chair_kind": "chair"},
+    )
+    assert r.status_code == 200
+    slots = r.json()["slots"]
+    starts = sorted({s["start"][11:16] for s in slots})
+    # 08:00-08:15 are inside the first start's 30-minute window (1 nurse); then chair 2 is free.
+    assert starts[0] == "08:30" and starts[-1] == "11:00"
+    assert all(s["chair_id"] == chairs[1]["id"] for s in slots if s["start"] < at("10:00"))
+    # Every advertised slot is really bookable.
+    for slot in slots[:: max(1, len(slots) // 4)]:
+        probe = make_patient(nurse)["id"]
+        r = nurse.post(
+            "/api/v1/appointments",
+            json={"patient_id": probe, "chair_id": slot["chair_id"], "start": slot["start"], "end": slot["end"]},
+        )
+        assert r.status_code == 201, (slot, r.text)
+        nurse.post(f"/api/v1/appointments/{r.json()['id']}/cancel")
+
+
+def test_day_board_shows_chairs_census_and_capacity(nurse: httpx.Client) -> None:
+    center = make_center(nurse, opens="08:00", closes="12:00", nurses=2, patients_per_nurse=3)
+    chair = make_chair(nurse, center["id"])
+    appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00"), 60).json()
+    board = nurse.get(f"/api/v1/centers/{center['id']}/day", params={"date": DAY}).json()
+    assert board["opens"] == at("08:00") and board["closes"] == at("12:00")
+    assert board["chairs"][0]["appointments"][0]["id"] == appt["id"]
+    slots = {s["start"][11:16]: s for s in board["slots"]}
+    assert len(slots) == 16
+    assert slots["09:00"] == {"start": at("09:00"), "census": 1, "nurses": 2, "nurse_capacity": 6, "starts": 1}
+    assert slots["10:00"]["census"] == 0
