@@ -29,7 +29,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _migrate()
     if not args.no_scheduler:
-        print("note: background jobs arrive with the scheduler; serving the API only", file=sys.stderr)
+        print(
+            "note: background jobs arrive with the scheduler; serving the API only", file=sys.stderr
+        )
     uvicorn.run(
         "app.main:create_app",
         factory=True,

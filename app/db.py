@@ -81,8 +81,6 @@ def async_url(url: str) -> str:
     backend = parsed.get_backend_name()
     if backend == "postgresql" and parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
-    elif parsed.drivername == "postgres":
-        parsed = parsed.set(drivername="postgresql+asyncpg")
     elif backend == "sqlite" and parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     return parsed.render_as_string(hide_password=False)

@@ -25,13 +25,52 @@ from scheduling.schemas import AppointmentCreate, CenterCreate, ChairCreate, Clo
 
 DEMO_PASSWORD = "chairside-demo"  # noqa: S105 - printed for the demo's own users only
 GIVEN = [
-    "Ada", "Ben", "Carmen", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal",
-    "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Samir", "Tessa",
+    "Ada",
+    "Ben",
+    "Carmen",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jamal",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Samir",
+    "Tessa",
 ]
 FAMILY = [
-    "Alvarez", "Brennan", "Chen", "Dubois", "Eriksen", "Fischer", "Gupta", "Hughes", "Ito",
-    "Jensen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov", "Quintero",
-    "Rossi", "Sato", "Tanaka", "Usman", "Varga", "Weber", "Yilmaz",
+    "Alvarez",
+    "Brennan",
+    "Chen",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Gupta",
+    "Hughes",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quintero",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Usman",
+    "Varga",
+    "Weber",
+    "Yilmaz",
 ]
 
 
@@ -44,7 +83,9 @@ def _center() -> CenterCreate:
             "patients_per_nurse": 4,
             "opening_hours": [{"weekday": d, "opens": "07:00", "closes": "19:00"} for d in weekdays]
             + [{"weekday": 5, "opens": "08:00", "closes": "14:00"}],
-            "staffing": [{"weekday": d, "start": "07:00", "end": "15:30", "nurses": 5} for d in weekdays]
+            "staffing": [
+                {"weekday": d, "start": "07:00", "end": "15:30", "nurses": 5} for d in weekdays
+            ]
             + [{"weekday": d, "start": "11:00", "end": "19:00", "nurses": 3} for d in weekdays]
             + [{"weekday": 5, "start": "08:00", "end": "14:00", "nurses": 3}],
         }
@@ -59,14 +100,24 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                 if only_if_empty:
                     return "demo data not loaded: the database already has a center"
                 raise Conflict("the database is not empty; the demo loads only into an empty one")
-            rng = random.Random(20261124)  # noqa: S311 - reproducible demo, not security
+            rng = random.Random(20261124)
             center = await service.create_center(session, _center())
             chairs = []
             for i in range(1, 20):
-                chairs.append(await service.create_chair(session, center, ChairCreate(label=f"C{i:02d}")))
+                chairs.append(
+                    await service.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
+                )
             for i in range(1, 5):
-                chairs.append(await service.create_chair(session, center, ChairCreate(label=f"B{i}", kind="bed")))
-            chairs.append(await service.create_chair(session, center, ChairCreate(label="ISO1", kind="isolation")))
+                chairs.append(
+                    await service.create_chair(
+                        session, center, ChairCreate(label=f"B{i}", kind="bed")
+                    )
+                )
+            chairs.append(
+                await service.create_chair(
+                    session, center, ChairCreate(label="ISO1", kind="isolation")
+                )
+            )
 
             admin_exists = await session.scalar(select(func.count()).select_from(User))
             if not admin_exists:
@@ -79,7 +130,9 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                     mrn=f"DEMO{n + 1:05d}",
                     given_name=GIVEN[n % len(GIVEN)],
                     family_name=FAMILY[(n * 7) % len(FAMILY)],
-                    birth_date=date(1940 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 28)),
+                    birth_date=date(
+                        1940 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 28)
+                    ),
                     sex=rng.choice(["female", "male"]),
                     weight_kg=Decimal(str(round(rng.uniform(48, 115), 1))),
                     height_cm=Decimal(str(round(rng.uniform(150, 192), 1))),
@@ -90,7 +143,9 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
             today = date.today()
             monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
             await service.add_closure(
-                session, center, ClosureIn(date=monday + timedelta(days=14), reason="staff training")
+                session,
+                center,
+                ClosureIn(date=monday + timedelta(days=14), reason="staff training"),
             )
             booked = await _book_week(session, rng, monday, chairs, patients)
         return (

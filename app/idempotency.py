@@ -83,4 +83,6 @@ async def remember(
 
 async def release(db: Database, claimed: Claim) -> None:
     async with db.unit_of_work() as session:
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claimed.record_id))
+        await session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.id == claimed.record_id)
+        )

@@ -14,6 +14,8 @@ from app.db import Database
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
+ROUTERS = (ops.router, auth.router, centers.router, patients.router, appointments.router)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -40,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (ops, auth, centers, patients, appointments):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
     return app

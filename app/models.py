@@ -6,11 +6,11 @@ from app.patients.models import Patient, PatientMeasurement
 from scheduling.models import (
     Appointment,
     AppointmentChange,
+    Center,
     Chair,
     ChairBlock,
     Closure,
     OpeningHours,
-    Center,
     StaffingBlock,
 )
 

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from app.problems import Invalid
 
@@ -38,8 +37,8 @@ def _decode(cursor: str, kinds: Sequence[Callable[[Any], Any]]) -> list[Any]:
 
 async def page(
     session: AsyncSession,
-    query: Select[tuple[T]],
-    keys: Sequence[ColumnElement[Any]],
+    query: Select[Any],
+    keys: Sequence[Any],
     kinds: Sequence[Callable[[Any], Any]],
     key_of: Callable[[T], Sequence[Any]],
     limit: int,
@@ -47,9 +46,12 @@ async def page(
 ) -> tuple[list[T], str | None]:
     """One page of `query` ordered by `keys` (the last key must be unique, e.g. the id)."""
     if cursor:
-        after = [bindparam(None, v, type_=k.type) for k, v in zip(keys, _decode(cursor, kinds), strict=True)]
+        after = [
+            bindparam(None, v, type_=k.type)
+            for k, v in zip(keys, _decode(cursor, kinds), strict=True)
+        ]
         query = query.where(tuple_(*keys) > tuple_(*after))
-    rows = list(await session.scalars(query.order_by(*keys).limit(limit + 1)))
+    rows: list[T] = list(await session.scalars(query.order_by(*keys).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

@@ -1,1 +1,1 @@
-"""Payers, coverages, pre-authorizations and the billing work queue (arrives with the insurance issue)."""
+"""Payers, coverages, pre-authorizations and the billing work queue (the insurance issue)."""

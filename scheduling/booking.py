@@ -48,7 +48,7 @@ def _ids(items: list[uuid.UUID]) -> list[str]:
 
 async def lock_center_day(session: AsyncSession, center_id: uuid.UUID, day: date) -> None:
     """Serialise capacity decisions for one center and local day until the transaction ends."""
-    if session.bind.dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
         return  # SQLite write transactions already hold the database lock.
     digest = hashlib.blake2b(f"{center_id}/{day.isoformat()}".encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
@@ -127,7 +127,9 @@ async def _flush_guarded(session: AsyncSession) -> None:
         raise
 
 
-def _record(appt: Appointment, action: str, actor_id: uuid.UUID | None, before: str | None) -> AppointmentChange:
+def _record(
+    appt: Appointment, action: str, actor_id: uuid.UUID | None, before: str | None
+) -> AppointmentChange:
     return AppointmentChange(
         appointment_id=appt.id,
         actor_id=actor_id,
@@ -152,7 +154,9 @@ async def book(
     else:
         assert data.local_date is not None and data.local_time is not None
         start = local_start(data.local_date, data.local_time, center.timezone)
-    end = data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
+    end = (
+        data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
+    )
     await _place(session, center, chair, data.patient_id, start, end)
 
     appt = Appointment(
@@ -246,11 +250,18 @@ async def list_appointments(
         first, last = day_bounds(day, zone(center.timezone))
         query = query.where(Appointment.start_at >= first, Appointment.start_at < last)
     return await page(
-        session, query, [Appointment.start_at, Appointment.id], [parse_datetime, uuid.UUID],
-        lambda a: (a.start_at, a.id), limit, cursor,
+        session,
+        query,
+        [Appointment.start_at, Appointment.id],
+        [parse_datetime, uuid.UUID],
+        lambda a: (a.start_at, a.id),
+        limit,
+        cursor,
     )
 
 
 async def center_zones(session: AsyncSession, center_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = await session.execute(select(Center.id, Center.timezone).where(Center.id.in_(center_ids)))
+    rows = await session.execute(
+        select(Center.id, Center.timezone).where(Center.id.in_(center_ids))
+    )
     return {i: tz for i, tz in rows.tuples()}

@@ -25,7 +25,8 @@ class AmbiguousLocalTime(ValueError):
 
 def zone(name: str) -> ZoneInfo:
     """The IANA zone, or UnknownTimeZone (no fixed offsets, no 'localtime', no paths)."""
-    if not name or "/" not in name and name != "UTC" or name.startswith(("/", ".")) or ".." in name:
+    looks_like_a_path = name.startswith(("/", ".")) or ".." in name
+    if not name or ("/" not in name and name != "UTC") or looks_like_a_path:
         raise UnknownTimeZone(name)
     try:
         return ZoneInfo(name)
@@ -39,7 +40,9 @@ def strict_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
     second = first.replace(fold=1)
     as_utc = first.astimezone(UTC)
     if as_utc.astimezone(tz).replace(tzinfo=None) != first.replace(tzinfo=None):
-        raise NonexistentLocalTime(f"{day.isoformat()} {wall.strftime('%H:%M')} does not exist in {tz.key}")
+        raise NonexistentLocalTime(
+            f"{day.isoformat()} {wall.strftime('%H:%M')} does not exist in {tz.key}"
+        )
     if first.utcoffset() != second.utcoffset():
         raise AmbiguousLocalTime(
             f"{day.isoformat()} {wall.strftime('%H:%M')} happens twice in {tz.key}"

@@ -147,7 +147,9 @@ def census_conflicts(
     return None
 
 
-def start_conflicts(rules: DayRules, existing: Sequence[Span], start: datetime) -> list[Span] | None:
+def start_conflicts(
+    rules: DayRules, existing: Sequence[Span], start: datetime
+) -> list[Span] | None:
     """The starts that use up the nurses around `start`, or None if one more start fits."""
     ordered = sorted(existing, key=lambda s: s.start)
     starts = [s.start for s in ordered]

@@ -174,8 +174,11 @@ class AppointmentReschedule(Input):
     def _shape(self) -> AppointmentReschedule:
         if self.end is not None and self.duration_minutes is not None:
             raise ValueError("give either end or duration_minutes, not both")
-        if self.start is None and self.end is None and self.duration_minutes is None and (
-            self.chair_id is None
+        if (
+            self.start is None
+            and self.end is None
+            and self.duration_minutes is None
+            and (self.chair_id is None)
         ):
             raise ValueError("nothing to change")
         return self

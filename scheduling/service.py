@@ -39,7 +39,9 @@ def _checked_zone(name: str) -> str:
 def _hours(items: list[OpeningHoursIn]) -> list[OpeningHours]:
     return [
         OpeningHours(
-            weekday=h.weekday, opens=time.fromisoformat(h.opens), closes=time.fromisoformat(h.closes)
+            weekday=h.weekday,
+            opens=time.fromisoformat(h.opens),
+            closes=time.fromisoformat(h.closes),
         )
         for h in items
     ]
@@ -97,8 +99,13 @@ async def list_centers(
         selectinload(Center.opening_hours), selectinload(Center.staffing)
     )
     return await page(
-        session, query, [Center.name, Center.id], [str, uuid.UUID],
-        lambda c: (c.name, c.id), limit, cursor,
+        session,
+        query,
+        [Center.name, Center.id],
+        [str, uuid.UUID],
+        lambda c: (c.name, c.id),
+        limit,
+        cursor,
     )
 
 
@@ -149,8 +156,13 @@ async def list_chairs(
 ) -> tuple[list[Chair], str | None]:
     query = select(Chair).where(Chair.center_id == center_id)
     return await page(
-        session, query, [Chair.label, Chair.id], [str, uuid.UUID],
-        lambda c: (c.label, c.id), limit, cursor,
+        session,
+        query,
+        [Chair.label, Chair.id],
+        [str, uuid.UUID],
+        lambda c: (c.label, c.id),
+        limit,
+        cursor,
     )
 
 

@@ -10,7 +10,9 @@ from tests.support import Server, backends, start_server, stop_server
 
 
 @pytest.fixture(scope="session", params=backends())
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """One real server per database kind for the whole run; tests make their own centers."""
     srv = start_server(request.param, tmp_path_factory.mktemp(request.param))
     try:

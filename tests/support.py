@@ -123,8 +123,19 @@ def start_server(kind: str, tmp: Path) -> Server:
     asyncio.run(_make_users(url))
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=server_env(url),
     )
@@ -214,8 +225,16 @@ def make_patient(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
     return patient
 
 
-def book(api: httpx.Client, patient_id: str, chair_id: str, start: str, minutes: int = 180, **extra: Any) -> httpx.Response:
+def book(
+    api: httpx.Client, patient_id: str, chair_id: str, start: str, minutes: int = 180, **extra: Any
+) -> httpx.Response:
     return api.post(
         "/api/v1/appointments",
-        json={"patient_id": patient_id, "chair_id": chair_id, "start": start, "duration_minutes": minutes, **extra},
+        json={
+            "patient_id": patient_id,
+            "chair_id": chair_id,
+            "start": start,
+            "duration_minutes": minutes,
+            **extra,
+        },
     )

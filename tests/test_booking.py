@@ -66,16 +66,24 @@ def test_opening_hours_closures_and_blocks_are_422(nurse: httpx.Client) -> None:
     saturday = book(nurse, patient, chair["id"], at("09:00", "2027-01-16"))
     assert saturday.status_code == 422 and "Saturday" in saturday.json()["detail"]
 
-    r = nurse.post(f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-01-13", "reason": "snow"})
+    r = nurse.post(
+        f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-01-13", "reason": "snow"}
+    )
     assert r.status_code == 201
     closed = book(nurse, patient, chair["id"], at("09:00", "2027-01-13"))
     assert closed.status_code == 422 and "closed" in closed.json()["detail"]
-    dup = nurse.post(f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-01-13", "reason": "x"})
+    dup = nurse.post(
+        f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-01-13", "reason": "x"}
+    )
     assert dup.status_code == 409
 
     r = nurse.post(
         f"/api/v1/chairs/{chair['id']}/blocks",
-        json={"start": at("08:00", "2027-01-14"), "end": at("10:00", "2027-01-14"), "reason": "repair"},
+        json={
+            "start": at("08:00", "2027-01-14"),
+            "end": at("10:00", "2027-01-14"),
+            "reason": "repair",
+        },
     )
     assert r.status_code == 201
     blocked = book(nurse, patient, chair["id"], at("09:30", "2027-01-14"))
@@ -86,13 +94,17 @@ def test_opening_hours_closures_and_blocks_are_422(nurse: httpx.Client) -> None:
 def test_census_never_exceeds_nurses_times_patients_per_nurse(nurse: httpx.Client) -> None:
     center = make_center(nurse, nurses=1, patients_per_nurse=2)
     chairs = [make_chair(nurse, center["id"]) for _ in range(3)]
-    ids = [book(nurse, make_patient(nurse)["id"], chairs[i]["id"], at(t), 240).json()["id"]
-           for i, t in enumerate(["08:00", "08:30"])]
+    ids = [
+        book(nurse, make_patient(nurse)["id"], chairs[i]["id"], at(t), 240).json()["id"]
+        for i, t in enumerate(["08:00", "08:30"])
+    ]
     r = book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("10:00"), 60)
     assert r.status_code == 409 and "capacity" in r.json()["detail"]
     assert sorted(r.json()["conflicts"]) == sorted(ids)
     # Once the first leaves at 12:00 there is room again.
-    assert book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("12:00"), 60).status_code == 201
+    assert (
+        book(nurse, make_patient(nurse)["id"], chairs[2]["id"], at("12:00"), 60).status_code == 201
+    )
 
 
 def test_starts_are_staggered_by_nurses_on_duty(nurse: httpx.Client) -> None:
@@ -115,7 +127,11 @@ def test_lifecycle_and_illegal_transitions(nurse: httpx.Client) -> None:
     appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
     url = f"/api/v1/appointments/{appt['id']}"
     assert nurse.post(url + "/complete").status_code == 409
-    for action, status in [("check-in", "checked_in"), ("start", "in_progress"), ("complete", "completed")]:
+    for action, status in [
+        ("check-in", "checked_in"),
+        ("start", "in_progress"),
+        ("complete", "completed"),
+    ]:
         r = nurse.post(f"{url}/{action}")
         assert r.status_code == 200 and r.json()["status"] == status
     r = nurse.post(url + "/cancel")
@@ -130,7 +146,9 @@ def test_cancelled_and_no_show_free_the_chair(nurse: httpx.Client) -> None:
         appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
         assert nurse.post(f"/api/v1/appointments/{appt['id']}/{action}").status_code == 200
     assert book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).status_code == 201
-    listed = nurse.get("/api/v1/appointments", params={"center_id": center["id"], "date": DAY}).json()
+    listed = nurse.get(
+        "/api/v1/appointments", params={"center_id": center["id"], "date": DAY}
+    ).json()
     assert sorted(a["status"] for a in listed["items"]) == ["booked", "cancelled", "no_show"]
 
 
@@ -141,13 +159,18 @@ def test_reschedule_needs_if_match_and_keeps_the_rules(nurse: httpx.Client) -> N
     other = book(nurse, make_patient(nurse)["id"], b["id"], at("13:00")).json()
     url = f"/api/v1/appointments/{appt['id']}"
     assert nurse.patch(url, json={"start": at("10:00")}).status_code == 428
-    assert nurse.patch(url, json={"start": at("10:00")}, headers={"If-Match": '"7"'}).status_code == 412
+    assert (
+        nurse.patch(url, json={"start": at("10:00")}, headers={"If-Match": '"7"'}).status_code
+        == 412
+    )
     moved = nurse.patch(url, json={"start": at("10:00")}, headers={"If-Match": '"1"'})
     assert moved.status_code == 200, moved.text
     assert moved.json()["start"] == at("10:00") and moved.json()["end"] == at("13:00")
     assert moved.headers["ETag"] == '"2"'
     # Moving onto the other chair at a taken time is a conflict, and changes nothing.
-    r = nurse.patch(url, json={"chair_id": b["id"], "start": at("12:00")}, headers={"If-Match": '"2"'})
+    r = nurse.patch(
+        url, json={"chair_id": b["id"], "start": at("12:00")}, headers={"If-Match": '"2"'}
+    )
     assert r.status_code == 409 and r.json()["conflicts"] == [other["id"]]
     assert nurse.get(url).json()["start"] == at("10:00")
     # The old slot is free again.
@@ -174,7 +197,12 @@ def test_availability_lists_only_bookable_slots(nurse: httpx.Client) -> None:
         probe = make_patient(nurse)["id"]
         r = nurse.post(
             "/api/v1/appointments",
-            json={"patient_id": probe, "chair_id": slot["chair_id"], "start": slot["start"], "end": slot["end"]},
+            json={
+                "patient_id": probe,
+                "chair_id": slot["chair_id"],
+                "start": slot["start"],
+                "end": slot["end"],
+            },
         )
         assert r.status_code == 201, (slot, r.text)
         nurse.post(f"/api/v1/appointments/{r.json()['id']}/cancel")
@@ -189,5 +217,11 @@ def test_day_board_shows_chairs_census_and_capacity(nurse: httpx.Client) -> None
     assert board["chairs"][0]["appointments"][0]["id"] == appt["id"]
     slots = {s["start"][11:16]: s for s in board["slots"]}
     assert len(slots) == 16
-    assert slots["09:00"] == {"start": at("09:00"), "census": 1, "nurses": 2, "nurse_capacity": 6, "starts": 1}
+    assert slots["09:00"] == {
+        "start": at("09:00"),
+        "census": 1,
+        "nurses": 2,
+        "nurse_capacity": 6,
+        "starts": 1,
+    }
     assert slots["10:00"]["census"] == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,9 @@ from scheduling.models import Appointment, Center
 from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
-CONFLICT_DOC = {409: {"description": "The chair, the patient or nurse capacity is taken"}}
+CONFLICT_DOC: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The chair, the patient or nurse capacity is taken"}
+}
 Action = Literal["check-in", "start", "complete", "cancel", "no-show"]
 
 
@@ -42,7 +44,7 @@ def appointment_out(appt: Appointment, tz_name: str) -> AppointmentOut:
         start=appt.start_at.astimezone(tz),
         end=appt.end_at.astimezone(tz),
         duration_minutes=int((appt.end_at - appt.start_at).total_seconds() // 60),
-        status=appt.status,  # type: ignore[arg-type]
+        status=appt.status,
         version=appt.version,
         booked_by=appt.booked_by,
         created_at=appt.created_at.astimezone(tz),
@@ -159,7 +161,11 @@ async def reschedule_appointment(
 
 @router.post("/appointments/{appointment_id}/{action}", response_model=AppointmentOut)
 async def act_on_appointment(
-    appointment_id: uuid.UUID, action: Action, session: Session, caller: Clinical, response: Response
+    appointment_id: uuid.UUID,
+    action: Action,
+    session: Session,
+    caller: Clinical,
+    response: Response,
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id)
     appt = await booking.transition(session, appt, action, caller.user_id)

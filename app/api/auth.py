@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int
 
 

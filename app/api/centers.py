@@ -55,7 +55,11 @@ def center_out(center: Center) -> CenterOut:
         timezone=center.timezone,
         patients_per_nurse=center.patients_per_nurse,
         opening_hours=[
-            OpeningHoursOut(weekday=h.weekday, opens=h.opens.strftime("%H:%M"), closes=h.closes.strftime("%H:%M"))
+            OpeningHoursOut(
+                weekday=h.weekday,
+                opens=h.opens.strftime("%H:%M"),
+                closes=h.closes.strftime("%H:%M"),
+            )
             for h in center.opening_hours
         ],
         staffing=[
@@ -77,7 +81,9 @@ def _check_version(current: int, expected: int) -> None:
 
 
 @router.post("/centers", status_code=status.HTTP_201_CREATED, response_model=CenterOut)
-async def create_center(data: CenterCreate, session: Session, _: Clinical, response: Response) -> CenterOut:
+async def create_center(
+    data: CenterCreate, session: Session, _: Clinical, response: Response
+) -> CenterOut:
     center = await service.create_center(session, data)
     center = await repository.get_center(session, center.id)
     response.headers["Location"] = f"/api/v1/centers/{center.id}"
@@ -94,7 +100,9 @@ async def list_centers(
 
 
 @router.get("/centers/{center_id}", response_model=CenterOut)
-async def get_center(center_id: uuid.UUID, session: Session, _: Staff, response: Response) -> CenterOut:
+async def get_center(
+    center_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> CenterOut:
     center = await repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)
     return center_out(center)
@@ -102,7 +110,11 @@ async def get_center(center_id: uuid.UUID, session: Session, _: Staff, response:
 
 @router.patch("/centers/{center_id}", response_model=CenterOut)
 async def update_center(
-    center_id: uuid.UUID, data: CenterUpdate, version: IfMatch, session: Session, _: Clinical,
+    center_id: uuid.UUID,
+    data: CenterUpdate,
+    version: IfMatch,
+    session: Session,
+    _: Clinical,
     response: Response,
 ) -> CenterOut:
     center = await repository.get_center(session, center_id)
@@ -147,7 +159,10 @@ async def create_chair(
 
 @router.get("/centers/{center_id}/chairs", response_model=Page[ChairOut])
 async def list_chairs(
-    center_id: uuid.UUID, session: Session, _: Staff, limit: Limit = DEFAULT_PAGE,
+    center_id: uuid.UUID,
+    session: Session,
+    _: Staff,
+    limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairOut]:
     await repository.get_center(session, center_id)
@@ -156,7 +171,9 @@ async def list_chairs(
 
 
 @router.get("/chairs/{chair_id}", response_model=ChairOut)
-async def get_chair(chair_id: uuid.UUID, session: Session, _: Staff, response: Response) -> ChairOut:
+async def get_chair(
+    chair_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> ChairOut:
     chair = await repository.get_chair(session, chair_id)
     response.headers["ETag"] = etag(chair.version)
     return ChairOut.model_validate(chair)
@@ -164,7 +181,11 @@ async def get_chair(chair_id: uuid.UUID, session: Session, _: Staff, response: R
 
 @router.patch("/chairs/{chair_id}", response_model=ChairOut)
 async def update_chair(
-    chair_id: uuid.UUID, data: ChairUpdate, version: IfMatch, session: Session, _: Clinical,
+    chair_id: uuid.UUID,
+    data: ChairUpdate,
+    version: IfMatch,
+    session: Session,
+    _: Clinical,
     response: Response,
 ) -> ChairOut:
     chair: Chair = await repository.get_chair(session, chair_id)
@@ -209,7 +230,10 @@ async def get_availability(
         session, center, date, timedelta(minutes=duration_minutes), chair_kind
     )
     return Availability(
-        slots=[Slot(chair_id=s.chair_id, start=s.start.astimezone(tz), end=s.end.astimezone(tz)) for s in slots]
+        slots=[
+            Slot(chair_id=s.chair_id, start=s.start.astimezone(tz), end=s.end.astimezone(tz))
+            for s in slots
+        ]
     )
 
 
@@ -228,7 +252,7 @@ async def get_day(
                 patient_id=a.patient_id,
                 start=a.start_at.astimezone(tz),
                 end=a.end_at.astimezone(tz),
-                status=a.status,  # type: ignore[arg-type]
+                status=a.status,
             )
         )
     rules = board.rules
@@ -239,7 +263,9 @@ async def get_day(
         closes=rules.closes_at.astimezone(tz) if rules.closes_at else None,
         closed_reason=rules.closed_reason,
         chairs=[
-            BoardChair(id=c.id, label=c.label, kind=c.kind, active=c.active, appointments=by_chair[c.id])  # type: ignore[arg-type]
+            BoardChair(
+                id=c.id, label=c.label, kind=c.kind, active=c.active, appointments=by_chair[c.id]
+            )
             for c in board.chairs
         ],
         slots=[

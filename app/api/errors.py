@@ -52,7 +52,11 @@ def problem_response(
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only where and what: never echo the submitted value (it may be patient data).
     return [
-        {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
+        {
+            "loc": [str(p) for p in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": err.get("type"),
+        }
         for err in exc.errors()
     ]
 

@@ -28,17 +28,20 @@ class Metrics:
             "# TYPE chairside_requests_total counter",
         ]
         for (method, route, status), n in sorted(self.requests.items()):
-            lines.append(
-                f'chairside_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}'
-            )
+            labels = f'method="{method}",route="{route}",status="{status}"'
+            lines.append(f"chairside_requests_total{{{labels}}} {n}")
         lines += [
             "# HELP chairside_request_seconds Request duration by route template.",
             "# TYPE chairside_request_seconds histogram",
         ]
         for route, counts in sorted(self.buckets.items()):
             for bound, n in zip(BUCKETS, counts, strict=False):
-                lines.append(f'chairside_request_seconds_bucket{{route="{route}",le="{bound}"}} {n}')
-            lines.append(f'chairside_request_seconds_bucket{{route="{route}",le="+Inf"}} {counts[-1]}')
+                lines.append(
+                    f'chairside_request_seconds_bucket{{route="{route}",le="{bound}"}} {n}'
+                )
+            lines.append(
+                f'chairside_request_seconds_bucket{{route="{route}",le="+Inf"}} {counts[-1]}'
+            )
             lines.append(f'chairside_request_seconds_sum{{route="{route}"}} {self.sums[route]:.6f}')
             lines.append(f'chairside_request_seconds_count{{route="{route}"}} {counts[-1]}')
         return "\n".join(lines) + "\n"

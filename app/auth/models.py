@@ -33,9 +33,7 @@ class User(IdMixin, TimestampMixin, Base):
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'nurse', 'billing', 'patient')", name="role"),
-        CheckConstraint(
-            "(role = 'patient') = (patient_id IS NOT NULL)", name="patient_link"
-        ),
+        CheckConstraint("(role = 'patient') = (patient_id IS NOT NULL)", name="patient_link"),
     )
 
 

@@ -83,6 +83,11 @@ async def search_patients(
             )
         )
     return await page(
-        session, query, [Patient.family_name, Patient.given_name, Patient.id],
-        [str, str, uuid.UUID], lambda p: (p.family_name, p.given_name, p.id), limit, cursor,
+        session,
+        query,
+        [Patient.family_name, Patient.given_name, Patient.id],
+        [str, str, uuid.UUID],
+        lambda p: (p.family_name, p.given_name, p.id),
+        limit,
+        cursor,
     )

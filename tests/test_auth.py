@@ -1,0 +1,112 @@
+"""Sign-in, tokens, and who may call what."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+from fastapi.routing import APIRoute
+
+from app.api.deps import Guard
+from app.main import ROUTERS
+from tests.support import PASSWORD, Server, make_center, make_patient
+
+PUBLIC = {("POST", "/api/v1/auth/token")}
+
+
+def _guards(route: APIRoute) -> list[Guard]:
+    found: list[Guard] = []
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep.call, Guard):
+            found.append(dep.call)
+        stack.extend(dep.dependencies)
+    return found
+
+
+def test_every_api_route_declares_who_may_call_it() -> None:
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 20
+    for route in routes:
+        if not route.path.startswith("/api/v1"):
+            continue
+        for method in route.methods:
+            if (method, route.path) in PUBLIC:
+                assert not _guards(route)
+                continue
+            assert len(_guards(route)) == 1, f"{method} {route.path} has no access policy"
+
+
+def test_login_logout_and_revocation(server: Server) -> None:
+    token = server.login("nurse@test.local")
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
+        assert c.get("/api/v1/centers").status_code == 200
+        assert c.post("/api/v1/auth/logout").status_code == 204
+        r = c.get("/api/v1/centers")
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_wrong_password_and_unknown_user_look_the_same(anonymous: httpx.Client) -> None:
+    bad = anonymous.post(
+        "/api/v1/auth/token", data={"username": "nurse@test.local", "password": "nope-nope"}
+    )
+    unknown = anonymous.post(
+        "/api/v1/auth/token", data={"username": "ghost@test.local", "password": PASSWORD}
+    )
+    assert bad.status_code == unknown.status_code == 401
+    assert bad.json()["detail"] == unknown.json()["detail"]
+
+
+def test_missing_or_garbage_tokens_are_401(anonymous: httpx.Client) -> None:
+    assert anonymous.get("/api/v1/centers").status_code == 401
+    for header in ("Bearer", "Bearer not-a-token", "Basic abc", "Token abc"):
+        r = anonymous.get("/api/v1/centers", headers={"Authorization": header})
+        assert r.status_code == 401, header
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_billing_reads_but_does_not_write(billing: httpx.Client, nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    assert billing.get(f"/api/v1/centers/{center['id']}").status_code == 200
+    r = billing.post(f"/api/v1/centers/{center['id']}/chairs", json={"label": "X1"})
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert billing.get(f"/api/v1/centers/{center['id']}/chairs").json()["items"] == []
+
+
+def test_patients_may_not_use_staff_routes(server: Server, nurse: httpx.Client) -> None:
+    from app.auth.service import create_user
+    from app.db import Database
+
+    patient = make_patient(nurse)
+    email = f"p-{uuid.uuid4().hex[:6]}@test.local"
+
+    async def add() -> None:
+        db = Database(server.database_url)
+        async with db.unit_of_work() as session:
+            await create_user(session, email, "patient", PASSWORD, uuid.UUID(patient["id"]))
+        await db.dispose()
+
+    asyncio.run(add())
+    token = server.login(email)
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
+        for path in (
+            "/api/v1/centers",
+            "/api/v1/patients",
+            f"/api/v1/patients/{patient['id']}",
+            "/api/v1/appointments",
+        ):
+            assert c.get(path).status_code == 403, path
+        assert c.post("/api/v1/patients", json={}).status_code in (403, 422)
+        assert c.post("/api/v1/auth/logout").status_code == 204
+
+
+def test_openapi_and_docs_are_public_and_document_errors(anonymous: httpx.Client) -> None:
+    spec = anonymous.get("/openapi.json")
+    assert spec.status_code == 200
+    assert anonymous.get("/docs").status_code == 200
+    paths = spec.json()["paths"]
+    assert "/api/v1/appointments" in paths
+    post = paths["/api/v1/appointments"]["post"]["responses"]
+    assert {"201", "409", "422"} <= set(post)

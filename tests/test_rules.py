@@ -1,0 +1,173 @@
+"""Pure booking rules, checked against brute force over generated days."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduling.localtime import (
+    AmbiguousLocalTime,
+    NonexistentLocalTime,
+    UnknownTimeZone,
+    day_bounds,
+    strict_instant,
+    zone,
+)
+from scheduling.rules import (
+    CenterCalendar,
+    Shift,
+    Span,
+    WeeklyHours,
+    census_conflicts,
+    day_rules,
+    next_status,
+    opening_problem,
+    span_problem,
+    start_conflicts,
+)
+
+NY = ZoneInfo("America/New_York")
+DAY = date(2027, 1, 12)
+MIN = timedelta(minutes=1)
+
+
+def calendar(shifts: list[tuple[int, int, int]], ppn: int) -> CenterCalendar:
+    return CenterCalendar(
+        tz=NY,
+        patients_per_nurse=ppn,
+        opening_hours={DAY.weekday(): WeeklyHours(time(6), time(20))},
+        shifts=[Shift(DAY.weekday(), time(a), time(b), n) for a, b, n in shifts],
+    )
+
+
+def local(minutes: int) -> datetime:
+    return datetime.combine(DAY, time(6), tzinfo=NY).astimezone(UTC) + timedelta(minutes=minutes)
+
+
+spans_st = st.lists(st.tuples(st.integers(0, 14 * 60 - 30), st.integers(15, 300)), max_size=12)
+shifts_st = st.lists(
+    st.tuples(st.integers(6, 12), st.integers(13, 20), st.integers(1, 3)), min_size=1, max_size=3
+)
+
+
+def as_spans(raw: list[tuple[int, int]]) -> list[Span]:
+    return [Span(uuid.uuid4(), local(s), local(s + d)) for s, d in raw]
+
+
+@settings(max_examples=300, deadline=None)
+@given(spans_st, shifts_st, st.integers(1, 4), st.integers(0, 14 * 60 - 30), st.integers(15, 300))
+def test_census_rule_matches_minute_by_minute(
+    raw: list[tuple[int, int]], shifts: list[tuple[int, int, int]], ppn: int, s: int, d: int
+) -> None:
+    rules = day_rules(calendar(shifts, ppn), DAY)
+    existing = as_spans(raw)
+    start, end = local(s), local(s + d)
+    brute_ok = all(
+        sum(1 for x in existing if x.start <= t < x.end) + 1 <= rules.capacity_at(t)
+        for t in (start + MIN * i for i in range(d))
+    )
+    assert (census_conflicts(rules, existing, start, end) is None) == brute_ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(spans_st, shifts_st, st.integers(0, 14 * 60 - 30))
+def test_start_rule_matches_every_window(
+    raw: list[tuple[int, int]], shifts: list[tuple[int, int, int]], s: int
+) -> None:
+    rules = day_rules(calendar(shifts, 4), DAY)
+    existing = as_spans(raw)
+    start = local(s)
+    starts = [x.start for x in existing] + [start]
+    brute_ok = True
+    for i in range(30):
+        t = start - MIN * i
+        n = rules.nurses_at(t)
+        if n > 0 and sum(1 for x in starts if t <= x < t + timedelta(minutes=30)) > n:
+            brute_ok = False
+    assert (start_conflicts(rules, existing, start) is None) == brute_ok
+
+
+def test_conflicts_name_the_appointments_in_the_way() -> None:
+    rules = day_rules(calendar([(6, 20, 1)], 2), DAY)
+    a, b = Span(uuid.uuid4(), local(60), local(240)), Span(uuid.uuid4(), local(90), local(200))
+    assert census_conflicts(rules, [a, b], local(120), local(150)) == [a, b]
+    assert start_conflicts(rules, [a], local(75)) == [a]
+    assert start_conflicts(rules, [a], local(90)) is None
+
+
+def test_opening_hours_and_closures() -> None:
+    cal = calendar([(6, 20, 1)], 2)
+    rules = day_rules(cal, DAY)
+    assert opening_problem(rules, local(0), local(60)) is None
+    assert opening_problem(rules, local(-15), local(60)) is not None
+    assert opening_problem(rules, local(13 * 60), local(14 * 60 + 1)) is not None
+    closed = CenterCalendar(cal.tz, 2, cal.opening_hours, cal.shifts, {DAY: "holiday"})
+    assert "holiday" in (opening_problem(day_rules(closed, DAY), local(0), local(60)) or "")
+    sunday = day_rules(cal, DAY + timedelta(days=5))
+    assert "Sunday" in (opening_problem(sunday, local(0), local(60)) or "")
+
+
+@given(
+    st.dates(date(2020, 1, 1), date(2035, 12, 31)),
+    st.times(),
+    st.sampled_from(
+        ["America/New_York", "Europe/Paris", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+    ),
+)
+def test_strict_instant_keeps_the_wall_clock_or_refuses(day: date, wall: time, name: str) -> None:
+    tz = zone(name)
+    wall = wall.replace(second=0, microsecond=0)
+    try:
+        instant = strict_instant(day, wall, tz)
+    except (NonexistentLocalTime, AmbiguousLocalTime):
+        return
+    shown = instant.astimezone(tz)
+    assert (shown.date(), shown.time()) == (day, wall)
+
+
+def test_dst_edges_in_new_york() -> None:
+    with pytest.raises(NonexistentLocalTime):
+        strict_instant(date(2027, 3, 14), time(2, 30), NY)
+    with pytest.raises(AmbiguousLocalTime):
+        strict_instant(date(2026, 11, 1), time(1, 30), NY)
+    assert (
+        strict_instant(date(2027, 3, 14), time(3, 0), NY).isoformat() == "2027-03-14T07:00:00+00:00"
+    )
+    spring, autumn, plain = (
+        day_bounds(date(y, m, d), NY) for y, m, d in [(2027, 3, 14), (2026, 11, 1), (2027, 1, 12)]
+    )
+    assert [b - a for a, b in (spring, autumn, plain)] == [
+        timedelta(hours=23),
+        timedelta(hours=25),
+        timedelta(hours=24),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["Mars/Olympus", "", "../etc/passwd", "/etc/localtime", "EST5EDT", "UTC+3"]
+)
+def test_unknown_time_zones_are_refused(name: str) -> None:
+    with pytest.raises(UnknownTimeZone):
+        zone(name)
+
+
+def test_lifecycle_table() -> None:
+    assert next_status("booked", "check-in") == "checked_in"
+    assert next_status("checked_in", "start") == "in_progress"
+    assert next_status("in_progress", "complete") == "completed"
+    assert next_status("completed", "cancel") is None
+    assert next_status("cancelled", "check-in") is None
+    assert next_status("booked", "no-show") == "no_show"
+
+
+def test_span_problems() -> None:
+    s = local(0)
+    assert span_problem(s, s) is not None
+    assert span_problem(s, s + timedelta(hours=25)) is not None
+    assert span_problem(s, s + timedelta(minutes=90, seconds=1)) is not None
+    assert span_problem(s, s + timedelta(hours=24)) is None
