@@ -45,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
+    import app.models  # noqa: F401 - every table known before the first flush
     from app.auth.service import create_user
     from app.db import Database
     from app.problems import Problem
