@@ -11,14 +11,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import IdempotencyRecord
-from app.db import Database
+from app.db import Database, utcnow
 from app.problems import Conflict, Invalid
+
+
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ async def claim(
     if existing.request_hash != digest:
         raise Invalid("this Idempotency-Key was used with a different request body")
     if existing.status_code is None or existing.response_body is None:
+        if existing.created_at < utcnow() - ABANDONED_AFTER:
+            # The first attempt died without answering (e.g. its commit failed): start over.
+            await release(db, Claim(existing.id))
+            return await claim(db, user_id, scope, key, digest)
         raise Conflict("a request with this Idempotency-Key is still running; retry shortly")
     return Replay(existing.status_code, existing.response_body, existing.location)
 

@@ -110,3 +110,37 @@ def test_openapi_and_docs_are_public_and_document_errors(anonymous: httpx.Client
     assert "/api/v1/appointments" in paths
     post = paths["/api/v1/appointments"]["post"]["responses"]
     assert {"201", "409", "422"} <= set(post)
+
+
+def test_idle_and_expired_tokens_are_refused(server: Server) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from app.auth.models import AccessToken
+    from app.auth.service import token_digest
+    from app.db import Database
+    from tests.support import SECRET
+
+    async def age(token: str, **values: datetime) -> None:
+        db = Database(server.database_url)
+        async with db.unit_of_work() as session:
+            await session.execute(
+                update(AccessToken)
+                .where(AccessToken.token_hash == token_digest(token, SECRET))
+                .values(**values)
+            )
+        await db.dispose()
+
+    now = datetime.now(UTC)
+    for values in (
+        {"last_used_at": now - timedelta(minutes=31)},
+        {"expires_at": now - timedelta(seconds=1)},
+    ):
+        token = server.login("billing@test.local")
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
+            assert c.get("/api/v1/centers").status_code == 200
+            asyncio.run(age(token, **values))
+            assert c.get("/api/v1/centers").status_code == 401

@@ -50,11 +50,17 @@ def test_chairs_page_and_patch(nurse: httpx.Client) -> None:
 def test_out_of_service_chair_cannot_be_booked(nurse: httpx.Client) -> None:
     center = make_center(nurse)
     chair = make_chair(nurse, center["id"])
-    nurse.patch(f"/api/v1/chairs/{chair['id']}", json={"active": False}, headers={"If-Match": '"1"'})
+    nurse.patch(
+        f"/api/v1/chairs/{chair['id']}", json={"active": False}, headers={"If-Match": '"1"'}
+    )
     r = nurse.post(
         "/api/v1/appointments",
-        json={"patient_id": make_patient(nurse)["id"], "chair_id": chair["id"],
-              "start": "2027-01-12T09:00:00-05:00", "duration_minutes": 60},
+        json={
+            "patient_id": make_patient(nurse)["id"],
+            "chair_id": chair["id"],
+            "start": "2027-01-12T09:00:00-05:00",
+            "duration_minutes": 60,
+        },
     )
     assert r.status_code == 422 and "out of service" in r.json()["detail"]
 
@@ -62,11 +68,17 @@ def test_out_of_service_chair_cannot_be_booked(nurse: httpx.Client) -> None:
 def test_patients_search_edit_and_unique_mrn(nurse: httpx.Client) -> None:
     family = f"Okafor{uuid.uuid4().hex[:6]}"
     p = make_patient(nurse, family_name=family, given_name="Ngozi")
-    dup = nurse.post("/api/v1/patients", json={**{k: p[k] for k in ("mrn", "given_name", "family_name", "birth_date", "sex")}})
+    dup = nurse.post(
+        "/api/v1/patients",
+        json={**{k: p[k] for k in ("mrn", "given_name", "family_name", "birth_date", "sex")}},
+    )
     assert dup.status_code == 409 and dup.headers["content-type"] == "application/problem+json"
     found = nurse.get("/api/v1/patients", params={"q": family.lower()}).json()["items"]
     assert [x["id"] for x in found] == [p["id"]]
     assert nurse.get("/api/v1/patients", params={"q": "%"}).status_code == 200
+    body_search = nurse.post("/api/v1/patients/search", json={"q": family.upper()[:8]})
+    assert body_search.status_code == 200
+    assert p["id"] in [x["id"] for x in body_search.json()["items"]]
     url = f"/api/v1/patients/{p['id']}"
     r = nurse.patch(url, json={"weight_kg": 72.3}, headers={"If-Match": '"1"'})
     assert r.status_code == 200 and r.json()["weight_kg"] == 72.3 and r.json()["version"] == 2

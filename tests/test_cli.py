@@ -32,12 +32,23 @@ def test_demo_loads_once_and_users_can_be_created(tmp_path: Path) -> None:
     assert again.returncode == 0 and "already has a center" in again.stdout
 
     made = chairside(
-        ["users", "create", "--email", "Lead@Example.org", "--role", "nurse"], db,
+        ["users", "create", "--email", "Lead@Example.org", "--role", "nurse"],
+        db,
         CHAIRSIDE_NEW_USER_PASSWORD="a-long-enough-password",
     )
     assert made.returncode == 0 and "lead@example.org" in made.stdout
     dup = chairside(
-        ["users", "create", "--email", "lead@example.org", "--role", "nurse", "--password", "another-password"], db
+        [
+            "users",
+            "create",
+            "--email",
+            "lead@example.org",
+            "--role",
+            "nurse",
+            "--password",
+            "another-password",
+        ],
+        db,
     )
     assert dup.returncode == 1 and "already exists" in dup.stderr
 
@@ -45,5 +56,10 @@ def test_demo_loads_once_and_users_can_be_created(tmp_path: Path) -> None:
 def test_refuses_to_start_outside_development_with_the_default_secret(tmp_path: Path) -> None:
     result = chairside(["migrate"], tmp_path / "x.db", CHAIRSIDE_ENVIRONMENT="production")
     assert result.returncode != 0 and "CHAIRSIDE_SECRET_KEY" in result.stderr
-    ok = chairside(["migrate"], tmp_path / "x.db", CHAIRSIDE_ENVIRONMENT="production", CHAIRSIDE_SECRET_KEY=SECRET)
+    ok = chairside(
+        ["migrate"],
+        tmp_path / "x.db",
+        CHAIRSIDE_ENVIRONMENT="production",
+        CHAIRSIDE_SECRET_KEY=SECRET,
+    )
     assert ok.returncode == 0, ok.stderr
