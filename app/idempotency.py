@@ -21,7 +21,6 @@ from app.auth.models import IdempotencyRecord
 from app.db import Database, utcnow
 from app.problems import Conflict, Invalid
 
-
 ABANDONED_AFTER = timedelta(minutes=2)
 
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
 from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, IfMatch, Limit, Session, Staff, etag
+from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
-from app.pagination import MAX_LIMIT
 from app.schemas import Input, Page
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
