@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from app.api import appointments, auth, centers, errors, ops, patients
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
+from app.api.openapi import add_problem_schema, document_errors
 from app.db import Database
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
 ROUTERS = (ops.router, auth.router, centers.router, patients.router, appointments.router)
+PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
+
+
+def _with_problem_schema(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schema(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     errors.install(app)
     for router in ROUTERS:
+        document_errors(router, PUBLIC_ROUTES)
         app.include_router(router)
+    _with_problem_schema(app)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
     return app

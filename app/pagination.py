@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, tuple_
@@ -20,7 +19,7 @@ MAX_LIMIT = 500
 
 
 def _encode(values: Sequence[Any]) -> str:
-    plain = [str(v) if isinstance(v, uuid.UUID | datetime | date) else v for v in values]
+    plain = [v if isinstance(v, str) else str(v) for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
@@ -30,8 +29,10 @@ def _decode(cursor: str, kinds: Sequence[Callable[[Any], Any]]) -> list[Any]:
         raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(raw, list) or len(raw) != len(kinds):
             raise ValueError("shape")
+        if not all(isinstance(v, str) for v in raw):
+            raise ValueError("values")
         return [kind(v) for kind, v in zip(kinds, raw, strict=True)]
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise Invalid("the cursor is not one this list handed out") from exc
 
 
@@ -59,4 +60,8 @@ async def page(
 
 
 def parse_datetime(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value))
+    parsed = datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError("cursor instants carry an offset")
+    parsed.astimezone(UTC)  # OverflowError at the ends of the calendar
+    return parsed

@@ -145,8 +145,7 @@ def _record(
 async def book(
     session: AsyncSession, data: AppointmentCreate, actor_id: uuid.UUID | None
 ) -> Appointment:
-    chair = await repository.get_chair(session, data.chair_id)
-    center = await repository.get_center(session, chair.center_id)
+    chair, center = await repository.get_chair_and_center(session, data.chair_id)
     if await session.get(Patient, data.patient_id) is None:
         raise NotFound("no such patient")
     if data.start is not None:
@@ -194,8 +193,7 @@ async def reschedule(
         raise PreconditionFailed("the appointment changed since you read it; reload and retry")
     if appt.status != "booked":
         raise IllegalTransition(f"a {appt.status} appointment cannot be moved")
-    chair = await repository.get_chair(session, data.chair_id or appt.chair_id)
-    center = await repository.get_center(session, chair.center_id)
+    chair, center = await repository.get_chair_and_center(session, data.chair_id or appt.chair_id)
     start = data.start or appt.start_at
     if data.end is not None:
         end = data.end

@@ -26,7 +26,8 @@ class AmbiguousLocalTime(ValueError):
 def zone(name: str) -> ZoneInfo:
     """The IANA zone, or UnknownTimeZone (no fixed offsets, no 'localtime', no paths)."""
     looks_like_a_path = name.startswith(("/", ".")) or ".." in name
-    if not name or ("/" not in name and name != "UTC") or looks_like_a_path:
+    not_a_place = name.startswith(("Etc/", "right/", "posix/")) and name != "Etc/UTC"
+    if not name or ("/" not in name and name != "UTC") or looks_like_a_path or not_a_place:
         raise UnknownTimeZone(name)
     try:
         return ZoneInfo(name)

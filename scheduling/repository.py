@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from app.problems import NotFound
 from scheduling.localtime import zone
@@ -23,15 +24,32 @@ from scheduling.models import (
 from scheduling.rules import CenterCalendar, Shift, Span, WeeklyHours
 
 
+def _with_week() -> tuple[Any, ...]:
+    # One round trip: a week of opening hours times a few shifts is a handful of joined rows.
+    return (joinedload(Center.opening_hours), joinedload(Center.staffing))
+
+
 async def get_center(session: AsyncSession, center_id: uuid.UUID) -> Center:
-    center = await session.scalar(
-        select(Center)
-        .where(Center.id == center_id)
-        .options(selectinload(Center.opening_hours), selectinload(Center.staffing))
+    result = await session.execute(
+        select(Center).where(Center.id == center_id).options(*_with_week())
     )
+    center = result.unique().scalar_one_or_none()
     if center is None:
         raise NotFound("no such center")
     return center
+
+
+async def get_chair_and_center(session: AsyncSession, chair_id: uuid.UUID) -> tuple[Chair, Center]:
+    result = await session.execute(
+        select(Chair, Center)
+        .join(Center, Center.id == Chair.center_id)
+        .where(Chair.id == chair_id)
+        .options(*_with_week())
+    )
+    row = result.unique().first()
+    if row is None:
+        raise NotFound("no such chair")
+    return row.tuple()
 
 
 async def get_chair(session: AsyncSession, chair_id: uuid.UUID) -> Chair:

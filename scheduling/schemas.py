@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from app.schemas import HHMM, Input, Output, Text
+from app.schemas import HHMM, Input, Instant, LocalDate, Output, Text
 
 ChairKind = Literal["chair", "bed", "isolation"]
 Status = Literal["booked", "checked_in", "in_progress", "completed", "cancelled", "no_show"]
@@ -89,7 +89,7 @@ class CenterOut(Output):
 
 
 class ClosureIn(Input):
-    date: date
+    date: LocalDate
     reason: Text
 
 
@@ -121,8 +121,8 @@ class ChairOut(Output):
 
 
 class ChairBlockIn(Input):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     reason: Text
 
     @model_validator(mode="after")
@@ -146,10 +146,10 @@ class AppointmentCreate(Input):
 
     patient_id: uuid.UUID
     chair_id: uuid.UUID
-    start: AwareDatetime | None = None
-    local_date: date | None = None
+    start: Instant | None = None
+    local_date: LocalDate | None = None
     local_time: HHMM | None = None
-    end: AwareDatetime | None = None
+    end: Instant | None = None
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
     @model_validator(mode="after")
@@ -165,8 +165,8 @@ class AppointmentCreate(Input):
 
 
 class AppointmentReschedule(Input):
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     chair_id: uuid.UUID | None = None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -21,7 +20,7 @@ from app.api.deps import (
     etag,
     get_db,
 )
-from app.schemas import Page
+from app.schemas import LocalDate, Page
 from scheduling import booking
 from scheduling.localtime import zone
 from scheduling.models import Appointment, Center
@@ -113,7 +112,7 @@ async def list_appointments(
     _: Staff,
     center_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
-    date: Annotated[date | None, Query()] = None,
+    date: Annotated[LocalDate | None, Query()] = None,
     status: Status | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,

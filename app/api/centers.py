@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -19,7 +19,7 @@ from app.api.deps import (
     etag,
 )
 from app.problems import PreconditionFailed
-from app.schemas import Page
+from app.schemas import LocalDate, Page
 from scheduling import availability, repository, service
 from scheduling.localtime import zone
 from scheduling.models import Center, Chair
@@ -220,7 +220,7 @@ async def get_availability(
     center_id: uuid.UUID,
     session: Session,
     _: Staff,
-    date: Annotated[date, Query()],
+    date: Annotated[LocalDate, Query()],
     duration_minutes: Annotated[int, Query(ge=15, le=24 * 60)],
     chair_kind: Annotated[ChairKind | None, Query()] = None,
 ) -> Availability:
@@ -239,7 +239,7 @@ async def get_availability(
 
 @router.get("/centers/{center_id}/day", response_model=DayBoard)
 async def get_day(
-    center_id: uuid.UUID, session: Session, _: Staff, date: Annotated[date, Query()]
+    center_id: uuid.UUID, session: Session, _: Staff, date: Annotated[LocalDate, Query()]
 ) -> DayBoard:
     center = await repository.get_center(session, center_id)
     tz = zone(center.timezone)

@@ -80,7 +80,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
-        response = problem_response(exc.status_code, detail)
+        status = exc.status_code
+        if status == 400:
+            # FastAPI's answer to a body it cannot decode: for our clients that is invalid input.
+            status, detail = 422, "the request body could not be read as JSON or form data"
+        response = problem_response(status, detail)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response

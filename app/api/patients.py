@@ -12,7 +12,7 @@ from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, IfMatch, Limit, Session
 from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
-from app.schemas import Input, Page
+from app.schemas import Input, Page, SearchText
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -36,7 +36,7 @@ async def create_patient(
 async def search_patients(
     session: Session,
     _: Staff,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[SearchText | None, Query()] = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[PatientOut]:
@@ -45,7 +45,7 @@ async def search_patients(
 
 
 class PatientSearch(Input):
-    q: str | None = Field(default=None, max_length=100)
+    q: SearchText | None = None
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, max_length=500)
 

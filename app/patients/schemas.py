@@ -7,12 +7,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from app.schemas import Input, Output
+from app.schemas import Input, Output, printable
 
 Sex = Literal["female", "male", "other", "unknown"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(printable),
+]
 Mrn = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9\-]{1,40}$")]
 Weight = Annotated[Decimal, Field(gt=0, lt=500, max_digits=5, decimal_places=1)]
 Height = Annotated[Decimal, Field(gt=0, lt=300, max_digits=4, decimal_places=1)]
