@@ -1,0 +1,615 @@
+"""Booking throughput benchmark: POST /api/v1/appointments against a one-INSERT baseline.
+
+For each database kind this starts the real Chairside server on a fresh, migrated database,
+fills one center through the API, then drives a planned set of valid, non-conflicting bookings
+with N concurrent clients. A "bare" app (defined below, served by uvicorn in a subprocess of its
+own) does exactly one INSERT per request through the same driver, pool and transaction mode; it
+is the floor that the booking figures are compared with.
+
+    .venv/bin/python bench/booking.py [--db sqlite|postgresql|both] [--clients 32]
+                                      [--requests 2000] [--port 8700]
+
+It prints figures; it asserts nothing about timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as wall_time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Column, MetaData, Table, Text, Uuid, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.auth.service import create_user
+from app.db import Database, async_url
+from app.migrate import upgrade
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+ADMIN_EMAIL = "admin@bench.local"
+WARMUP = 50
+TARGET_RATIO = 0.50
+TARGET_P99_MS = 100.0
+
+# The center: open 07:00-19:00 every day with 40 nurses x 4 patients, so the census rule
+# (capacity 160) never binds and the start rule (<= 40 starts per 30 minutes) only limits
+# how many chairs may start in the same hour.
+TIMEZONE = "America/New_York"
+OPENS, CLOSES = 7, 19
+NURSES = 40
+PATIENTS_PER_NURSE = 4
+SLOT_MINUTES = 60
+HOURS_PER_DAY = CLOSES - OPENS
+FIRST_DAY = date(2027, 1, 4)
+
+
+# --- the bare baseline -----------------------------------------------------------------------
+
+BENCH_META = MetaData()
+BENCH_ROWS = Table(
+    "bench_rows",
+    BENCH_META,
+    Column("id", Uuid, primary_key=True),
+    Column("payload", Text, nullable=False),
+)
+
+
+def bare_app(database_url: str) -> FastAPI:
+    """One route, one INSERT, through the same Database class (pool, BEGIN IMMEDIATE) as the app.
+
+    FastAPI rather than raw ASGI so the comparison isolates what Chairside does per booking,
+    not the framework both share.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The pool sizes the app would use (CHAIRSIDE_DB_POOL_SIZE / _MAX_OVERFLOW or defaults).
+        settings = Settings(database_url=database_url, environment="development")
+        db = Database(
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        async with db.engine.begin() as conn:
+            await conn.run_sync(BENCH_META.create_all)
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/bare", status_code=201)
+    async def bare(request: Request) -> JSONResponse:
+        db: Database = request.app.state.db
+        row_id = uuid.uuid4()
+        payload = (await request.body()).decode()
+        async with db.unit_of_work() as session:
+            await session.execute(insert(BENCH_ROWS).values(id=row_id, payload=payload))
+        return JSONResponse({"id": str(row_id)}, status_code=201)
+
+    return app
+
+
+def serve_bare(port: int, database_url: str) -> None:
+    uvicorn.run(bare_app(database_url), host="127.0.0.1", port=port, log_level="warning")
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+async def _pg_admin(admin_url: str, statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction block.
+    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def fresh_database(kind: str, tmp: Path, pg_admin_url: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'chairside-bench-{uuid.uuid4().hex[:8]}.db'}"
+    name = f"chairside_bench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str, pg_admin_url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        statement = f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'
+        asyncio.run(_pg_admin(pg_admin_url, statement))
+
+
+async def make_admin(url: str, password: str) -> None:
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            await create_user(session, ADMIN_EMAIL, "admin", password, None)
+    finally:
+        await db.dispose()
+
+
+# --- server processes ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], base: str, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the {what} server did not start")
+
+
+@contextmanager
+def running(command: Sequence[str], env: dict[str, str], port: int, what: str) -> Iterator[str]:
+    """Run a server subprocess until the block ends; yields its base URL."""
+    process = subprocess.Popen(list(command), cwd=ROOT, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(process, base, what)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def app_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+def bare_command(port: int, database_url: str) -> list[str]:
+    script = str(Path(__file__).resolve())
+    return [sys.executable, script, "--serve-bare", "--port", str(port), "--db-url", database_url]
+
+
+def app_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CHAIRSIDE_DATABASE_URL": database_url,
+        "CHAIRSIDE_ENVIRONMENT": "test",
+        "CHAIRSIDE_SECRET_KEY": secrets.token_urlsafe(32),
+        "CHAIRSIDE_LOG_LEVEL": "WARNING",
+    }
+
+
+# --- driving load ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str
+    body: bytes  # JSON encoded once up front, so the clients spend no CPU on it while timed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int  # 0 when the request failed below HTTP (timeout, reset)
+    seconds: float
+    body: bytes
+
+
+def json_job(path: str, payload: dict[str, Any]) -> Job:
+    return Job(path, json.dumps(payload).encode())
+
+
+async def _one(client: httpx.AsyncClient, job: Job) -> Outcome:
+    started = time.perf_counter()
+    try:
+        response = await client.post(
+            job.path, content=job.body, headers={"Content-Type": "application/json"}
+        )
+    except httpx.HTTPError:
+        return Outcome(0, time.perf_counter() - started, b"")
+    return Outcome(response.status_code, time.perf_counter() - started, response.content)
+
+
+async def drive(
+    client: httpx.AsyncClient, jobs: Sequence[Job], clients: int
+) -> tuple[list[Outcome], float]:
+    """Run `jobs` with `clients` workers sharing one queue; outcomes in job order, wall time."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(jobs)):
+        queue.put_nowait(index)
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+
+    async def worker() -> None:
+        # Bounded: each iteration consumes one queued job and the queue is never refilled.
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            outcomes[index] = await _one(client, jobs[index])
+
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(clients, len(jobs))):
+            group.create_task(worker())
+    elapsed = time.perf_counter() - started
+    return [o for o in outcomes if o is not None], elapsed
+
+
+def http_client(base: str, clients: int, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    return httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits)
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figures:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: Counter[int]
+    client_cpu: float  # this process's CPU share while timed: near 1.0 means the load
+    # generator, not the server, may be what limits the figures
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: p99 is a latency some request really had)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def figures(outcomes: Sequence[Outcome], seconds: float, cpu_seconds: float) -> Figures:
+    latencies = sorted(o.seconds * 1000 for o in outcomes)
+    return Figures(
+        requests=len(outcomes),
+        seconds=seconds,
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        statuses=Counter(o.status for o in outcomes),
+        client_cpu=cpu_seconds / seconds if seconds > 0 else 0.0,
+    )
+
+
+async def measure(client: httpx.AsyncClient, jobs: Sequence[Job], clients: int) -> Figures:
+    """Warm up on the first WARMUP jobs (not counted), then time the rest."""
+    await drive(client, jobs[:WARMUP], clients)
+    cpu_before = time.process_time()
+    outcomes, seconds = await drive(client, jobs[WARMUP:], clients)
+    return figures(outcomes, seconds, time.process_time() - cpu_before)
+
+
+# --- filling the center ----------------------------------------------------------------------
+
+
+def _require_created(outcomes: Sequence[Outcome], what: str) -> list[str]:
+    """The ids of created records; setup must fully succeed or the figures mean nothing."""
+    failed = [o for o in outcomes if o.status != 201]
+    if failed:
+        sample = failed[0].body[:300].decode(errors="replace")
+        raise RuntimeError(f"{len(failed)} {what} not created, e.g. {failed[0].status}: {sample}")
+    return [str(json.loads(o.body)["id"]) for o in outcomes]
+
+
+def center_job() -> Job:
+    opens, closes = f"{OPENS:02d}:00", f"{CLOSES:02d}:00"
+    return json_job(
+        "/api/v1/centers",
+        {
+            "name": "Bench Center",
+            "timezone": TIMEZONE,
+            "patients_per_nurse": PATIENTS_PER_NURSE,
+            "opening_hours": [{"weekday": d, "opens": opens, "closes": closes} for d in range(7)],
+            "staffing": [
+                {"weekday": d, "start": opens, "end": closes, "nurses": NURSES} for d in range(7)
+            ],
+        },
+    )
+
+
+def patient_job(index: int) -> Job:
+    return json_job(
+        "/api/v1/patients",
+        {
+            "mrn": f"BENCH-{index:06d}",
+            "given_name": "Bench",
+            "family_name": f"Patient{index}",
+            "birth_date": "1961-04-12",
+            "sex": "female",
+            "weight_kg": 70.5,
+            "height_cm": 168,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Setup:
+    center_id: str
+    chair_ids: list[str]
+    patient_ids: list[str]
+
+
+async def fill_center(api: httpx.AsyncClient, chairs: int, patients: int, clients: int) -> Setup:
+    (center,), _ = await drive(api, [center_job()], 1)
+    center_id = _require_created([center], "center")[0]
+    chair_jobs = [
+        json_job(f"/api/v1/centers/{center_id}/chairs", {"label": f"C-{i:02d}", "kind": "chair"})
+        for i in range(chairs)
+    ]
+    chair_outcomes, _ = await drive(api, chair_jobs, clients)
+    patient_outcomes, _ = await drive(api, [patient_job(i) for i in range(patients)], clients)
+    return Setup(
+        center_id,
+        _require_created(chair_outcomes, "chairs"),
+        _require_created(patient_outcomes, "patients"),
+    )
+
+
+# --- planning bookings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    day: int
+    hour: int
+    chair: int
+
+
+def plan_slots(count: int, days: int, chairs: int) -> list[Slot]:
+    """`count` distinct (day, hour, chair) slots, days varying fastest.
+
+    Consecutive bookings land on different days so concurrent requests mostly take different
+    center/day locks, as bookings made by many schedulers over a calendar do. Within a day at
+    most NURSES chairs start in one hour (the 30-minute start rule), rotating over all chairs.
+    """
+    per_hour = min(NURSES, chairs)
+    if count > days * HOURS_PER_DAY * per_hour:
+        raise SystemExit(f"{count} bookings do not fit in {days} days; raise --days")
+    slots = []
+    for k in range(count):
+        j = k // days
+        hour, rank = j % HOURS_PER_DAY, j // HOURS_PER_DAY
+        slots.append(Slot(k % days, hour, (rank + hour * per_hour) % chairs))
+    return slots
+
+
+def assign_patients(slots: Sequence[Slot], patients: int) -> list[int]:
+    """A patient per slot, never one patient twice in the same day and hour."""
+    busy: set[tuple[int, int, int]] = set()
+    chosen = []
+    for k, slot in enumerate(slots):
+        for step in range(patients):
+            p = (k + step) % patients
+            if (p, slot.day, slot.hour) not in busy:
+                break
+        else:
+            raise SystemExit("not enough patients for the planned bookings")
+        busy.add((p, slot.day, slot.hour))
+        chosen.append(p)
+    return chosen
+
+
+def booking_jobs(setup: Setup, count: int, days: int) -> list[Job]:
+    tz = ZoneInfo(TIMEZONE)
+    slots = plan_slots(count, days, len(setup.chair_ids))
+    jobs = []
+    for slot, p in zip(slots, assign_patients(slots, len(setup.patient_ids)), strict=True):
+        day = FIRST_DAY + timedelta(days=slot.day)
+        start = datetime.combine(day, wall_time(OPENS + slot.hour), tzinfo=tz)
+        body = {
+            "patient_id": setup.patient_ids[p],
+            "chair_id": setup.chair_ids[slot.chair],
+            "start": start.isoformat(),
+            "duration_minutes": SLOT_MINUTES,
+        }
+        jobs.append(json_job("/api/v1/appointments", body))
+    return jobs
+
+
+# --- one database kind -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    kind: str
+    booking: Figures
+    bare: Figures
+
+
+async def login(base: str, password: str) -> str:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        r = await c.post("/api/v1/auth/token", data={"username": ADMIN_EMAIL, "password": password})
+        r.raise_for_status()
+        token: str = r.json()["access_token"]
+        return token
+
+
+async def benchmark(kind: str, app_base: str, bare_base: str, args: Options, pw: str) -> Result:
+    token = await login(app_base, pw)
+    async with http_client(app_base, args.clients, token) as api:
+        setup = await fill_center(api, args.chairs, args.patients, args.clients)
+        jobs = booking_jobs(setup, args.requests + WARMUP, args.days)
+        print(f"[{kind}] center filled; running bookings and the bare baseline", flush=True)
+        booking = await measure(api, jobs, args.clients)
+    async with http_client(bare_base, args.clients) as bare_client:
+        # Same bodies as the bookings, stored as the payload: equal bytes on the wire.
+        bare = await measure(bare_client, [Job("/bare", j.body) for j in jobs], args.clients)
+    return Result(kind, booking, bare)
+
+
+def run_kind(kind: str, url: str, args: Options) -> Result:
+    try:
+        upgrade(url)
+        password = secrets.token_urlsafe(16)
+        asyncio.run(make_admin(url, password))
+        app_port = args.port or free_port()
+        bare_port = args.port + 1 if args.port else free_port()
+        with (
+            running(app_command(app_port), app_env(url), app_port, "Chairside") as app_base,
+            running(bare_command(bare_port, url), dict(os.environ), bare_port, "bare") as bare,
+        ):
+            return asyncio.run(benchmark(kind, app_base, bare, args, password))
+    finally:
+        drop_database(url, args.pg_url)
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def _statuses(f: Figures) -> str:
+    return ", ".join(f"{code or 'error'} x{n}" for code, n in sorted(f.statuses.items()))
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(result: Result) -> None:
+    b, r = result.booking, result.bare
+    ratio = b.rate / r.rate if r.rate else 0.0
+    print(f"\n== {result.kind} ==")
+    head = f"{'endpoint':<10}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+    print(f"{head}{'client CPU':>12}  statuses")
+    for name, f in (("booking", b), ("bare", r)):
+        row = f"{name:<10}{f.requests:>10}{f.rate:>10.1f}{f.p50_ms:>10.1f}{f.p99_ms:>10.1f}"
+        print(f"{row}{f.client_cpu:>11.0%}  {_statuses(f)}")
+    print(f"ratio booking/bare throughput: {ratio:.2f}")
+    print(f"target ratio >= {TARGET_RATIO:.2f}: {_met(ratio >= TARGET_RATIO)}")
+    print(f"target booking p99 <= {TARGET_P99_MS:.0f} ms: {_met(b.p99_ms <= TARGET_P99_MS)}")
+    not_created = b.requests - b.statuses[201]
+    if not_created:
+        print(f"WARNING: {not_created} bookings were not 201: {_statuses(b)}")
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    kinds: list[str]
+    clients: int
+    requests: int
+    port: int
+    days: int
+    chairs: int
+    patients: int
+    pg_url: str
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--clients", type=int, default=32, help="concurrent clients")
+    p.add_argument("--requests", type=int, default=2000, help="timed requests per endpoint")
+    p.add_argument("--port", type=int, default=0, help="app port (bare: +1); 0 picks free ports")
+    p.add_argument("--days", type=int, default=60, help="days of 2027 the bookings spread over")
+    p.add_argument("--chairs", type=int, default=60)
+    p.add_argument("--patients", type=int, default=2000)
+    p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL admin URL")
+    p.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--db-url", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def options(ns: argparse.Namespace) -> Options:
+    kinds = ["postgresql", "sqlite"] if ns.db == "both" else [ns.db]
+    if ns.clients < 1 or ns.requests < 1 or ns.days < 1 or ns.chairs < 1 or ns.patients < 1:
+        raise SystemExit("--clients, --requests, --days, --chairs and --patients must be >= 1")
+    return Options(
+        kinds, ns.clients, ns.requests, ns.port, ns.days, ns.chairs, ns.patients, ns.pg_url
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ns = parse(argv)
+    if ns.serve_bare:
+        if not ns.db_url or not ns.port:
+            raise SystemExit("--serve-bare needs --port and --db-url")
+        serve_bare(ns.port, ns.db_url)
+        return
+    args = options(ns)
+    print(
+        f"Chairside booking benchmark: {os.cpu_count()} CPU cores, {args.clients} clients, "
+        f"{args.requests} timed requests per endpoint (+{WARMUP} warm-up), "
+        f"{args.chairs} chairs, {args.patients} patients, bookings over {args.days} days",
+        flush=True,
+    )
+    # Other work on this machine shares the cores with server, database and clients alike.
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    with tempfile.TemporaryDirectory(prefix="chairside-bench-") as tmp:
+        for kind in args.kinds:
+            try:
+                url = fresh_database(kind, Path(tmp), args.pg_url)
+            except (OSError, SQLAlchemyError) as exc:
+                print(f"\n== {kind} == skipped: cannot create a database ({exc})", flush=True)
+                continue
+            report(run_kind(kind, url, args))
+
+
+if __name__ == "__main__":
+    main()
