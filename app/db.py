@@ -7,9 +7,10 @@ migrations serve both. On SQLite every write transaction takes the database lock
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,10 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         _configure_sqlite(engine)
         return engine
+    # No pre-ping: it costs a round trip per checkout; a connection found dead is discarded
+    # on its first error and long-idle ones are recycled.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
     )
 
 
@@ -142,18 +145,32 @@ class Database:
     Write sessions take SQLite's write lock when they begin; on PostgreSQL both are the same.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 20) -> None:
         self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.dialect = self.engine.dialect.name
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+        # SQLite has one writer at a time and its busy handler retries in no particular order,
+        # so a few unlucky writers wait seconds. Queue this process's writers first-come
+        # first-served instead; other processes still meet at the database lock.
+        self._write_queue: asyncio.Lock | None = (
+            asyncio.Lock() if self.dialect == "sqlite" else None
+        )
 
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block succeeds, rolled back when it raises."""
-        factory = self.write_sessions if write else self.read_sessions
-        async with factory() as session, session.begin():
+        """One transaction: committed when the block succeeds, rolled back when it raises.
+
+        Do not open a write unit of work inside another one: on SQLite the inner one would
+        wait for the outer one's lock.
+        """
+        async with AsyncExitStack() as stack:
+            if write and self._write_queue is not None:
+                await stack.enter_async_context(self._write_queue)
+            factory = self.write_sessions if write else self.read_sessions
+            session = await stack.enter_async_context(factory())
+            await stack.enter_async_context(session.begin())
             yield session
 
     async def dispose(self) -> None:

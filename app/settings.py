@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     token_ttl_hours: float = 12.0
     token_idle_minutes: float = 30.0
     max_body_bytes: int = 1_000_000
-    db_pool_size: int = 10
+    # Enough for the usual number of simultaneous requests without opening new connections.
+    db_pool_size: int = 20
     db_max_overflow: int = 20
     log_level: str = "INFO"
 

@@ -144,9 +144,9 @@ def _record(
 
 async def book(
     session: AsyncSession, data: AppointmentCreate, actor_id: uuid.UUID | None
-) -> Appointment:
+) -> tuple[Appointment, Center]:
     chair, center = await repository.get_chair_and_center(session, data.chair_id)
-    if await session.get(Patient, data.patient_id) is None:
+    if await session.scalar(select(Patient.id).where(Patient.id == data.patient_id)) is None:
         raise NotFound("no such patient")
     if data.start is not None:
         start = data.start
@@ -172,7 +172,7 @@ async def book(
     await _flush_guarded(session)
     session.add(_record(appt, "booked", actor_id, None))
     await session.flush()
-    return appt
+    return appt, center
 
 
 async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
@@ -188,7 +188,7 @@ async def reschedule(
     expected_version: int,
     data: AppointmentReschedule,
     actor_id: uuid.UUID | None,
-) -> Appointment:
+) -> tuple[Appointment, Center]:
     if appt.version != expected_version:
         raise PreconditionFailed("the appointment changed since you read it; reload and retry")
     if appt.status != "booked":
@@ -206,7 +206,7 @@ async def reschedule(
     await _flush_guarded(session)
     session.add(_record(appt, "rescheduled", actor_id, appt.status))
     await session.flush()
-    return appt
+    return appt, center
 
 
 async def transition(
@@ -262,4 +262,4 @@ async def center_zones(session: AsyncSession, center_ids: set[uuid.UUID]) -> dic
     rows = await session.execute(
         select(Center.id, Center.timezone).where(Center.id.in_(center_ids))
     )
-    return {i: tz for i, tz in rows.tuples()}
+    return {i: tz for i, tz in rows}

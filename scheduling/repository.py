@@ -49,7 +49,8 @@ async def get_chair_and_center(session: AsyncSession, chair_id: uuid.UUID) -> tu
     row = result.unique().first()
     if row is None:
         raise NotFound("no such chair")
-    return row.tuple()
+    chair, center = row
+    return chair, center
 
 
 async def get_chair(session: AsyncSession, chair_id: uuid.UUID) -> Chair:
@@ -67,7 +68,7 @@ async def closures_between(
             Closure.center_id == center_id, Closure.date >= first, Closure.date <= last
         )
     )
-    return {d: reason for d, reason in rows.tuples()}
+    return {d: reason for d, reason in rows}
 
 
 def _hhmm(value: time) -> time:
@@ -106,7 +107,7 @@ async def active_spans(
             Appointment.end_at > start,
         )
     )
-    return [Span(i, s, e, c, p) for i, s, e, c, p in rows.tuples()]
+    return [Span(i, s, e, c, p) for i, s, e, c, p in rows]
 
 
 async def patient_overlaps(

@@ -18,7 +18,6 @@ from app.api.deps import (
     Session,
     Staff,
     etag,
-    get_db,
 )
 from app.schemas import LocalDate, Page
 from scheduling import booking
@@ -70,34 +69,22 @@ async def create_appointment(
     session: Session,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
-    claimed: idempotency.Claim | None = None
+    attempt = None
     if idempotency_key is not None:
-        db = get_db(request)
-        outcome = await idempotency.claim(
-            db,
-            caller.user_id,
-            "POST /api/v1/appointments",
-            idempotency_key,
-            idempotency.request_hash(await request.body()),
+        attempt = idempotency.attempt(
+            caller.user_id, "POST /api/v1/appointments", idempotency_key, await request.body()
         )
-        if isinstance(outcome, idempotency.Replay):
-            headers = {"Location": outcome.location} if outcome.location else None
+        replay = await idempotency.earlier_reply(session, attempt)
+        if replay is not None:
+            headers = {"Location": replay.location} if replay.location else None
             return Response(
-                outcome.body, outcome.status_code, headers=headers, media_type="application/json"
+                replay.body, replay.status_code, headers=headers, media_type="application/json"
             )
-        claimed = outcome
-    try:
-        appt = await booking.book(session, data, caller.user_id)
-        body = appointment_out(appt, await _tz(session, appt.center_id)).model_dump_json()
-        location = f"/api/v1/appointments/{appt.id}"
-        if claimed is not None:
-            await idempotency.remember(session, claimed, 201, body, location)
-    except BaseException:
-        if claimed is not None:
-            # Give the lock back before releasing the claim in a transaction of its own.
-            await session.rollback()
-            await idempotency.release(get_db(request), claimed)
-        raise
+    appt, center = await booking.book(session, data, caller.user_id)
+    body = appointment_out(appt, center.timezone).model_dump_json()
+    location = f"/api/v1/appointments/{appt.id}"
+    if attempt is not None:
+        await idempotency.remember(session, attempt, 201, body, location)
     return Response(
         body,
         status.HTTP_201_CREATED,
@@ -153,9 +140,9 @@ async def reschedule_appointment(
     response: Response,
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id)
-    appt = await booking.reschedule(session, appt, version, data, caller.user_id)
+    appt, center = await booking.reschedule(session, appt, version, data, caller.user_id)
     response.headers["ETag"] = etag(appt.version)
-    return appointment_out(appt, await _tz(session, appt.center_id))
+    return appointment_out(appt, center.timezone)
 
 
 @router.post("/appointments/{appointment_id}/{action}", response_model=AppointmentOut)

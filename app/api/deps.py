@@ -29,11 +29,32 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+async def authenticate(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> auth.Caller:
+    """The caller behind the bearer token (401 otherwise); runs once per request."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token>")
+    db, settings = get_db(request), get_settings(request)
+    idle = timedelta(minutes=settings.token_idle_minutes)
+    async with db.unit_of_work(write=False) as session:
+        state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
+    if utcnow() - state.last_used_at >= TOUCH_EVERY:
+        async with db.unit_of_work() as session:
+            await auth.touch(session, state.caller.token_id)
+    request.state.caller = state.caller
+    return state.caller
+
+
+Authenticated = Annotated[auth.Caller, Depends(authenticate)]
+
+
+async def _unit_of_work(request: Request, _: Authenticated) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, rolled back if it raises.
 
-    Writes take SQLite's lock when their first statement runs, so routes that must do
-    something in a separate transaction first (idempotency claims) do it before touching this.
+    It depends on `authenticate` so the token check (and its own small transactions) is done
+    before this one opens: on SQLite a write unit of work must not wait inside another.
     """
     async with get_db(request).unit_of_work(write=request.method not in READ_METHODS) as session:
         yield session
@@ -48,23 +69,10 @@ class Guard:
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
-    async def __call__(
-        self, request: Request, authorization: Annotated[str | None, Header()] = None
-    ) -> auth.Caller:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send Authorization: Bearer <token>")
-        db, settings = get_db(request), get_settings(request)
-        idle = timedelta(minutes=settings.token_idle_minutes)
-        async with db.unit_of_work(write=False) as session:
-            state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
-        if utcnow() - state.last_used_at >= TOUCH_EVERY:
-            async with db.unit_of_work() as session:
-                await auth.touch(session, state.caller.token_id)
-        if state.caller.role not in self.roles:
+    async def __call__(self, caller: Authenticated) -> auth.Caller:
+        if caller.role not in self.roles:
             raise Forbidden("your role may not use this")
-        request.state.caller = state.caller
-        return state.caller
+        return caller
 
 
 STAFF = Guard("admin", "nurse", "billing")

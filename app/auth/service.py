@@ -107,7 +107,7 @@ async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelt
     ).first()
     if row is None:
         raise Unauthorized("invalid or expired token")
-    access, user = row.tuple()
+    access, user = row
     now = utcnow()
     if (
         access.revoked_at is not None
