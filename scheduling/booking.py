@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.pagination import page, parse_datetime
-from app.patients.models import Patient
 from app.problems import BookingConflict, IllegalTransition, Invalid, NotFound, PreconditionFailed
 from scheduling import repository
 from scheduling.localtime import (
@@ -29,7 +32,8 @@ from scheduling.localtime import (
     strict_instant,
     zone,
 )
-from scheduling.models import Appointment, AppointmentChange, Center, Chair
+from scheduling.models import Appointment, AppointmentChange, Center
+from scheduling.repository import ChairAtCenter
 from scheduling.rules import (
     census_conflicts,
     day_rules,
@@ -64,34 +68,34 @@ def local_start(day: date, hhmm: str, tz_name: str) -> datetime:
 
 async def _place(
     session: AsyncSession,
-    center: Center,
-    chair: Chair,
+    place: ChairAtCenter,
     patient_id: uuid.UUID,
     start: datetime,
     end: datetime,
     exclude: uuid.UUID | None = None,
 ) -> None:
-    """Raise unless [start, end) on `chair` for the patient keeps every booking rule."""
+    """Raise unless [start, end) on the chair for the patient keeps every booking rule."""
     if problem := span_problem(start, end):
         raise Invalid(problem)
-    if not chair.active:
+    if not place.chair_active:
         raise Invalid("the chair is out of service")
-    tz = zone(center.timezone)
+    tz = zone(place.timezone)
     day = local_date(start, tz)
-    await lock_center_day(session, center.id, day)
-
-    rules = day_rules(await repository.calendar_for(session, center, day, day), day)
+    rules = day_rules(await repository.booking_calendar(session, place, day, day), day)
     if problem := opening_problem(rules, start, end):
         raise Invalid(problem)
-    for block in await repository.chair_blocks(session, [chair.id], start, end):
+    for block in await repository.chair_blocks(session, [place.chair_id], start, end):
         raise Invalid(f"the chair is out of service then ({block.reason})")
 
+    # From here on the decision depends on the day's other bookings: hold the day's lock
+    # for as few round trips as possible.
+    await lock_center_day(session, place.center_id, day)
     spans = [
         s
-        for s in await repository.active_spans(session, center.id, *day_bounds(day, tz))
+        for s in await repository.active_spans(session, place.center_id, *day_bounds(day, tz))
         if s.id != exclude
     ]
-    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == chair.id]
+    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == place.chair_id]
     if taken:
         raise BookingConflict("the chair is taken at that time", conflicts=_ids(taken))
     busy = await repository.patient_overlaps(session, patient_id, start, end, exclude)
@@ -113,10 +117,11 @@ async def _place(
         )
 
 
-async def _flush_guarded(session: AsyncSession) -> None:
-    """Flush; a racing booking that slipped past the checks is stopped by the database."""
+@asynccontextmanager
+async def _guarded() -> AsyncIterator[None]:
+    """A racing booking that slipped past the checks is stopped by the database."""
     try:
-        await session.flush()
+        yield
     except IntegrityError as exc:
         message = str(exc.orig)
         if "overlap" in message:
@@ -129,50 +134,71 @@ async def _flush_guarded(session: AsyncSession) -> None:
 
 def _record(
     appt: Appointment, action: str, actor_id: uuid.UUID | None, before: str | None
-) -> AppointmentChange:
-    return AppointmentChange(
-        appointment_id=appt.id,
-        actor_id=actor_id,
-        action=action,
-        from_status=before,
-        to_status=appt.status,
-        chair_id=appt.chair_id,
-        start_at=appt.start_at,
-        end_at=appt.end_at,
-    )
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "at": utcnow(),
+        "appointment_id": appt.id,
+        "actor_id": actor_id,
+        "action": action,
+        "from_status": before,
+        "to_status": appt.status,
+        "chair_id": appt.chair_id,
+        "start_at": appt.start_at,
+        "end_at": appt.end_at,
+    }
+
+
+_INSERT_APPOINTMENT = insert(Appointment)
+_INSERT_CHANGE = insert(AppointmentChange)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A booked or moved appointment and its center's time zone, for the reply."""
+
+    appointment: Appointment
+    timezone: str
 
 
 async def book(
     session: AsyncSession, data: AppointmentCreate, actor_id: uuid.UUID | None
-) -> tuple[Appointment, Center]:
-    chair, center = await repository.get_chair_and_center(session, data.chair_id)
-    if await session.scalar(select(Patient.id).where(Patient.id == data.patient_id)) is None:
+) -> Placed:
+    """Book one appointment (returned detached from the session: it was a plain INSERT)."""
+    place = await repository.chair_at_center(session, data.chair_id)
+    if not await repository.patient_exists(session, data.patient_id):
         raise NotFound("no such patient")
     if data.start is not None:
         start = data.start
     else:
         assert data.local_date is not None and data.local_time is not None
-        start = local_start(data.local_date, data.local_time, center.timezone)
+        start = local_start(data.local_date, data.local_time, place.timezone)
     end = (
         data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
     )
-    await _place(session, center, chair, data.patient_id, start, end)
+    await _place(session, place, data.patient_id, start, end)
 
+    now = utcnow()
     appt = Appointment(
         id=uuid.uuid4(),
-        center_id=center.id,
-        chair_id=chair.id,
+        center_id=place.center_id,
+        chair_id=place.chair_id,
         patient_id=data.patient_id,
         start_at=start,
         end_at=end,
         status="booked",
+        version=1,
         booked_by=actor_id,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
     )
-    session.add(appt)
-    await _flush_guarded(session)
-    session.add(_record(appt, "booked", actor_id, None))
-    await session.flush()
-    return appt, center
+    # Plain INSERTs: the hot path of the service needs no unit-of-work bookkeeping.
+    columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}
+    async with _guarded():
+        await session.execute(_INSERT_APPOINTMENT, columns)
+    await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
+    return Placed(appt, place.timezone)
 
 
 async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
@@ -188,12 +214,12 @@ async def reschedule(
     expected_version: int,
     data: AppointmentReschedule,
     actor_id: uuid.UUID | None,
-) -> tuple[Appointment, Center]:
+) -> Placed:
     if appt.version != expected_version:
         raise PreconditionFailed("the appointment changed since you read it; reload and retry")
     if appt.status != "booked":
         raise IllegalTransition(f"a {appt.status} appointment cannot be moved")
-    chair, center = await repository.get_chair_and_center(session, data.chair_id or appt.chair_id)
+    place = await repository.chair_at_center(session, data.chair_id or appt.chair_id)
     start = data.start or appt.start_at
     if data.end is not None:
         end = data.end
@@ -201,12 +227,13 @@ async def reschedule(
         end = start + timedelta(minutes=data.duration_minutes)
     else:
         end = start + (appt.end_at - appt.start_at)
-    await _place(session, center, chair, appt.patient_id, start, end, exclude=appt.id)
-    appt.center_id, appt.chair_id, appt.start_at, appt.end_at = center.id, chair.id, start, end
-    await _flush_guarded(session)
-    session.add(_record(appt, "rescheduled", actor_id, appt.status))
-    await session.flush()
-    return appt, center
+    await _place(session, place, appt.patient_id, start, end, exclude=appt.id)
+    appt.center_id, appt.chair_id = place.center_id, place.chair_id
+    appt.start_at, appt.end_at = start, end
+    async with _guarded():
+        await session.flush()
+    await session.execute(_INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status))
+    return Placed(appt, place.timezone)
 
 
 async def transition(
@@ -219,8 +246,7 @@ async def transition(
     appt.status = target
     appt.status_changed_at = utcnow()
     await session.flush()
-    session.add(_record(appt, action, actor_id, before))
-    await session.flush()
+    await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before))
     return appt
 
 
@@ -263,3 +289,8 @@ async def center_zones(session: AsyncSession, center_ids: set[uuid.UUID]) -> dic
         select(Center.id, Center.timezone).where(Center.id.in_(center_ids))
     )
     return {i: tz for i, tz in rows}
+
+
+async def center_timezone(session: AsyncSession, center_id: uuid.UUID) -> str:
+    """The center's time zone: every reply renders instants in it."""
+    return await repository.timezone_of(session, center_id)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from app.patients.models import Patient
 from app.problems import NotFound
 from scheduling.localtime import zone
 from scheduling.models import (
@@ -20,8 +22,12 @@ from scheduling.models import (
     Chair,
     ChairBlock,
     Closure,
+    OpeningHours,
+    StaffingBlock,
 )
 from scheduling.rules import CenterCalendar, Shift, Span, WeeklyHours
+
+_NO_ID = uuid.UUID(int=0)
 
 
 def _with_week() -> tuple[Any, ...]:
@@ -39,18 +45,132 @@ async def get_center(session: AsyncSession, center_id: uuid.UUID) -> Center:
     return center
 
 
-async def get_chair_and_center(session: AsyncSession, chair_id: uuid.UUID) -> tuple[Chair, Center]:
-    result = await session.execute(
-        select(Chair, Center)
-        .join(Center, Center.id == Chair.center_id)
-        .where(Chair.id == chair_id)
-        .options(*_with_week())
+@dataclass(frozen=True)
+class ChairAtCenter:
+    """What booking needs to know about a chair and its center, as plain values."""
+
+    chair_id: uuid.UUID
+    chair_active: bool
+    center_id: uuid.UUID
+    timezone: str
+    patients_per_nurse: int
+    center_version: int
+
+
+# Booking statements are built once: building SQL expressions costs more than running them.
+_CHAIR_AT_CENTER = (
+    select(
+        Chair.id,
+        Chair.active,
+        Center.id,
+        Center.timezone,
+        Center.patients_per_nurse,
+        Center.version,
     )
-    row = result.unique().first()
+    .join(Center, Center.id == Chair.center_id)
+    .where(Chair.id == bindparam("chair_id"))
+)
+_HOURS = select(OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes).where(
+    OpeningHours.center_id == bindparam("center_id")
+)
+_SHIFTS = select(
+    StaffingBlock.weekday, StaffingBlock.start, StaffingBlock.end, StaffingBlock.nurses
+).where(StaffingBlock.center_id == bindparam("center_id"))
+_CLOSURES = select(Closure.date, Closure.reason).where(
+    Closure.center_id == bindparam("center_id"),
+    Closure.date >= bindparam("first"),
+    Closure.date <= bindparam("last"),
+)
+_ACTIVE_SPANS = select(
+    Appointment.id,
+    Appointment.start_at,
+    Appointment.end_at,
+    Appointment.chair_id,
+    Appointment.patient_id,
+).where(
+    Appointment.center_id == bindparam("center_id"),
+    Appointment.status.in_(ACTIVE_STATUSES),
+    Appointment.start_at < bindparam("end"),
+    Appointment.end_at > bindparam("start"),
+)
+_PATIENT_OVERLAPS = select(Appointment.id).where(
+    Appointment.patient_id == bindparam("patient_id"),
+    Appointment.status.in_(ACTIVE_STATUSES),
+    Appointment.start_at < bindparam("end"),
+    Appointment.end_at > bindparam("start"),
+    Appointment.id != bindparam("exclude"),
+)
+_PATIENT_EXISTS = select(Patient.id).where(Patient.id == bindparam("patient_id"))
+
+
+async def chair_at_center(session: AsyncSession, chair_id: uuid.UUID) -> ChairAtCenter:
+    row = (await session.execute(_CHAIR_AT_CENTER, {"chair_id": chair_id})).first()
     if row is None:
         raise NotFound("no such chair")
-    chair, center = row
-    return chair, center
+    return ChairAtCenter(*row)
+
+
+_TIMEZONE = select(Center.timezone).where(Center.id == bindparam("center_id"))
+
+
+async def timezone_of(session: AsyncSession, center_id: uuid.UUID) -> str:
+    tz = await session.scalar(_TIMEZONE, {"center_id": center_id})
+    if tz is None:
+        raise NotFound("no such center")
+    return tz
+
+
+async def patient_exists(session: AsyncSession, patient_id: uuid.UUID) -> bool:
+    return await session.scalar(_PATIENT_EXISTS, {"patient_id": patient_id}) is not None
+
+
+Week = tuple[dict[int, WeeklyHours], tuple[Shift, ...]]
+
+
+class WeekCache:
+    """A center's weekly hours and shifts by (center, version).
+
+    Any edit of a center bumps its version, so an entry is never stale: a changed center is
+    simply looked up under its new version. Bounded, because centers are few but not fixed.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.entries: dict[tuple[uuid.UUID, int], Week] = {}
+
+    async def get(self, session: AsyncSession, center_id: uuid.UUID, version: int) -> Week:
+        key = (center_id, version)
+        week = self.entries.get(key)
+        if week is None:
+            params = {"center_id": center_id}
+            hours = {
+                d: WeeklyHours(_hhmm(o), _hhmm(c))
+                for d, o, c in await session.execute(_HOURS, params)
+            }
+            shifts = tuple(
+                Shift(d, _hhmm(s), _hhmm(e), n)
+                for d, s, e, n in await session.execute(_SHIFTS, params)
+            )
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+            week = self.entries[key] = (hours, shifts)
+        return week
+
+
+weeks = WeekCache()
+
+
+async def booking_calendar(
+    session: AsyncSession, place: ChairAtCenter, first: date, last: date
+) -> CenterCalendar:
+    hours, shifts = await weeks.get(session, place.center_id, place.center_version)
+    return CenterCalendar(
+        tz=zone(place.timezone),
+        patients_per_nurse=place.patients_per_nurse,
+        opening_hours=hours,
+        shifts=shifts,
+        closures=await closures_between(session, place.center_id, first, last),
+    )
 
 
 async def get_chair(session: AsyncSession, chair_id: uuid.UUID) -> Chair:
@@ -63,12 +183,8 @@ async def get_chair(session: AsyncSession, chair_id: uuid.UUID) -> Chair:
 async def closures_between(
     session: AsyncSession, center_id: uuid.UUID, first: date, last: date
 ) -> dict[date, str]:
-    rows = await session.execute(
-        select(Closure.date, Closure.reason).where(
-            Closure.center_id == center_id, Closure.date >= first, Closure.date <= last
-        )
-    )
-    return {d: reason for d, reason in rows}
+    params = {"center_id": center_id, "first": first, "last": last}
+    return {d: reason for d, reason in await session.execute(_CLOSURES, params)}
 
 
 def _hhmm(value: time) -> time:
@@ -93,21 +209,8 @@ async def active_spans(
     session: AsyncSession, center_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[Span]:
     """Active appointments of a center that overlap [start, end)."""
-    rows = await session.execute(
-        select(
-            Appointment.id,
-            Appointment.start_at,
-            Appointment.end_at,
-            Appointment.chair_id,
-            Appointment.patient_id,
-        ).where(
-            Appointment.center_id == center_id,
-            Appointment.status.in_(ACTIVE_STATUSES),
-            Appointment.start_at < end,
-            Appointment.end_at > start,
-        )
-    )
-    return [Span(i, s, e, c, p) for i, s, e, c, p in rows]
+    params = {"center_id": center_id, "start": start, "end": end}
+    return [Span(i, s, e, c, p) for i, s, e, c, p in await session.execute(_ACTIVE_SPANS, params)]
 
 
 async def patient_overlaps(
@@ -117,15 +220,9 @@ async def patient_overlaps(
     end: datetime,
     exclude: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
-    query = select(Appointment.id).where(
-        Appointment.patient_id == patient_id,
-        Appointment.status.in_(ACTIVE_STATUSES),
-        Appointment.start_at < end,
-        Appointment.end_at > start,
-    )
-    if exclude is not None:
-        query = query.where(Appointment.id != exclude)
-    return list(await session.scalars(query))
+    # A never-used id stands in for "exclude nothing", so one statement serves both cases.
+    params = {"patient_id": patient_id, "start": start, "end": end, "exclude": exclude or _NO_ID}
+    return list(await session.scalars(_PATIENT_OVERLAPS, params))
 
 
 async def chair_blocks(

@@ -22,7 +22,7 @@ from app.api.deps import (
 from app.schemas import LocalDate, Page
 from scheduling import booking
 from scheduling.localtime import zone
-from scheduling.models import Appointment, Center
+from scheduling.models import Appointment
 from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
@@ -51,9 +51,7 @@ def appointment_out(appt: Appointment, tz_name: str) -> AppointmentOut:
 
 
 async def _tz(session: AsyncSession, center_id: uuid.UUID) -> str:
-    center = await session.get(Center, center_id)
-    assert center is not None
-    return center.timezone
+    return await booking.center_timezone(session, center_id)
 
 
 @router.post(
@@ -80,8 +78,9 @@ async def create_appointment(
             return Response(
                 replay.body, replay.status_code, headers=headers, media_type="application/json"
             )
-    appt, center = await booking.book(session, data, caller.user_id)
-    body = appointment_out(appt, center.timezone).model_dump_json()
+    placed = await booking.book(session, data, caller.user_id)
+    appt = placed.appointment
+    body = appointment_out(appt, placed.timezone).model_dump_json()
     location = f"/api/v1/appointments/{appt.id}"
     if attempt is not None:
         await idempotency.remember(session, attempt, 201, body, location)
@@ -140,9 +139,9 @@ async def reschedule_appointment(
     response: Response,
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id)
-    appt, center = await booking.reschedule(session, appt, version, data, caller.user_id)
-    response.headers["ETag"] = etag(appt.version)
-    return appointment_out(appt, center.timezone)
+    placed = await booking.reschedule(session, appt, version, data, caller.user_id)
+    response.headers["ETag"] = etag(placed.appointment.version)
+    return appointment_out(placed.appointment, placed.timezone)
 
 
 @router.post("/appointments/{appointment_id}/{action}", response_model=AppointmentOut)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,26 +97,32 @@ class TokenState:
     last_used_at: datetime
 
 
+# Every request runs this; the statement is built once.
+_TOKEN = (
+    select(
+        AccessToken.id,
+        AccessToken.revoked_at,
+        AccessToken.expires_at,
+        AccessToken.last_used_at,
+        User.id,
+        User.role,
+        User.patient_id,
+        User.active,
+    )
+    .join(User, User.id == AccessToken.user_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
+
+
 async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelta) -> TokenState:
-    row = (
-        await session.execute(
-            select(AccessToken, User)
-            .join(User, User.id == AccessToken.user_id)
-            .where(AccessToken.token_hash == token_digest(token, secret))
-        )
-    ).first()
+    row = (await session.execute(_TOKEN, {"token_hash": token_digest(token, secret)})).first()
     if row is None:
         raise Unauthorized("invalid or expired token")
-    access, user = row
+    token_id, revoked_at, expires_at, last_used_at, user_id, role, patient_id, active = row
     now = utcnow()
-    if (
-        access.revoked_at is not None
-        or access.expires_at <= now
-        or access.last_used_at + idle <= now
-        or not user.active
-    ):
+    if revoked_at is not None or expires_at <= now or last_used_at + idle <= now or not active:
         raise Unauthorized("invalid or expired token")
-    return TokenState(Caller(user.id, user.role, user.patient_id, access.id), access.last_used_at)
+    return TokenState(Caller(user_id, role, patient_id, token_id), last_used_at)
 
 
 async def touch(session: AsyncSession, token_id: uuid.UUID) -> None:
