@@ -84,8 +84,8 @@ async def _place(
     rules = day_rules(await repository.booking_calendar(session, place, day, day), day)
     if problem := opening_problem(rules, start, end):
         raise Invalid(problem)
-    for block in await repository.chair_blocks(session, [place.chair_id], start, end):
-        raise Invalid(f"the chair is out of service then ({block.reason})")
+    for reason in await repository.chair_block_reasons(session, place.chair_id, start, end):
+        raise Invalid(f"the chair is out of service then ({reason})")
 
     # From here on the decision depends on the day's other bookings: hold the day's lock
     # for as few round trips as possible.

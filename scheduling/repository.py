@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -28,6 +28,8 @@ from scheduling.models import (
 from scheduling.rules import CenterCalendar, Shift, Span, WeeklyHours
 
 _NO_ID = uuid.UUID(int=0)
+# The active statuses as literal SQL: a list parameter would be re-rendered on every execution.
+_IS_ACTIVE = Appointment.status.in_([literal_column(f"'{s}'") for s in ACTIVE_STATUSES])
 
 
 def _with_week() -> tuple[Any, ...]:
@@ -89,16 +91,21 @@ _ACTIVE_SPANS = select(
     Appointment.patient_id,
 ).where(
     Appointment.center_id == bindparam("center_id"),
-    Appointment.status.in_(ACTIVE_STATUSES),
+    _IS_ACTIVE,
     Appointment.start_at < bindparam("end"),
     Appointment.end_at > bindparam("start"),
 )
 _PATIENT_OVERLAPS = select(Appointment.id).where(
     Appointment.patient_id == bindparam("patient_id"),
-    Appointment.status.in_(ACTIVE_STATUSES),
+    _IS_ACTIVE,
     Appointment.start_at < bindparam("end"),
     Appointment.end_at > bindparam("start"),
     Appointment.id != bindparam("exclude"),
+)
+_CHAIR_BLOCKS = select(ChairBlock.reason).where(
+    ChairBlock.chair_id == bindparam("chair_id"),
+    ChairBlock.start_at < bindparam("end"),
+    ChairBlock.end_at > bindparam("start"),
 )
 _PATIENT_EXISTS = select(Patient.id).where(Patient.id == bindparam("patient_id"))
 
@@ -223,6 +230,14 @@ async def patient_overlaps(
     # A never-used id stands in for "exclude nothing", so one statement serves both cases.
     params = {"patient_id": patient_id, "start": start, "end": end, "exclude": exclude or _NO_ID}
     return list(await session.scalars(_PATIENT_OVERLAPS, params))
+
+
+async def chair_block_reasons(
+    session: AsyncSession, chair_id: uuid.UUID, start: datetime, end: datetime
+) -> list[str]:
+    """Why the chair is out of service during [start, end), if it is."""
+    params = {"chair_id": chair_id, "start": start, "end": end}
+    return list(await session.scalars(_CHAIR_BLOCKS, params))
 
 
 async def chair_blocks(

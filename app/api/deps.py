@@ -29,38 +29,38 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the route returns, rolled back if it raises."""
+    async with get_db(request).unit_of_work(write=request.method not in READ_METHODS) as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+
+
 async def authenticate(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request, session: Session, authorization: Annotated[str | None, Header()] = None
 ) -> auth.Caller:
-    """The caller behind the bearer token (401 otherwise); runs once per request."""
+    """The caller behind the bearer token (401 otherwise), checked in the request's own
+    transaction; runs once per request."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <token>")
-    db, settings = get_db(request), get_settings(request)
+    settings = get_settings(request)
     idle = timedelta(minutes=settings.token_idle_minutes)
-    async with db.unit_of_work(write=False) as session:
-        state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
+    state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
     if utcnow() - state.last_used_at >= TOUCH_EVERY:
-        async with db.unit_of_work() as session:
+        if request.method in READ_METHODS:
+            # A read transaction cannot write on SQLite: note the use in a small one of its own.
+            async with get_db(request).unit_of_work() as writer:
+                await auth.touch(writer, state.caller.token_id)
+        else:
             await auth.touch(session, state.caller.token_id)
     request.state.caller = state.caller
     return state.caller
 
 
 Authenticated = Annotated[auth.Caller, Depends(authenticate)]
-
-
-async def _unit_of_work(request: Request, _: Authenticated) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the route returns, rolled back if it raises.
-
-    It depends on `authenticate` so the token check (and its own small transactions) is done
-    before this one opens: on SQLite a write unit of work must not wait inside another.
-    """
-    async with get_db(request).unit_of_work(write=request.method not in READ_METHODS) as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
 
 
 class Guard:
