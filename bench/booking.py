@@ -21,7 +21,6 @@ import json
 import math
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,17 +40,26 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Column, MetaData, Table, Text, Uuid, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, MetaData, Table, Text, Uuid, insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.service import create_user
-from app.db import Database, async_url
+from app.db import Database
 from app.migrate import upgrade
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the test harness starts servers and databases for us too
+
+from tests.support import (  # noqa: E402
+    drop_database,
+    free_port,
+    fresh_database,
+    server_command,
+    server_env,
+    wait_healthy,
+)
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ADMIN_EMAIL = "admin@bench.local"
 WARMUP = 50
@@ -127,32 +135,7 @@ def serve_bare(port: int, database_url: str) -> None:
     uvicorn.run(bare_app(database_url), host="127.0.0.1", port=port, log_level="warning")
 
 
-# --- databases -------------------------------------------------------------------------------
-
-
-async def _pg_admin(admin_url: str, statement: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction block.
-    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def fresh_database(kind: str, tmp: Path, pg_admin_url: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / f'chairside-bench-{uuid.uuid4().hex[:8]}.db'}"
-    name = f"chairside_bench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
-    return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str, pg_admin_url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        statement = f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'
-        asyncio.run(_pg_admin(pg_admin_url, statement))
+# --- databases and servers -------------------------------------------------------------------
 
 
 async def make_admin(url: str, password: str) -> None:
@@ -164,37 +147,13 @@ async def make_admin(url: str, password: str) -> None:
         await db.dispose()
 
 
-# --- server processes ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base: str, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the {what} server did not start")
-
-
 @contextmanager
 def running(command: Sequence[str], env: dict[str, str], port: int, what: str) -> Iterator[str]:
     """Run a server subprocess until the block ends; yields its base URL."""
     process = subprocess.Popen(list(command), cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_healthy(process, base, what)
+        wait_healthy(process, base, what)
         yield base
     finally:
         process.terminate()
@@ -205,35 +164,9 @@ def running(command: Sequence[str], env: dict[str, str], port: int, what: str) -
             process.wait(10)
 
 
-def app_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-
-
 def bare_command(port: int, database_url: str) -> list[str]:
     script = str(Path(__file__).resolve())
     return [sys.executable, script, "--serve-bare", "--port", str(port), "--db-url", database_url]
-
-
-def app_env(database_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CHAIRSIDE_DATABASE_URL": database_url,
-        "CHAIRSIDE_ENVIRONMENT": "test",
-        "CHAIRSIDE_SECRET_KEY": secrets.token_urlsafe(32),
-        "CHAIRSIDE_LOG_LEVEL": "WARNING",
-    }
 
 
 # --- driving load ----------------------------------------------------------------------------
@@ -550,7 +483,7 @@ def run_kind(kind: str, url: str, args: Options) -> Result:
         app_port = args.port or free_port()
         bare_port = args.port + 1 if args.port else free_port()
         with (
-            running(app_command(app_port), app_env(url), app_port, "Chairside") as app_base,
+            running(server_command(app_port), server_env(url), app_port, "Chairside") as app_base,
             running(bare_command(bare_port, url), dict(os.environ), bare_port, "bare") as bare,
         ):
             return asyncio.run(benchmark(kind, app_base, bare, args, password))
@@ -644,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="chairside-bench-") as tmp:
         for kind in args.kinds:
             try:
-                url = fresh_database(kind, Path(tmp), args.pg_url)
+                url = fresh_database(kind, Path(tmp), args.pg_url, prefix="chairside_bench")
             except (OSError, SQLAlchemyError) as exc:
                 print(f"\n== {kind} == skipped: cannot create a database ({exc})", flush=True)
                 continue

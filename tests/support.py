@@ -38,9 +38,8 @@ def _pg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _pg_admin(sql: str) -> None:
-    admin = postgres_admin_url()
-    assert admin is not None
+async def _pg_admin(admin: str, sql: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction block: plain asyncpg, autocommit.
     conn = await asyncpg.connect(_pg_dsn(admin))
     try:
         await conn.execute(sql)
@@ -48,21 +47,25 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-def fresh_database(kind: str, tmp: Path) -> str:
-    """A new, empty database of `kind`; tests never rely on leftovers."""
+def fresh_database(
+    kind: str, tmp: Path, admin: str | None = None, prefix: str = "chairside_test"
+) -> str:
+    """A new, empty database of `kind`; tests and benchmarks never rely on leftovers."""
     if kind == "sqlite":
-        return f"sqlite:///{tmp / f'chairside-{uuid.uuid4().hex[:8]}.db'}"
-    name = f"chairside_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    admin = postgres_admin_url()
-    assert admin is not None
+        return f"sqlite:///{tmp / f'{prefix}-{uuid.uuid4().hex[:8]}.db'}"
+    admin = admin or postgres_admin_url()
+    assert admin is not None, "set CHAIRSIDE_TEST_POSTGRES_URL"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(admin, f'CREATE DATABASE "{name}"'))
     return make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(url: str) -> None:
+def drop_database(url: str, admin: str | None = None) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        admin = admin or postgres_admin_url()
+        assert admin is not None, "set CHAIRSIDE_TEST_POSTGRES_URL"
+        asyncio.run(_pg_admin(admin, f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
 
 
 def free_port() -> int:
@@ -70,6 +73,36 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def server_command(port: int) -> list[str]:
+    """The Chairside API as uvicorn runs it, on the loopback."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the {what} server did not start")
 
 
 async def _make_users(url: str) -> dict[str, uuid.UUID]:
@@ -122,35 +155,9 @@ def start_server(kind: str, tmp: Path) -> Server:
     upgrade(url)
     asyncio.run(_make_users(url))
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=server_env(url),
-    )
+    process = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(url))
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.1)
+    wait_healthy(process, base, "test")
     server = Server(kind, url, base, process)
     for role in ("admin", "nurse", "billing"):
         server.tokens[role] = server.login(f"{role}@test.local")
