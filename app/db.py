@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,19 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
     url = async_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     # No pre-ping: it costs a round trip per checkout; a connection found dead is discarded
     # on its first error and long-idle ones are recycled.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        hide_parameters=True,  # statement values are patient data: keep them out of errors
     )
 
 
@@ -137,6 +144,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+_holding_write_queue: ContextVar[bool] = ContextVar("holding_write_queue", default=False)
 
 
 class Database:
@@ -167,7 +177,11 @@ class Database:
         """
         async with AsyncExitStack() as stack:
             if write and self._write_queue is not None:
+                if _holding_write_queue.get():
+                    raise RuntimeError("a write unit of work inside another would wait forever")
                 await stack.enter_async_context(self._write_queue)
+                _holding_write_queue.set(True)
+                stack.callback(_holding_write_queue.set, False)
             factory = self.write_sessions if write else self.read_sessions
             session = await stack.enter_async_context(factory())
             await stack.enter_async_context(session.begin())

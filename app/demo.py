@@ -7,7 +7,6 @@ rule (opening hours, chairs, nurse capacity, staggered starts).
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -188,6 +187,3 @@ async def _book_week(session, rng, monday, chairs, patients) -> int:  # type: ig
                 except (Conflict, Invalid):
                     continue
     return booked
-
-
-__all__ = ["load_demo", "uuid"]

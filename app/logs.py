@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from datetime import UTC, datetime
 
 
@@ -20,13 +21,30 @@ class JsonFormatter(logging.Formatter):
             entry.update(parsed if isinstance(parsed, dict) else {"message": message})
         except ValueError:
             entry["message"] = message
-        if record.exc_info and record.exc_info[0] is not None:
-            # The exception type and stack, without the exception's message (it may hold values).
-            entry["error"] = record.exc_info[0].__name__
-            entry["stack"] = self.formatStack(
-                "".join(logging.Formatter().formatException(record.exc_info).splitlines(True)[:-1])
-            )
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = type(record.exc_info[1]).__name__
+            entry["stack"] = describe(record.exc_info[1])
         return json.dumps(entry)
+
+
+def describe(exc: BaseException) -> list[str]:
+    """Where an exception and its causes happened: type names and code locations only.
+
+    Exception messages are left out on purpose: database errors quote the values of the
+    statement (names, MRNs), and nothing from a request may reach the logs.
+    """
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        lines.append(type(current).__name__)
+        lines += [
+            f"  {frame.filename}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(current.__traceback__)
+        ]
+        current = current.__cause__ or current.__context__
+    return lines
 
 
 def configure_logging(level: str = "INFO") -> None:

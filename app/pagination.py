@@ -1,15 +1,19 @@
-"""Keyset pagination: the cursor is the sort key of the last row of the previous page."""
+"""Keyset pagination.
+
+The cursor names only the last row's id; the page after it is found by that row's sort key,
+read back from the database. Sort keys such as a patient's name never travel in a URL.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+import binascii
+import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, tuple_
+from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.problems import Invalid
 
@@ -18,50 +22,35 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def _encode(values: Sequence[Any]) -> str:
-    plain = [v if isinstance(v, str) else str(v) for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+def _encode(row_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(row_id.bytes).decode().rstrip("=")
 
 
-def _decode(cursor: str, kinds: Sequence[Callable[[Any], Any]]) -> list[Any]:
+def _decode(cursor: str) -> uuid.UUID:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(raw, list) or len(raw) != len(kinds):
-            raise ValueError("shape")
-        if not all(isinstance(v, str) for v in raw):
-            raise ValueError("values")
-        return [kind(v) for kind, v in zip(kinds, raw, strict=True)]
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (ValueError, binascii.Error) as exc:
         raise Invalid("the cursor is not one this list handed out") from exc
 
 
 async def page(
     session: AsyncSession,
     query: Select[Any],
-    keys: Sequence[Any],
-    kinds: Sequence[Callable[[Any], Any]],
-    key_of: Callable[[T], Sequence[Any]],
+    order: list[InstrumentedAttribute[Any]],
     limit: int,
     cursor: str | None,
 ) -> tuple[list[T], str | None]:
-    """One page of `query` ordered by `keys` (the last key must be unique, e.g. the id)."""
+    """One page of `query` sorted by `order`, whose last column is the entity's unique id."""
+    id_column = order[-1]
     if cursor:
-        after = [
-            bindparam(None, v, type_=k.type)
-            for k, v in zip(keys, _decode(cursor, kinds), strict=True)
-        ]
-        query = query.where(tuple_(*keys) > tuple_(*after))
-    rows: list[T] = list(await session.scalars(query.order_by(*keys).limit(limit + 1)))
+        last = (await session.execute(select(*order).where(id_column == _decode(cursor)))).first()
+        if last is None:
+            raise Invalid("the cursor is not one this list handed out")
+        after = [bindparam(None, v, type_=c.type) for c, v in zip(order, last, strict=True)]
+        query = query.where(tuple_(*order) > tuple_(*after))
+    rows: list[T] = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, _encode(key_of(rows[-1]))
-
-
-def parse_datetime(value: Any) -> datetime:
-    parsed = datetime.fromisoformat(str(value))
-    if parsed.tzinfo is None:
-        raise ValueError("cursor instants carry an offset")
-    parsed.astimezone(UTC)  # OverflowError at the ends of the calendar
-    return parsed
+    return rows, _encode(getattr(rows[-1], id_column.key))

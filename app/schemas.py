@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -63,7 +63,3 @@ class Output(BaseModel):
 class Page(Output, Generic[T]):
     items: list[T]
     next_cursor: str | None
-
-
-def render_instant(value: datetime) -> str:
-    return value.isoformat(timespec="seconds")

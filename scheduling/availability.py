@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling import repository
 from scheduling.localtime import day_bounds, zone
 from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Chair
+from scheduling.repository import CenterFacts
 from scheduling.rules import (
     GRID,
     DayRules,
@@ -31,7 +32,8 @@ class OpenSlot:
 
 
 async def _day(session: AsyncSession, center: Center, day: date) -> DayRules:
-    return day_rules(await repository.calendar_for(session, center, day, day), day)
+    calendar = await repository.center_calendar(session, CenterFacts.of(center), day, day)
+    return day_rules(calendar, day)
 
 
 async def open_slots(

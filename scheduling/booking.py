@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.pagination import page, parse_datetime
+from app.pagination import page
 from app.problems import BookingConflict, IllegalTransition, Invalid, NotFound, PreconditionFailed
 from scheduling import repository
 from scheduling.localtime import (
@@ -81,7 +81,7 @@ async def _place(
         raise Invalid("the chair is out of service")
     tz = zone(place.timezone)
     day = local_date(start, tz)
-    rules = day_rules(await repository.booking_calendar(session, place, day, day), day)
+    rules = day_rules(await repository.center_calendar(session, place, day, day), day)
     if problem := opening_problem(rules, start, end):
         raise Invalid(problem)
     for reason in await repository.chair_block_reasons(session, place.chair_id, start, end):
@@ -201,8 +201,12 @@ async def book(
     return Placed(appt, place.timezone)
 
 
-async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
-    appt = await session.get(Appointment, appointment_id)
+async def get_appointment(
+    session: AsyncSession, appointment_id: uuid.UUID, *, for_update: bool = False
+) -> Appointment:
+    """The appointment; `for_update` locks its row (PostgreSQL) so racing changes queue up
+    and each sees the status the previous one left."""
+    appt = await session.get(Appointment, appointment_id, with_for_update=for_update)
     if appt is None:
         raise NotFound("no such appointment")
     return appt
@@ -277,8 +281,6 @@ async def list_appointments(
         session,
         query,
         [Appointment.start_at, Appointment.id],
-        [parse_datetime, uuid.UUID],
-        lambda a: (a.start_at, a.id),
         limit,
         cursor,
     )
@@ -289,8 +291,3 @@ async def center_zones(session: AsyncSession, center_ids: set[uuid.UUID]) -> dic
         select(Center.id, Center.timezone).where(Center.id.in_(center_ids))
     )
     return {i: tz for i, tz in rows}
-
-
-async def center_timezone(session: AsyncSession, center_id: uuid.UUID) -> str:
-    """The center's time zone: every reply renders instants in it."""
-    return await repository.timezone_of(session, center_id)

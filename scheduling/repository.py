@@ -48,26 +48,34 @@ async def get_center(session: AsyncSession, center_id: uuid.UUID) -> Center:
 
 
 @dataclass(frozen=True)
-class ChairAtCenter:
-    """What booking needs to know about a chair and its center, as plain values."""
+class CenterFacts:
+    """What the booking rules need to know about a center, as plain values."""
 
-    chair_id: uuid.UUID
-    chair_active: bool
     center_id: uuid.UUID
     timezone: str
     patients_per_nurse: int
     center_version: int
 
+    @classmethod
+    def of(cls, center: Center) -> CenterFacts:
+        return cls(center.id, center.timezone, center.patients_per_nurse, center.version)
+
+
+@dataclass(frozen=True)
+class ChairAtCenter(CenterFacts):
+    chair_id: uuid.UUID
+    chair_active: bool
+
 
 # Booking statements are built once: building SQL expressions costs more than running them.
 _CHAIR_AT_CENTER = (
     select(
-        Chair.id,
-        Chair.active,
         Center.id,
         Center.timezone,
         Center.patients_per_nurse,
         Center.version,
+        Chair.id,
+        Chair.active,
     )
     .join(Center, Center.id == Chair.center_id)
     .where(Chair.id == bindparam("chair_id"))
@@ -88,7 +96,6 @@ _ACTIVE_SPANS = select(
     Appointment.start_at,
     Appointment.end_at,
     Appointment.chair_id,
-    Appointment.patient_id,
 ).where(
     Appointment.center_id == bindparam("center_id"),
     _IS_ACTIVE,
@@ -167,16 +174,17 @@ class WeekCache:
 weeks = WeekCache()
 
 
-async def booking_calendar(
-    session: AsyncSession, place: ChairAtCenter, first: date, last: date
+async def center_calendar(
+    session: AsyncSession, center: CenterFacts, first: date, last: date
 ) -> CenterCalendar:
-    hours, shifts = await weeks.get(session, place.center_id, place.center_version)
+    """Everything the booking rules need about the center's time from `first` to `last`."""
+    hours, shifts = await weeks.get(session, center.center_id, center.center_version)
     return CenterCalendar(
-        tz=zone(place.timezone),
-        patients_per_nurse=place.patients_per_nurse,
+        tz=zone(center.timezone),
+        patients_per_nurse=center.patients_per_nurse,
         opening_hours=hours,
         shifts=shifts,
-        closures=await closures_between(session, place.center_id, first, last),
+        closures=await closures_between(session, center.center_id, first, last),
     )
 
 
@@ -198,26 +206,12 @@ def _hhmm(value: time) -> time:
     return value.replace(second=0, microsecond=0)
 
 
-async def calendar_for(
-    session: AsyncSession, center: Center, first: date, last: date
-) -> CenterCalendar:
-    return CenterCalendar(
-        tz=zone(center.timezone),
-        patients_per_nurse=center.patients_per_nurse,
-        opening_hours={
-            h.weekday: WeeklyHours(_hhmm(h.opens), _hhmm(h.closes)) for h in center.opening_hours
-        },
-        shifts=[Shift(s.weekday, _hhmm(s.start), _hhmm(s.end), s.nurses) for s in center.staffing],
-        closures=await closures_between(session, center.id, first, last),
-    )
-
-
 async def active_spans(
     session: AsyncSession, center_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[Span]:
     """Active appointments of a center that overlap [start, end)."""
     params = {"center_id": center_id, "start": start, "end": end}
-    return [Span(i, s, e, c, p) for i, s, e, c, p in await session.execute(_ACTIVE_SPANS, params)]
+    return [Span(i, s, e, c) for i, s, e, c in await session.execute(_ACTIVE_SPANS, params)]
 
 
 async def patient_overlaps(

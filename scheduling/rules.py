@@ -86,7 +86,6 @@ class Span:
     start: datetime
     end: datetime
     chair_id: uuid.UUID | None = None
-    patient_id: uuid.UUID | None = None
 
 
 def day_rules(calendar: CenterCalendar, day: date) -> DayRules:

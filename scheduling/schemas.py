@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from app.schemas import HHMM, Input, Instant, LocalDate, Output, Text
+from app.schemas import HHMM, Input, Instant, LocalDate, Output, Text, printable
 
 ChairKind = Literal["chair", "bed", "isolation"]
+Label = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(printable),
+]
 Status = Literal["booked", "checked_in", "in_progress", "completed", "cancelled", "no_show"]
 
 
@@ -101,12 +106,12 @@ class ClosureOut(Output):
 
 
 class ChairCreate(Input):
-    label: str = Field(min_length=1, max_length=50)
+    label: Label
     kind: ChairKind = "chair"
 
 
 class ChairUpdate(Input):
-    label: str | None = Field(default=None, min_length=1, max_length=50)
+    label: Label | None = None
     kind: ChairKind | None = None
     active: bool | None = None
 

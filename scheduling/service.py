@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from app.db import utcnow
 from app.pagination import page
-from app.problems import Duplicate, Invalid
+from app.problems import Duplicate, Invalid, NotFound
 from scheduling.localtime import UnknownTimeZone, zone
 from scheduling.models import Center, Chair, ChairBlock, Closure, OpeningHours, StaffingBlock
 from scheduling.schemas import (
@@ -102,8 +102,6 @@ async def list_centers(
         session,
         query,
         [Center.name, Center.id],
-        [str, uuid.UUID],
-        lambda c: (c.name, c.id),
         limit,
         cursor,
     )
@@ -120,12 +118,20 @@ async def add_closure(session: AsyncSession, center: Center, data: ClosureIn) ->
     return closure
 
 
-async def list_closures(session: AsyncSession, center_id: uuid.UUID) -> list[Closure]:
-    return list(
-        await session.scalars(
-            select(Closure).where(Closure.center_id == center_id).order_by(Closure.date)
-        )
-    )
+async def list_closures(
+    session: AsyncSession, center_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[Closure], str | None]:
+    query = select(Closure).where(Closure.center_id == center_id)
+    return await page(session, query, [Closure.date, Closure.id], limit, cursor)
+
+
+async def get_closure(
+    session: AsyncSession, center_id: uuid.UUID, closure_id: uuid.UUID
+) -> Closure:
+    closure = await session.get(Closure, closure_id)
+    if closure is None or closure.center_id != center_id:
+        raise NotFound("no such closure")
+    return closure
 
 
 async def create_chair(session: AsyncSession, center: Center, data: ChairCreate) -> Chair:
@@ -159,11 +165,25 @@ async def list_chairs(
         session,
         query,
         [Chair.label, Chair.id],
-        [str, uuid.UUID],
-        lambda c: (c.label, c.id),
         limit,
         cursor,
     )
+
+
+async def list_chair_blocks(
+    session: AsyncSession, chair_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[ChairBlock], str | None]:
+    query = select(ChairBlock).where(ChairBlock.chair_id == chair_id)
+    return await page(session, query, [ChairBlock.start_at, ChairBlock.id], limit, cursor)
+
+
+async def get_chair_block(
+    session: AsyncSession, chair_id: uuid.UUID, block_id: uuid.UUID
+) -> ChairBlock:
+    block = await session.get(ChairBlock, block_id)
+    if block is None or block.chair_id != chair_id:
+        raise NotFound("no such chair block")
+    return block
 
 
 async def add_chair_block(session: AsyncSession, chair: Chair, data: ChairBlockIn) -> ChairBlock:

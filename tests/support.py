@@ -102,6 +102,7 @@ def wait_healthy(process: subprocess.Popen[bytes], base: str, what: str) -> None
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait(10)
     raise RuntimeError(f"the {what} server did not start")
 
 
@@ -152,15 +153,19 @@ def server_env(database_url: str) -> dict[str, str]:
 
 def start_server(kind: str, tmp: Path) -> Server:
     url = fresh_database(kind, tmp)
-    upgrade(url)
-    asyncio.run(_make_users(url))
-    port = free_port()
-    process = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(url))
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(process, base, "test")
-    server = Server(kind, url, base, process)
-    for role in ("admin", "nurse", "billing"):
-        server.tokens[role] = server.login(f"{role}@test.local")
+    try:
+        upgrade(url)
+        asyncio.run(_make_users(url))
+        port = free_port()
+        process = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(url))
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(process, base, "test")
+        server = Server(kind, url, base, process)
+        for role in ("admin", "nurse", "billing"):
+            server.tokens[role] = server.login(f"{role}@test.local")
+    except BaseException:
+        drop_database(url)
+        raise
     return server
 
 

@@ -144,3 +144,36 @@ def test_idle_and_expired_tokens_are_refused(server: Server) -> None:
             assert c.get("/api/v1/centers").status_code == 200
             asyncio.run(age(token, **values))
             assert c.get("/api/v1/centers").status_code == 401
+
+
+def test_control_characters_in_a_login_are_just_a_failed_login(anonymous: httpx.Client) -> None:
+    r = anonymous.post("/api/v1/auth/token", data={"username": "a\x00b@x", "password": "whatever1"})
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_log_lines_never_carry_exception_messages() -> None:
+    """Database errors quote statement values; the JSON log keeps only types and places."""
+    import logging
+
+    from sqlalchemy.exc import IntegrityError
+
+    from app.logs import JsonFormatter
+
+    try:
+        try:
+            raise ValueError("MRN-4471 Jane Secretname")
+        except ValueError as inner:
+            raise IntegrityError("INSERT ...", {"mrn": "MRN-4471"}, inner) from inner
+    except IntegrityError as exc:
+        record = logging.LogRecord(
+            "chairside",
+            logging.ERROR,
+            __file__,
+            1,
+            "boom",
+            None,
+            (type(exc), exc, exc.__traceback__),
+        )
+    line = JsonFormatter().format(record)
+    assert "IntegrityError" in line and "ValueError" in line
+    assert "MRN-4471" not in line and "Secretname" not in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import httpx
@@ -92,3 +93,43 @@ def test_health_readiness_and_metrics(anonymous: httpx.Client, nurse: httpx.Clie
     nurse.get("/api/v1/centers")
     metrics = anonymous.get("/metrics").text
     assert 'chairside_requests_total{method="GET",route="/api/v1/centers",status="200"}' in metrics
+
+
+def test_list_cursors_carry_no_patient_names(nurse: httpx.Client) -> None:
+    family = f"Cursorcheck{uuid.uuid4().hex[:6]}"
+    for given in ("Ann", "Bea", "Cy"):
+        make_patient(nurse, family_name=family, given_name=given)
+    page = nurse.get("/api/v1/patients", params={"q": family, "limit": 1}).json()
+    cursor = page["next_cursor"]
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert family.encode() not in raw and b"Ann" not in raw
+    rest = nurse.get("/api/v1/patients", params={"q": family, "limit": 5, "cursor": cursor}).json()
+    assert [p["given_name"] for p in rest["items"]] == ["Bea", "Cy"]
+
+
+def test_closures_and_chair_blocks_can_be_listed_and_followed(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    created = nurse.post(
+        f"/api/v1/centers/{center['id']}/closures", json={"date": "2027-12-25", "reason": "holiday"}
+    )
+    assert nurse.get(created.headers["Location"]).json() == created.json()
+    closures = nurse.get(f"/api/v1/centers/{center['id']}/closures").json()
+    assert closures == {"items": [created.json()], "next_cursor": None}
+    block = nurse.post(
+        f"/api/v1/chairs/{chair['id']}/blocks",
+        json={"start": "2027-03-01T08:00:00Z", "end": "2027-03-01T10:00:00Z", "reason": "repair"},
+    )
+    followed = nurse.get(block.headers["Location"])
+    assert followed.json() == block.json() and block.json()["start"] == "2027-03-01T03:00:00-05:00"
+    assert nurse.get(f"/api/v1/chairs/{chair['id']}/blocks").json()["items"] == [block.json()]
+    other = make_chair(nurse, center["id"])
+    assert nurse.get(f"/api/v1/chairs/{other['id']}/blocks/{block.json()['id']}").status_code == 404
+
+
+def test_weak_etags_do_not_satisfy_if_match(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    url = f"/api/v1/centers/{center['id']}"
+    for tag in ('W/"1"', "1", '"²"'.encode(), '"1", "2"'):
+        assert nurse.patch(url, json={"name": "x"}, headers={"If-Match": tag}).status_code == 412
+    assert nurse.get(url).json()["name"] == center["name"]

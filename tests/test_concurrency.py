@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -170,3 +170,65 @@ def test_racing_reschedules_onto_one_slot_yield_exactly_one(
     assert codes == [200] + [409] * 19, codes
     on_target = [a for a in _appointments(nurse, center["id"]) if a["chair_id"] == target]
     assert len(on_target) == 1
+
+
+def test_racing_status_changes_leave_one_winner(server: Server, nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])["id"]
+    appt = nurse.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": make_patient(nurse)["id"],
+            "chair_id": chair,
+            "start": at("09:00"),
+            "duration_minutes": 60,
+        },
+    ).json()
+
+    async def race() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {server.tokens['nurse']}"}
+        async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as c:
+            url = f"/api/v1/appointments/{appt['id']}"
+            actions = ["cancel", "check-in", "no-show"] * 4
+            return list(await asyncio.gather(*(c.post(f"{url}/{a}") for a in actions)))
+
+    responses = asyncio.run(race())
+    codes = sorted(r.status_code for r in responses)
+    # Whichever lands first wins; every other change is an illegal transition from its result
+    # (check-in may still be followed by one cancel).
+    assert codes.count(200) in (1, 2) and set(codes) <= {200, 409}, codes
+    final = nurse.get(f"/api/v1/appointments/{appt['id']}").json()["status"]
+    assert final in ("cancelled", "no_show", "checked_in")
+
+
+def test_reads_due_a_token_touch_never_starve_the_pool(server: Server) -> None:
+    """Many simultaneous GETs whose tokens all need their last use recorded."""
+    from sqlalchemy import update
+
+    from app.auth.models import AccessToken
+    from app.db import Database
+
+    tokens = [server.login("billing@test.local") for _ in range(45)]
+
+    async def age_all() -> None:
+        db = Database(server.database_url)
+        async with db.unit_of_work() as session:
+            await session.execute(
+                update(AccessToken).values(last_used_at=datetime.now(UTC) - timedelta(minutes=5))
+            )
+        await db.dispose()
+
+    async def read_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as c:
+            return list(
+                await asyncio.gather(
+                    *(
+                        c.get("/api/v1/centers", headers={"Authorization": f"Bearer {t}"})
+                        for t in tokens
+                    )
+                )
+            )
+
+    asyncio.run(age_all())
+    codes = [r.status_code for r in asyncio.run(read_all())]
+    assert codes == [200] * len(tokens), codes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from app.api.deps import (
     etag,
 )
 from app.schemas import LocalDate, Page
-from scheduling import booking
+from scheduling import booking, repository
 from scheduling.localtime import zone
 from scheduling.models import Appointment
 from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
@@ -51,7 +52,7 @@ def appointment_out(appt: Appointment, tz_name: str) -> AppointmentOut:
 
 
 async def _tz(session: AsyncSession, center_id: uuid.UUID) -> str:
-    return await booking.center_timezone(session, center_id)
+    return await repository.timezone_of(session, center_id)
 
 
 @router.post(
@@ -69,12 +70,18 @@ async def create_appointment(
 ) -> Response:
     attempt = None
     if idempotency_key is not None:
+        # The validated body, so the same request sent with other spacing is still the same.
         attempt = idempotency.attempt(
-            caller.user_id, "POST /api/v1/appointments", idempotency_key, await request.body()
+            caller.user_id,
+            "POST /api/v1/appointments",
+            idempotency_key,
+            data.model_dump_json().encode(),
         )
         replay = await idempotency.earlier_reply(session, attempt)
         if replay is not None:
-            headers = {"Location": replay.location} if replay.location else None
+            headers = {"ETag": etag(json.loads(replay.body)["version"])}
+            if replay.location:
+                headers["Location"] = replay.location
             return Response(
                 replay.body, replay.status_code, headers=headers, media_type="application/json"
             )
@@ -138,7 +145,7 @@ async def reschedule_appointment(
     caller: Clinical,
     response: Response,
 ) -> AppointmentOut:
-    appt = await booking.get_appointment(session, appointment_id)
+    appt = await booking.get_appointment(session, appointment_id, for_update=True)
     placed = await booking.reschedule(session, appt, version, data, caller.user_id)
     response.headers["ETag"] = etag(placed.appointment.version)
     return appointment_out(placed.appointment, placed.timezone)
@@ -152,7 +159,7 @@ async def act_on_appointment(
     caller: Clinical,
     response: Response,
 ) -> AppointmentOut:
-    appt = await booking.get_appointment(session, appointment_id)
+    appt = await booking.get_appointment(session, appointment_id, for_update=True)
     appt = await booking.transition(session, appt, action, caller.user_id)
     response.headers["ETag"] = etag(appt.version)
     return appointment_out(appt, await _tz(session, appt.center_id))

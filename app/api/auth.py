@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel
 
 from app.api.deps import Session, SignedIn, get_db, get_settings
 from app.auth import service
+from app.problems import Unauthorized
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -30,12 +32,18 @@ async def issue_token(
     username: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=200)],
 ) -> TokenOut:
-    settings = get_settings(request)
-    async with get_db(request).unit_of_work() as session:
-        token, expires_in = await service.login(
+    settings, db = get_settings(request), get_db(request)
+    if any(ord(ch) < 32 for ch in username):
+        raise Unauthorized("wrong email or password")
+    async with db.unit_of_work(write=False) as session:
+        candidate = await service.login_candidate(session, username)
+    if not await anyio.to_thread.run_sync(service.password_matches, candidate, password):
+        raise Unauthorized("wrong email or password")
+    assert candidate.user_id is not None
+    async with db.unit_of_work() as session:
+        token, expires_in = await service.issue_token(
             session,
-            username,
-            password,
+            candidate.user_id,
             settings.secret_key,
             timedelta(hours=settings.token_ttl_hours),
         )

@@ -22,7 +22,7 @@ from app.problems import PreconditionFailed
 from app.schemas import LocalDate, Page
 from scheduling import availability, repository, service
 from scheduling.localtime import zone
-from scheduling.models import Center, Chair
+from scheduling.models import Center, Chair, ChairBlock
 from scheduling.schemas import (
     Availability,
     BoardAppointment,
@@ -138,10 +138,24 @@ async def add_closure(
     return ClosureOut.model_validate(closure)
 
 
-@router.get("/centers/{center_id}/closures", response_model=list[ClosureOut])
-async def list_closures(center_id: uuid.UUID, session: Session, _: Staff) -> list[ClosureOut]:
+@router.get("/centers/{center_id}/closures", response_model=Page[ClosureOut])
+async def list_closures(
+    center_id: uuid.UUID,
+    session: Session,
+    _: Staff,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[ClosureOut]:
     await repository.get_center(session, center_id)
-    return [ClosureOut.model_validate(c) for c in await service.list_closures(session, center_id)]
+    items, nxt = await service.list_closures(session, center_id, limit, cursor)
+    return Page[ClosureOut](items=[ClosureOut.model_validate(c) for c in items], next_cursor=nxt)
+
+
+@router.get("/centers/{center_id}/closures/{closure_id}", response_model=ClosureOut)
+async def get_closure(
+    center_id: uuid.UUID, closure_id: uuid.UUID, session: Session, _: Staff
+) -> ClosureOut:
+    return ClosureOut.model_validate(await service.get_closure(session, center_id, closure_id))
 
 
 @router.post(
@@ -202,17 +216,43 @@ async def add_chair_block(
     chair_id: uuid.UUID, data: ChairBlockIn, session: Session, _: Clinical, response: Response
 ) -> ChairBlockOut:
     chair = await repository.get_chair(session, chair_id)
-    center = await repository.get_center(session, chair.center_id)
     block = await service.add_chair_block(session, chair, data)
-    tz = zone(center.timezone)
     response.headers["Location"] = f"/api/v1/chairs/{chair_id}/blocks/{block.id}"
+    return block_out(block, await repository.timezone_of(session, chair.center_id))
+
+
+def block_out(block: ChairBlock, tz_name: str) -> ChairBlockOut:
+    tz = zone(tz_name)
     return ChairBlockOut(
         id=block.id,
-        chair_id=chair.id,
+        chair_id=block.chair_id,
         start=block.start_at.astimezone(tz),
         end=block.end_at.astimezone(tz),
         reason=block.reason,
     )
+
+
+@router.get("/chairs/{chair_id}/blocks", response_model=Page[ChairBlockOut])
+async def list_chair_blocks(
+    chair_id: uuid.UUID,
+    session: Session,
+    _: Staff,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[ChairBlockOut]:
+    chair = await repository.get_chair(session, chair_id)
+    tz = await repository.timezone_of(session, chair.center_id)
+    items, nxt = await service.list_chair_blocks(session, chair_id, limit, cursor)
+    return Page[ChairBlockOut](items=[block_out(b, tz) for b in items], next_cursor=nxt)
+
+
+@router.get("/chairs/{chair_id}/blocks/{block_id}", response_model=ChairBlockOut)
+async def get_chair_block(
+    chair_id: uuid.UUID, block_id: uuid.UUID, session: Session, _: Staff
+) -> ChairBlockOut:
+    chair = await repository.get_chair(session, chair_id)
+    block = await service.get_chair_block(session, chair_id, block_id)
+    return block_out(block, await repository.timezone_of(session, chair.center_id))
 
 
 @router.get("/centers/{center_id}/availability", response_model=Availability)
@@ -221,7 +261,7 @@ async def get_availability(
     session: Session,
     _: Staff,
     date: Annotated[LocalDate, Query()],
-    duration_minutes: Annotated[int, Query(ge=15, le=24 * 60)],
+    duration_minutes: Annotated[int, Query(ge=1, le=24 * 60)],
     chair_kind: Annotated[ChairKind | None, Query()] = None,
 ) -> Availability:
     center = await repository.get_center(session, center_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
@@ -16,6 +17,8 @@ from app.problems import Forbidden, PreconditionFailed, PreconditionRequired, Un
 from app.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read (a search with its terms in the body): no write lock for them.
+READ_POSTS = frozenset({"/api/v1/patients/search"})
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -29,10 +32,24 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def _writes(request: Request) -> bool:
+    route = request.scope.get("route")
+    return request.method not in READ_METHODS and getattr(route, "path", None) not in READ_POSTS
+
+
 async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the route returns, rolled back if it raises."""
-    async with get_db(request).unit_of_work(write=request.method not in READ_METHODS) as session:
+    """One transaction per request: committed when the route returns, rolled back if it raises.
+
+    A read request never holds two connections: a token use it must record is written after
+    its own transaction has ended.
+    """
+    db = get_db(request)
+    async with db.unit_of_work(write=_writes(request)) as session:
         yield session
+    token_id = getattr(request.state, "touch_token", None)
+    if token_id is not None:
+        async with db.unit_of_work() as writer:
+            await auth.touch(writer, token_id)
 
 
 Session = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
@@ -50,12 +67,10 @@ async def authenticate(
     idle = timedelta(minutes=settings.token_idle_minutes)
     state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
     if utcnow() - state.last_used_at >= TOUCH_EVERY:
-        if request.method in READ_METHODS:
-            # A read transaction cannot write on SQLite: note the use in a small one of its own.
-            async with get_db(request).unit_of_work() as writer:
-                await auth.touch(writer, state.caller.token_id)
-        else:
+        if _writes(request):
             await auth.touch(session, state.caller.token_id)
+        else:
+            request.state.touch_token = state.caller.token_id  # see _unit_of_work
     request.state.caller = state.caller
     return state.caller
 
@@ -93,10 +108,11 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int:
     """The version named by If-Match (428 without one, 412 when it is not a version of ours)."""
     if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag you read")
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    # Strong comparison (RFC 9110): weak tags never match.
+    match = re.fullmatch(r'"([0-9]{1,9})"', if_match.strip())
+    if match is None:
         raise PreconditionFailed("If-Match does not name a version of this resource")
-    return int(tag)
+    return int(match.group(1))
 
 
 IfMatch = Annotated[int, Depends(expected_version)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,9 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.problems import PROBLEM_BASE, PreconditionFailed, Problem
+from app.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem
 
-log = logging.getLogger("chairside.errors")
 PROBLEM_JSON = "application/problem+json"
 
 _TITLES = {
@@ -67,8 +65,10 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status, exc.detail, slug=exc.slug, title=exc.title, **exc.extra)
 
     @app.exception_handler(StaleDataError)
-    async def _stale(_: Request, __: StaleDataError) -> JSONResponse:
-        p = PreconditionFailed("the record changed while you were changing it; reload and retry")
+    async def _stale(request: Request, __: StaleDataError) -> JSONResponse:
+        # Someone else changed the row between our read and our write.
+        detail = "the record changed while you were changing it; reload and retry"
+        p = PreconditionFailed(detail) if request.method == "PATCH" else Conflict(detail)
         return problem_response(p.status, p.detail, slug=p.slug, title=p.title)
 
     @app.exception_handler(RequestValidationError)
@@ -88,15 +88,3 @@ def install(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        # A bug: log its type and place (no values), answer 500 without internals.
-        log.error(
-            "unhandled %s on %s %s",
-            type(exc).__name__,
-            request.method,
-            request.scope.get("route").path if request.scope.get("route") else "?",  # type: ignore[union-attr]
-            exc_info=exc,
-        )
-        return problem_response(500, "something went wrong on our side")

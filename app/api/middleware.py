@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import PROBLEM_JSON
 from app.api.metrics import Metrics
+from app.logs import describe
 
 log = logging.getLogger("chairside.access")
 
@@ -47,7 +48,13 @@ class RequestGuard:
 
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large(send, request_id)
+            await self._problem(
+                send,
+                request_id,
+                413,
+                "Request body too large",
+                f"request bodies are limited to {self.max_bytes} bytes",
+            )
             self._log(scope, 413, started, request_id)
             return
 
@@ -75,24 +82,45 @@ class RequestGuard:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not status["sent"]:
-                await self._too_large(send, request_id)
+                await self._problem(
+                    send,
+                    request_id,
+                    413,
+                    "Request body too large",
+                    f"request bodies are limited to {self.max_bytes} bytes",
+                )
             status["code"] = 413
+        except Exception as exc:
+            # A bug. Answer here rather than let the server print the exception (its message
+            # can quote patient data); log only where it happened.
+            log.error(
+                json.dumps(
+                    {"request_id": request_id, "error": type(exc).__name__, "stack": describe(exc)}
+                )
+            )
+            if not status["sent"]:
+                await self._problem(
+                    send, request_id, 500, "Internal error", "something went wrong on our side"
+                )
+            status["code"] = 500
         finally:
             self._log(scope, int(status["code"]), started, request_id)
 
-    async def _too_large(self, send: Send, request_id: str) -> None:
+    async def _problem(
+        self, send: Send, request_id: str, status: int, title: str, detail: str
+    ) -> None:
         body = json.dumps(
             {
-                "type": "https://chairside.dev/problems/http-413",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"request bodies are limited to {self.max_bytes} bytes",
+                "type": f"https://chairside.dev/problems/http-{status}",
+                "title": title,
+                "status": status,
+                "detail": detail,
             }
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ROLES, AccessToken, User
 from app.db import utcnow
+from app.patients.models import Patient
 from app.problems import Duplicate, Invalid, NotFound, Unauthorized
 
 _hasher = PasswordHasher()
@@ -49,6 +50,8 @@ async def create_user(
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
     if (role == "patient") != (patient_id is not None):
         raise Invalid("a patient user needs --patient-id, and only a patient user has one")
+    if patient_id is not None and await session.get(Patient, patient_id) is None:
+        raise NotFound("no such patient")
     user = User(
         email=email.strip().lower(),
         role=role,
@@ -60,28 +63,52 @@ async def create_user(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        if patient_id is not None:
-            raise NotFound("no such patient") from exc
         raise Duplicate("a user with this email already exists") from exc
     return user
 
 
-async def login(
-    session: AsyncSession, email: str, password: str, secret: str, ttl: timedelta
-) -> tuple[str, int]:
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+@dataclass(frozen=True)
+class LoginCandidate:
+    user_id: uuid.UUID | None
+    password_hash: str
+    active: bool
+
+
+async def login_candidate(session: AsyncSession, email: str) -> LoginCandidate:
+    """Who a sign-in claims to be; an unknown email gets a stand-in that never verifies."""
+    row = (
+        await session.execute(
+            select(User.id, User.password_hash, User.active).where(
+                User.email == email.strip().lower()
+            )
+        )
+    ).first()
+    if row is None:
+        return LoginCandidate(None, _DUMMY_HASH, False)
+    return LoginCandidate(*row)
+
+
+def password_matches(candidate: LoginCandidate, password: str) -> bool:
+    """Slow on purpose (argon2, ~0.1 s): run it off the event loop and outside transactions.
+
+    Unknown emails are verified against a stand-in hash so they take as long as known ones.
+    """
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(candidate.password_hash, password)
     except (VerificationError, InvalidHashError):
-        user = None
-    if user is None or not user.active:
-        raise Unauthorized("wrong email or password")
+        return False
+    return candidate.user_id is not None and candidate.active
+
+
+async def issue_token(
+    session: AsyncSession, user_id: uuid.UUID, secret: str, ttl: timedelta
+) -> tuple[str, int]:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
         AccessToken(
             token_hash=token_digest(token, secret),
-            user_id=user.id,
+            user_id=user_id,
             created_at=now,
             last_used_at=now,
             expires_at=now + ttl,

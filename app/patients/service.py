@@ -86,8 +86,6 @@ async def search_patients(
         session,
         query,
         [Patient.family_name, Patient.given_name, Patient.id],
-        [str, str, uuid.UUID],
-        lambda p: (p.family_name, p.given_name, p.id),
         limit,
         cursor,
     )
