@@ -83,12 +83,18 @@ def test_start_rule_matches_every_window(
     existing = as_spans(raw)
     start = local(s)
     starts = [x.start for x in existing] + [start]
+    window = timedelta(minutes=30)
+    # Every instant t of the day on a 10-second grid (finer than the rule's minutes) whose
+    # window [t, t + 30 min) holds the new start, and a nurse is on duty at t.
     brute_ok = True
-    for i in range(30):
-        t = start - MIN * i
+    t = local(-60)
+    while t <= local(15 * 60):
         n = rules.nurses_at(t)
-        if n > 0 and sum(1 for x in starts if t <= x < t + timedelta(minutes=30)) > n:
-            brute_ok = False
+        if t <= start < t + window and n > 0:
+            if sum(1 for x in starts if t <= x < t + window) > n:
+                brute_ok = False
+                break
+        t += timedelta(seconds=10)
     assert (start_conflicts(rules, existing, start) is None) == brute_ok
 
 
