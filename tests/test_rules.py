@@ -90,10 +90,9 @@ def test_start_rule_matches_every_window(
     t = local(-60)
     while t <= local(15 * 60):
         n = rules.nurses_at(t)
-        if t <= start < t + window and n > 0:
-            if sum(1 for x in starts if t <= x < t + window) > n:
-                brute_ok = False
-                break
+        if t <= start < t + window and 0 < n < sum(1 for x in starts if t <= x < t + window):
+            brute_ok = False
+            break
         t += timedelta(seconds=10)
     assert (start_conflicts(rules, existing, start) is None) == brute_ok
 
