@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import appointments, auth, centers, errors, ops, patients
+from app.api import appointments, auth, centers, errors, ops, patients, products
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
 from app.api.openapi import add_problem_schema, document_errors
@@ -16,7 +16,14 @@ from app.db import Database
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
-ROUTERS = (ops.router, auth.router, centers.router, patients.router, appointments.router)
+ROUTERS = (
+    ops.router,
+    auth.router,
+    centers.router,
+    patients.router,
+    appointments.router,
+    products.router,
+)
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 
 

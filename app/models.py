@@ -11,6 +11,7 @@ from scheduling.models import (
     ChairBlock,
     Closure,
     OpeningHours,
+    Product,
     StaffingBlock,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "OpeningHours",
     "Patient",
     "PatientMeasurement",
+    "Product",
     "StaffingBlock",
     "User",
 ]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Time,
     UniqueConstraint,
@@ -37,6 +40,8 @@ class Center(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     patients_per_nurse: Mapped[int] = mapped_column(Integer)
+    # Cleaning and resetting a chair between patients; part of every session's chair time.
+    turnover_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(
@@ -49,7 +54,10 @@ class Center(IdMixin, TimestampMixin, Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),)
+    __table_args__ = (
+        CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),
+        CheckConstraint("turnover_minutes BETWEEN 0 AND 120", name="turnover_range"),
+    )
 
 
 class OpeningHours(Base):
@@ -174,3 +182,42 @@ class AppointmentChange(IdMixin, Base):
     chair_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     start_at: Mapped[datetime] = mapped_column(Instant)
     end_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class Product(IdMixin, TimestampMixin, Base):
+    """A drug in the center's catalog, with the label values that set its chair time.
+
+    Label figures are data a center edits; sessions keep the dose and chair time they were
+    planned with, so editing a product never rewrites the past.
+    """
+
+    __tablename__ = "products"
+
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    hcpcs_code: Mapped[str] = mapped_column(String(10))
+    billing_unit_mg: Mapped[int] = mapped_column(Integer)
+    concentration_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    initial_rate: Mapped[Decimal] = mapped_column(Numeric(8, 4))
+    rate_step: Mapped[Decimal] = mapped_column(Numeric(8, 4))
+    step_interval_minutes: Mapped[int] = mapped_column(Integer)
+    max_rate: Mapped[Decimal] = mapped_column(Numeric(8, 4))
+    min_practicable_rate: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
+    premed_minutes: Mapped[int] = mapped_column(Integer)
+    observation_minutes: Mapped[int] = mapped_column(Integer)
+    first_dose_extra_observation_minutes: Mapped[int] = mapped_column(Integer)
+    vial_sizes_g: Mapped[list[float]] = mapped_column(JSON)
+    price_per_unit: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("billing_unit_mg > 0", name="billing_unit_positive"),
+        CheckConstraint("initial_rate > 0 AND initial_rate <= max_rate", name="rates"),
+        CheckConstraint("rate_step >= 0 AND step_interval_minutes > 0", name="steps"),
+        CheckConstraint(
+            "min_practicable_rate IS NULL OR "
+            "(min_practicable_rate > 0 AND min_practicable_rate <= max_rate)",
+            name="min_practicable_rate",
+        ),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
@@ -56,6 +57,7 @@ class CenterCreate(Input):
     opening_hours: list[OpeningHoursIn] = Field(max_length=7)
     patients_per_nurse: int = Field(ge=1, le=20)
     staffing: list[StaffingIn] = Field(default_factory=list, max_length=200)
+    turnover_minutes: int = Field(default=15, ge=0, le=120)
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
 
@@ -66,6 +68,7 @@ class CenterUpdate(Input):
     opening_hours: list[OpeningHoursIn] | None = Field(default=None, max_length=7)
     patients_per_nurse: int | None = Field(default=None, ge=1, le=20)
     staffing: list[StaffingIn] | None = Field(default=None, max_length=200)
+    turnover_minutes: int | None = Field(default=None, ge=0, le=120)
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
 
@@ -88,6 +91,7 @@ class CenterOut(Output):
     name: str
     timezone: str
     patients_per_nurse: int
+    turnover_minutes: int
     opening_hours: list[OpeningHoursOut]
     staffing: list[StaffingOut]
     version: int
@@ -246,3 +250,123 @@ class DayBoard(Output):
     closed_reason: str | None
     chairs: list[BoardChair]
     slots: list[BoardSlot]
+
+
+# --- products and infusion time ------------------------------------------------------------
+
+Rate = Annotated[Decimal, Field(gt=0, le=50, max_digits=8, decimal_places=4)]
+Minutes = Annotated[int, Field(ge=0, le=24 * 60)]
+RiskFlag = Literal["renal", "thrombosis"]
+
+
+class TitrationIn(Input):
+    initial_rate_mg_per_kg_min: Rate
+    step_mg_per_kg_min: Annotated[Decimal, Field(ge=0, le=50, max_digits=8, decimal_places=4)]
+    step_interval_minutes: int = Field(ge=1, le=240)
+
+
+class ProductCreate(Input):
+    name: Text
+    hcpcs_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{4}$")]
+    billing_unit_mg: int = Field(gt=0, le=100_000)
+    concentration_pct: Annotated[Decimal, Field(gt=0, le=100, max_digits=5, decimal_places=2)]
+    titration: TitrationIn
+    max_rate_mg_per_kg_min: Rate
+    min_practicable_rate_mg_per_kg_min: Rate | None = None
+    premed_minutes: Minutes
+    observation_minutes: Minutes
+    first_dose_extra_observation_minutes: Minutes = 0
+    vial_sizes_g: list[Annotated[float, Field(gt=0, le=1000)]] = Field(min_length=1, max_length=20)
+    price_per_unit: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
+
+    @model_validator(mode="after")
+    def _rates(self) -> ProductCreate:
+        if self.titration.initial_rate_mg_per_kg_min > self.max_rate_mg_per_kg_min:
+            raise ValueError("the initial rate cannot exceed the maximum rate")
+        floor = self.min_practicable_rate_mg_per_kg_min
+        if floor is not None and floor > self.max_rate_mg_per_kg_min:
+            raise ValueError("the minimum practicable rate cannot exceed the maximum rate")
+        return self
+
+
+class ProductUpdate(Input):
+    name: Text | None = None
+    titration: TitrationIn | None = None
+    max_rate_mg_per_kg_min: Rate | None = None
+    min_practicable_rate_mg_per_kg_min: Rate | None = None
+    premed_minutes: Minutes | None = None
+    observation_minutes: Minutes | None = None
+    first_dose_extra_observation_minutes: Minutes | None = None
+    vial_sizes_g: list[Annotated[float, Field(gt=0, le=1000)]] | None = Field(
+        default=None, min_length=1, max_length=20
+    )
+    price_per_unit: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
+    active: bool | None = None
+
+
+class TitrationOut(Output):
+    initial_rate_mg_per_kg_min: float
+    step_mg_per_kg_min: float
+    step_interval_minutes: int
+
+
+class ProductOut(Output):
+    id: uuid.UUID
+    name: str
+    hcpcs_code: str
+    billing_unit_mg: int
+    concentration_pct: float
+    titration: TitrationOut
+    max_rate_mg_per_kg_min: float
+    min_practicable_rate_mg_per_kg_min: float | None
+    premed_minutes: int
+    observation_minutes: int
+    first_dose_extra_observation_minutes: int
+    vial_sizes_g: list[float]
+    price_per_unit: float | None
+    active: bool
+    version: int
+
+
+class InfusionTimeIn(Input):
+    product_id: uuid.UUID
+    weight_kg: Annotated[Decimal, Field(gt=0, lt=500)]
+    dose_g_per_kg: Annotated[Decimal, Field(gt=0, le=3)] | None = None
+    dose_g: Annotated[Decimal, Field(gt=0, le=1000)] | None = None
+    max_rate_mg_per_kg_min: Rate | None = Field(
+        default=None, description="the patient's tolerated rate, after a reaction"
+    )
+    first_dose: bool = False
+    risk_flags: list[RiskFlag] = Field(
+        default_factory=list, description="renal or thrombosis risk: infuse at the minimum rate"
+    )
+    center_id: uuid.UUID | None = Field(
+        default=None, description="adds the center's chair turnover to the chair time"
+    )
+
+    @model_validator(mode="after")
+    def _one_dose(self) -> InfusionTimeIn:
+        if (self.dose_g_per_kg is None) == (self.dose_g is None):
+            raise ValueError("give either dose_g_per_kg or dose_g")
+        return self
+
+
+class RateStepOut(Output):
+    minute: float
+    rate_mg_per_kg_min: float
+
+
+class ChairBreakdown(Output):
+    premed: int
+    infusion: int
+    observation: int
+    turnover: int
+
+
+class InfusionTimeOut(Output):
+    dose_g: float
+    infusion_minutes: int
+    chair_minutes: int
+    rate_ceiling_mg_per_kg_min: float
+    steps: list[RateStepOut]
+    breakdown: ChairBreakdown

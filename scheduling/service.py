@@ -64,6 +64,7 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         name=data.name,
         timezone=_checked_zone(data.timezone),
         patients_per_nurse=data.patients_per_nurse,
+        turnover_minutes=data.turnover_minutes,
         opening_hours=_hours(data.opening_hours),
         staffing=_shifts(data.staffing),
     )
@@ -79,6 +80,8 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.timezone = _checked_zone(data.timezone)
     if data.patients_per_nurse is not None:
         center.patients_per_nurse = data.patients_per_nurse
+    if data.turnover_minutes is not None:
+        center.turnover_minutes = data.turnover_minutes
     if data.opening_hours is not None:
         # Replace the week: delete first so the unique (center, weekday) never sees two rows.
         await session.execute(delete(OpeningHours).where(OpeningHours.center_id == center.id))

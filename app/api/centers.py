@@ -54,6 +54,7 @@ def center_out(center: Center) -> CenterOut:
         name=center.name,
         timezone=center.timezone,
         patients_per_nurse=center.patients_per_nurse,
+        turnover_minutes=center.turnover_minutes,
         opening_hours=[
             OpeningHoursOut(
                 weekday=h.weekday,

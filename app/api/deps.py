@@ -18,7 +18,7 @@ from app.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (a search with its terms in the body): no write lock for them.
-READ_POSTS = frozenset({"/api/v1/patients/search"})
+READ_POSTS = frozenset({"/api/v1/patients/search", "/api/v1/infusion-time"})
 TOUCH_EVERY = timedelta(seconds=60)
 
 

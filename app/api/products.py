@@ -1,0 +1,131 @@
+"""The drug catalog and the infusion-time calculator."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.api.deps import (
+    ADMIN,
+    DEFAULT_PAGE,
+    Cursor,
+    IfMatch,
+    Limit,
+    Session,
+    Staff,
+    etag,
+)
+from app.auth.service import Caller
+from app.problems import PreconditionFailed
+from app.schemas import Page
+from scheduling import products
+from scheduling.models import Product
+from scheduling.schemas import (
+    ChairBreakdown,
+    InfusionTimeIn,
+    InfusionTimeOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    RateStepOut,
+    TitrationOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["courses"])
+Admin = Annotated[Caller, Depends(ADMIN)]
+
+
+def product_out(p: Product) -> ProductOut:
+    return ProductOut(
+        id=p.id,
+        name=p.name,
+        hcpcs_code=p.hcpcs_code,
+        billing_unit_mg=p.billing_unit_mg,
+        concentration_pct=float(p.concentration_pct),
+        titration=TitrationOut(
+            initial_rate_mg_per_kg_min=float(p.initial_rate),
+            step_mg_per_kg_min=float(p.rate_step),
+            step_interval_minutes=p.step_interval_minutes,
+        ),
+        max_rate_mg_per_kg_min=float(p.max_rate),
+        min_practicable_rate_mg_per_kg_min=(
+            float(p.min_practicable_rate) if p.min_practicable_rate is not None else None
+        ),
+        premed_minutes=p.premed_minutes,
+        observation_minutes=p.observation_minutes,
+        first_dose_extra_observation_minutes=p.first_dose_extra_observation_minutes,
+        vial_sizes_g=[float(v) for v in p.vial_sizes_g],
+        price_per_unit=float(p.price_per_unit) if p.price_per_unit is not None else None,
+        active=p.active,
+        version=p.version,
+    )
+
+
+@router.get("/products", response_model=Page[ProductOut])
+async def list_products(
+    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> Page[ProductOut]:
+    items, nxt = await products.list_products(session, limit, cursor)
+    return Page[ProductOut](items=[product_out(p) for p in items], next_cursor=nxt)
+
+
+@router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
+async def create_product(
+    data: ProductCreate, session: Session, _: Admin, response: Response
+) -> ProductOut:
+    product = await products.create_product(session, data)
+    response.headers["Location"] = f"/api/v1/products/{product.id}"
+    response.headers["ETag"] = etag(product.version)
+    return product_out(product)
+
+
+@router.get("/products/{product_id}", response_model=ProductOut)
+async def get_product(
+    product_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> ProductOut:
+    product = await products.get_product(session, product_id)
+    response.headers["ETag"] = etag(product.version)
+    return product_out(product)
+
+
+@router.patch("/products/{product_id}", response_model=ProductOut)
+async def update_product(
+    product_id: uuid.UUID,
+    data: ProductUpdate,
+    version: IfMatch,
+    session: Session,
+    _: Admin,
+    response: Response,
+) -> ProductOut:
+    product = await products.get_product(session, product_id)
+    if product.version != version:
+        raise PreconditionFailed("the product changed since you read it; reload and retry")
+    product = await products.update_product(session, product, data)
+    response.headers["ETag"] = etag(product.version)
+    return product_out(product)
+
+
+@router.post("/infusion-time", response_model=InfusionTimeOut)
+async def infusion_time(data: InfusionTimeIn, session: Session, _: Staff) -> InfusionTimeOut:
+    """Dose, infusion and chair time for one session, with the rate steps and the breakdown,
+    so a nurse can see why a session is long."""
+    result = await products.infusion_time(session, data)
+    chair = result.chair
+    return InfusionTimeOut(
+        dose_g=result.dose_g,
+        infusion_minutes=chair.infusion,
+        chair_minutes=chair.total,
+        rate_ceiling_mg_per_kg_min=result.plan.ceiling,
+        steps=[
+            RateStepOut(minute=s.minute, rate_mg_per_kg_min=round(s.rate, 4))
+            for s in result.plan.steps
+        ],
+        breakdown=ChairBreakdown(
+            premed=chair.premed,
+            infusion=chair.infusion,
+            observation=chair.observation,
+            turnover=chair.turnover,
+        ),
+    )
