@@ -10,8 +10,11 @@ from scheduling.models import (
     Chair,
     ChairBlock,
     Closure,
+    Course,
+    CourseChange,
     OpeningHours,
     Product,
+    SessionRecord,
     StaffingBlock,
 )
 
@@ -24,11 +27,14 @@ __all__ = [
     "Chair",
     "ChairBlock",
     "Closure",
+    "Course",
+    "CourseChange",
     "IdempotencyRecord",
     "OpeningHours",
     "Patient",
     "PatientMeasurement",
     "Product",
+    "SessionRecord",
     "StaffingBlock",
     "User",
 ]

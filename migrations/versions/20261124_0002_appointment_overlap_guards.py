@@ -1,8 +1,5 @@
 """Appointment overlap guards: the database refuses double-booked chairs and patients.
 
-PostgreSQL: exclusion constraints over (chair, time range) and (patient, time range) for the
-active statuses. SQLite has no exclusion constraints, so triggers refuse the same rows.
-
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24
@@ -10,61 +7,23 @@ Create Date: 2026-11-24
 
 from collections.abc import Sequence
 
-from alembic import op
+from migrations import guards
 
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-ACTIVE = "('booked', 'checked_in', 'in_progress')"
-GUARDS = {"chair": "chair_id", "patient": "patient_id"}
-
-
-def _sqlite_trigger(name: str, column: str, event: str) -> str:
-    # `a.id != NEW.id` lets an UPDATE keep its own row without tripping over itself.
-    return f"""
-    CREATE TRIGGER appointments_{name}_overlap_{event.split()[0].lower()}
-    BEFORE {event} ON appointments
-    WHEN NEW.status IN {ACTIVE}
-    BEGIN
-        SELECT RAISE(ABORT, 'appointments_{name}_overlap')
-        WHERE EXISTS (
-            SELECT 1 FROM appointments AS a
-            WHERE a.{column} = NEW.{column}
-              AND a.id != NEW.id
-              AND a.status IN {ACTIVE}
-              AND a.start_at < NEW.end_at
-              AND a.end_at > NEW.start_at
-        );
-    END
-    """  # noqa: S608 - names and statuses are this module's constants, never input
-
 
 def upgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
-        for name, column in GUARDS.items():
-            op.execute(
-                f"ALTER TABLE appointments ADD CONSTRAINT ex_appointments_{name}_overlap "
-                f"EXCLUDE USING gist ({column} WITH =, tstzrange(start_at, end_at, '[)') WITH &&) "
-                f"WHERE (status IN {ACTIVE})"
-            )
+    if guards.is_sqlite():
+        guards.create_sqlite_triggers()
     else:
-        for name, column in GUARDS.items():
-            op.execute(_sqlite_trigger(name, column, "INSERT"))
-            op.execute(
-                _sqlite_trigger(
-                    name, column, "UPDATE OF chair_id, patient_id, start_at, end_at, status"
-                )
-            )
+        guards.create_postgres_exclusions()
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        for name in GUARDS:
-            op.execute(f"ALTER TABLE appointments DROP CONSTRAINT ex_appointments_{name}_overlap")
+    if guards.is_sqlite():
+        guards.drop_sqlite_triggers()
     else:
-        for name in GUARDS:
-            op.execute(f"DROP TRIGGER appointments_{name}_overlap_insert")
-            op.execute(f"DROP TRIGGER appointments_{name}_overlap_update")
+        guards.drop_postgres_exclusions()
