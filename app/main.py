@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import appointments, auth, centers, errors, ops, patients, products
+from app.api import appointments, auth, centers, courses, errors, ops, patients, products
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
 from app.api.openapi import add_problem_schema, document_errors
@@ -23,6 +23,7 @@ ROUTERS = (
     patients.router,
     appointments.router,
     products.router,
+    courses.router,
 )
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -22,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.pagination import page
-from app.problems import BookingConflict, IllegalTransition, Invalid, NotFound, PreconditionFailed
+from app.problems import (
+    BookingConflict,
+    Conflict,
+    IllegalTransition,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+)
 from scheduling import repository
 from scheduling.localtime import (
     AmbiguousLocalTime,
@@ -124,6 +132,8 @@ async def _guarded() -> AsyncIterator[None]:
         yield
     except IntegrityError as exc:
         message = str(exc.orig)
+        if "course" in message:
+            raise Conflict("this session of the course is already booked") from exc
         if "overlap" in message:
             raise BookingConflict(
                 "the chair or the patient was booked for that time by someone else",
@@ -161,13 +171,24 @@ class Placed:
     timezone: str
 
 
+@dataclass(frozen=True)
+class CourseSession:
+    """Which session of which course an appointment is, and the dose it was planned with."""
+
+    course_id: uuid.UUID
+    phase: str
+    sequence: int
+    dose_g: Decimal
+
+
 async def book(
-    session: AsyncSession, data: AppointmentCreate, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    data: AppointmentCreate,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None = None,
 ) -> Placed:
-    """Book one appointment (returned detached from the session: it was a plain INSERT)."""
+    """Book one appointment as a nurse asked for it."""
     place = await repository.chair_at_center(session, data.chair_id)
-    if not await repository.patient_exists(session, data.patient_id):
-        raise NotFound("no such patient")
     if data.start is not None:
         start = data.start
     else:
@@ -176,14 +197,32 @@ async def book(
     end = (
         data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
     )
-    await _place(session, place, data.patient_id, start, end)
+    return await book_span(session, place, data.patient_id, start, end, actor_id, course_session)
+
+
+async def book_span(
+    session: AsyncSession,
+    place: ChairAtCenter,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None = None,
+) -> Placed:
+    """Book [start, end) on the chair for the patient, if every rule allows it.
+
+    The appointment comes back detached from the session: it was a plain INSERT.
+    """
+    if not await repository.patient_exists(session, patient_id):
+        raise NotFound("no such patient")
+    await _place(session, place, patient_id, start, end)
 
     now = utcnow()
     appt = Appointment(
         id=uuid.uuid4(),
         center_id=place.center_id,
         chair_id=place.chair_id,
-        patient_id=data.patient_id,
+        patient_id=patient_id,
         start_at=start,
         end_at=end,
         status="booked",
@@ -192,6 +231,10 @@ async def book(
         status_changed_at=now,
         created_at=now,
         updated_at=now,
+        course_id=course_session.course_id if course_session else None,
+        phase=course_session.phase if course_session else None,
+        sequence=course_session.sequence if course_session else None,
+        dose_g=course_session.dose_g if course_session else None,
     )
     # Plain INSERTs: the hot path of the service needs no unit-of-work bookkeeping.
     columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}

@@ -277,6 +277,8 @@ class Course(IdMixin, TimestampMixin, Base):
     # Lowered after an infusion reaction; caps the rate of every later session.
     tolerated_rate: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
     dose_override_reason: Mapped[str | None] = mapped_column(String(500))
+    # The session the last booking run could not place, and why (shown on the plan).
+    unbookable: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("thrombosis_risk", sa.Boolean(), nullable=False),
         sa.Column("tolerated_rate", sa.Numeric(precision=8, scale=4), nullable=True),
         sa.Column("dose_override_reason", sa.String(length=500), nullable=True),
+        sa.Column("unbookable", sa.JSON(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),

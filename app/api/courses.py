@@ -1,0 +1,186 @@
+"""Treatment courses: order, book, plan, hold, resume, discontinue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, etag
+from app.schemas import LocalDate, Page
+from scheduling import courses
+from scheduling.course_schemas import (
+    BookingResult,
+    BookThrough,
+    CourseAction,
+    CourseCreate,
+    CourseOut,
+    CoursePlan,
+    CourseStatus,
+    InductionOut,
+    MaintenanceOut,
+    PlannedSession,
+    SessionAppointment,
+)
+from scheduling.localtime import zone
+from scheduling.models import Appointment, Course
+
+router = APIRouter(prefix="/api/v1", tags=["courses"])
+PLAN_HORIZON = timedelta(weeks=12)
+
+
+def course_out(c: Course) -> CourseOut:
+    induction = maintenance = None
+    if c.induction_days and c.induction_total_g_per_kg is not None:
+        induction = InductionOut(
+            total_dose_g_per_kg=float(c.induction_total_g_per_kg),
+            days=c.induction_days,
+            skip_closures=c.induction_skips_closures,
+        )
+    interval = c.interval_days
+    if interval and c.maintenance_g_per_kg is not None:
+        maintenance = MaintenanceOut(
+            dose_g_per_kg=float(c.maintenance_g_per_kg),
+            interval_days=interval,
+            window_min_days=c.window_min_days or interval,
+            window_max_days=c.window_max_days or interval,
+            cycles=c.cycles,
+            end_date=c.end_date,
+        )
+    return CourseOut(
+        id=c.id,
+        patient_id=c.patient_id,
+        center_id=c.center_id,
+        product_id=c.product_id,
+        diagnosis_code=c.diagnosis_code,
+        status=c.status,
+        induction=induction,
+        maintenance=maintenance,
+        start_date=c.start_date,
+        preferred_weekdays=c.preferred_weekdays,
+        preferred_start_time=c.preferred_start_time.strftime("%H:%M"),
+        chair_kind=c.chair_kind,
+        weight_basis=c.weight_basis,
+        vial_tolerance_pct=float(c.vial_tolerance_pct) if c.vial_tolerance_pct else None,
+        renal_risk=c.renal_risk,
+        thrombosis_risk=c.thrombosis_risk,
+        tolerated_rate_mg_per_kg_min=float(c.tolerated_rate) if c.tolerated_rate else None,
+        dose_override_reason=c.dose_override_reason,
+        version=c.version,
+    )
+
+
+def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
+    tz = zone(tz_name)
+    return SessionAppointment(
+        id=a.id,
+        chair_id=a.chair_id,
+        start=a.start_at.astimezone(tz),
+        end=a.end_at.astimezone(tz),
+        status=a.status,
+    )
+
+
+def planned_out(e: courses.PlanEntry, tz_name: str) -> PlannedSession:
+    return PlannedSession(
+        phase=e.phase,
+        sequence=e.sequence,
+        window_start=e.window.earliest,
+        window_end=e.window.latest,
+        target_date=e.window.target,
+        appointment=session_out(e.appointment, tz_name) if e.appointment else None,
+        dose_g=float(e.dose_g) if e.dose_g is not None else None,
+        chair_minutes=e.chair_minutes,
+        unbookable_reason=e.unbookable_reason,
+    )
+
+
+@router.post("/courses", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
+async def create_course(
+    data: CourseCreate, session: Session, caller: Clinical, response: Response
+) -> CourseOut:
+    course = await courses.create_course(session, data, caller.user_id)
+    response.headers["Location"] = f"/api/v1/courses/{course.id}"
+    response.headers["ETag"] = etag(course.version)
+    return course_out(course)
+
+
+@router.get("/courses", response_model=Page[CourseOut])
+async def list_courses(
+    session: Session,
+    _: Staff,
+    patient_id: uuid.UUID | None = None,
+    status: CourseStatus | None = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[CourseOut]:
+    items, nxt = await courses.list_courses(session, patient_id, status, limit, cursor)
+    return Page[CourseOut](items=[course_out(c) for c in items], next_cursor=nxt)
+
+
+@router.get("/courses/{course_id}", response_model=CourseOut)
+async def get_course(
+    course_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> CourseOut:
+    course = await courses.get_course(session, course_id)
+    response.headers["ETag"] = etag(course.version)
+    return course_out(course)
+
+
+@router.post("/courses/{course_id}/book", response_model=BookingResult)
+async def book_course(
+    course_id: uuid.UUID, data: BookThrough, session: Session, caller: Clinical
+) -> BookingResult:
+    course = await courses.get_course(session, course_id)
+    result = await courses.book_through(session, course, data.through, caller.user_id)
+    tz_name = (await courses.center_of(session, course)).timezone
+    stuck = result.unbookable
+    return BookingResult(
+        booked=[session_out(a, tz_name) for a in result.appointments],
+        unbookable=None
+        if stuck is None
+        else PlannedSession(
+            phase=stuck.phase,
+            sequence=stuck.sequence,
+            window_start=stuck.window.earliest,
+            window_end=stuck.window.latest,
+            target_date=stuck.window.target,
+            appointment=None,
+            dose_g=None,
+            chair_minutes=None,
+            unbookable_reason=stuck.reason,
+        ),
+    )
+
+
+@router.get("/courses/{course_id}/plan", response_model=CoursePlan)
+async def course_plan(
+    course_id: uuid.UUID,
+    session: Session,
+    _: Staff,
+    through: Annotated[LocalDate | None, Query()] = None,
+) -> CoursePlan:
+    course = await courses.get_course(session, course_id)
+    center = await courses.center_of(session, course)
+    today = courses.today_at(center)
+    entries = await courses.plan(session, course, today, through or today + PLAN_HORIZON)
+    return CoursePlan(
+        course_id=course.id,
+        status=course.status,
+        sessions=[planned_out(e, center.timezone) for e in entries],
+    )
+
+
+@router.post("/courses/{course_id}/{action}", response_model=CourseOut)
+async def act_on_course(
+    course_id: uuid.UUID,
+    action: Literal["hold", "resume", "discontinue"],
+    session: Session,
+    caller: Clinical,
+    data: CourseAction | None = None,
+) -> CourseOut:
+    course = await courses.get_course(session, course_id)
+    course = await courses.act(session, course, action, caller.user_id, data.note if data else None)
+    return course_out(course)

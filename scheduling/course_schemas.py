@@ -1,0 +1,146 @@
+"""Request and response models for treatment courses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from app.schemas import HHMM, Input, LocalDate, Output, Text
+from scheduling.schemas import ChairKind, Rate
+
+DosePerKg = Annotated[Decimal, Field(gt=0, le=10, max_digits=5, decimal_places=3)]
+ClinicalRange = (Decimal("0.1"), Decimal("3"))
+CourseStatus = Literal["active", "on_hold", "completed", "discontinued"]
+Diagnosis = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")]
+
+
+class InductionIn(Input):
+    total_dose_g_per_kg: DosePerKg
+    days: int = Field(ge=1, le=5)
+    skip_closures: bool = Field(
+        default=False, description="may a closed day fall inside the loading days"
+    )
+
+
+class MaintenanceIn(Input):
+    dose_g_per_kg: DosePerKg
+    interval_days: int = Field(ge=1, le=365)
+    window_min_days: int = Field(ge=1, le=365)
+    window_max_days: int = Field(ge=1, le=365)
+    cycles: int | None = Field(default=None, ge=1, le=500)
+    end_date: LocalDate | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> MaintenanceIn:
+        if not self.window_min_days <= self.interval_days <= self.window_max_days:
+            raise ValueError("need window_min_days <= interval_days <= window_max_days")
+        if (self.cycles is None) == (self.end_date is None):
+            raise ValueError("give either cycles or end_date")
+        return self
+
+
+class CourseCreate(Input):
+    """`induction` and `maintenance` left out entirely take the diagnosis preset; `null` means
+    the course has no such phase."""
+
+    patient_id: uuid.UUID
+    center_id: uuid.UUID
+    product_id: uuid.UUID
+    diagnosis_code: Diagnosis
+    induction: InductionIn | None = None
+    maintenance: MaintenanceIn | None = None
+    start_date: LocalDate
+    preferred_weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=list, max_length=7
+    )
+    preferred_start_time: HHMM = "09:00"
+    chair_kind: ChairKind = "chair"
+    weight_basis: Literal["actual", "adjusted"] = "actual"
+    vial_tolerance_pct: Annotated[Decimal, Field(ge=0, le=20)] | None = None
+    renal_risk: bool = False
+    thrombosis_risk: bool = False
+    tolerated_rate_mg_per_kg_min: Rate | None = None
+    dose_override_reason: Text | None = Field(
+        default=None, description="required for a dose outside 0.1-3 g/kg"
+    )
+
+
+class InductionOut(Output):
+    total_dose_g_per_kg: float
+    days: int
+    skip_closures: bool
+
+
+class MaintenanceOut(Output):
+    dose_g_per_kg: float
+    interval_days: int
+    window_min_days: int
+    window_max_days: int
+    cycles: int | None
+    end_date: date | None
+
+
+class CourseOut(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    center_id: uuid.UUID
+    product_id: uuid.UUID
+    diagnosis_code: str
+    status: CourseStatus
+    induction: InductionOut | None
+    maintenance: MaintenanceOut | None
+    start_date: date
+    preferred_weekdays: list[int]
+    preferred_start_time: str
+    chair_kind: ChairKind
+    weight_basis: str
+    vial_tolerance_pct: float | None
+    renal_risk: bool
+    thrombosis_risk: bool
+    tolerated_rate_mg_per_kg_min: float | None
+    dose_override_reason: str | None
+    version: int
+
+
+class CourseAction(Input):
+    note: Text | None = None
+
+
+class BookThrough(Input):
+    through: LocalDate
+
+
+class SessionAppointment(Output):
+    id: uuid.UUID
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+
+
+class PlannedSession(Output):
+    phase: Literal["induction", "maintenance"]
+    sequence: int
+    window_start: date
+    window_end: date
+    target_date: date
+    appointment: SessionAppointment | None
+    dose_g: float | None
+    chair_minutes: int | None
+    coverage: Literal["unknown"] = "unknown"  # the insurance work fills this in
+    unbookable_reason: str | None = None
+
+
+class CoursePlan(Output):
+    course_id: uuid.UUID
+    status: CourseStatus
+    sessions: list[PlannedSession]
+
+
+class BookingResult(Output):
+    booked: list[SessionAppointment]
+    unbookable: PlannedSession | None

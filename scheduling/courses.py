@@ -1,0 +1,550 @@
+"""Treatment courses: ordering one, booking its sessions, and its plan. Flushes; never commits.
+
+A course session is placed by the same booking service as a manual booking, so every chair,
+patient and nurse rule holds. An induction is booked in a savepoint: all its days or none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.pagination import page
+from app.patients.models import Patient
+from app.problems import BookingConflict, Conflict, IllegalTransition, Invalid, NotFound
+from scheduling import availability, booking, products, repository
+from scheduling.course_schemas import ClinicalRange, CourseCreate, InductionIn, MaintenanceIn
+from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
+from scheduling.localtime import zone
+from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, CourseChange, Product
+from scheduling.recurrence import (
+    InductionImpossible,
+    Window,
+    days_by_preference,
+    induction_days,
+    maintenance_window,
+)
+from scheduling.rules import day_rules
+from scheduling.titration import ceiling_rate, chair_time, infusion_plan
+
+# Usual regimens by ICD-10 code (DOMAIN.md), used when an order leaves a phase out.
+PRESETS: dict[str, tuple[InductionIn | None, MaintenanceIn | None]] = {
+    "G61.81": (  # CIDP: 2 g/kg over 5 days, then 1 g/kg every 3 weeks
+        InductionIn(total_dose_g_per_kg=Decimal(2), days=5),
+        MaintenanceIn(
+            dose_g_per_kg=Decimal(1),
+            interval_days=21,
+            window_min_days=21,
+            window_max_days=28,
+            cycles=12,
+        ),
+    ),
+    "G61.82": (  # MMN: maintenance every 3-6 weeks
+        None,
+        MaintenanceIn(
+            dose_g_per_kg=Decimal(1),
+            interval_days=28,
+            window_min_days=21,
+            window_max_days=42,
+            cycles=12,
+        ),
+    ),
+    "G61.0": (InductionIn(total_dose_g_per_kg=Decimal(2), days=5), None),  # GBS: one course
+}
+COURSE_ACTIONS = {
+    "hold": ({"active"}, "on_hold"),
+    "resume": ({"on_hold"}, "active"),
+    "discontinue": ({"active", "on_hold"}, "discontinued"),
+}
+
+
+def _check_dose(value: Decimal, what: str, override: str | None) -> None:
+    low, high = ClinicalRange
+    if not low <= value <= high and not override:
+        raise Invalid(
+            f"the {what} of {value} g/kg is outside {low}-{high} g/kg; "
+            "give dose_override_reason to order it anyway"
+        )
+
+
+async def create_course(
+    session: AsyncSession, data: CourseCreate, actor_id: uuid.UUID | None
+) -> Course:
+    preset = PRESETS.get(data.diagnosis_code, (None, None))
+    induction = data.induction if "induction" in data.model_fields_set else preset[0]
+    maintenance = data.maintenance if "maintenance" in data.model_fields_set else preset[1]
+    if induction is None and maintenance is None:
+        raise Invalid("a course needs an induction, a maintenance phase or both")
+    if induction is not None:
+        _check_dose(induction.total_dose_g_per_kg, "induction dose", data.dose_override_reason)
+    if maintenance is not None:
+        _check_dose(maintenance.dose_g_per_kg, "maintenance dose", data.dose_override_reason)
+        if maintenance.end_date is not None and maintenance.end_date <= data.start_date:
+            raise Invalid("the maintenance end_date must be after the start_date")
+    if await session.get(Patient, data.patient_id) is None:
+        raise NotFound("no such patient")
+    await repository.get_center(session, data.center_id)
+    await products.get_product(session, data.product_id)
+    course = Course(
+        id=uuid.uuid4(),
+        patient_id=data.patient_id,
+        center_id=data.center_id,
+        product_id=data.product_id,
+        diagnosis_code=data.diagnosis_code,
+        status="active",
+        induction_total_g_per_kg=induction.total_dose_g_per_kg if induction else None,
+        induction_days=induction.days if induction else None,
+        induction_skips_closures=induction.skip_closures if induction else False,
+        maintenance_g_per_kg=maintenance.dose_g_per_kg if maintenance else None,
+        interval_days=maintenance.interval_days if maintenance else None,
+        window_min_days=maintenance.window_min_days if maintenance else None,
+        window_max_days=maintenance.window_max_days if maintenance else None,
+        cycles=maintenance.cycles if maintenance else None,
+        end_date=maintenance.end_date if maintenance else None,
+        start_date=data.start_date,
+        preferred_weekdays=sorted(set(data.preferred_weekdays)),
+        preferred_start_time=time.fromisoformat(data.preferred_start_time),
+        chair_kind=data.chair_kind,
+        weight_basis=data.weight_basis,
+        vial_tolerance_pct=data.vial_tolerance_pct,
+        renal_risk=data.renal_risk,
+        thrombosis_risk=data.thrombosis_risk,
+        tolerated_rate=data.tolerated_rate_mg_per_kg_min,
+        dose_override_reason=data.dose_override_reason,
+        created_by=actor_id,
+    )
+    session.add(course)
+    session.add(CourseChange(course_id=course.id, actor_id=actor_id, to_status="active"))
+    await session.flush()
+    return course
+
+
+async def list_courses(
+    session: AsyncSession,
+    patient_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Course], str | None]:
+    query = select(Course)
+    if patient_id is not None:
+        query = query.where(Course.patient_id == patient_id)
+    if status is not None:
+        query = query.where(Course.status == status)
+    return await page(session, query, [Course.start_date, Course.id], limit, cursor)
+
+
+async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course:
+    course = await session.get(Course, course_id)
+    if course is None:
+        raise NotFound("no such course")
+    return course
+
+
+async def act(
+    session: AsyncSession,
+    course: Course,
+    action: str,
+    actor_id: uuid.UUID | None,
+    note: str | None,
+) -> Course:
+    sources, target = COURSE_ACTIONS[action]
+    if course.status not in sources:
+        raise IllegalTransition(f"cannot {action} a course that is {course.status}")
+    before = course.status
+    course.status = target
+    session.add(
+        CourseChange(
+            course_id=course.id,
+            actor_id=actor_id,
+            from_status=before,
+            to_status=target,
+            note=note,
+        )
+    )
+    await session.flush()
+    return course
+
+
+# --- dose and chair time of one session ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionFigures:
+    dose_g: Decimal
+    chair_minutes: int
+
+
+def session_figures(
+    course: Course, product: Product, patient: Patient, turnover: int, phase: str, first: bool
+) -> SessionFigures:
+    per_kg = (
+        course.induction_total_g_per_kg / (course.induction_days or 1)
+        if phase == "induction" and course.induction_total_g_per_kg is not None
+        else course.maintenance_g_per_kg
+    )
+    assert per_kg is not None
+    try:
+        weight = dosing_weight(
+            float(patient.weight_kg) if patient.weight_kg is not None else None,
+            float(patient.height_cm) if patient.height_cm is not None else None,
+            patient.sex,
+            "adjusted" if course.weight_basis == "adjusted" else "actual",
+        )
+    except MissingMeasurement as exc:
+        raise Invalid(str(exc)) from exc
+    dose = dose_grams(float(per_kg), weight)
+    if course.vial_tolerance_pct:
+        dose = round_to_vials(dose, product.vial_sizes_g, float(course.vial_tolerance_pct))
+    titration = products.titration_of(product)
+    caps = (
+        float(course.tolerated_rate) if course.tolerated_rate is not None else None,
+        products.minimum_rate(product) if course.renal_risk or course.thrombosis_risk else None,
+    )
+    plan = infusion_plan(dose * 1000 / weight, titration, ceiling_rate(titration, caps))
+    chair = chair_time(
+        plan.minutes,
+        premed=product.premed_minutes,
+        observation=product.observation_minutes,
+        first_dose_extra=product.first_dose_extra_observation_minutes,
+        first_dose=first,
+        turnover=turnover,
+    )
+    return SessionFigures(Decimal(str(round(dose, 2))), chair.total)
+
+
+# --- booking -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unbookable:
+    phase: str
+    sequence: int
+    window: Window
+    reason: str
+
+
+@dataclass
+class Booked:
+    appointments: list[Appointment]
+    unbookable: Unbookable | None
+
+
+@dataclass
+class _Context:
+    course: Course
+    center: Center
+    product: Product
+    patient: Patient
+    sessions: list[Appointment]  # the course's active and completed sessions, in order
+
+
+async def _context(session: AsyncSession, course: Course) -> _Context:
+    center = await repository.get_center(session, course.center_id)
+    product = await products.get_product(session, course.product_id)
+    patient = await session.get(Patient, course.patient_id)
+    assert patient is not None
+    sessions = list(
+        await session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.course_id == course.id,
+                Appointment.status.in_((*ACTIVE_STATUSES, "completed")),
+            )
+            .order_by(Appointment.start_at)
+        )
+    )
+    return _Context(course, center, product, patient, sessions)
+
+
+def _local_day(appt: Appointment, tz_name: str) -> date:
+    return appt.start_at.astimezone(zone(tz_name)).date()
+
+
+async def _book_day(
+    session: AsyncSession,
+    ctx: _Context,
+    day: date,
+    phase: str,
+    sequence: int,
+    figures: SessionFigures,
+    preferred_chair: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+) -> Appointment | str:
+    """Book the session on `day` at the best open slot, or say why the day has none."""
+    center = ctx.center
+    rules = day_rules(
+        await repository.center_calendar(session, repository.CenterFacts.of(center), day, day),
+        day,
+    )
+    if rules.closed_reason is not None or rules.opens_at is None:
+        return "center closed"
+    slots = await availability.open_slots(
+        session, center, day, timedelta(minutes=figures.chair_minutes), ctx.course.chair_kind
+    )
+    if not slots:
+        return "no chair or nurse capacity"
+    tz = zone(center.timezone)
+    wanted = ctx.course.preferred_start_time
+
+    def rank(slot: availability.OpenSlot) -> tuple[bool, int]:
+        local = slot.start.astimezone(tz)
+        minutes = abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
+        return (slot.chair_id != preferred_chair, minutes)
+
+    for slot in sorted(slots, key=rank)[:20]:
+        try:
+            async with session.begin_nested():
+                place = await repository.chair_at_center(session, slot.chair_id)
+                placed = await booking.book_span(
+                    session,
+                    place,
+                    ctx.patient.id,
+                    slot.start,
+                    slot.end,
+                    actor_id,
+                    booking.CourseSession(ctx.course.id, phase, sequence, figures.dose_g),
+                )
+            return placed.appointment
+        except BookingConflict:
+            continue  # the patient is busy then, or someone took the slot meanwhile
+    return "the patient has other appointments at every open time"
+
+
+class _InductionFailed(Exception):
+    def __init__(self, reason: str, day: date) -> None:
+        self.reason, self.day = reason, day
+
+
+async def book_through(
+    session: AsyncSession, course: Course, through: date, actor_id: uuid.UUID | None
+) -> Booked:
+    if course.status != "active":
+        raise Conflict(f"a course that is {course.status} books nothing")
+    ctx = await _context(session, course)
+    booked: list[Appointment] = []
+    turnover = ctx.center.turnover_minutes
+    unbookable: Unbookable | None = None
+
+    induction_due = course.induction_days and course.start_date <= through
+    if induction_due and not any(a.phase == "induction" for a in ctx.sessions):
+        unbookable = await _book_induction(session, ctx, turnover, actor_id, booked)
+    if unbookable is None and course.interval_days:
+        unbookable = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
+
+    course.unbookable = (
+        None
+        if unbookable is None
+        else {
+            "phase": unbookable.phase,
+            "sequence": str(unbookable.sequence),
+            "target_date": unbookable.window.target.isoformat(),
+            "reason": unbookable.reason,
+        }
+    )
+    await session.flush()
+    return Booked(booked, unbookable)
+
+
+async def _book_induction(
+    session: AsyncSession,
+    ctx: _Context,
+    turnover: int,
+    actor_id: uuid.UUID | None,
+    booked: list[Appointment],
+) -> Unbookable | None:
+    course = ctx.course
+    count = course.induction_days or 1
+    calendar = await repository.center_calendar(
+        session,
+        repository.CenterFacts.of(ctx.center),
+        course.start_date,
+        course.start_date + timedelta(days=count + 14),
+    )
+
+    def is_open(day: date) -> bool:
+        return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
+
+    window = Window(course.start_date, course.start_date, course.start_date)
+    try:
+        days = induction_days(course.start_date, count, is_open, course.induction_skips_closures)
+    except InductionImpossible as exc:
+        return Unbookable("induction", 1, window, str(exc))
+    chair: uuid.UUID | None = None
+    placed: list[Appointment] = []
+    try:
+        async with session.begin_nested():  # all days or none
+            for sequence, day in enumerate(days, start=1):
+                figures = session_figures(
+                    course, ctx.product, ctx.patient, turnover, "induction", sequence == 1
+                )
+                result = await _book_day(
+                    session, ctx, day, "induction", sequence, figures, chair, actor_id
+                )
+                if isinstance(result, str):
+                    raise _InductionFailed(result, day)
+                chair = result.chair_id
+                placed.append(result)
+    except _InductionFailed as failed:
+        return Unbookable(
+            "induction", 1, window, f"{failed.reason} on {failed.day.isoformat()}: nothing booked"
+        )
+    booked.extend(placed)
+    ctx.sessions.extend(placed)
+    return None
+
+
+async def _book_maintenance(
+    session: AsyncSession,
+    ctx: _Context,
+    through: date,
+    turnover: int,
+    actor_id: uuid.UUID | None,
+    booked: list[Appointment],
+) -> Unbookable | None:
+    course = ctx.course
+    assert course.interval_days and course.window_min_days and course.window_max_days
+    tz_name = ctx.center.timezone
+    done = [a for a in ctx.sessions if a.phase == "maintenance"]
+    sequence = len(done)
+    last = ctx.sessions[-1] if ctx.sessions else None
+    previous = _local_day(last, tz_name) if last else None
+    chair = last.chair_id if last else None
+    while course.cycles is None or sequence < course.cycles:
+        window = _window_after(course, previous)
+        if window.target > through or (course.end_date and window.target > course.end_date):
+            return None
+        sequence += 1
+        figures = session_figures(
+            course, ctx.product, ctx.patient, turnover, "maintenance", not ctx.sessions
+        )
+        reasons: list[str] = []
+        placed: Appointment | None = None
+        for day in days_by_preference(window, course.preferred_weekdays):
+            result = await _book_day(
+                session, ctx, day, "maintenance", sequence, figures, chair, actor_id
+            )
+            if isinstance(result, Appointment):
+                placed = result
+                break
+            reasons.append(result)
+        if placed is None:
+            reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
+            return Unbookable("maintenance", sequence, window, f"no slot in the window: {reason}")
+        booked.append(placed)
+        ctx.sessions.append(placed)
+        previous, chair = _local_day(placed, tz_name), placed.chair_id
+    return None
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    phase: str
+    sequence: int
+    window: Window
+    appointment: Appointment | None
+    dose_g: Decimal | None
+    chair_minutes: int | None
+    unbookable_reason: str | None
+
+
+def _window_after(course: Course, previous: date | None) -> Window:
+    assert course.interval_days and course.window_min_days and course.window_max_days
+    if previous is None:
+        slack = timedelta(days=course.window_max_days - course.interval_days)
+        return Window(course.start_date, course.start_date, course.start_date + slack)
+    return maintenance_window(
+        previous, course.interval_days, course.window_min_days, course.window_max_days
+    )
+
+
+async def plan(
+    session: AsyncSession, course: Course, today: date, through: date
+) -> list[PlanEntry]:
+    """Every upcoming session up to `through`: booked ones with their appointment, the rest
+    where they are due, each with its window (from its predecessor), dose and chair time."""
+    ctx = await _context(session, course)
+    tz_name = ctx.center.timezone
+    turnover = ctx.center.turnover_minutes
+    stuck = course.unbookable or {}
+    entries: list[PlanEntry] = []
+    previous: date | None = None
+    for appt in ctx.sessions:
+        day = _local_day(appt, tz_name)
+        if appt.phase == "induction" or course.interval_days is None:
+            window = Window(day, day, day)
+        else:
+            window = _window_after(course, previous)
+        if day >= today and appt.status in ACTIVE_STATUSES:
+            minutes = int((appt.end_at - appt.start_at).total_seconds() // 60)
+            entries.append(
+                PlanEntry(
+                    appt.phase or "", appt.sequence or 0, window, appt, appt.dose_g, minutes, None
+                )
+            )
+        previous = day
+
+    def reason(phase: str, sequence: int) -> str | None:
+        if stuck.get("phase") == phase and stuck.get("sequence") == str(sequence):
+            return stuck.get("reason")
+        return None
+
+    if course.status != "active":
+        return entries
+    has_induction = any(a.phase == "induction" for a in ctx.sessions)
+    if course.induction_days and not has_induction:
+        figures = session_figures(course, ctx.product, ctx.patient, turnover, "induction", True)
+        for sequence in range(1, course.induction_days + 1):
+            day = course.start_date + timedelta(days=sequence - 1)
+            entries.append(
+                PlanEntry(
+                    "induction",
+                    sequence,
+                    Window(day, day, day),
+                    None,
+                    figures.dose_g,
+                    figures.chair_minutes,
+                    reason("induction", 1),
+                )
+            )
+            previous = day
+    if course.interval_days:
+        sequence = sum(1 for a in ctx.sessions if a.phase == "maintenance")
+        figures = session_figures(
+            course, ctx.product, ctx.patient, turnover, "maintenance", previous is None
+        )
+        while course.cycles is None or sequence < course.cycles:
+            window = _window_after(course, previous)
+            if window.target > through or (course.end_date and window.target > course.end_date):
+                break
+            sequence += 1
+            entries.append(
+                PlanEntry(
+                    "maintenance",
+                    sequence,
+                    window,
+                    None,
+                    figures.dose_g,
+                    figures.chair_minutes,
+                    reason("maintenance", sequence),
+                )
+            )
+            previous = window.target
+    return entries
+
+
+async def center_of(session: AsyncSession, course: Course) -> Center:
+    return await repository.get_center(session, course.center_id)
+
+
+def today_at(center: Center) -> date:
+    """Today's date in the center's time zone."""
+    return datetime.now(zone(center.timezone)).date()

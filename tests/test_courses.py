@@ -1,0 +1,215 @@
+"""Treatment courses through the API: ordering, booking induction and maintenance, the plan."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.support import Server, make_center, make_chair, make_patient
+
+MONDAY = date(2027, 1, 11)
+
+
+def gamunex(api: httpx.Client) -> str:
+    items = api.get("/api/v1/products", params={"limit": 500}).json()["items"]
+    return next(p["id"] for p in items if p["hcpcs_code"] == "J1561")
+
+
+def weekday_center(api: httpx.Client, chairs: int = 2) -> tuple[dict[str, Any], list[str]]:
+    center = make_center(api, days=range(5))  # Monday to Friday, 07:00-19:00, EST/EDT
+    return center, [make_chair(api, center["id"])["id"] for _ in range(chairs)]
+
+
+def order(api: httpx.Client, center_id: str, **overrides: Any) -> httpx.Response:
+    body = {
+        "patient_id": make_patient(api, weight_kg=70, height_cm=165, sex="female")["id"],
+        "center_id": center_id,
+        "product_id": gamunex(api),
+        "diagnosis_code": "G61.81",
+        "start_date": MONDAY.isoformat(),
+        "preferred_weekdays": [0],
+        "preferred_start_time": "09:00",
+        **overrides,
+    }
+    return api.post("/api/v1/courses", json=body)
+
+
+def local_day(instant: str) -> date:
+    return datetime.fromisoformat(instant).date()
+
+
+def test_a_cidp_order_takes_the_preset_regimen(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    r = order(nurse, center["id"])
+    assert r.status_code == 201, r.text
+    course = r.json()
+    assert course["induction"] == {"total_dose_g_per_kg": 2.0, "days": 5, "skip_closures": False}
+    assert course["maintenance"]["interval_days"] == 21 and course["status"] == "active"
+    assert nurse.get(r.headers["Location"]).json() == course
+    # An explicit null means no such phase.
+    mmn = order(nurse, center["id"], diagnosis_code="G61.82", induction=None).json()
+    assert mmn["induction"] is None and mmn["maintenance"]["window_max_days"] == 42
+
+
+def test_bad_orders_are_refused_and_not_stored(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    maintenance = {
+        "dose_g_per_kg": 1,
+        "interval_days": 28,
+        "window_min_days": 21,
+        "window_max_days": 42,
+        "cycles": 6,
+    }
+    bad = [
+        {"induction": {"total_dose_g_per_kg": 2, "days": 6}},
+        {"maintenance": {**maintenance, "window_min_days": 30, "window_max_days": 25}},
+        {"maintenance": {**maintenance, "dose_g_per_kg": 3.5}},
+        {"maintenance": {**maintenance, "dose_g_per_kg": 0.05}},
+        {"maintenance": {**maintenance, "cycles": None}},
+        {"induction": None, "maintenance": None},
+        {"diagnosis_code": "CIDP"},
+        {"preferred_start_time": "9am"},
+    ]
+    for overrides in bad:
+        r = order(nurse, center["id"], **overrides)
+        assert r.status_code == 422, (overrides, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    high = order(
+        nurse,
+        center["id"],
+        maintenance={**maintenance, "dose_g_per_kg": 3.5},
+        dose_override_reason="neurologist ordered 3.5 g/kg after relapse",
+    )
+    assert high.status_code == 201
+    listed = nurse.get("/api/v1/courses", params={"limit": 500}).json()["items"]
+    assert sum(1 for c in listed if c["center_id"] == center["id"]) == 1
+
+
+def test_induction_then_maintenance_are_booked_inside_their_windows(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = order(nurse, center["id"]).json()
+    through = (MONDAY + timedelta(weeks=10)).isoformat()
+    r = nurse.post(f"/api/v1/courses/{course['id']}/book", json={"through": through})
+    assert r.status_code == 200, r.text
+    booked = r.json()["booked"]
+    assert r.json()["unbookable"] is None
+    induction, maintenance = booked[:5], booked[5:]
+    days = [local_day(a["start"]) for a in induction]
+    assert days == [MONDAY + timedelta(days=i) for i in range(5)]
+    assert len({a["chair_id"] for a in induction}) == 1  # the same chair all week
+    assert all(a["start"][11:16] == "09:00" for a in induction)
+    previous = days[-1]
+    assert maintenance, "maintenance sessions within ten weeks"
+    for a in maintenance:
+        day = local_day(a["start"])
+        assert 21 <= (day - previous).days <= 28
+        previous = day
+    # Booking again books nothing twice.
+    again = nurse.post(f"/api/v1/courses/{course['id']}/book", json={"through": through}).json()
+    assert again["booked"] == []
+
+    plan = nurse.get(f"/api/v1/courses/{course['id']}/plan", params={"through": through}).json()
+    # The plan lists upcoming sessions (from today); these are all in 2027.
+    sessions = plan["sessions"]
+    assert [s["appointment"]["id"] for s in sessions if s["appointment"]] == [
+        a["id"] for a in booked
+    ]
+    first = sessions[0]
+    assert first["phase"] == "induction" and first["dose_g"] == 28.0  # 0.4 g/kg x 70 kg
+    assert first["chair_minutes"] == 210  # includes the first-dose observation
+    assert sessions[1]["chair_minutes"] == 180
+
+
+def test_an_induction_that_cannot_finish_is_not_started(nurse: httpx.Client) -> None:
+    center, chairs = weekday_center(nurse, chairs=1)
+    # The only chair is taken all day on Wednesday.
+    other = make_patient(nurse)["id"]
+    wed = (MONDAY + timedelta(days=2)).isoformat()
+    r = nurse.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": other,
+            "chair_id": chairs[0],
+            "start": f"{wed}T07:00:00-05:00",
+            "end": f"{wed}T19:00:00-05:00",
+        },
+    )
+    assert r.status_code == 201
+    course = order(nurse, center["id"]).json()
+    result = nurse.post(
+        f"/api/v1/courses/{course['id']}/book", json={"through": MONDAY.isoformat()}
+    ).json()
+    assert result["booked"] == []
+    assert result["unbookable"]["phase"] == "induction"
+    assert "nothing booked" in result["unbookable"]["unbookable_reason"]
+    listed = nurse.get("/api/v1/appointments", params={"patient_id": course["patient_id"]}).json()
+    assert listed["items"] == []
+    plan = nurse.get(f"/api/v1/courses/{course['id']}/plan", params={"through": MONDAY.isoformat()})
+    assert "nothing booked" in plan.json()["sessions"][0]["unbookable_reason"]
+
+
+def test_closures_inside_an_induction(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    nurse.post(
+        f"/api/v1/centers/{center['id']}/closures",
+        json={"date": (MONDAY + timedelta(days=2)).isoformat(), "reason": "inspection"},
+    )
+    strict = order(nurse, center["id"]).json()
+    r = nurse.post(f"/api/v1/courses/{strict['id']}/book", json={"through": MONDAY.isoformat()})
+    assert r.json()["booked"] == [] and "closed" in r.json()["unbookable"]["unbookable_reason"]
+    lenient = order(
+        nurse, center["id"], induction={"total_dose_g_per_kg": 2, "days": 5, "skip_closures": True}
+    ).json()
+    r = nurse.post(f"/api/v1/courses/{lenient['id']}/book", json={"through": MONDAY.isoformat()})
+    days = [local_day(a["start"]) for a in r.json()["booked"]]
+    assert len(days) == 5 and MONDAY + timedelta(days=2) not in days
+    assert days[-1] == MONDAY + timedelta(days=7)  # Wednesday skipped, the weekend too
+
+
+def test_holds_stop_booking(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = order(nurse, center["id"]).json()
+    url = f"/api/v1/courses/{course['id']}"
+    assert nurse.post(f"{url}/hold", json={"note": "infection"}).json()["status"] == "on_hold"
+    assert nurse.post(f"{url}/book", json={"through": MONDAY.isoformat()}).status_code == 409
+    assert nurse.post(f"{url}/hold").status_code == 409
+    assert nurse.post(f"{url}/resume").json()["status"] == "active"
+    assert nurse.post(f"{url}/discontinue").json()["status"] == "discontinued"
+    assert nurse.post(f"{url}/resume").status_code == 409
+
+
+def test_induction_racing_a_manual_booking_is_all_or_nothing(
+    server: Server, nurse: httpx.Client
+) -> None:
+    center, chairs = weekday_center(nurse, chairs=1)
+    course = order(nurse, center["id"]).json()
+    thursday = (MONDAY + timedelta(days=3)).isoformat()
+    manual = {
+        "patient_id": make_patient(nurse)["id"],
+        "chair_id": chairs[0],
+        "start": f"{thursday}T07:00:00-05:00",
+        "end": f"{thursday}T19:00:00-05:00",
+    }
+
+    async def race() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {server.tokens['nurse']}"}
+        async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as c:
+            return list(
+                await asyncio.gather(
+                    c.post(
+                        f"/api/v1/courses/{course['id']}/book", json={"through": MONDAY.isoformat()}
+                    ),
+                    c.post("/api/v1/appointments", json=manual),
+                )
+            )
+
+    booked, manual_r = asyncio.run(race())
+    assert booked.status_code == 200 and manual_r.status_code in (201, 409)
+    sessions = nurse.get(
+        "/api/v1/appointments", params={"patient_id": course["patient_id"]}
+    ).json()["items"]
+    assert len(sessions) in (0, 5)
+    assert (len(sessions) == 5) == (manual_r.status_code == 409)
