@@ -274,6 +274,18 @@ async def reschedule(
         end = start + timedelta(minutes=data.duration_minutes)
     else:
         end = start + (appt.end_at - appt.start_at)
+    return await move_span(session, appt, place, start, end, actor_id)
+
+
+async def move_span(
+    session: AsyncSession,
+    appt: Appointment,
+    place: ChairAtCenter,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+) -> Placed:
+    """Move a booked appointment to [start, end) on the chair, if every rule allows it."""
     await _place(session, place, appt.patient_id, start, end, exclude=appt.id)
     appt.center_id, appt.chair_id = place.center_id, place.chair_id
     appt.start_at, appt.end_at = start, end

@@ -7,11 +7,12 @@ patient and nurse rule holds. An induction is booked in a savepoint: all its day
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.pagination import page
@@ -262,8 +263,34 @@ async def _context(session: AsyncSession, course: Course) -> _Context:
     return _Context(course, center, product, patient, sessions)
 
 
+async def _last_sequence(session: AsyncSession, course_id: uuid.UUID, phase: str) -> int:
+    highest = await session.scalar(
+        select(func.max(Appointment.sequence)).where(
+            Appointment.course_id == course_id, Appointment.phase == phase
+        )
+    )
+    return int(highest or 0)
+
+
 def _local_day(appt: Appointment, tz_name: str) -> date:
     return appt.start_at.astimezone(zone(tz_name)).date()
+
+
+SLOTS_TRIED = 20  # open slots tried on one day before moving on (the patient may be busy)
+
+
+def _slot_rank(
+    tz_name: str, wanted: time, preferred_chair: uuid.UUID | None
+) -> Callable[[availability.OpenSlot], tuple[bool, int]]:
+    """Best slot first: the chair the course used last, then closest to the preferred time."""
+    tz = zone(tz_name)
+
+    def rank(slot: availability.OpenSlot) -> tuple[bool, int]:
+        local = slot.start.astimezone(tz)
+        minutes = abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
+        return (slot.chair_id != preferred_chair, minutes)
+
+    return rank
 
 
 async def _book_day(
@@ -289,15 +316,8 @@ async def _book_day(
     )
     if not slots:
         return "no chair or nurse capacity"
-    tz = zone(center.timezone)
-    wanted = ctx.course.preferred_start_time
-
-    def rank(slot: availability.OpenSlot) -> tuple[bool, int]:
-        local = slot.start.astimezone(tz)
-        minutes = abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
-        return (slot.chair_id != preferred_chair, minutes)
-
-    for slot in sorted(slots, key=rank)[:20]:
+    rank = _slot_rank(center.timezone, ctx.course.preferred_start_time, preferred_chair)
+    for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
         try:
             async with session.begin_nested():
                 place = await repository.chair_at_center(session, slot.chair_id)
@@ -411,15 +431,18 @@ async def _book_maintenance(
     assert course.interval_days and course.window_min_days and course.window_max_days
     tz_name = ctx.center.timezone
     done = [a for a in ctx.sessions if a.phase == "maintenance"]
-    sequence = len(done)
+    # Sessions count towards the cycles; numbers are never reused (a cancelled one keeps its).
+    count = len(done)
+    sequence = await _last_sequence(session, course.id, "maintenance")
     last = ctx.sessions[-1] if ctx.sessions else None
     previous = _local_day(last, tz_name) if last else None
     chair = last.chair_id if last else None
-    while course.cycles is None or sequence < course.cycles:
+    while course.cycles is None or count < course.cycles:
         window = _window_after(course, previous)
         if window.target > through or (course.end_date and window.target > course.end_date):
             return None
         sequence += 1
+        count += 1
         figures = session_figures(
             course, ctx.product, ctx.patient, turnover, "maintenance", not ctx.sessions
         )
@@ -548,3 +571,85 @@ async def center_of(session: AsyncSession, course: Course) -> Center:
 def today_at(center: Center) -> date:
     """Today's date in the center's time zone."""
     return datetime.now(zone(center.timezone)).date()
+
+
+# --- the cascade ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    moved: list[Appointment]
+    dropped: list[Unbookable]
+
+
+async def cascade(
+    session: AsyncSession, course_id: uuid.UUID, actor_id: uuid.UUID | None
+) -> CascadeResult:
+    """After a session moved, was cancelled or missed: re-place the later booked maintenance
+    sessions so each lies in its window after its predecessor (its actual date when it
+    happened). A session that no longer fits its window is cancelled and reported, never left
+    outside it. Runs in the caller's transaction, so the change and its cascade are one."""
+    course = await get_course(session, course_id)
+    if not course.interval_days:
+        return CascadeResult([], [])
+    ctx = await _context(session, course)
+    tz_name = ctx.center.timezone
+    moved: list[Appointment] = []
+    dropped: list[Unbookable] = []
+    previous: date | None = None
+    for appt in list(ctx.sessions):
+        day = _local_day(appt, tz_name)
+        movable = appt.phase == "maintenance" and appt.status == "booked"
+        window = _window_after(course, previous) if appt.phase == "maintenance" else None
+        if not movable or window is None or day in window:
+            previous = day
+            continue
+        result = await _move_into(session, ctx, appt, window, actor_id)
+        if isinstance(result, str):
+            await booking.transition(session, appt, "cancel", actor_id)
+            dropped.append(Unbookable("maintenance", appt.sequence or 0, window, result))
+            continue
+        moved.append(result)
+        previous = _local_day(result, tz_name)
+    if dropped:
+        first = dropped[0]
+        course.unbookable = {
+            "phase": first.phase,
+            "sequence": str(first.sequence),
+            "target_date": first.window.target.isoformat(),
+            "reason": first.reason,
+        }
+    await session.flush()
+    return CascadeResult(moved, dropped)
+
+
+async def _move_into(
+    session: AsyncSession,
+    ctx: _Context,
+    appt: Appointment,
+    window: Window,
+    actor_id: uuid.UUID | None,
+) -> Appointment | str:
+    duration = appt.end_at - appt.start_at
+    rank = _slot_rank(ctx.center.timezone, ctx.course.preferred_start_time, appt.chair_id)
+    reasons: list[str] = []
+    for day in days_by_preference(window, ctx.course.preferred_weekdays):
+        slots = await availability.open_slots(
+            session, ctx.center, day, duration, ctx.course.chair_kind
+        )
+        if not slots:
+            reasons.append("no chair or nurse capacity")
+            continue
+        for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
+            try:
+                async with session.begin_nested():
+                    place = await repository.chair_at_center(session, slot.chair_id)
+                    placed = await booking.move_span(
+                        session, appt, place, slot.start, slot.end, actor_id
+                    )
+                return placed.appointment
+            except BookingConflict:
+                continue
+        reasons.append("the patient has other appointments at every open time")
+    reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
+    return f"no slot in the window after the change: {reason}"

@@ -213,3 +213,90 @@ def test_induction_racing_a_manual_booking_is_all_or_nothing(
     ).json()["items"]
     assert len(sessions) in (0, 5)
     assert (len(sessions) == 5) == (manual_r.status_code == 409)
+
+
+def _maintenance_course(nurse: httpx.Client, center_id: str, cycles: int = 3) -> dict[str, Any]:
+    course = order(
+        nurse,
+        center_id,
+        diagnosis_code="G61.82",
+        induction=None,
+        maintenance={
+            "dose_g_per_kg": 1,
+            "interval_days": 28,
+            "window_min_days": 21,
+            "window_max_days": 42,
+            "cycles": cycles,
+        },
+    ).json()
+    r = nurse.post(
+        f"/api/v1/courses/{course['id']}/book",
+        json={"through": (MONDAY + timedelta(weeks=12)).isoformat()},
+    )
+    assert r.status_code == 200 and len(r.json()["booked"]) == cycles, r.text
+    return course
+
+
+def _sessions(nurse: httpx.Client, patient_id: str) -> list[dict[str, Any]]:
+    items = nurse.get("/api/v1/appointments", params={"patient_id": patient_id}).json()["items"]
+    return [a for a in items if a["status"] == "booked"]
+
+
+def test_moving_a_session_moves_the_later_ones_into_their_windows(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = _maintenance_course(nurse, center["id"])
+    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    assert [local_day(s["start"]) for s in (s1, s2, s3)] == [
+        MONDAY,
+        MONDAY + timedelta(days=28),
+        MONDAY + timedelta(days=56),
+    ]
+    # Session 2 moves 11 days later, to a Friday (still inside its 21-42 day window).
+    later = (MONDAY + timedelta(days=39)).isoformat()
+    r = nurse.patch(
+        f"/api/v1/appointments/{s2['id']}",
+        json={"start": f"{later}T09:00:00-05:00"},
+        headers={"If-Match": f'"{s2["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    after = {a["id"]: local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])}
+    gap = (after[s3["id"]] - after[s2["id"]]).days
+    assert 21 <= gap <= 42, after  # session 3 followed session 2
+    assert after[s3["id"]] != MONDAY + timedelta(days=56)
+
+
+def test_a_no_show_pulls_the_next_session_into_the_window_after_the_last_one(
+    nurse: httpx.Client,
+) -> None:
+    center, _ = weekday_center(nurse)
+    course = _maintenance_course(nurse, center["id"])
+    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    assert nurse.post(f"/api/v1/appointments/{s2['id']}/no-show").status_code == 200
+    remaining = {a["id"]: local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])}
+    assert set(remaining) == {s1["id"], s3["id"]}
+    gap = (remaining[s3["id"]] - remaining[s1["id"]]).days
+    assert 21 <= gap <= 42
+
+
+def test_a_session_that_no_longer_fits_is_reported_not_left_outside(nurse: httpx.Client) -> None:
+    center, chairs = weekday_center(nurse, chairs=1)
+    course = _maintenance_course(nurse, center["id"])
+    s1, s2, _s3 = _sessions(nurse, course["patient_id"])
+    # The only chair is out of service for weeks 3 to 6 after session 1.
+    nurse.post(
+        f"/api/v1/chairs/{chairs[0]}/blocks",
+        json={
+            "start": f"{(MONDAY + timedelta(days=20)).isoformat()}T00:00:00-05:00",
+            "end": f"{(MONDAY + timedelta(days=43)).isoformat()}T00:00:00-05:00",
+            "reason": "recall",
+        },
+    )
+    assert nurse.post(f"/api/v1/appointments/{s2['id']}/cancel").status_code == 200
+    left = _sessions(nurse, course["patient_id"])
+    assert [a["id"] for a in left] == [s1["id"]]  # session 3 could not fit: cancelled, reported
+    plan = nurse.get(
+        f"/api/v1/courses/{course['id']}/plan",
+        params={"through": (MONDAY + timedelta(weeks=12)).isoformat()},
+    ).json()
+    reasons = [s["unbookable_reason"] for s in plan["sessions"] if s["unbookable_reason"]]
+    assert reasons and "no slot in the window" in reasons[0]

@@ -21,7 +21,7 @@ from app.api.deps import (
     etag,
 )
 from app.schemas import LocalDate, Page
-from scheduling import booking, repository
+from scheduling import booking, courses, repository
 from scheduling.localtime import zone
 from scheduling.models import Appointment
 from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
@@ -147,6 +147,8 @@ async def reschedule_appointment(
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     placed = await booking.reschedule(session, appt, version, data, caller.user_id)
+    if appt.course_id is not None:
+        await courses.cascade(session, appt.course_id, caller.user_id)
     response.headers["ETag"] = etag(placed.appointment.version)
     return appointment_out(placed.appointment, placed.timezone)
 
@@ -161,5 +163,8 @@ async def act_on_appointment(
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     appt = await booking.transition(session, appt, action, caller.user_id)
+    if appt.course_id is not None and appt.status in ("cancelled", "no_show"):
+        # The later sessions of the course are placed relative to this one: re-place them.
+        await courses.cascade(session, appt.course_id, caller.user_id)
     response.headers["ETag"] = etag(appt.version)
     return appointment_out(appt, await _tz(session, appt.center_id))
