@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from app.schemas import HHMM, Input, LocalDate, Output, Text
+from app.schemas import HHMM, Input, Instant, LocalDate, Output, Text
 from scheduling.schemas import ChairKind, Rate
 
 DosePerKg = Annotated[Decimal, Field(gt=0, le=10, max_digits=5, decimal_places=3)]
@@ -144,3 +144,47 @@ class CoursePlan(Output):
 class BookingResult(Output):
     booked: list[SessionAppointment]
     unbookable: PlannedSession | None
+
+
+Reaction = Literal["none", "mild", "moderate", "severe"]
+
+
+class SessionRecordIn(Input):
+    """What happened at a session, recorded when it is completed."""
+
+    weight_kg: Annotated[Decimal, Field(gt=0, lt=500, max_digits=5, decimal_places=1)] | None = None
+    dose_given_g: (
+        Annotated[Decimal, Field(gt=0, le=1000, max_digits=7, decimal_places=2)] | None
+    ) = None
+    actual_start: Instant | None = None
+    actual_end: Instant | None = None
+    reaction: Reaction = "none"
+    tolerated_rate_mg_per_kg_min: Rate | None = None
+    incat: int | None = Field(default=None, ge=0, le=10)
+    i_rods: int | None = Field(default=None, ge=0, le=100)
+    mrc_sum: int | None = Field(default=None, ge=0, le=60)
+    grip_strength_kg: (
+        Annotated[Decimal, Field(ge=0, le=150, max_digits=5, decimal_places=1)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SessionRecordIn:
+        if self.reaction != "none" and self.tolerated_rate_mg_per_kg_min is None:
+            raise ValueError("after a reaction, give the rate that was tolerated")
+        if self.actual_start and self.actual_end and self.actual_end <= self.actual_start:
+            raise ValueError("actual_end must be after actual_start")
+        return self
+
+
+class OutcomeOut(Output):
+    appointment_id: uuid.UUID
+    session_date: date
+    recorded_at: datetime
+    weight_kg: float | None
+    dose_given_g: float | None
+    reaction: Reaction
+    tolerated_rate_mg_per_kg_min: float | None
+    incat: int | None
+    i_rods: int | None
+    mrc_sum: int | None
+    grip_strength_kg: float | None

@@ -16,13 +16,27 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.pagination import page
-from app.patients.models import Patient
+from app.patients.models import Patient, PatientMeasurement
 from app.problems import BookingConflict, Conflict, IllegalTransition, Invalid, NotFound
 from scheduling import availability, booking, products, repository
-from scheduling.course_schemas import ClinicalRange, CourseCreate, InductionIn, MaintenanceIn
+from scheduling.course_schemas import (
+    ClinicalRange,
+    CourseCreate,
+    InductionIn,
+    MaintenanceIn,
+    SessionRecordIn,
+)
 from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
 from scheduling.localtime import zone
-from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, CourseChange, Product
+from scheduling.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    Center,
+    Course,
+    CourseChange,
+    Product,
+    SessionRecord,
+)
 from scheduling.recurrence import (
     InductionImpossible,
     Window,
@@ -653,3 +667,59 @@ async def _move_into(
         reasons.append("the patient has other appointments at every open time")
     reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
     return f"no slot in the window after the change: {reason}"
+
+
+# --- session records -----------------------------------------------------------------------
+
+
+async def record_session(
+    session: AsyncSession, appt: Appointment, data: SessionRecordIn, actor_id: uuid.UUID | None
+) -> SessionRecord:
+    """Keep what happened at a completed session. A measured weight becomes the patient's
+    current weight (future doses follow it); a tolerated rate caps the course's later
+    sessions."""
+    record = SessionRecord(
+        appointment_id=appt.id,
+        course_id=appt.course_id,
+        recorded_by=actor_id,
+        weight_kg=data.weight_kg,
+        dose_given_g=data.dose_given_g,
+        actual_start=data.actual_start,
+        actual_end=data.actual_end,
+        reaction=data.reaction,
+        tolerated_rate=data.tolerated_rate_mg_per_kg_min,
+        incat=data.incat,
+        i_rods=data.i_rods,
+        mrc_sum=data.mrc_sum,
+        grip_strength_kg=data.grip_strength_kg,
+    )
+    session.add(record)
+    if data.weight_kg is not None:
+        patient = await session.get(Patient, appt.patient_id)
+        assert patient is not None
+        patient.weight_kg = data.weight_kg
+        session.add(
+            PatientMeasurement(
+                patient_id=patient.id, weight_kg=data.weight_kg, recorded_by=actor_id
+            )
+        )
+    tolerated = data.tolerated_rate_mg_per_kg_min
+    if appt.course_id is not None and tolerated is not None:
+        course = await get_course(session, appt.course_id)
+        if course.tolerated_rate is None or tolerated < course.tolerated_rate:
+            course.tolerated_rate = tolerated
+    await session.flush()
+    return record
+
+
+async def outcomes(
+    session: AsyncSession, course: Course
+) -> list[tuple[SessionRecord, Appointment]]:
+    """The course's session records, oldest first: billing's proof of benefit."""
+    rows = await session.execute(
+        select(SessionRecord, Appointment)
+        .join(Appointment, Appointment.id == SessionRecord.appointment_id)
+        .where(SessionRecord.course_id == course.id)
+        .order_by(Appointment.start_at)
+    )
+    return [(record, appt) for record, appt in rows]

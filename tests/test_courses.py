@@ -300,3 +300,58 @@ def test_a_session_that_no_longer_fits_is_reported_not_left_outside(nurse: httpx
     ).json()
     reasons = [s["unbookable_reason"] for s in plan["sessions"] if s["unbookable_reason"]]
     assert reasons and "no slot in the window" in reasons[0]
+
+
+def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = order(
+        nurse,
+        center["id"],
+        diagnosis_code="G61.82",
+        induction=None,
+        maintenance={
+            "dose_g_per_kg": 1,
+            "interval_days": 28,
+            "window_min_days": 21,
+            "window_max_days": 42,
+            "cycles": 3,
+        },
+    ).json()
+    first = nurse.post(
+        f"/api/v1/courses/{course['id']}/book", json={"through": MONDAY.isoformat()}
+    ).json()["booked"][0]
+    through = {"through": (MONDAY + timedelta(weeks=12)).isoformat()}
+    before = nurse.get(f"/api/v1/courses/{course['id']}/plan", params=through).json()["sessions"]
+    projected = before[1]
+    assert projected["appointment"] is None and projected["dose_g"] == 70.0
+
+    url = f"/api/v1/appointments/{first['id']}"
+    assert nurse.post(f"{url}/check-in").status_code == 200
+    assert nurse.post(f"{url}/start").status_code == 200
+    bad = nurse.post(f"{url}/complete", json={"reaction": "moderate"})  # no tolerated rate
+    assert bad.status_code == 422
+    assert nurse.get(url).json()["status"] == "in_progress"
+    done = nurse.post(
+        f"{url}/complete",
+        json={
+            "weight_kg": 80,
+            "dose_given_g": 70,
+            "reaction": "moderate",
+            "tolerated_rate_mg_per_kg_min": 4,
+            "incat": 3,
+            "mrc_sum": 52,
+            "grip_strength_kg": 21.5,
+        },
+    )
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+
+    after = nurse.get(f"/api/v1/courses/{course['id']}/plan", params=through).json()["sessions"]
+    nxt = after[0]
+    assert nxt["dose_g"] == 80.0  # the measured weight sets the next dose
+    assert nxt["chair_minutes"] > projected["chair_minutes"]  # capped at 4 mg/kg/min now
+    outcomes = nurse.get(f"/api/v1/courses/{course['id']}/outcomes").json()
+    assert (
+        len(outcomes) == 1 and outcomes[0]["incat"] == 3 and outcomes[0]["reaction"] == "moderate"
+    )
+    assert nurse.get(f"/api/v1/patients/{course['patient_id']}").json()["weight_kg"] == 80
+    assert nurse.post(f"{url}/cancel", json={"reaction": "none"}).status_code == 422

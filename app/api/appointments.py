@@ -20,8 +20,10 @@ from app.api.deps import (
     Staff,
     etag,
 )
+from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from scheduling import booking, courses, repository
+from scheduling.course_schemas import SessionRecordIn
 from scheduling.localtime import zone
 from scheduling.models import Appointment
 from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
@@ -160,9 +162,15 @@ async def act_on_appointment(
     session: Session,
     caller: Clinical,
     response: Response,
+    record: SessionRecordIn | None = None,
 ) -> AppointmentOut:
+    """`complete` may carry the session record (weight, dose given, reaction, scores)."""
+    if record is not None and action != "complete":
+        raise Invalid("only completing a session takes a session record")
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     appt = await booking.transition(session, appt, action, caller.user_id)
+    if record is not None:
+        await courses.record_session(session, appt, record, caller.user_id)
     if appt.course_id is not None and appt.status in ("cancelled", "no_show"):
         # The later sessions of the course are placed relative to this one: re-place them.
         await courses.cascade(session, appt.course_id, caller.user_id)

@@ -21,6 +21,7 @@ from scheduling.course_schemas import (
     CourseStatus,
     InductionOut,
     MaintenanceOut,
+    OutcomeOut,
     PlannedSession,
     SessionAppointment,
 )
@@ -171,6 +172,29 @@ async def course_plan(
         status=course.status,
         sessions=[planned_out(e, center.timezone) for e in entries],
     )
+
+
+@router.get("/courses/{course_id}/outcomes", response_model=list[OutcomeOut])
+async def course_outcomes(course_id: uuid.UUID, session: Session, _: Staff) -> list[OutcomeOut]:
+    """Outcome scores and reactions session by session (proof of benefit for renewals)."""
+    course = await courses.get_course(session, course_id)
+    tz = zone((await courses.center_of(session, course)).timezone)
+    return [
+        OutcomeOut(
+            appointment_id=appt.id,
+            session_date=appt.start_at.astimezone(tz).date(),
+            recorded_at=r.recorded_at.astimezone(tz),
+            weight_kg=float(r.weight_kg) if r.weight_kg is not None else None,
+            dose_given_g=float(r.dose_given_g) if r.dose_given_g is not None else None,
+            reaction=r.reaction,
+            tolerated_rate_mg_per_kg_min=float(r.tolerated_rate) if r.tolerated_rate else None,
+            incat=r.incat,
+            i_rods=r.i_rods,
+            mrc_sum=r.mrc_sum,
+            grip_strength_kg=float(r.grip_strength_kg) if r.grip_strength_kg is not None else None,
+        )
+        for r, appt in await courses.outcomes(session, course)
+    ]
 
 
 @router.post("/courses/{course_id}/{action}", response_model=CourseOut)
