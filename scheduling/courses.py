@@ -597,12 +597,16 @@ class CascadeResult:
 
 
 async def cascade(
-    session: AsyncSession, course_id: uuid.UUID, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    keep: uuid.UUID | None = None,
 ) -> CascadeResult:
     """After a session moved, was cancelled or missed: re-place the later booked maintenance
     sessions so each lies in its window after its predecessor (its actual date when it
     happened). A session that no longer fits its window is cancelled and reported, never left
-    outside it. Runs in the caller's transaction, so the change and its cascade are one."""
+    outside it. `keep` is the session a nurse just moved: it stays where they put it. Runs in
+    the caller's transaction, so the change and its cascade are one."""
     course = await get_course(session, course_id)
     if not course.interval_days:
         return CascadeResult([], [])
@@ -613,7 +617,7 @@ async def cascade(
     previous: date | None = None
     for appt in list(ctx.sessions):
         day = _local_day(appt, tz_name)
-        movable = appt.phase == "maintenance" and appt.status == "booked"
+        movable = appt.phase == "maintenance" and appt.status == "booked" and appt.id != keep
         window = _window_after(course, previous) if appt.phase == "maintenance" else None
         if not movable or window is None or day in window:
             previous = day

@@ -150,7 +150,7 @@ async def reschedule_appointment(
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     placed = await booking.reschedule(session, appt, version, data, caller.user_id)
     if appt.course_id is not None:
-        await courses.cascade(session, appt.course_id, caller.user_id)
+        await courses.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
     response.headers["ETag"] = etag(placed.appointment.version)
     return appointment_out(placed.appointment, placed.timezone)
 
