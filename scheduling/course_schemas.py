@@ -111,7 +111,9 @@ class CourseAction(Input):
 
 
 class BookThrough(Input):
-    through: LocalDate
+    through: LocalDate = Field(
+        description="book sessions due up to this date; at most a year ahead"
+    )
 
 
 class SessionAppointment(Output):

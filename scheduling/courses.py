@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from app.pagination import page
 from app.patients.models import Patient, PatientMeasurement
 from app.problems import BookingConflict, Conflict, IllegalTransition, Invalid, NotFound
@@ -27,7 +28,7 @@ from scheduling.course_schemas import (
     SessionRecordIn,
 )
 from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
-from scheduling.localtime import zone
+from scheduling.localtime import day_bounds, zone
 from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -101,8 +102,18 @@ async def create_course(
         _check_dose(maintenance.dose_g_per_kg, "maintenance dose", data.dose_override_reason)
         if maintenance.end_date is not None and maintenance.end_date <= data.start_date:
             raise Invalid("the maintenance end_date must be after the start_date")
-    if await session.get(Patient, data.patient_id) is None:
+    patient = await session.get(Patient, data.patient_id)
+    if patient is None:
         raise NotFound("no such patient")
+    try:  # a dose per kilogram needs the measurements its dosing weight is taken from
+        dosing_weight(
+            float(patient.weight_kg) if patient.weight_kg is not None else None,
+            float(patient.height_cm) if patient.height_cm is not None else None,
+            patient.sex,
+            data.weight_basis,
+        )
+    except MissingMeasurement as exc:
+        raise Invalid(f"{exc}; record it on the patient first") from exc
     await repository.get_center(session, data.center_id)
     await products.get_product(session, data.product_id)
     course = Course(
@@ -173,6 +184,15 @@ async def act(
         raise IllegalTransition(f"cannot {action} a course that is {course.status}")
     before = course.status
     course.status = target
+    if target == "discontinued":
+        # A stopped course keeps no chairs: its booked sessions are cancelled.
+        booked = await session.scalars(
+            select(Appointment).where(
+                Appointment.course_id == course.id, Appointment.status == "booked"
+            )
+        )
+        for appt in booked:
+            await booking.transition(session, appt, "cancel", actor_id)
     session.add(
         CourseChange(
             course_id=course.id,
@@ -290,7 +310,30 @@ def _local_day(appt: Appointment, tz_name: str) -> date:
     return appt.start_at.astimezone(zone(tz_name)).date()
 
 
-SLOTS_TRIED = 20  # open slots tried on one day before moving on (the patient may be busy)
+SLOTS_TRIED = 20  # open slots tried on one day before moving on (someone may race us)
+
+
+async def _usable_slots(
+    session: AsyncSession,
+    ctx: _Context,
+    day: date,
+    duration: timedelta,
+    moving: uuid.UUID | None = None,
+) -> list[availability.OpenSlot] | str:
+    """Open slots on `day` that start in the future and leave the patient free, or why none."""
+    slots = await availability.open_slots(session, ctx.center, day, duration, ctx.course.chair_kind)
+    now = utcnow()
+    slots = [s for s in slots if s.start > now]
+    if not slots:
+        return "no chair or nurse capacity"
+    first, last = day_bounds(day, zone(ctx.center.timezone))
+    busy = [
+        b
+        for b in await repository.patient_spans(session, ctx.patient.id, first, last)
+        if b.id != moving
+    ]
+    free = [s for s in slots if not any(b.start < s.end and b.end > s.start for b in busy)]
+    return free or "the patient has other appointments at every open time"
 
 
 def _slot_rank(
@@ -325,11 +368,9 @@ async def _book_day(
     )
     if rules.closed_reason is not None or rules.opens_at is None:
         return "center closed"
-    slots = await availability.open_slots(
-        session, center, day, timedelta(minutes=figures.chair_minutes), ctx.course.chair_kind
-    )
-    if not slots:
-        return "no chair or nurse capacity"
+    slots = await _usable_slots(session, ctx, day, timedelta(minutes=figures.chair_minutes))
+    if isinstance(slots, str):
+        return slots
     rank = _slot_rank(center.timezone, ctx.course.preferred_start_time, preferred_chair)
     for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
         try:
@@ -394,11 +435,12 @@ async def _book_induction(
 ) -> Unbookable | None:
     course = ctx.course
     count = course.induction_days or 1
+    first_day = max(course.start_date, today_at(ctx.center))
     calendar = await repository.center_calendar(
         session,
         repository.CenterFacts.of(ctx.center),
-        course.start_date,
-        course.start_date + timedelta(days=count + 14),
+        first_day,
+        first_day + timedelta(days=count + 14),
     )
 
     def is_open(day: date) -> bool:
@@ -406,7 +448,7 @@ async def _book_induction(
 
     window = Window(course.start_date, course.start_date, course.start_date)
     try:
-        days = induction_days(course.start_date, count, is_open, course.induction_skips_closures)
+        days = induction_days(first_day, count, is_open, course.induction_skips_closures)
     except InductionImpossible as exc:
         return Unbookable("induction", 1, window, str(exc))
     chair: uuid.UUID | None = None
@@ -444,6 +486,7 @@ async def _book_maintenance(
     course = ctx.course
     assert course.interval_days and course.window_min_days and course.window_max_days
     tz_name = ctx.center.timezone
+    today = today_at(ctx.center)
     done = [a for a in ctx.sessions if a.phase == "maintenance"]
     # Sessions count towards the cycles; numbers are never reused (a cancelled one keeps its).
     count = len(done)
@@ -463,6 +506,9 @@ async def _book_maintenance(
         reasons: list[str] = []
         placed: Appointment | None = None
         for day in days_by_preference(window, course.preferred_weekdays):
+            if day < today:
+                reasons.append("the window has passed")
+                continue
             result = await _book_day(
                 session, ctx, day, "maintenance", sequence, figures, chair, actor_id
             )
@@ -529,10 +575,15 @@ async def plan(
             )
         previous = day
 
-    def reason(phase: str, sequence: int) -> str | None:
-        if stuck.get("phase") == phase and stuck.get("sequence") == str(sequence):
-            return stuck.get("reason")
-        return None
+    reported: set[str] = set()
+
+    def reason(phase: str) -> str | None:
+        """Why the last booking run could not place this phase's next session: shown on the
+        first unbooked session of the phase (numbers of cancelled sessions are not reused)."""
+        if stuck.get("phase") != phase or phase in reported:
+            return None
+        reported.add(phase)
+        return stuck.get("reason")
 
     if course.status != "active":
         return entries
@@ -549,20 +600,23 @@ async def plan(
                     None,
                     figures.dose_g,
                     figures.chair_minutes,
-                    reason("induction", 1),
+                    reason("induction"),
                 )
             )
             previous = day
     if course.interval_days:
-        sequence = sum(1 for a in ctx.sessions if a.phase == "maintenance")
+        # Kept sessions count towards the cycles; numbers continue after the highest used.
+        count = sum(1 for a in ctx.sessions if a.phase == "maintenance")
+        sequence = await _last_sequence(session, course.id, "maintenance")
         figures = session_figures(
             course, ctx.product, ctx.patient, turnover, "maintenance", previous is None
         )
-        while course.cycles is None or sequence < course.cycles:
+        while course.cycles is None or count < course.cycles:
             window = _window_after(course, previous)
             if window.target > through or (course.end_date and window.target > course.end_date):
                 break
             sequence += 1
+            count += 1
             entries.append(
                 PlanEntry(
                     "maintenance",
@@ -571,7 +625,7 @@ async def plan(
                     None,
                     figures.dose_g,
                     figures.chair_minutes,
-                    reason("maintenance", sequence),
+                    reason("maintenance"),
                 )
             )
             previous = window.target
@@ -615,7 +669,8 @@ async def cascade(
     moved: list[Appointment] = []
     dropped: list[Unbookable] = []
     previous: date | None = None
-    for appt in list(ctx.sessions):
+    # In course order: a session a nurse moved past the next one must not swap places with it.
+    for appt in sorted(ctx.sessions, key=lambda a: (a.phase != "induction", a.sequence or 0)):
         day = _local_day(appt, tz_name)
         movable = appt.phase == "maintenance" and appt.status == "booked" and appt.id != keep
         window = _window_after(course, previous) if appt.phase == "maintenance" else None
@@ -648,15 +703,16 @@ async def _move_into(
     window: Window,
     actor_id: uuid.UUID | None,
 ) -> Appointment | str:
-    duration = appt.end_at - appt.start_at
+    # Read before any attempt: a failed attempt's savepoint rollback expires `appt`.
+    duration, appt_id = appt.end_at - appt.start_at, appt.id
     rank = _slot_rank(ctx.center.timezone, ctx.course.preferred_start_time, appt.chair_id)
     reasons: list[str] = []
     for day in days_by_preference(window, ctx.course.preferred_weekdays):
-        slots = await availability.open_slots(
-            session, ctx.center, day, duration, ctx.course.chair_kind
-        )
-        if not slots:
-            reasons.append("no chair or nurse capacity")
+        if day < today_at(ctx.center):
+            continue
+        slots = await _usable_slots(session, ctx, day, duration, moving=appt_id)
+        if isinstance(slots, str):
+            reasons.append(slots)
             continue
         for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
             try:
@@ -667,8 +723,9 @@ async def _move_into(
                     )
                 return placed.appointment
             except BookingConflict:
+                await session.refresh(appt)
                 continue
-        reasons.append("the patient has other appointments at every open time")
+        reasons.append("every open slot was taken meanwhile")
     reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
     return f"no slot in the window after the change: {reason}"
 

@@ -172,6 +172,7 @@ class Appointment(IdMixin, TimestampMixin, Base):
             "(course_id IS NULL) = (phase IS NULL) AND (phase IS NULL) = (sequence IS NULL)",
             name="course_session",
         ),
+        Index("ix_appointments_course_start", "course_id", "start_at"),
         # A course session is booked at most once, however many schedulers run.
         Index(
             "uq_appointments_course_session",

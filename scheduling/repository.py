@@ -214,6 +214,22 @@ async def active_spans(
     return [Span(i, s, e, c) for i, s, e, c in await session.execute(_ACTIVE_SPANS, params)]
 
 
+_PATIENT_SPANS = select(Appointment.id, Appointment.start_at, Appointment.end_at).where(
+    Appointment.patient_id == bindparam("patient_id"),
+    _IS_ACTIVE,
+    Appointment.start_at < bindparam("end"),
+    Appointment.end_at > bindparam("start"),
+)
+
+
+async def patient_spans(
+    session: AsyncSession, patient_id: uuid.UUID, start: datetime, end: datetime
+) -> list[Span]:
+    """The patient's active appointments overlapping [start, end), in any center."""
+    params = {"patient_id": patient_id, "start": start, "end": end}
+    return [Span(i, s, e) for i, s, e in await session.execute(_PATIENT_SPANS, params)]
+
+
 async def patient_overlaps(
     session: AsyncSession,
     patient_id: uuid.UUID,

@@ -355,3 +355,46 @@ def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client
     )
     assert nurse.get(f"/api/v1/patients/{course['patient_id']}").json()["weight_kg"] == 80
     assert nurse.post(f"{url}/cancel", json={"reaction": "none"}).status_code == 422
+
+
+def test_nothing_is_booked_in_the_past_or_too_far_ahead(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    today = date.today()
+    course = order(
+        nurse,
+        center["id"],
+        diagnosis_code="G61.82",
+        induction=None,
+        start_date=(today - timedelta(days=400)).isoformat(),
+        maintenance={
+            "dose_g_per_kg": 1,
+            "interval_days": 28,
+            "window_min_days": 21,
+            "window_max_days": 42,
+            "end_date": (today + timedelta(days=200)).isoformat(),
+        },
+    ).json()
+    url = f"/api/v1/courses/{course['id']}/book"
+    too_far = nurse.post(url, json={"through": (today + timedelta(days=400)).isoformat()})
+    assert too_far.status_code == 422
+    r = nurse.post(url, json={"through": (today + timedelta(days=60)).isoformat()})
+    assert r.status_code == 200
+    assert all(local_day(a["start"]) >= today for a in r.json()["booked"])
+
+
+def test_discontinuing_a_course_frees_its_chairs(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = _maintenance_course(nurse, center["id"])
+    assert len(_sessions(nurse, course["patient_id"])) == 3
+    assert nurse.post(f"/api/v1/courses/{course['id']}/discontinue").status_code == 200
+    assert _sessions(nurse, course["patient_id"]) == []
+
+
+def test_an_order_needs_the_measurements_its_dose_is_taken_from(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    unweighed = make_patient(nurse, weight_kg=None, height_cm=None)["id"]
+    r = order(nurse, center["id"], patient_id=unweighed)
+    assert r.status_code == 422 and "weight" in r.json()["detail"]
+    weighed = make_patient(nurse, weight_kg=120, height_cm=None)["id"]
+    r = order(nurse, center["id"], patient_id=weighed, weight_basis="adjusted")
+    assert r.status_code == 422 and "height" in r.json()["detail"]

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, etag
+from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from scheduling import courses
 from scheduling.course_schemas import (
@@ -30,6 +31,7 @@ from scheduling.models import Appointment, Course
 
 router = APIRouter(prefix="/api/v1", tags=["courses"])
 PLAN_HORIZON = timedelta(weeks=12)
+MAX_BOOKING_AHEAD = timedelta(days=366)
 
 
 def course_out(c: Course) -> CourseOut:
@@ -135,8 +137,11 @@ async def book_course(
     course_id: uuid.UUID, data: BookThrough, session: Session, caller: Clinical
 ) -> BookingResult:
     course = await courses.get_course(session, course_id)
+    center = await courses.center_of(session, course)
+    if data.through > courses.today_at(center) + MAX_BOOKING_AHEAD:
+        raise Invalid("book at most a year ahead")
     result = await courses.book_through(session, course, data.through, caller.user_id)
-    tz_name = (await courses.center_of(session, course)).timezone
+    tz_name = center.timezone
     stuck = result.unbookable
     return BookingResult(
         booked=[session_out(a, tz_name) for a in result.appointments],

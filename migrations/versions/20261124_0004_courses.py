@@ -178,6 +178,9 @@ def upgrade() -> None:
             postgresql_where=sa.text("status IN ('booked', 'checked_in', 'in_progress')"),
             sqlite_where=sa.text("status IN ('booked', 'checked_in', 'in_progress')"),
         )
+        batch_op.create_index(
+            "ix_appointments_course_start", ["course_id", "start_at"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_appointments_course_id_courses"), "courses", ["course_id"], ["id"]
         )
@@ -194,6 +197,7 @@ def downgrade() -> None:
         guards.drop_sqlite_triggers()
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.drop_constraint("course_session", type_="check")
+        batch_op.drop_index("ix_appointments_course_start")
         batch_op.drop_constraint(
             batch_op.f("fk_appointments_course_id_courses"), type_="foreignkey"
         )
