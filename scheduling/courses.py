@@ -263,6 +263,15 @@ class Unbookable:
     window: Window
     reason: str
 
+    def as_record(self) -> dict[str, str]:
+        """As kept on the course, for its plan to show."""
+        return {
+            "phase": self.phase,
+            "sequence": str(self.sequence),
+            "target_date": self.window.target.isoformat(),
+            "reason": self.reason,
+        }
+
 
 @dataclass
 class Booked:
@@ -412,16 +421,7 @@ async def book_through(
     if unbookable is None and course.interval_days:
         unbookable = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
 
-    course.unbookable = (
-        None
-        if unbookable is None
-        else {
-            "phase": unbookable.phase,
-            "sequence": str(unbookable.sequence),
-            "target_date": unbookable.window.target.isoformat(),
-            "reason": unbookable.reason,
-        }
-    )
+    course.unbookable = None if unbookable is None else unbookable.as_record()
     await session.flush()
     return Booked(booked, unbookable)
 
@@ -685,13 +685,7 @@ async def cascade(
         moved.append(result)
         previous = _local_day(result, tz_name)
     if dropped:
-        first = dropped[0]
-        course.unbookable = {
-            "phase": first.phase,
-            "sequence": str(first.sequence),
-            "target_date": first.window.target.isoformat(),
-            "reason": first.reason,
-        }
+        course.unbookable = dropped[0].as_record()
     await session.flush()
     return CascadeResult(moved, dropped)
 
