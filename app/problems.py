@@ -82,3 +82,9 @@ class Forbidden(Problem):
     status = 403
     slug = "forbidden"
     title = "Not allowed"
+
+
+def ensure_version(current: int, expected: int, what: str) -> None:
+    """Optimistic concurrency: the caller's If-Match must name the version stored now."""
+    if current != expected:
+        raise PreconditionFailed(f"the {what} changed since you read it; reload and retry")

@@ -29,7 +29,7 @@ from app.problems import (
     IllegalTransition,
     Invalid,
     NotFound,
-    PreconditionFailed,
+    ensure_version,
 )
 from scheduling import repository
 from scheduling.localtime import (
@@ -262,8 +262,7 @@ async def reschedule(
     data: AppointmentReschedule,
     actor_id: uuid.UUID | None,
 ) -> Placed:
-    if appt.version != expected_version:
-        raise PreconditionFailed("the appointment changed since you read it; reload and retry")
+    ensure_version(appt.version, expected_version, "appointment")
     if appt.status != "booked":
         raise IllegalTransition(f"a {appt.status} appointment cannot be moved")
     place = await repository.chair_at_center(session, data.chair_id or appt.chair_id)

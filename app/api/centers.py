@@ -18,7 +18,7 @@ from app.api.deps import (
     Staff,
     etag,
 )
-from app.problems import PreconditionFailed
+from app.problems import ensure_version
 from app.schemas import LocalDate, Page
 from scheduling import availability, repository, service
 from scheduling.localtime import zone
@@ -76,11 +76,6 @@ def center_out(center: Center) -> CenterOut:
     )
 
 
-def _check_version(current: int, expected: int) -> None:
-    if current != expected:
-        raise PreconditionFailed("the record changed since you read it; reload and retry")
-
-
 @router.post("/centers", status_code=status.HTTP_201_CREATED, response_model=CenterOut)
 async def create_center(
     data: CenterCreate, session: Session, _: Clinical, response: Response
@@ -119,7 +114,7 @@ async def update_center(
     response: Response,
 ) -> CenterOut:
     center = await repository.get_center(session, center_id)
-    _check_version(center.version, version)
+    ensure_version(center.version, version, "center")
     await service.update_center(session, center, data)
     session.expire(center)
     center = await repository.get_center(session, center_id)
@@ -204,7 +199,7 @@ async def update_chair(
     response: Response,
 ) -> ChairOut:
     chair: Chair = await repository.get_chair(session, chair_id)
-    _check_version(chair.version, version)
+    ensure_version(chair.version, version, "chair")
     await service.update_chair(session, chair, data)
     response.headers["ETag"] = etag(chair.version)
     return ChairOut.model_validate(chair)

@@ -18,7 +18,7 @@ from app.api.deps import (
     etag,
 )
 from app.auth.service import Caller
-from app.problems import PreconditionFailed
+from app.problems import ensure_version
 from app.schemas import Page
 from scheduling import products
 from scheduling.models import Product
@@ -100,8 +100,7 @@ async def update_product(
     response: Response,
 ) -> ProductOut:
     product = await products.get_product(session, product_id)
-    if product.version != version:
-        raise PreconditionFailed("the product changed since you read it; reload and retry")
+    ensure_version(product.version, version, "product")
     product = await products.update_product(session, product, data)
     response.headers["ETag"] = etag(product.version)
     return product_out(product)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.pagination import page
 from app.patients.models import Patient, PatientMeasurement
 from app.patients.schemas import PatientCreate, PatientUpdate
-from app.problems import Duplicate, NotFound, PreconditionFailed
+from app.problems import Duplicate, NotFound, ensure_version
 
 
 async def create_patient(
@@ -51,8 +51,7 @@ async def update_patient(
     data: PatientUpdate,
     actor_id: uuid.UUID | None,
 ) -> Patient:
-    if patient.version != expected_version:
-        raise PreconditionFailed("the patient changed since you read it; reload and retry")
+    ensure_version(patient.version, expected_version, "patient")
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     for name, value in changes.items():
         setattr(patient, name, value)
