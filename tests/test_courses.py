@@ -398,3 +398,31 @@ def test_an_order_needs_the_measurements_its_dose_is_taken_from(nurse: httpx.Cli
     weighed = make_patient(nurse, weight_kg=120, height_cm=None)["id"]
     r = order(nurse, center["id"], patient_id=weighed, weight_basis="adjusted")
     assert r.status_code == 422 and "height" in r.json()["detail"]
+
+
+def test_orders_and_bookings_take_an_idempotency_key(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    patient = make_patient(nurse, weight_kg=70, height_cm=165, sex="female")["id"]
+    key = {"Idempotency-Key": f"order-{patient}"}
+    body = {
+        "patient_id": patient,
+        "center_id": center["id"],
+        "product_id": gamunex(nurse),
+        "diagnosis_code": "G61.81",
+        "start_date": MONDAY.isoformat(),
+    }
+    first = nurse.post("/api/v1/courses", json=body, headers=key)
+    again = nurse.post("/api/v1/courses", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["ETag"] == '"1"'
+    other = nurse.post("/api/v1/courses", json={**body, "diagnosis_code": "G61.0"}, headers=key)
+    assert other.status_code == 422
+    mine = nurse.get("/api/v1/courses", params={"patient_id": patient}).json()["items"]
+    assert len(mine) == 1
+
+    url = f"/api/v1/courses/{first.json()['id']}/book"
+    book_key = {"Idempotency-Key": "book-1"}
+    booked = nurse.post(url, json={"through": MONDAY.isoformat()}, headers=book_key)
+    replay = nurse.post(url, json={"through": MONDAY.isoformat()}, headers=book_key)
+    assert booked.status_code == replay.status_code == 200
+    assert replay.json() == booked.json() and len(booked.json()["booked"]) == 5

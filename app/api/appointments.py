@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import idempotency
 from app.api.deps import (
     DEFAULT_PAGE,
     Clinical,
@@ -20,6 +18,7 @@ from app.api.deps import (
     Staff,
     etag,
 )
+from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from scheduling import booking, courses, repository
@@ -64,41 +63,18 @@ async def _tz(session: AsyncSession, center_id: uuid.UUID) -> str:
     responses=CONFLICT_DOC,
 )
 async def create_appointment(
-    request: Request,
     data: AppointmentCreate,
     caller: Clinical,
     session: Session,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    attempt = None
-    if idempotency_key is not None:
-        # The validated body, so the same request sent with other spacing is still the same.
-        attempt = idempotency.attempt(
-            caller.user_id,
-            "POST /api/v1/appointments",
-            idempotency_key,
-            data.model_dump_json().encode(),
-        )
-        replay = await idempotency.earlier_reply(session, attempt)
-        if replay is not None:
-            headers = {"ETag": etag(json.loads(replay.body)["version"])}
-            if replay.location:
-                headers["Location"] = replay.location
-            return Response(
-                replay.body, replay.status_code, headers=headers, media_type="application/json"
-            )
+    post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/appointments", data)
+    if (earlier := await post.earlier()) is not None:
+        return earlier
     placed = await booking.book(session, data, caller.user_id)
     appt = placed.appointment
-    body = appointment_out(appt, placed.timezone).model_dump_json()
-    location = f"/api/v1/appointments/{appt.id}"
-    if attempt is not None:
-        await idempotency.remember(session, attempt, 201, body, location)
-    return Response(
-        body,
-        status.HTTP_201_CREATED,
-        headers={"Location": location, "ETag": etag(appt.version)},
-        media_type="application/json",
-    )
+    out = appointment_out(appt, placed.timezone)
+    return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/appointments/{appt.id}")
 
 
 @router.get("/appointments", response_model=Page[AppointmentOut])

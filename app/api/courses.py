@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, etag
+from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from scheduling import courses
@@ -102,12 +103,14 @@ def planned_out(e: courses.PlanEntry, tz_name: str) -> PlannedSession:
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
 async def create_course(
-    data: CourseCreate, session: Session, caller: Clinical, response: Response
-) -> CourseOut:
+    data: CourseCreate, session: Session, caller: Clinical, idempotency_key: IdempotencyKey = None
+) -> Response:
+    post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/courses", data)
+    if (earlier := await post.earlier()) is not None:
+        return earlier
     course = await courses.create_course(session, data, caller.user_id)
-    response.headers["Location"] = f"/api/v1/courses/{course.id}"
-    response.headers["ETag"] = etag(course.version)
-    return course_out(course)
+    location = f"/api/v1/courses/{course.id}"
+    return await post.reply(status.HTTP_201_CREATED, course_out(course), location)
 
 
 @router.get("/courses", response_model=Page[CourseOut])
@@ -134,8 +137,16 @@ async def get_course(
 
 @router.post("/courses/{course_id}/book", response_model=BookingResult)
 async def book_course(
-    course_id: uuid.UUID, data: BookThrough, session: Session, caller: Clinical
-) -> BookingResult:
+    course_id: uuid.UUID,
+    data: BookThrough,
+    session: Session,
+    caller: Clinical,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    scope = f"POST /api/v1/courses/{course_id}/book"
+    post = IdempotentPost(session, caller, idempotency_key, scope, data)
+    if (earlier := await post.earlier()) is not None:
+        return earlier
     course = await courses.get_course(session, course_id)
     center = await courses.center_of(session, course)
     if data.through > courses.today_at(center) + MAX_BOOKING_AHEAD:
@@ -143,7 +154,7 @@ async def book_course(
     result = await courses.book_through(session, course, data.through, caller.user_id)
     tz_name = center.timezone
     stuck = result.unbookable
-    return BookingResult(
+    out = BookingResult(
         booked=[session_out(a, tz_name) for a in result.appointments],
         unbookable=None
         if stuck is None
@@ -159,6 +170,7 @@ async def book_course(
             unbookable_reason=stuck.reason,
         ),
     )
+    return await post.reply(status.HTTP_200_OK, out)
 
 
 @router.get("/courses/{course_id}/plan", response_model=CoursePlan)
