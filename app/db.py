@@ -88,14 +88,6 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def sync_url(url: str) -> str:
-    """The same database through a synchronous driver (Alembic's offline tooling, tests)."""
-    parsed = make_url(async_url(url))
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
-    return parsed.render_as_string(hide_password=False)
-
-
 def _prepare_sqlite_file(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -140,10 +132,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def is_sqlite(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 _holding_write_queue: ContextVar[bool] = ContextVar("holding_write_queue", default=False)

@@ -64,7 +64,3 @@ def local_date(instant: datetime, tz: ZoneInfo) -> date:
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The instants at which the local calendar day starts and ends (23, 24 or 25 h apart)."""
     return lenient_instant(day, time(0), tz), lenient_instant(day + timedelta(days=1), time(0), tz)
-
-
-def to_local(instant: datetime, tz: ZoneInfo) -> datetime:
-    return instant.astimezone(tz)
