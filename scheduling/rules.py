@@ -6,7 +6,8 @@ spans; no session, no clock. Times are instants (aware, UTC).
 Nurse rules (API.md):
 - census: at every instant, active appointments <= nurses on duty x patients per nurse;
 - starts: for every instant t, appointments starting in [t, t + 30 min) <= nurses on duty at t.
-  Appointments start on whole minutes, so checking every whole minute t is exact. Instants
+  Appointments start on whole minutes and shifts change on whole minutes, so checking every
+  whole minute t, with the nurses on duty at t and just before it, is exact. Instants
   with no nurse on duty are left to the census rule, which already refuses any patient there;
   otherwise a 08:00 start would be refused because nobody is on duty at 07:45.
 """
@@ -155,8 +156,11 @@ def start_conflicts(
     minute = timedelta(minutes=1)
     t = start - START_WINDOW + minute
     while t <= start:
-        nurses = rules.nurses_at(t)
-        if nurses > 0:
+        # Windows starting in (t - 1 min, t] hold the same whole-minute starts, but those
+        # starting just before t still see the nurses on duty in the minute before t.
+        on_duty = [n for n in (rules.nurses_at(t), rules.nurses_at(t - minute)) if n > 0]
+        if on_duty:
+            nurses = min(on_duty)
             lo = bisect.bisect_left(starts, t)
             hi = bisect.bisect_left(starts, t + START_WINDOW)
             if hi - lo + 1 > nurses:
