@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -37,29 +38,45 @@ async def _day(session: AsyncSession, center: Center, day: date) -> DayRules:
 
 
 async def open_slots(
-    session: AsyncSession, center: Center, day: date, duration: timedelta, chair_kind: str | None
+    session: AsyncSession,
+    center: Center,
+    day: date,
+    duration: timedelta,
+    chair_kind: str | None,
+    moving: uuid.UUID | None = None,
+    tally: Counter[str] | None = None,
 ) -> list[OpenSlot]:
     """Every chair and 15-minute start at which a booking of `duration` would be accepted now
-    (by chair, block, opening-hours and both nurse rules; the patient is not known here)."""
+    (by chair, block, opening-hours and both nurse rules; the patient is not known here).
+    `moving` is an appointment being moved: its own place does not count as taken. `tally`
+    counts why starts were refused ("nurses", "chairs"), to say why a day has no slot."""
     rules = await _day(session, center, day)
     starts = grid_starts(rules, duration)
     if not starts:
         return []
     chairs = [c for c in await repository.chairs_of(session, center.id, chair_kind) if c.active]
     first, last = day_bounds(day, zone(center.timezone))
-    spans = await repository.active_spans(session, center.id, first, last)
+    spans = [
+        s for s in await repository.active_spans(session, center.id, first, last) if s.id != moving
+    ]
     blocks = await repository.chair_blocks(session, [c.id for c in chairs], first, last)
 
     slots: list[OpenSlot] = []
     for start in starts:
         end = start + duration
-        if census_conflicts(rules, spans, start, end) is not None:
-            continue
-        if start_conflicts(rules, spans, start) is not None:
+        if (
+            census_conflicts(rules, spans, start, end) is not None
+            or start_conflicts(rules, spans, start) is not None
+        ):
+            if tally is not None:
+                tally["nurses"] += 1
             continue
         busy = {s.chair_id for s in overlapping(spans, start, end)}
         busy.update(b.chair_id for b in blocks if b.start_at < end and b.end_at > start)
-        slots.extend(OpenSlot(c.id, start, end) for c in chairs if c.id not in busy)
+        free = [OpenSlot(c.id, start, end) for c in chairs if c.id not in busy]
+        if not free and tally is not None:
+            tally["chairs"] += 1
+        slots.extend(free)
     return slots
 
 

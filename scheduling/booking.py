@@ -40,7 +40,7 @@ from scheduling.localtime import (
     strict_instant,
     zone,
 )
-from scheduling.models import Appointment, AppointmentChange, Center
+from scheduling.models import Appointment, AppointmentChange, Center, Course
 from scheduling.repository import ChairAtCenter
 from scheduling.rules import (
     census_conflicts,
@@ -62,9 +62,22 @@ async def lock_center_day(session: AsyncSession, center_id: uuid.UUID, day: date
     """Serialise capacity decisions for one center and local day until the transaction ends."""
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite write transactions already hold the database lock.
-    digest = hashlib.blake2b(f"{center_id}/{day.isoformat()}".encode(), digest_size=8).digest()
+    await _advisory_lock(session, f"{center_id}/{day.isoformat()}")
+
+
+async def _advisory_lock(session: AsyncSession, name: str) -> None:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def lock_course_planning(session: AsyncSession, center_id: uuid.UUID) -> None:
+    """Serialise course planners (booking runs, cascades) at one center. A planner locks
+    several days in an order set by preferences, so two of them could otherwise each hold a
+    day the other wants; single bookings lock one day and never wait on a planner's rows."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await _advisory_lock(session, f"{center_id}/course-planning")
 
 
 def local_start(day: date, hhmm: str, tz_name: str) -> datetime:
@@ -248,7 +261,17 @@ async def get_appointment(
     session: AsyncSession, appointment_id: uuid.UUID, *, for_update: bool = False
 ) -> Appointment:
     """The appointment; `for_update` locks its row (PostgreSQL) so racing changes queue up
-    and each sees the status the previous one left."""
+    and each sees the status the previous one left.
+
+    A course session's change may re-place the course's other sessions, so its course row is
+    locked first: everyone who changes a course's sessions takes the course, then the
+    appointments, then the days, and no two of them can wait on each other in a circle."""
+    if for_update:
+        course_id = await session.scalar(
+            select(Appointment.course_id).where(Appointment.id == appointment_id)
+        )
+        if course_id is not None:
+            await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
     appt = await session.get(Appointment, appointment_id, with_for_update=for_update)
     if appt is None:
         raise NotFound("no such appointment")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from app.schemas import HHMM, Input, Instant, LocalDate, Output, Text
-from scheduling.schemas import ChairKind, Rate
+from scheduling.schemas import AppointmentOut, ChairKind, Rate
 
 DosePerKg = Annotated[Decimal, Field(gt=0, le=10, max_digits=5, decimal_places=3)]
 ClinicalRange = (Decimal("0.1"), Decimal("3"))
@@ -146,6 +146,21 @@ class CoursePlan(Output):
 class BookingResult(Output):
     booked: list[SessionAppointment]
     unbookable: PlannedSession | None
+
+
+class CourseChanges(Output):
+    """What a change to one session did to the rest of its course."""
+
+    moved: list[SessionAppointment]
+    resized: list[SessionAppointment]
+    added: list[SessionAppointment]
+    problems: list[PlannedSession]
+
+
+class CourseSessionOut(AppointmentOut):
+    """An appointment after a change, with the re-planning of its course when it has one."""
+
+    course_changes: CourseChanges | None = None
 
 
 Reaction = Literal["none", "mild", "moderate", "severe"]

@@ -7,8 +7,9 @@ patient and nurse rule holds. An induction is booked in a savepoint: all its day
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -28,7 +29,7 @@ from scheduling.course_schemas import (
     SessionRecordIn,
 )
 from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
-from scheduling.localtime import day_bounds, zone
+from scheduling.localtime import day_bounds, local_date, zone
 from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -165,8 +166,12 @@ async def list_courses(
     return await page(session, query, [Course.start_date, Course.id], limit, cursor)
 
 
-async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course:
-    course = await session.get(Course, course_id)
+async def get_course(
+    session: AsyncSession, course_id: uuid.UUID, *, for_update: bool = False
+) -> Course:
+    """The course; `for_update` locks its row, so booking runs and cascades of one course
+    queue up instead of placing the same session twice."""
+    course = await session.get(Course, course_id, with_for_update=for_update)
     if course is None:
         raise NotFound("no such course")
     return course
@@ -330,11 +335,14 @@ async def _usable_slots(
     moving: uuid.UUID | None = None,
 ) -> list[availability.OpenSlot] | str:
     """Open slots on `day` that start in the future and leave the patient free, or why none."""
-    slots = await availability.open_slots(session, ctx.center, day, duration, ctx.course.chair_kind)
+    tally: Counter[str] = Counter()
+    slots = await availability.open_slots(
+        session, ctx.center, day, duration, ctx.course.chair_kind, moving, tally
+    )
     now = utcnow()
     slots = [s for s in slots if s.start > now]
     if not slots:
-        return "no chair or nurse capacity"
+        return _why_no_slot(tally)
     first, last = day_bounds(day, zone(ctx.center.timezone))
     busy = [
         b
@@ -343,6 +351,14 @@ async def _usable_slots(
     ]
     free = [s for s in slots if not any(b.start < s.end and b.end > s.start for b in busy)]
     return free or "the patient has other appointments at every open time"
+
+
+def _why_no_slot(tally: Counter[str]) -> str:
+    if not tally:
+        return "no time of the day is open long enough, or it has passed"
+    if tally["nurses"] >= tally["chairs"]:
+        return "no nurse capacity"
+    return "no chair free"
 
 
 def _slot_rank(
@@ -410,6 +426,7 @@ async def book_through(
 ) -> Booked:
     if course.status != "active":
         raise Conflict(f"a course that is {course.status} books nothing")
+    await booking.lock_course_planning(session, course.center_id)
     ctx = await _context(session, course)
     booked: list[Appointment] = []
     turnover = ctx.center.turnover_minutes
@@ -644,10 +661,14 @@ def today_at(center: Center) -> date:
 # --- the cascade ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class CascadeResult:
-    moved: list[Appointment]
-    dropped: list[Unbookable]
+    """What re-planning a course changed, for the nurse who caused it to see."""
+
+    moved: list[Appointment] = field(default_factory=list)  # to another day, time or chair
+    resized: list[Appointment] = field(default_factory=list)  # same place, new dose or length
+    added: list[Appointment] = field(default_factory=list)  # induction days replacing lost ones
+    problems: list[Unbookable] = field(default_factory=list)
 
 
 async def cascade(
@@ -656,38 +677,93 @@ async def cascade(
     actor_id: uuid.UUID | None,
     keep: uuid.UUID | None = None,
 ) -> CascadeResult:
-    """After a session moved, was cancelled or missed: re-place the later booked maintenance
-    sessions so each lies in its window after its predecessor (its actual date when it
-    happened). A session that no longer fits its window is cancelled and reported, never left
-    outside it. `keep` is the session a nurse just moved: it stays where they put it. Runs in
+    """Re-plan a course's booked sessions after one moved, was cancelled or missed, or after
+    the patient's weight or tolerated rate changed. In course order, each later booked session
+    gets the dose and chair time it now needs (the first session given carries the first-dose
+    observation) and, in maintenance, a day inside its window after its predecessor (its
+    actual date when it happened). An induction day that was lost is replaced after the last
+    one. A maintenance session that no longer fits its window is cancelled and reported, never
+    left outside it. `keep` is the session a nurse just moved: it stays as they put it. Runs in
     the caller's transaction, so the change and its cascade are one."""
-    course = await get_course(session, course_id)
-    if not course.interval_days:
-        return CascadeResult([], [])
+    result = CascadeResult()
+    course = await get_course(session, course_id, for_update=True)
+    if course.status not in ("active", "on_hold"):
+        return result
+    await booking.lock_course_planning(session, course.center_id)
     ctx = await _context(session, course)
-    tz_name = ctx.center.timezone
-    moved: list[Appointment] = []
-    dropped: list[Unbookable] = []
+    await _replace_lost_induction_days(session, ctx, actor_id, result)
+    tz_name, now = ctx.center.timezone, utcnow()
     previous: date | None = None
+    first = True
     # In course order: a session a nurse moved past the next one must not swap places with it.
     for appt in sorted(ctx.sessions, key=lambda a: (a.phase != "induction", a.sequence or 0)):
         day = _local_day(appt, tz_name)
-        movable = appt.phase == "maintenance" and appt.status == "booked" and appt.id != keep
-        window = _window_after(course, previous) if appt.phase == "maintenance" else None
-        if not movable or window is None or day in window:
-            previous = day
-            continue
-        result = await _move_into(session, ctx, appt, window, actor_id)
-        if isinstance(result, str):
-            await booking.transition(session, appt, "cancel", actor_id)
-            dropped.append(Unbookable("maintenance", appt.sequence or 0, window, result))
-            continue
-        moved.append(result)
-        previous = _local_day(result, tz_name)
-    if dropped:
-        course.unbookable = dropped[0].as_record()
+        phase = appt.phase or "maintenance"
+        movable = appt.status == "booked" and appt.id != keep and appt.start_at > now
+        if movable:
+            window = (
+                _window_after(course, previous)
+                if phase == "maintenance" and course.interval_days
+                else Window(day, day, day)  # an induction day stays on its day
+            )
+            figures = session_figures(
+                course, ctx.product, ctx.patient, ctx.center.turnover_minutes, phase, first
+            )
+            placed = await _fit(session, ctx, appt, window, figures, actor_id, result)
+            if placed is None:
+                continue  # cancelled: the next session is placed after the one before it
+            day = _local_day(placed, tz_name)
+        previous, first = day, False
+    course.unbookable = result.problems[0].as_record() if result.problems else course.unbookable
     await session.flush()
-    return CascadeResult(moved, dropped)
+    return result
+
+
+def _minutes(appt: Appointment) -> int:
+    return int((appt.end_at - appt.start_at).total_seconds() // 60)
+
+
+async def _fit(
+    session: AsyncSession,
+    ctx: _Context,
+    appt: Appointment,
+    window: Window,
+    figures: SessionFigures,
+    actor_id: uuid.UUID | None,
+    result: CascadeResult,
+) -> Appointment | None:
+    """Give one booked session the chair time it needs inside its window; None if cancelled."""
+    booked = _minutes(appt)
+    dose_changed = appt.dose_g is not None and appt.dose_g != figures.dose_g
+    # A nurse may have lengthened a session on purpose: it is shortened only for a new dose.
+    minutes = figures.chair_minutes if dose_changed else max(figures.chair_minutes, booked)
+    day = _local_day(appt, ctx.center.timezone)
+    if day in window and minutes == booked:
+        if dose_changed:
+            appt.dose_g = figures.dose_g
+            result.resized.append(appt)
+        return appt
+    phase, sequence = appt.phase or "maintenance", appt.sequence or 0
+    outcome = await _move_into(session, ctx, appt, window, timedelta(minutes=minutes), actor_id)
+    if isinstance(outcome, Appointment):
+        outcome.dose_g = figures.dose_g
+        same_place = outcome.start_at == appt.start_at and outcome.chair_id == appt.chair_id
+        (result.resized if same_place else result.moved).append(outcome)
+        return outcome
+    if phase == "induction":
+        # Cancelling a loading day is for the nurse to decide: keep it and say what it needs.
+        result.problems.append(
+            Unbookable(
+                phase,
+                sequence,
+                window,
+                f"needs {minutes} chair minutes, booked for {booked}: {outcome}",
+            )
+        )
+        return appt
+    await booking.transition(session, appt, "cancel", actor_id)
+    result.problems.append(Unbookable(phase, sequence, window, f"cancelled: {outcome}"))
+    return None
 
 
 async def _move_into(
@@ -695,19 +771,27 @@ async def _move_into(
     ctx: _Context,
     appt: Appointment,
     window: Window,
+    duration: timedelta,
     actor_id: uuid.UUID | None,
 ) -> Appointment | str:
+    """Move a booked session to the best open slot of `duration` in the window: where it is
+    now when that still fits, else the course's preferences; or say why nothing fits."""
     # Read before any attempt: a failed attempt's savepoint rollback expires `appt`.
-    duration, appt_id = appt.end_at - appt.start_at, appt.id
-    rank = _slot_rank(ctx.center.timezone, ctx.course.preferred_start_time, appt.chair_id)
+    start, chair_id, appt_id = appt.start_at, appt.chair_id, appt.id
+    tz = zone(ctx.center.timezone)
+    rank = _slot_rank(ctx.center.timezone, ctx.course.preferred_start_time, chair_id)
     reasons: list[str] = []
+    today = today_at(ctx.center)
     for day in days_by_preference(window, ctx.course.preferred_weekdays):
-        if day < today_at(ctx.center):
+        if day < today:
             continue
         slots = await _usable_slots(session, ctx, day, duration, moving=appt_id)
         if isinstance(slots, str):
             reasons.append(slots)
             continue
+        here = [s for s in slots if s.start == start and s.chair_id == chair_id]
+        if local_date(start, tz) == day and here:
+            slots = here  # no need to move what still fits
         for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
             try:
                 async with session.begin_nested():
@@ -722,6 +806,57 @@ async def _move_into(
         reasons.append("every open slot was taken meanwhile")
     reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
     return f"no slot in the window after the change: {reason}"
+
+
+async def _replace_lost_induction_days(
+    session: AsyncSession, ctx: _Context, actor_id: uuid.UUID | None, result: CascadeResult
+) -> None:
+    """A loading course delivers its total dose over its days: a cancelled or missed day is
+    added after the last one (on the next open day when the regimen allows skipping)."""
+    course = ctx.course
+    given = [a for a in ctx.sessions if a.phase == "induction"]
+    missing = (course.induction_days or 0) - len(given)
+    if not given or missing <= 0:
+        return  # not booked yet (a booking run books it whole), or complete
+    last = max(_local_day(a, ctx.center.timezone) for a in given)
+    start = last + timedelta(days=1)
+    calendar = await repository.center_calendar(
+        session, repository.CenterFacts.of(ctx.center), start, start + timedelta(days=14)
+    )
+
+    def is_open(day: date) -> bool:
+        return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
+
+    window = Window(start, start, start)
+    sequence = await _last_sequence(session, course.id, "induction")
+    if not is_open(start) and not course.induction_skips_closures:
+        result.problems.append(
+            Unbookable(
+                "induction",
+                sequence + 1,
+                window,
+                f"a lost induction day cannot follow on: the center is closed on {start}, "
+                "and this regimen does not allow skipping a day",
+            )
+        )
+        return
+    try:
+        days = induction_days(start, missing, is_open, course.induction_skips_closures)
+    except InductionImpossible as exc:
+        result.problems.append(Unbookable("induction", sequence + 1, window, str(exc)))
+        return
+    figures = session_figures(
+        course, ctx.product, ctx.patient, ctx.center.turnover_minutes, "induction", False
+    )
+    chair = given[-1].chair_id
+    for day in days:
+        sequence += 1
+        placed = await _book_day(session, ctx, day, "induction", sequence, figures, chair, actor_id)
+        if isinstance(placed, str):
+            result.problems.append(Unbookable("induction", sequence, Window(day, day, day), placed))
+            return
+        result.added.append(placed)
+        ctx.sessions.append(placed)
 
 
 # --- session records -----------------------------------------------------------------------
@@ -765,6 +900,29 @@ async def record_session(
             course.tolerated_rate = tolerated
     await session.flush()
     return record
+
+
+async def lock_patient_courses(session: AsyncSession, patient_id: uuid.UUID) -> None:
+    """Lock the patient's courses before the patient: the order every re-plan takes."""
+    await session.execute(
+        select(Course.id)
+        .where(Course.patient_id == patient_id)
+        .order_by(Course.id)
+        .with_for_update()
+    )
+
+
+async def replan_patient(
+    session: AsyncSession, patient_id: uuid.UUID, actor_id: uuid.UUID | None
+) -> dict[uuid.UUID, CascadeResult]:
+    """After the patient's weight, height or tolerated rate changed: every course of theirs
+    re-sizes its booked sessions (dose and chair time), moving those that no longer fit."""
+    course_ids = await session.scalars(
+        select(Course.id)
+        .where(Course.patient_id == patient_id, Course.status.in_(("active", "on_hold")))
+        .order_by(Course.id)  # one lock order for every re-plan of this patient
+    )
+    return {cid: await cascade(session, cid, actor_id) for cid in list(course_ids)}
 
 
 async def outcomes(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.courses import changes_out
 from app.api.deps import (
     DEFAULT_PAGE,
     Clinical,
@@ -22,7 +23,7 @@ from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from scheduling import booking, courses, repository
-from scheduling.course_schemas import SessionRecordIn
+from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
 from scheduling.models import Appointment
 from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
@@ -112,8 +113,17 @@ async def get_appointment(
     return appointment_out(appt, await _tz(session, appt.center_id))
 
 
+def with_course_changes(
+    appt: Appointment, tz_name: str, changes: courses.CascadeResult | None
+) -> CourseSessionOut:
+    out = appointment_out(appt, tz_name).model_dump()
+    return CourseSessionOut(
+        **out, course_changes=changes_out(changes, tz_name) if changes is not None else None
+    )
+
+
 @router.patch(
-    "/appointments/{appointment_id}", response_model=AppointmentOut, responses=CONFLICT_DOC
+    "/appointments/{appointment_id}", response_model=CourseSessionOut, responses=CONFLICT_DOC
 )
 async def reschedule_appointment(
     appointment_id: uuid.UUID,
@@ -122,16 +132,18 @@ async def reschedule_appointment(
     session: Session,
     caller: Clinical,
     response: Response,
-) -> AppointmentOut:
+) -> CourseSessionOut:
+    """Moving a course session re-places the later ones (`course_changes` says how)."""
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     placed = await booking.reschedule(session, appt, version, data, caller.user_id)
+    changes = None
     if appt.course_id is not None:
-        await courses.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
+        changes = await courses.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
     response.headers["ETag"] = etag(placed.appointment.version)
-    return appointment_out(placed.appointment, placed.timezone)
+    return with_course_changes(placed.appointment, placed.timezone, changes)
 
 
-@router.post("/appointments/{appointment_id}/{action}", response_model=AppointmentOut)
+@router.post("/appointments/{appointment_id}/{action}", response_model=CourseSessionOut)
 async def act_on_appointment(
     appointment_id: uuid.UUID,
     action: Action,
@@ -139,16 +151,30 @@ async def act_on_appointment(
     caller: Clinical,
     response: Response,
     record: SessionRecordIn | None = None,
-) -> AppointmentOut:
-    """`complete` may carry the session record (weight, dose given, reaction, scores)."""
+) -> CourseSessionOut:
+    """`complete` may carry the session record (weight, dose given, reaction, scores). A
+    cancelled or missed course session, or a record that changes the dose or the tolerated
+    rate, re-plans the course's later sessions (`course_changes` says how)."""
     if record is not None and action != "complete":
         raise Invalid("only completing a session takes a session record")
+    if record is not None and record.weight_kg is not None:
+        # A new weight re-plans all the patient's courses: lock them in the usual order first.
+        patient_id = (await booking.get_appointment(session, appointment_id)).patient_id
+        await courses.lock_patient_courses(session, patient_id)
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     appt = await booking.transition(session, appt, action, caller.user_id)
+    changes = None
     if record is not None:
         await courses.record_session(session, appt, record, caller.user_id)
-    if appt.course_id is not None and appt.status in ("cancelled", "no_show"):
-        # The later sessions of the course are placed relative to this one: re-place them.
-        await courses.cascade(session, appt.course_id, caller.user_id)
+        if record.weight_kg is not None:
+            # Every course of the patient doses by the new weight, not only this one.
+            replanned = await courses.replan_patient(session, appt.patient_id, caller.user_id)
+            changes = replanned.get(appt.course_id) if appt.course_id else None
+    if (
+        appt.course_id is not None
+        and changes is None
+        and (appt.status in ("cancelled", "no_show") or record is not None)
+    ):
+        changes = await courses.cascade(session, appt.course_id, caller.user_id)
     response.headers["ETag"] = etag(appt.version)
-    return appointment_out(appt, await _tz(session, appt.center_id))
+    return with_course_changes(appt, await _tz(session, appt.center_id), changes)

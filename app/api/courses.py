@@ -17,6 +17,7 @@ from scheduling.course_schemas import (
     BookingResult,
     BookThrough,
     CourseAction,
+    CourseChanges,
     CourseCreate,
     CourseOut,
     CoursePlan,
@@ -101,6 +102,29 @@ def planned_out(e: courses.PlanEntry, tz_name: str) -> PlannedSession:
     )
 
 
+def unbookable_out(u: courses.Unbookable) -> PlannedSession:
+    return PlannedSession(
+        phase=u.phase,
+        sequence=u.sequence,
+        window_start=u.window.earliest,
+        window_end=u.window.latest,
+        target_date=u.window.target,
+        appointment=None,
+        dose_g=None,
+        chair_minutes=None,
+        unbookable_reason=u.reason,
+    )
+
+
+def changes_out(result: courses.CascadeResult, tz_name: str) -> CourseChanges:
+    return CourseChanges(
+        moved=[session_out(a, tz_name) for a in result.moved],
+        resized=[session_out(a, tz_name) for a in result.resized],
+        added=[session_out(a, tz_name) for a in result.added],
+        problems=[unbookable_out(u) for u in result.problems],
+    )
+
+
 @router.post("/courses", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
 async def create_course(
     data: CourseCreate, session: Session, caller: Clinical, idempotency_key: IdempotencyKey = None
@@ -147,28 +171,15 @@ async def book_course(
     post = IdempotentPost(session, caller, idempotency_key, scope, data)
     if (earlier := await post.earlier()) is not None:
         return earlier
-    course = await courses.get_course(session, course_id)
+    course = await courses.get_course(session, course_id, for_update=True)
     center = await courses.center_of(session, course)
     if data.through > courses.today_at(center) + MAX_BOOKING_AHEAD:
         raise Invalid("book at most a year ahead")
     result = await courses.book_through(session, course, data.through, caller.user_id)
-    tz_name = center.timezone
     stuck = result.unbookable
     out = BookingResult(
-        booked=[session_out(a, tz_name) for a in result.appointments],
-        unbookable=None
-        if stuck is None
-        else PlannedSession(
-            phase=stuck.phase,
-            sequence=stuck.sequence,
-            window_start=stuck.window.earliest,
-            window_end=stuck.window.latest,
-            target_date=stuck.window.target,
-            appointment=None,
-            dose_g=None,
-            chair_minutes=None,
-            unbookable_reason=stuck.reason,
-        ),
+        booked=[session_out(a, center.timezone) for a in result.appointments],
+        unbookable=None if stuck is None else unbookable_out(stuck),
     )
     return await post.reply(status.HTTP_200_OK, out)
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,7 +31,11 @@ _TITLES = {
     428: "If-Match required",
     429: "Too many requests",
     500: "Internal error",
+    503: "Busy, try again",
 }
+# PostgreSQL's answer when it broke a lock cycle or a serialisation conflict: nothing was
+# changed, and the same request will most likely succeed a moment later.
+RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
 
 
 def problem_response(
@@ -70,6 +75,16 @@ def install(app: FastAPI) -> None:
         detail = "the record changed while you were changing it; reload and retry"
         p = PreconditionFailed(detail) if request.method == "PATCH" else Conflict(detail)
         return problem_response(p.status, p.detail, slug=p.slug, title=p.title)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            response = problem_response(
+                503, "the database was busy with a conflicting change; nothing was saved"
+            )
+            response.headers["Retry-After"] = "1"
+            return response
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,6 +13,7 @@ from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
 from app.schemas import Input, Page, SearchText
+from scheduling import courses
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -77,7 +78,13 @@ async def update_patient(
     caller: Clinical,
     response: Response,
 ) -> PatientOut:
+    measured = bool({"weight_kg", "height_cm", "sex"} & data.model_fields_set)
+    if measured:
+        await courses.lock_patient_courses(session, patient_id)
     patient = await service.get_patient(session, patient_id)
     patient = await service.update_patient(session, patient, version, data, caller.user_id)
+    if measured:
+        # Doses follow the dosing weight: booked sessions get the dose and chair time it needs.
+        await courses.replan_patient(session, patient.id, caller.user_id)
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)
