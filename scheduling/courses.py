@@ -431,12 +431,20 @@ async def book_through(
     booked: list[Appointment] = []
     turnover = ctx.center.turnover_minutes
     unbookable: Unbookable | None = None
+    lost: Unbookable | None = None
 
     induction_due = course.induction_days and course.start_date <= through
     if induction_due and not any(a.phase == "induction" for a in ctx.sessions):
         unbookable = await _book_induction(session, ctx, turnover, actor_id, booked)
+    elif induction_due:  # days lost earlier that could not be replaced then
+        replaced = CascadeResult()
+        await _replace_lost_induction_days(session, ctx, actor_id, replaced)
+        booked.extend(replaced.added)
+        # Maintenance still goes on: whether to give the lost dose later is the doctor's call.
+        lost = replaced.problems[0] if replaced.problems else None
     if unbookable is None and course.interval_days:
         unbookable = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
+    unbookable = lost or unbookable
 
     course.unbookable = None if unbookable is None else unbookable.as_record()
     await session.flush()
@@ -604,15 +612,25 @@ async def plan(
 
     if course.status != "active":
         return entries
-    has_induction = any(a.phase == "induction" for a in ctx.sessions)
-    if course.induction_days and not has_induction:
-        figures = session_figures(course, ctx.product, ctx.patient, turnover, "induction", True)
-        for sequence in range(1, course.induction_days + 1):
-            day = course.start_date + timedelta(days=sequence - 1)
+    loading = [a for a in ctx.sessions if a.phase == "induction"]
+    missing = (course.induction_days or 0) - len(loading)
+    if missing > 0:
+        # Not booked yet (all days from the start), or days lost (added after the last one).
+        if loading:
+            first_day = _local_day(loading[-1], tz_name) + timedelta(days=1)
+            sequence = await _last_sequence(session, course.id, "induction")
+        else:
+            first_day, sequence = course.start_date, 0
+        for offset in range(missing):
+            day = first_day + timedelta(days=offset)
+            first = not loading and offset == 0
+            figures = session_figures(
+                course, ctx.product, ctx.patient, turnover, "induction", first
+            )
             entries.append(
                 PlanEntry(
                     "induction",
-                    sequence,
+                    sequence + offset + 1,
                     Window(day, day, day),
                     None,
                     figures.dose_g,

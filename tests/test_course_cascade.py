@@ -1,0 +1,204 @@
+"""Re-planning a course after one of its sessions changes: sizes, lost days, what is reported."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from tests.support import Server, make_center, make_chair, make_patient
+from tests.test_courses import MONDAY, _maintenance_course, _sessions, local_day, order
+
+THROUGH = {"through": (MONDAY + timedelta(weeks=12)).isoformat()}
+
+
+def weekday_center(api: httpx.Client, chairs: int = 2, **kw: Any) -> tuple[str, list[str]]:
+    center = make_center(api, days=range(5), **kw)
+    return center["id"], [make_chair(api, center["id"])["id"] for _ in range(chairs)]
+
+
+def minutes(a: dict[str, Any]) -> int:
+    return int(a["duration_minutes"])
+
+
+def plan(api: httpx.Client, course_id: str) -> list[dict[str, Any]]:
+    sessions: list[dict[str, Any]] = api.get(
+        f"/api/v1/courses/{course_id}/plan", params=THROUGH
+    ).json()["sessions"]
+    return sessions
+
+
+def test_a_reaction_and_a_new_weight_resize_the_booked_sessions(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = _maintenance_course(nurse, center)
+    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    before = {p["appointment"]["id"]: p for p in plan(nurse, course["id"])}
+    assert before[s2["id"]]["dose_g"] == 70.0
+    url = f"/api/v1/appointments/{s1['id']}"
+    for step in ("check-in", "start"):
+        assert nurse.post(f"{url}/{step}").status_code == 200
+    done = nurse.post(
+        f"{url}/complete",
+        json={"weight_kg": 80, "reaction": "mild", "tolerated_rate_mg_per_kg_min": 3},
+    )
+    assert done.status_code == 200, done.text
+    changes = done.json()["course_changes"]
+    assert {a["id"] for a in changes["resized"] + changes["moved"]} == {s2["id"], s3["id"]}
+    assert changes["problems"] == []
+    after = {p["appointment"]["id"]: p for p in plan(nurse, course["id"])}
+    for s in (s2, s3):
+        assert after[s["id"]]["dose_g"] == 80.0  # the new weight
+        # More drug at a lower ceiling takes longer, and the chair is booked for it.
+        assert after[s["id"]]["chair_minutes"] > before[s["id"]]["chair_minutes"]
+    booked = {a["id"]: a for a in _sessions(nurse, course["patient_id"])}
+    assert minutes(booked[s2["id"]]) == after[s2["id"]]["chair_minutes"]
+
+
+def test_a_weight_change_on_the_patient_redoses_booked_sessions(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = _maintenance_course(nurse, center)
+    patient = nurse.get(f"/api/v1/patients/{course['patient_id']}")
+    r = nurse.patch(
+        f"/api/v1/patients/{course['patient_id']}",
+        json={"weight_kg": 60},
+        headers={"If-Match": patient.headers["ETag"]},
+    )
+    assert r.status_code == 200, r.text
+    doses = [p["dose_g"] for p in plan(nurse, course["id"]) if p["appointment"]]
+    assert doses == [60.0, 60.0, 60.0]
+    booked = _sessions(nurse, course["patient_id"])
+    planned = [p["chair_minutes"] for p in plan(nurse, course["id"]) if p["appointment"]]
+    assert [minutes(a) for a in booked] == planned
+
+
+def test_cancelling_the_first_session_gives_the_next_the_first_dose_observation(
+    nurse: httpx.Client,
+) -> None:
+    center, _ = weekday_center(nurse)
+    course = _maintenance_course(nurse, center)
+    s1, s2, _ = _sessions(nurse, course["patient_id"])
+    assert minutes(s1) > minutes(s2)  # the first dose is watched for longer
+    r = nurse.post(f"/api/v1/appointments/{s1['id']}/cancel")
+    assert r.status_code == 200
+    changes = r.json()["course_changes"]
+    now_first = next(a for a in changes["moved"] + changes["resized"] if a["id"] == s2["id"])
+    assert local_day(now_first["start"]) == MONDAY  # pulled to the course's start
+    booked = {a["id"]: a for a in _sessions(nurse, course["patient_id"])}
+    assert minutes(booked[s2["id"]]) == minutes(s1)
+
+
+def test_a_missed_induction_day_is_added_after_the_last_one(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    loading = {"total_dose_g_per_kg": 2, "days": 5, "skip_closures": True}
+    course = order(nurse, center, induction=loading).json()
+    booked = nurse.post(f"/api/v1/courses/{course['id']}/book", json=THROUGH).json()["booked"]
+    induction, maintenance = booked[:5], booked[5:]
+    friday = local_day(induction[-1]["start"])
+    r = nurse.post(f"/api/v1/appointments/{induction[2]['id']}/no-show")
+    assert r.status_code == 200, r.text
+    changes = r.json()["course_changes"]
+    assert len(changes["added"]) == 1 and changes["problems"] == []
+    added = changes["added"][0]
+    # The center shuts at weekends and this regimen may skip closed days: the next Monday.
+    assert local_day(added["start"]) == friday + timedelta(days=3)
+    assert added["chair_id"] == induction[-1]["chair_id"]
+    # Maintenance now follows the added day: each session inside its window again.
+    previous = local_day(added["start"])
+    current = {a["id"]: local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])}
+    for a in maintenance:
+        day = current[a["id"]]
+        assert 21 <= (day - previous).days <= 28
+        previous = day
+
+
+def test_a_missed_induction_day_that_cannot_follow_on_is_reported(nurse: httpx.Client) -> None:
+    center, _ = weekday_center(nurse)
+    course = order(nurse, center).json()
+    booked = nurse.post(
+        f"/api/v1/courses/{course['id']}/book", json={"through": MONDAY.isoformat()}
+    ).json()["booked"]
+    # The regimen does not allow a gap, and Friday's successor is a Saturday.
+    r = nurse.post(f"/api/v1/appointments/{booked[1]['id']}/cancel")
+    problems = r.json()["course_changes"]["problems"]
+    assert r.status_code == 200 and r.json()["course_changes"]["added"] == []
+    assert problems[0]["phase"] == "induction" and "closed" in problems[0]["unbookable_reason"]
+    steps = [p for p in plan(nurse, course["id"]) if p["unbookable_reason"]]
+    assert steps and "closed" in steps[0]["unbookable_reason"]
+    # Maintenance is still booked, and the booking run still says the day is missing.
+    again = nurse.post(f"/api/v1/courses/{course['id']}/book", json=THROUGH).json()
+    assert again["booked"] and all(
+        (local_day(a["start"]) - local_day(booked[-1]["start"])).days >= 21 for a in again["booked"]
+    )
+    assert again["unbookable"]["phase"] == "induction"
+
+
+def test_a_cancellation_reports_sessions_it_could_not_keep(nurse: httpx.Client) -> None:
+    center, chairs = weekday_center(nurse, chairs=1)
+    course = _maintenance_course(nurse, center)
+    _s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    nurse.post(
+        f"/api/v1/chairs/{chairs[0]}/blocks",
+        json={
+            "start": f"{(MONDAY + timedelta(days=20)).isoformat()}T00:00:00-05:00",
+            "end": f"{(MONDAY + timedelta(days=43)).isoformat()}T00:00:00-05:00",
+            "reason": "recall",
+        },
+    )
+    r = nurse.post(f"/api/v1/appointments/{s2['id']}/cancel")
+    assert r.status_code == 200
+    problems = r.json()["course_changes"]["problems"]
+    assert [p["sequence"] for p in problems] == [3]
+    assert "cancelled" in problems[0]["unbookable_reason"]
+    assert "no chair free" in problems[0]["unbookable_reason"]
+    assert nurse.get(f"/api/v1/appointments/{s3['id']}").json()["status"] == "cancelled"
+
+
+def test_unbookable_reasons_say_whether_chairs_or_nurses_ran_out(nurse: httpx.Client) -> None:
+    # One nurse caring for one patient at a time, three chairs: nurses run out first.
+    center, chairs = weekday_center(nurse, chairs=3, nurses=1, patients_per_nurse=1)
+    r = nurse.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": make_patient(nurse)["id"],
+            "chair_id": chairs[0],
+            "start": f"{MONDAY.isoformat()}T07:00:00-05:00",
+            "end": f"{MONDAY.isoformat()}T19:00:00-05:00",
+        },
+    )
+    assert r.status_code == 201
+    course = order(nurse, center, induction={"total_dose_g_per_kg": 2, "days": 1}).json()
+    result = nurse.post(
+        f"/api/v1/courses/{course['id']}/book", json={"through": MONDAY.isoformat()}
+    ).json()
+    assert "no nurse capacity" in result["unbookable"]["unbookable_reason"]
+
+
+def test_racing_bookings_and_changes_of_courses_at_one_center(
+    server: Server, nurse: httpx.Client
+) -> None:
+    """Several courses booked at once, one of them twice, while a session of another is
+    cancelled: every request is answered (no lock cycle), nothing is booked twice."""
+    center, _ = weekday_center(nurse, chairs=4)
+    first = _maintenance_course(nurse, center)
+    s1 = _sessions(nurse, first["patient_id"])[0]
+    others = [
+        order(nurse, center, diagnosis_code="G61.82", induction=None, start_date=d).json()
+        for d in (MONDAY.isoformat(), (MONDAY + timedelta(days=1)).isoformat())
+    ]
+
+    async def race() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {server.tokens['nurse']}"}
+        async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as c:
+            calls = [c.post(f"/api/v1/courses/{o['id']}/book", json=THROUGH) for o in others]
+            calls.append(c.post(f"/api/v1/courses/{others[0]['id']}/book", json=THROUGH))
+            calls.append(c.post(f"/api/v1/appointments/{s1['id']}/cancel"))
+            return list(await asyncio.gather(*calls))
+
+    answers = asyncio.run(race())
+    assert [r.status_code for r in answers] == [200, 200, 200, 200], [r.text for r in answers]
+    for o in others:
+        sessions = _sessions(nurse, o["patient_id"])
+        keys = [(a["start"], a["chair_id"]) for a in sessions]
+        assert len(set(keys)) == len(sessions) >= 3
