@@ -8,7 +8,17 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import appointments, auth, centers, courses, errors, ops, patients, products
+from app.api import (
+    appointments,
+    auth,
+    centers,
+    courses,
+    errors,
+    ops,
+    patients,
+    products,
+    regimens,
+)
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
 from app.api.openapi import add_problem_schema, document_errors
@@ -24,6 +34,7 @@ ROUTERS = (
     appointments.router,
     products.router,
     courses.router,
+    regimens.router,
 )
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 

@@ -14,6 +14,7 @@ from scheduling.models import (
     CourseChange,
     OpeningHours,
     Product,
+    Regimen,
     SessionRecord,
     StaffingBlock,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Patient",
     "PatientMeasurement",
     "Product",
+    "Regimen",
     "SessionRecord",
     "StaffingBlock",
     "User",

@@ -13,7 +13,6 @@ from app.schemas import HHMM, Input, Instant, LocalDate, Output, Text
 from scheduling.schemas import AppointmentOut, ChairKind, Rate
 
 DosePerKg = Annotated[Decimal, Field(gt=0, le=10, max_digits=5, decimal_places=3)]
-ClinicalRange = (Decimal("0.1"), Decimal("3"))
 CourseStatus = Literal["active", "on_hold", "completed", "discontinued"]
 Diagnosis = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")]
 
@@ -82,6 +81,44 @@ class MaintenanceOut(Output):
     window_max_days: int
     cycles: int | None
     end_date: date | None
+
+
+class RegimenCreate(Input):
+    """The usual regimen for a diagnosis; a course order that leaves a phase out takes it."""
+
+    diagnosis_code: Diagnosis
+    name: Text
+    induction: InductionIn | None = None
+    maintenance: MaintenanceIn | None = None
+
+    @model_validator(mode="after")
+    def _phases(self) -> RegimenCreate:
+        check_regimen(self.induction, self.maintenance)
+        return self
+
+
+class RegimenUpdate(Input):
+    """Fields sent replace the stored ones; a phase sent as null is removed."""
+
+    name: Text | None = None
+    induction: InductionIn | None = None
+    maintenance: MaintenanceIn | None = None
+
+
+def check_regimen(induction: InductionIn | None, maintenance: MaintenanceIn | None) -> None:
+    if induction is None and maintenance is None:
+        raise ValueError("a regimen needs an induction, a maintenance phase or both")
+    if maintenance is not None and maintenance.cycles is None:
+        raise ValueError("a regimen's maintenance counts cycles (an end date belongs to a course)")
+
+
+class RegimenOut(Output):
+    id: uuid.UUID
+    diagnosis_code: str
+    name: str
+    induction: InductionOut | None
+    maintenance: MaintenanceOut | None
+    version: int
 
 
 class CourseOut(Output):

@@ -20,12 +20,9 @@ from app.db import utcnow
 from app.pagination import page
 from app.patients.models import Patient, PatientMeasurement
 from app.problems import BookingConflict, Conflict, IllegalTransition, Invalid, NotFound
-from scheduling import availability, booking, products, repository
+from scheduling import availability, booking, products, regimens, repository
 from scheduling.course_schemas import (
-    ClinicalRange,
     CourseCreate,
-    InductionIn,
-    MaintenanceIn,
     SessionRecordIn,
 )
 from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
@@ -49,30 +46,6 @@ from scheduling.recurrence import (
 from scheduling.rules import day_rules
 from scheduling.titration import ceiling_rate, chair_time, infusion_plan
 
-# Usual regimens by ICD-10 code (DOMAIN.md), used when an order leaves a phase out.
-PRESETS: dict[str, tuple[InductionIn | None, MaintenanceIn | None]] = {
-    "G61.81": (  # CIDP: 2 g/kg over 5 days, then 1 g/kg every 3 weeks
-        InductionIn(total_dose_g_per_kg=Decimal(2), days=5),
-        MaintenanceIn(
-            dose_g_per_kg=Decimal(1),
-            interval_days=21,
-            window_min_days=21,
-            window_max_days=28,
-            cycles=12,
-        ),
-    ),
-    "G61.82": (  # MMN: maintenance every 3-6 weeks
-        None,
-        MaintenanceIn(
-            dose_g_per_kg=Decimal(1),
-            interval_days=28,
-            window_min_days=21,
-            window_max_days=42,
-            cycles=12,
-        ),
-    ),
-    "G61.0": (InductionIn(total_dose_g_per_kg=Decimal(2), days=5), None),  # GBS: one course
-}
 COURSE_ACTIONS = {
     "hold": ({"active"}, "on_hold"),
     "resume": ({"on_hold"}, "active"),
@@ -80,27 +53,37 @@ COURSE_ACTIONS = {
 }
 
 
-def _check_dose(value: Decimal, what: str, override: str | None) -> None:
-    low, high = ClinicalRange
-    if not low <= value <= high and not override:
-        raise Invalid(
-            f"the {what} of {value} g/kg is outside {low}-{high} g/kg; "
-            "give dose_override_reason to order it anyway"
-        )
+def _check_dose(value: Decimal, what: str, product: Product, override: str | None) -> None:
+    """An order outside the product's usual range needs a stated reason."""
+    low, high = product.usual_dose_min_g_per_kg, product.usual_dose_max_g_per_kg
+    if override or ((low is None or low <= value) and (high is None or value <= high)):
+        return
+    usual = f"{low or 0}-{high} g/kg" if high is not None else f"at least {low} g/kg"
+    raise Invalid(
+        f"the {what} of {value} g/kg is outside the usual {usual} for {product.name}; "
+        "give dose_override_reason to order it anyway"
+    )
 
 
 async def create_course(
     session: AsyncSession, data: CourseCreate, actor_id: uuid.UUID | None
 ) -> Course:
-    preset = PRESETS.get(data.diagnosis_code, (None, None))
+    preset = regimens.phases(await regimens.find(session, data.diagnosis_code))
     induction = data.induction if "induction" in data.model_fields_set else preset[0]
     maintenance = data.maintenance if "maintenance" in data.model_fields_set else preset[1]
     if induction is None and maintenance is None:
-        raise Invalid("a course needs an induction, a maintenance phase or both")
+        raise Invalid(
+            "a course needs an induction, a maintenance phase or both "
+            f"(there is no usual regimen for {data.diagnosis_code})"
+        )
+    product = await products.get_product(session, data.product_id)
+    if not product.active:
+        raise Invalid(f"{product.name} is no longer in use; order an active product")
+    override = data.dose_override_reason
     if induction is not None:
-        _check_dose(induction.total_dose_g_per_kg, "induction dose", data.dose_override_reason)
+        _check_dose(induction.total_dose_g_per_kg, "induction dose", product, override)
     if maintenance is not None:
-        _check_dose(maintenance.dose_g_per_kg, "maintenance dose", data.dose_override_reason)
+        _check_dose(maintenance.dose_g_per_kg, "maintenance dose", product, override)
         if maintenance.end_date is not None and maintenance.end_date <= data.start_date:
             raise Invalid("the maintenance end_date must be after the start_date")
     patient = await session.get(Patient, data.patient_id)
@@ -116,7 +99,6 @@ async def create_course(
     except MissingMeasurement as exc:
         raise Invalid(f"{exc}; record it on the patient first") from exc
     await repository.get_center(session, data.center_id)
-    await products.get_product(session, data.product_id)
     course = Course(
         id=uuid.uuid4(),
         patient_id=data.patient_id,

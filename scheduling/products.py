@@ -79,7 +79,22 @@ async def _flush_unique(session: AsyncSession, name: str) -> None:
         raise Duplicate(f"a product named {name!r} already exists") from exc
 
 
+# Fields an update may clear by sending null.
+NULLABLE = (
+    "min_practicable_rate",
+    "price_per_unit",
+    "usual_dose_min_g_per_kg",
+    "usual_dose_max_g_per_kg",
+)
+
+
+def _check_usual_dose(low: Decimal | None, high: Decimal | None) -> None:
+    if low is not None and high is not None and low > high:
+        raise Invalid("the usual dose range runs from its minimum up to its maximum")
+
+
 async def create_product(session: AsyncSession, data: ProductCreate) -> Product:
+    _check_usual_dose(data.usual_dose_min_g_per_kg, data.usual_dose_max_g_per_kg)
     product = Product(id=uuid.uuid4(), **_columns(data))
     session.add(product)
     await _flush_unique(session, data.name)
@@ -89,12 +104,13 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> Product:
 async def update_product(session: AsyncSession, product: Product, data: ProductUpdate) -> Product:
     """Changes apply to sessions planned from now on; booked sessions keep their figures."""
     for name, value in _columns(data).items():
-        if value is not None or name in ("min_practicable_rate", "price_per_unit"):
+        if value is not None or name in NULLABLE:
             setattr(product, name, value)
     if product.initial_rate > product.max_rate or (
         product.min_practicable_rate is not None and product.min_practicable_rate > product.max_rate
     ):
         raise Invalid("the initial and minimum rates cannot exceed the maximum rate")
+    _check_usual_dose(product.usual_dose_min_g_per_kg, product.usual_dose_max_g_per_kg)
     await _flush_unique(session, product.name)
     return product
 

@@ -265,6 +265,10 @@ class TitrationIn(Input):
     step_interval_minutes: int = Field(ge=1, le=240)
 
 
+# Per kilogram, per order: orders outside the range need a stated reason.
+UsualDose = Annotated[Decimal, Field(gt=0, le=10, max_digits=7, decimal_places=4)]
+
+
 class ProductCreate(Input):
     name: Text
     hcpcs_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{4}$")]
@@ -278,6 +282,8 @@ class ProductCreate(Input):
     first_dose_extra_observation_minutes: Minutes = 0
     vial_sizes_g: list[Annotated[float, Field(gt=0, le=1000)]] = Field(min_length=1, max_length=20)
     price_per_unit: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
+    usual_dose_min_g_per_kg: UsualDose | None = None
+    usual_dose_max_g_per_kg: UsualDose | None = None
 
     @model_validator(mode="after")
     def _rates(self) -> ProductCreate:
@@ -301,6 +307,8 @@ class ProductUpdate(Input):
         default=None, min_length=1, max_length=20
     )
     price_per_unit: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
+    usual_dose_min_g_per_kg: UsualDose | None = None
+    usual_dose_max_g_per_kg: UsualDose | None = None
     active: bool | None = None
 
 
@@ -324,6 +332,8 @@ class ProductOut(Output):
     first_dose_extra_observation_minutes: int
     vial_sizes_g: list[float]
     price_per_unit: float | None
+    usual_dose_min_g_per_kg: float | None
+    usual_dose_max_g_per_kg: float | None
     active: bool
     version: int
 

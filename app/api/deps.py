@@ -93,6 +93,7 @@ class Guard:
 STAFF = Guard("admin", "nurse", "billing")
 CLINICAL = Guard("admin", "nurse")
 ADMIN = Guard("admin")
+Admin = Annotated[auth.Caller, Depends(ADMIN)]
 SIGNED_IN = Guard("admin", "nurse", "billing", "patient")
 
 Staff = Annotated[auth.Caller, Depends(STAFF)]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from decimal import Decimal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 
 from app.api.deps import (
-    ADMIN,
     DEFAULT_PAGE,
+    Admin,
     Cursor,
     IfMatch,
     Limit,
@@ -17,7 +17,6 @@ from app.api.deps import (
     Staff,
     etag,
 )
-from app.auth.service import Caller
 from app.problems import ensure_version
 from app.schemas import Page
 from scheduling import products
@@ -34,7 +33,10 @@ from scheduling.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["courses"])
-Admin = Annotated[Caller, Depends(ADMIN)]
+
+
+def _number(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
 
 
 def product_out(p: Product) -> ProductOut:
@@ -58,6 +60,8 @@ def product_out(p: Product) -> ProductOut:
         first_dose_extra_observation_minutes=p.first_dose_extra_observation_minutes,
         vial_sizes_g=[float(v) for v in p.vial_sizes_g],
         price_per_unit=float(p.price_per_unit) if p.price_per_unit is not None else None,
+        usual_dose_min_g_per_kg=_number(p.usual_dose_min_g_per_kg),
+        usual_dose_max_g_per_kg=_number(p.usual_dose_max_g_per_kg),
         active=p.active,
         version=p.version,
     )
