@@ -1,7 +1,8 @@
-"""A realistic demo center: 24 chairs, two nursing shifts, ~60 patients and a week of sessions.
+"""A realistic demo center: 24 chairs, two nursing shifts, ~60 patients, a week of sessions and
+a dozen IVIG treatment courses booked about eight weeks ahead.
 
-Everything is booked through the same booking service nurses use, so the demo obeys every
-rule (opening hours, chairs, nurse capacity, staggered starts).
+Everything is booked through the same booking and course services nurses use, so the demo
+obeys every rule (opening hours, chairs, nurse capacity, staggered starts, course windows).
 """
 
 from __future__ import annotations
@@ -11,18 +12,43 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.auth.service import create_user
 from app.db import Database
+from app.patients.models import Patient
 from app.patients.schemas import PatientCreate
 from app.patients.service import create_patient
 from app.problems import Conflict, Invalid
-from scheduling import booking, service
-from scheduling.models import Center
+from scheduling import booking, courses, service
+from scheduling.course_schemas import CourseCreate
+from scheduling.models import Center, Product
 from scheduling.schemas import AppointmentCreate, CenterCreate, ChairCreate, ClosureIn
 
 DEMO_PASSWORD = "chairside-demo"  # noqa: S105 - printed for the demo's own users only
+COURSE_WEEKS = 8  # courses are booked this far ahead
+# Each course: diagnosis, product (HCPCS), start as days after next Monday (never before
+# tomorrow), then any further CourseCreate fields. A phase left out takes the diagnosis's usual
+# regimen (as seeded, CIDP: 2 g/kg over 5 days, then 1 g/kg every 21 days; MMN: 1 g/kg every
+# 28 days; GBS: 2 g/kg over 5 days); `None` means no such phase. An induction needs five
+# open days in a row (Sunday is closed, and so is the training day two weeks after next
+# Monday), so it starts on a Monday or a Tuesday away from that day.
+COURSES: list[tuple[str, str, int, dict[str, object]]] = [
+    ("G61.81", "J1561", 0, {"preferred_start_time": "08:00"}),
+    ("G61.81", "J1459", 1, {"preferred_start_time": "12:00", "weight_basis": "adjusted"}),
+    ("G61.81", "J1569", 7, {"preferred_start_time": "10:00", "vial_tolerance_pct": 5}),
+    ("G61.81", "J1561", 15, {"preferred_start_time": "13:00"}),
+    ("G61.81", "J1576", -6, {"induction": None, "preferred_weekdays": [1, 3]}),
+    ("G61.82", "J1568", -5, {"induction": None, "preferred_weekdays": [2]}),
+    ("G61.82", "J1561", 2, {"induction": None, "preferred_start_time": "14:00"}),
+    ("G61.82", "J1459", 3, {"induction": None, "preferred_weekdays": [3, 4]}),
+    ("G61.82", "J1569", 9, {"induction": None, "chair_kind": "bed"}),
+    ("G61.0", "J1561", 1, {"maintenance": None, "chair_kind": "bed", "renal_risk": True}),
+    ("G61.0", "J1576", 7, {"maintenance": None, "preferred_start_time": "11:00"}),
+    ("G61.81", "J1568", 21, {"preferred_start_time": "09:30"}),
+]
+COURSE_PATIENTS = len(COURSES)  # the last patients: on a course only, with no other session
 GIVEN = [
     "Ada",
     "Ben",
@@ -138,18 +164,30 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                 )
                 patients.append(await create_patient(session, data, None))
             first_patient = patients[0].id
+            week_patients, course_patients = (
+                patients[:-COURSE_PATIENTS],
+                patients[-COURSE_PATIENTS:],
+            )
 
-            today = date.today()
+            today = courses.today_at(center)
             monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
             await service.add_closure(
                 session,
                 center,
                 ClosureIn(date=monday + timedelta(days=14), reason="staff training"),
             )
-            booked = await _book_week(session, rng, monday, chairs, patients)
+            booked = await _book_week(session, rng, monday, chairs, week_patients)
+            through = today + timedelta(weeks=COURSE_WEEKS)
+            sessions, unbookable = await _book_courses(
+                session, center, course_patients, today, monday, through
+            )
         return (
             f"demo loaded: 1 center, {len(chairs)} chairs, {len(patients)} patients, "
             f"{booked} appointments in the week of {monday.isoformat()}\n"
+            f"{len(COURSES)} treatment courses (CIDP, MMN, GBS) with {sessions} sessions booked "
+            f"through {through.isoformat()}"
+            + (f", {unbookable} with a session left unbooked" if unbookable else "")
+            + "\n"
             f"sign in as admin@chairside.local, nurse@chairside.local or billing@chairside.local "
             f"with password {DEMO_PASSWORD!r} (POST /api/v1/auth/token)\n"
             f"a patient portal user can be added with: chairside users create --role patient "
@@ -187,3 +225,39 @@ async def _book_week(session, rng, monday, chairs, patients) -> int:  # type: ig
                 except (Conflict, Invalid):
                     continue
     return booked
+
+
+async def _book_courses(
+    session: AsyncSession,
+    center: Center,
+    patients: list[Patient],
+    today: date,
+    monday: date,
+    through: date,
+) -> tuple[int, int]:
+    """Order the demo's courses and book each through `through`: (sessions, courses stuck)."""
+    product_ids = {
+        p.hcpcs_code: p.id
+        for p in await session.scalars(select(Product).where(Product.active).order_by(Product.name))
+    }
+    sessions = stuck = 0
+    for patient, (diagnosis, hcpcs, offset, extra) in zip(patients, COURSES, strict=True):
+        start = max(monday + timedelta(days=offset), today + timedelta(days=1))
+        course = await courses.create_course(
+            session,
+            CourseCreate.model_validate(
+                {
+                    "patient_id": patient.id,
+                    "center_id": center.id,
+                    "product_id": product_ids[hcpcs],
+                    "diagnosis_code": diagnosis,
+                    "start_date": start,
+                    **extra,
+                }
+            ),
+            None,
+        )
+        result = await courses.book_through(session, course, through, None)
+        sessions += len(result.appointments)
+        stuck += result.unbookable is not None
+    return sessions, stuck

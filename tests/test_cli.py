@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,35 @@ def test_demo_loads_once_and_users_can_be_created(tmp_path: Path) -> None:
     assert "24 chairs, 60 patients" in first.stdout and "admin@chairside.local" in first.stdout
     booked = int(first.stdout.split("patients, ")[1].split(" appointments")[0])
     assert booked > 100
+    assert "12 treatment courses" in first.stdout and "left unbooked" not in first.stdout
+    sessions = int(first.stdout.split("courses (CIDP, MMN, GBS) with ")[1].split(" sessions")[0])
+    with sqlite3.connect(db) as conn:
+        courses = conn.execute(
+            "SELECT diagnosis_code, induction_days IS NOT NULL, interval_days IS NOT NULL,"
+            " unbookable FROM courses"
+        ).fetchall()
+        per_course = conn.execute(
+            "SELECT course_id, count(*), sum(phase = 'induction'), sum(phase = 'maintenance')"
+            " FROM appointments WHERE course_id IS NOT NULL AND status = 'booked'"
+            " GROUP BY course_id"
+        ).fetchall()
+        others = conn.execute(
+            "SELECT count(*) FROM appointments a JOIN courses c ON c.patient_id = a.patient_id"
+            " WHERE a.course_id IS NULL OR a.course_id != c.id"
+        ).fetchone()[0]
+    assert len(courses) == 12 and {c[0] for c in courses} == {"G61.81", "G61.82", "G61.0"}
+    assert all(unbookable in (None, "null") for *_, unbookable in courses)
+    # CIDP with and without its loading phase, MMN maintenance only, GBS induction only
+    assert {(c[0], bool(c[1]), bool(c[2])) for c in courses} == {
+        ("G61.81", True, True),
+        ("G61.81", False, True),
+        ("G61.82", False, True),
+        ("G61.0", True, False),
+    }
+    assert len(per_course) == 12 and all(count >= 2 for _, count, _, _ in per_course)
+    assert sum(count for _, count, _, _ in per_course) == sessions > 40
+    assert sum(induction for _, _, induction, _ in per_course) % 5 == 0  # whole inductions
+    assert others == 0  # course patients have no other demo appointments
     again = chairside(["demo", "--if-empty"], db)
     assert again.returncode == 0 and "already has a center" in again.stdout
 
