@@ -21,7 +21,7 @@ from app.patients.models import Patient
 from app.patients.schemas import PatientCreate
 from app.patients.service import create_patient
 from app.problems import Conflict, Invalid
-from scheduling import booking, courses, service
+from scheduling import booking, course_booking, courses, service
 from scheduling.course_schemas import CourseCreate
 from scheduling.models import Center, Product
 from scheduling.schemas import AppointmentCreate, CenterCreate, ChairCreate, ClosureIn
@@ -169,7 +169,7 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                 patients[-COURSE_PATIENTS:],
             )
 
-            today = courses.today_at(center)
+            today = course_booking.today_at(center)
             monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
             await service.add_closure(
                 session,
@@ -257,7 +257,7 @@ async def _book_courses(
             ),
             None,
         )
-        result = await courses.book_through(session, course, through, None)
+        result = await course_booking.book_through(session, course, through, None)
         sessions += len(result.appointments)
         stuck += result.unbookable is not None
     return sessions, stuck

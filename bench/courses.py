@@ -37,7 +37,7 @@ from app.db import Database  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.patients.schemas import PatientCreate  # noqa: E402
 from app.patients.service import create_patient  # noqa: E402
-from scheduling import courses, service  # noqa: E402
+from scheduling import course_booking, courses, service  # noqa: E402
 from scheduling.course_schemas import CourseCreate  # noqa: E402
 from scheduling.localtime import zone  # noqa: E402
 from scheduling.models import Product  # noqa: E402
@@ -123,8 +123,10 @@ async def book_all(url: str, course_ids: list[str]) -> tuple[float, Counter[str]
         for course_id in course_ids:
             async with db.unit_of_work() as session:  # one transaction per course
                 course = await courses.get_course(session, uuid.UUID(course_id))
-                tz = zone((await courses.center_of(session, course)).timezone)
-                result = await courses.book_through(session, course, FIRST_DAY + HORIZON, None)
+                tz = zone((await course_booking.center_of(session, course)).timezone)
+                result = await course_booking.book_through(
+                    session, course, FIRST_DAY + HORIZON, None
+                )
                 previous = None
                 for appt in result.appointments:
                     tally["booked"] += 1

@@ -22,7 +22,7 @@ from app.api.deps import (
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
-from scheduling import booking, courses, repository
+from scheduling import booking, cascade, courses, repository
 from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
 from scheduling.models import Appointment
@@ -114,7 +114,7 @@ async def get_appointment(
 
 
 def with_course_changes(
-    appt: Appointment, tz_name: str, changes: courses.CascadeResult | None
+    appt: Appointment, tz_name: str, changes: cascade.CascadeResult | None
 ) -> CourseSessionOut:
     out = appointment_out(appt, tz_name).model_dump()
     return CourseSessionOut(
@@ -138,7 +138,7 @@ async def reschedule_appointment(
     placed = await booking.reschedule(session, appt, version, data, caller.user_id)
     changes = None
     if appt.course_id is not None:
-        changes = await courses.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
+        changes = await cascade.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
     response.headers["ETag"] = etag(placed.appointment.version)
     return with_course_changes(placed.appointment, placed.timezone, changes)
 
@@ -168,13 +168,13 @@ async def act_on_appointment(
         await courses.record_session(session, appt, record, caller.user_id)
         if record.weight_kg is not None:
             # Every course of the patient doses by the new weight, not only this one.
-            replanned = await courses.replan_patient(session, appt.patient_id, caller.user_id)
+            replanned = await cascade.replan_patient(session, appt.patient_id, caller.user_id)
             changes = replanned.get(appt.course_id) if appt.course_id else None
     if (
         appt.course_id is not None
         and changes is None
         and (appt.status in ("cancelled", "no_show") or record is not None)
     ):
-        changes = await courses.cascade(session, appt.course_id, caller.user_id)
+        changes = await cascade.cascade(session, appt.course_id, caller.user_id)
     response.headers["ETag"] = etag(appt.version)
     return with_course_changes(appt, await _tz(session, appt.center_id), changes)

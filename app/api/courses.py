@@ -12,7 +12,7 @@ from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, 
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
-from scheduling import courses
+from scheduling import cascade, course_booking, course_plan, courses
 from scheduling.course_schemas import (
     BookingResult,
     BookThrough,
@@ -88,7 +88,7 @@ def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
     )
 
 
-def planned_out(e: courses.PlanEntry, tz_name: str) -> PlannedSession:
+def planned_out(e: course_plan.PlanEntry, tz_name: str) -> PlannedSession:
     return PlannedSession(
         phase=e.phase,
         sequence=e.sequence,
@@ -102,7 +102,7 @@ def planned_out(e: courses.PlanEntry, tz_name: str) -> PlannedSession:
     )
 
 
-def unbookable_out(u: courses.Unbookable) -> PlannedSession:
+def unbookable_out(u: course_booking.Unbookable) -> PlannedSession:
     return PlannedSession(
         phase=u.phase,
         sequence=u.sequence,
@@ -116,7 +116,7 @@ def unbookable_out(u: courses.Unbookable) -> PlannedSession:
     )
 
 
-def changes_out(result: courses.CascadeResult, tz_name: str) -> CourseChanges:
+def changes_out(result: cascade.CascadeResult, tz_name: str) -> CourseChanges:
     return CourseChanges(
         moved=[session_out(a, tz_name) for a in result.moved],
         resized=[session_out(a, tz_name) for a in result.resized],
@@ -172,10 +172,10 @@ async def book_course(
     if (earlier := await post.earlier()) is not None:
         return earlier
     course = await courses.get_course(session, course_id, for_update=True)
-    center = await courses.center_of(session, course)
-    if data.through > courses.today_at(center) + MAX_BOOKING_AHEAD:
+    center = await course_booking.center_of(session, course)
+    if data.through > course_booking.today_at(center) + MAX_BOOKING_AHEAD:
         raise Invalid("book at most a year ahead")
-    result = await courses.book_through(session, course, data.through, caller.user_id)
+    result = await course_booking.book_through(session, course, data.through, caller.user_id)
     stuck = result.unbookable
     out = BookingResult(
         booked=[session_out(a, center.timezone) for a in result.appointments],
@@ -185,16 +185,16 @@ async def book_course(
 
 
 @router.get("/courses/{course_id}/plan", response_model=CoursePlan)
-async def course_plan(
+async def read_course_plan(
     course_id: uuid.UUID,
     session: Session,
     _: Staff,
     through: Annotated[LocalDate | None, Query()] = None,
 ) -> CoursePlan:
     course = await courses.get_course(session, course_id)
-    center = await courses.center_of(session, course)
-    today = courses.today_at(center)
-    entries = await courses.plan(session, course, today, through or today + PLAN_HORIZON)
+    center = await course_booking.center_of(session, course)
+    today = course_booking.today_at(center)
+    entries = await course_plan.plan(session, course, today, through or today + PLAN_HORIZON)
     return CoursePlan(
         course_id=course.id,
         status=course.status,
@@ -206,7 +206,7 @@ async def course_plan(
 async def course_outcomes(course_id: uuid.UUID, session: Session, _: Staff) -> list[OutcomeOut]:
     """Outcome scores and reactions session by session (proof of benefit for renewals)."""
     course = await courses.get_course(session, course_id)
-    tz = zone((await courses.center_of(session, course)).timezone)
+    tz = zone((await course_booking.center_of(session, course)).timezone)
     return [
         OutcomeOut(
             appointment_id=appt.id,

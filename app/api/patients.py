@@ -13,7 +13,7 @@ from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
 from app.schemas import Input, Page, SearchText
-from scheduling import courses
+from scheduling import cascade, courses
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -85,6 +85,6 @@ async def update_patient(
     patient = await service.update_patient(session, patient, version, data, caller.user_id)
     if measured:
         # Doses follow the dosing weight: booked sessions get the dose and chair time it needs.
-        await courses.replan_patient(session, patient.id, caller.user_id)
+        await cascade.replan_patient(session, patient.id, caller.user_id)
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)
