@@ -71,13 +71,15 @@ async def _advisory_lock(session: AsyncSession, name: str) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-async def lock_course_planning(session: AsyncSession, center_id: uuid.UUID) -> None:
-    """Serialise course planners (booking runs, cascades) at one center. A planner locks
-    several days in an order set by preferences, so two of them could otherwise each hold a
-    day the other wants; single bookings lock one day and never wait on a planner's rows."""
+async def lock_course_planning(session: AsyncSession, center_ids: list[uuid.UUID]) -> None:
+    """Serialise course planners (booking runs, cascades, changes to course sessions) at the
+    centers. A planner locks several days in an order set by preferences, so two of them could
+    otherwise each hold a day the other wants. Taken after the course row and before any day;
+    several centers in one order."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    await _advisory_lock(session, f"{center_id}/course-planning")
+    for center_id in sorted(set(center_ids)):
+        await _advisory_lock(session, f"{center_id}/course-planning")
 
 
 def local_start(day: date, hhmm: str, tz_name: str) -> datetime:
@@ -257,21 +259,35 @@ async def book_span(
     return Placed(appt, place.timezone)
 
 
+async def patient_of(session: AsyncSession, appointment_id: uuid.UUID) -> uuid.UUID:
+    patient_id = await session.scalar(
+        select(Appointment.patient_id).where(Appointment.id == appointment_id)
+    )
+    if patient_id is None:
+        raise NotFound("no such appointment")
+    return patient_id
+
+
 async def get_appointment(
     session: AsyncSession, appointment_id: uuid.UUID, *, for_update: bool = False
 ) -> Appointment:
     """The appointment; `for_update` locks its row (PostgreSQL) so racing changes queue up
     and each sees the status the previous one left.
 
-    A course session's change may re-place the course's other sessions, so its course row is
-    locked first: everyone who changes a course's sessions takes the course, then the
-    appointments, then the days, and no two of them can wait on each other in a circle."""
+    A course session's change may re-place the course's other sessions, so its course row and
+    its center's planning lock are taken first: everyone who changes a course's sessions takes
+    the course, the planning, the appointments, then the days, in that order, and no two of
+    them can wait on each other in a circle."""
     if for_update:
         course_id = await session.scalar(
             select(Appointment.course_id).where(Appointment.id == appointment_id)
         )
         if course_id is not None:
-            await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
+            center_id = await session.scalar(
+                select(Course.center_id).where(Course.id == course_id).with_for_update()
+            )
+            if center_id is not None:
+                await lock_course_planning(session, [center_id])
     appt = await session.get(Appointment, appointment_id, with_for_update=for_update)
     if appt is None:
         raise NotFound("no such appointment")

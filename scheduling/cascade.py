@@ -62,18 +62,20 @@ async def cascade(
     gets the dose and chair time it now needs (the first session given carries the first-dose
     observation) and, in maintenance, a day inside its window after its predecessor (its
     actual date when it happened). An induction day that was lost is replaced after the last
-    one. A maintenance session that no longer fits its window is cancelled and reported, never
-    left outside it. `keep` is the session a nurse just moved: it stays as they put it. Runs in
-    the caller's transaction, so the change and its cascade are one."""
+    one. A session that cannot be given what it needs stays where it is and is reported: it
+    keeps the patient's place, and the rest of the course still follows it. `keep` is the
+    session a nurse just moved: it stays as they put it. Runs in the caller's transaction, so
+    the change and its cascade are one."""
     result = CascadeResult()
     course = await get_course(session, course_id, for_update=True)
     if course.status not in ("active", "on_hold"):
         return result
-    await booking.lock_course_planning(session, course.center_id)
+    await booking.lock_course_planning(session, [course.center_id])
     ctx = await load_context(session, course)
     added, problems = await replace_lost_induction_days(session, ctx, actor_id)
     result.added.extend(added)
     result.problems.extend(problems)
+    fresh = {a.id for a in added}  # booked just now, with today's figures
     tz_name, now = ctx.center.timezone, utcnow()
     previous: date | None = None
     first = True
@@ -81,8 +83,8 @@ async def cascade(
     for appt in sorted(ctx.sessions, key=lambda a: (a.phase != "induction", a.sequence or 0)):
         day = local_day(appt, tz_name)
         phase = appt.phase or "maintenance"
-        movable = appt.status == "booked" and appt.id != keep and appt.start_at > now
-        if movable:
+        movable = appt.status == "booked" and appt.start_at > now
+        if movable and appt.id != keep and appt.id not in fresh:
             window = (
                 window_after(course, previous)
                 if phase == "maintenance" and course.interval_days
@@ -91,12 +93,12 @@ async def cascade(
             figures = session_figures(
                 course, ctx.product, ctx.patient, ctx.center.turnover_minutes, phase, first
             )
-            placed = await _fit(session, ctx, appt, window, figures, actor_id, result)
-            if placed is None:
-                continue  # cancelled: the next session is placed after the one before it
-            day = local_day(placed, tz_name)
+            day = local_day(
+                await _fit(session, ctx, appt, window, figures, actor_id, result), tz_name
+            )
         previous, first = day, False
-    course.unbookable = result.problems[0].as_record() if result.problems else course.unbookable
+    if result.problems:
+        course.unbookable = result.problems[0].as_record()
     await session.flush()
     return result
 
@@ -113,8 +115,8 @@ async def _fit(
     figures: SessionFigures,
     actor_id: uuid.UUID | None,
     result: CascadeResult,
-) -> Appointment | None:
-    """Give one booked session the chair time it needs inside its window; None if cancelled."""
+) -> Appointment:
+    """Give one booked session the chair time it needs inside its window, or report why not."""
     booked = _minutes(appt)
     dose_changed = appt.dose_g is not None and appt.dose_g != figures.dose_g
     # A nurse may have lengthened a session on purpose: it is shortened only for a new dose.
@@ -125,27 +127,21 @@ async def _fit(
             appt.dose_g = figures.dose_g
             result.resized.append(appt)
         return appt
+    # Read before moving: the move changes these, and a failed attempt expires `appt`.
+    start, chair_id = appt.start_at, appt.chair_id
     phase, sequence = appt.phase or "maintenance", appt.sequence or 0
     outcome = await _move_into(session, ctx, appt, window, timedelta(minutes=minutes), actor_id)
     if isinstance(outcome, Appointment):
         outcome.dose_g = figures.dose_g
-        same_place = outcome.start_at == appt.start_at and outcome.chair_id == appt.chair_id
+        same_place = outcome.start_at == start and outcome.chair_id == chair_id
         (result.resized if same_place else result.moved).append(outcome)
         return outcome
-    if phase == "induction":
-        # Cancelling a loading day is for the nurse to decide: keep it and say what it needs.
-        result.problems.append(
-            Unbookable(
-                phase,
-                sequence,
-                window,
-                f"needs {minutes} chair minutes, booked for {booked}: {outcome}",
-            )
-        )
-        return appt
-    await booking.transition(session, appt, "cancel", actor_id)
-    result.problems.append(Unbookable(phase, sequence, window, f"cancelled: {outcome}"))
-    return None
+    if day not in window:
+        why = f"kept outside its window ({window.earliest} to {window.latest}): {outcome}"
+    else:
+        why = f"needs {minutes} chair minutes and is booked for {booked}: {outcome}"
+    result.problems.append(Unbookable(phase, sequence, window, why))
+    return appt
 
 
 async def _move_into(
@@ -156,25 +152,27 @@ async def _move_into(
     duration: timedelta,
     actor_id: uuid.UUID | None,
 ) -> Appointment | str:
-    """Move a booked session to the best open slot of `duration` in the window: where it is
-    now when that still fits, else the course's preferences; or say why nothing fits."""
+    """Move a booked session to the best open slot of `duration` in the window, or say why
+    nothing fits. Its own day comes first, and its own chair and time first on that day: the
+    patient already knows that date."""
     # Read before any attempt: a failed attempt's savepoint rollback expires `appt`.
     start, chair_id, appt_id = appt.start_at, appt.chair_id, appt.id
-    tz = zone(ctx.center.timezone)
+    own_day = local_date(start, zone(ctx.center.timezone))
     rank = slot_rank(ctx.center.timezone, ctx.course.preferred_start_time, chair_id)
     reasons: list[str] = []
     today = today_at(ctx.center)
-    for day in days_by_preference(window, ctx.course.preferred_weekdays):
+    days = days_by_preference(window, ctx.course.preferred_weekdays)
+    if own_day in window:
+        days = [own_day, *(d for d in days if d != own_day)]
+    for day in days:
         if day < today:
             continue
         slots = await usable_slots(session, ctx, day, duration, moving=appt_id)
         if isinstance(slots, str):
             reasons.append(slots)
             continue
-        here = [s for s in slots if s.start == start and s.chair_id == chair_id]
-        if local_date(start, tz) == day and here:
-            slots = here  # no need to move what still fits
-        for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
+        ranked = sorted(slots, key=lambda s: (s.start != start or s.chair_id != chair_id, *rank(s)))
+        for slot in ranked[:SLOTS_TRIED]:
             try:
                 async with session.begin_nested():
                     place = await repository.chair_at_center(session, slot.chair_id)
@@ -186,8 +184,24 @@ async def _move_into(
                 await session.refresh(appt)
                 continue
         reasons.append("every open slot was taken meanwhile")
-    reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
-    return f"no slot in the window after the change: {reason}"
+    if not reasons:
+        return "the window has passed"
+    return max(set(reasons), key=reasons.count)
+
+
+async def lock_patient(session: AsyncSession, patient_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lock the patient's courses, then their centers' planning, in the order every planner
+    takes them; before the patient row changes. Returns the courses to re-plan."""
+    rows = (
+        await session.execute(
+            select(Course.id, Course.center_id, Course.status)
+            .where(Course.patient_id == patient_id)
+            .order_by(Course.id)
+            .with_for_update()
+        )
+    ).all()
+    await booking.lock_course_planning(session, [center for _, center, _ in rows])
+    return [cid for cid, _, status in rows if status in ("active", "on_hold")]
 
 
 async def replan_patient(
@@ -195,9 +209,7 @@ async def replan_patient(
 ) -> dict[uuid.UUID, CascadeResult]:
     """After the patient's weight, height or tolerated rate changed: every course of theirs
     re-sizes its booked sessions (dose and chair time), moving those that no longer fit."""
-    course_ids = await session.scalars(
-        select(Course.id)
-        .where(Course.patient_id == patient_id, Course.status.in_(("active", "on_hold")))
-        .order_by(Course.id)  # one lock order for every re-plan of this patient
-    )
-    return {cid: await cascade(session, cid, actor_id) for cid in list(course_ids)}
+    return {
+        cid: await cascade(session, cid, actor_id)
+        for cid in await lock_patient(session, patient_id)
+    }

@@ -110,7 +110,11 @@ class Unbookable:
 @dataclass
 class Booked:
     appointments: list[Appointment]
-    unbookable: Unbookable | None
+    problems: list[Unbookable]  # the first is where the course is stuck
+
+    @property
+    def unbookable(self) -> Unbookable | None:
+        return self.problems[0] if self.problems else None
 
 
 @dataclass
@@ -255,28 +259,31 @@ async def book_through(
 ) -> Booked:
     if course.status != "active":
         raise Conflict(f"a course that is {course.status} books nothing")
-    await booking.lock_course_planning(session, course.center_id)
+    await booking.lock_course_planning(session, [course.center_id])
     ctx = await load_context(session, course)
     booked: list[Appointment] = []
     turnover = ctx.center.turnover_minutes
-    unbookable: Unbookable | None = None
-    lost: Unbookable | None = None
 
+    problems: list[Unbookable] = []
+    induction_failed = False
     induction_due = course.induction_days and course.start_date <= through
     if induction_due and not any(a.phase == "induction" for a in ctx.sessions):
-        unbookable = await _book_induction(session, ctx, turnover, actor_id, booked)
+        stuck = await _book_induction(session, ctx, turnover, actor_id, booked)
+        if stuck is not None:
+            problems.append(stuck)
+            induction_failed = True  # maintenance follows a loading course that is not booked
     elif induction_due:  # days lost earlier that could not be replaced then
-        added, problems = await replace_lost_induction_days(session, ctx, actor_id)
+        added, lost = await replace_lost_induction_days(session, ctx, actor_id)
         booked.extend(added)
-        # Maintenance still goes on: whether to give the lost dose later is the doctor's call.
-        lost = problems[0] if problems else None
-    if unbookable is None and course.interval_days:
-        unbookable = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
-    unbookable = lost or unbookable
+        problems.extend(lost)  # maintenance still goes on: the lost dose is the doctor's call
+    if course.interval_days and not induction_failed:
+        stuck = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
+        if stuck is not None:
+            problems.append(stuck)
 
-    course.unbookable = None if unbookable is None else unbookable.as_record()
+    course.unbookable = problems[0].as_record() if problems else None
     await session.flush()
-    return Booked(booked, unbookable)
+    return Booked(booked, problems)
 
 
 async def _book_induction(
@@ -344,7 +351,7 @@ async def _book_maintenance(
     # Sessions count towards the cycles; numbers are never reused (a cancelled one keeps its).
     count = len(done)
     sequence = await last_sequence(session, course.id, "maintenance")
-    last = ctx.sessions[-1] if ctx.sessions else None
+    last = max(ctx.sessions, key=lambda a: a.start_at) if ctx.sessions else None
     previous = local_day(last, tz_name) if last else None
     chair = last.chair_id if last else None
     while course.cycles is None or count < course.cycles:
@@ -401,14 +408,14 @@ async def replace_lost_induction_days(
     session: AsyncSession, ctx: Context, actor_id: uuid.UUID | None
 ) -> tuple[list[Appointment], list[Unbookable]]:
     """A loading course delivers its total dose over its days: a cancelled or missed day is
-    added after the last one (on the next open day when the regimen allows skipping)."""
+    added after the last planned one (on the next open day when the regimen allows skipping),
+    until maintenance begins; from then on it is the doctor's call."""
     course = ctx.course
     given = [a for a in ctx.sessions if a.phase == "induction"]
     missing = (course.induction_days or 0) - len(given)
-    if not given or missing <= 0:
-        return [], []  # not booked yet (a booking run books it whole), or complete
-    last = max(local_day(a, ctx.center.timezone) for a in given)
-    start = last + timedelta(days=1)
+    if not given or missing <= 0 or lost_days_are_final(ctx):
+        return [], []  # not booked yet (a booking run books it whole), complete, or too late
+    start = await next_loading_day(session, ctx)
     calendar = await repository.center_calendar(
         session, repository.CenterFacts.of(ctx.center), start, start + timedelta(days=14)
     )
@@ -440,4 +447,26 @@ async def replace_lost_induction_days(
             return added, [Unbookable("induction", sequence, Window(day, day, day), placed)]
         added.append(placed)
         ctx.sessions.append(placed)
+        ctx.sessions.sort(key=lambda a: a.start_at)
     return added, []
+
+
+async def next_loading_day(session: AsyncSession, ctx: Context) -> date:
+    """Where a lost loading day goes: after the last one planned (even if that one was lost
+    too), and not before today."""
+    last_planned = await session.scalar(
+        select(func.max(Appointment.start_at)).where(
+            Appointment.course_id == ctx.course.id, Appointment.phase == "induction"
+        )
+    )
+    assert last_planned is not None
+    after = last_planned.astimezone(zone(ctx.center.timezone)).date() + timedelta(days=1)
+    return max(after, today_at(ctx.center))
+
+
+def lost_days_are_final(ctx: Context) -> bool:
+    """Once a maintenance session has been given, lost loading days are not made up."""
+    return any(
+        a.phase == "maintenance" and a.status not in ("booked", "cancelled", "no_show")
+        for a in ctx.sessions
+    )

@@ -12,9 +12,12 @@ from scheduling.course_booking import (
     last_sequence,
     load_context,
     local_day,
+    lost_days_are_final,
+    next_loading_day,
     session_figures,
     window_after,
 )
+from scheduling.localtime import zone
 from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -48,6 +51,7 @@ async def plan(
     turnover = ctx.center.turnover_minutes
     stuck = course.unbookable or {}
     entries: list[PlanEntry] = []
+    reported: set[str] = set()  # phases whose recorded problem is already shown
     previous: date | None = None
     for appt in ctx.sessions:
         day = local_day(appt, tz_name)
@@ -57,14 +61,26 @@ async def plan(
             window = window_after(course, previous)
         if day >= today and appt.status in ACTIVE_STATUSES:
             minutes = int((appt.end_at - appt.start_at).total_seconds() // 60)
+            problem = None
+            if day not in window:  # kept where it was when it could not be re-placed
+                recorded = stuck.get("phase") == appt.phase and stuck.get("sequence") == str(
+                    appt.sequence
+                )
+                problem = stuck.get("reason") if recorded else "booked outside its window"
+                if recorded:
+                    reported.add(appt.phase or "")
             entries.append(
                 PlanEntry(
-                    appt.phase or "", appt.sequence or 0, window, appt, appt.dose_g, minutes, None
+                    appt.phase or "",
+                    appt.sequence or 0,
+                    window,
+                    appt,
+                    appt.dose_g,
+                    minutes,
+                    problem,
                 )
             )
         previous = day
-
-    reported: set[str] = set()
 
     def reason(phase: str) -> str | None:
         """Why the last booking run could not place this phase's next session: shown on the
@@ -78,10 +94,13 @@ async def plan(
         return entries
     loading = [a for a in ctx.sessions if a.phase == "induction"]
     missing = (course.induction_days or 0) - len(loading)
+    if loading and lost_days_are_final(ctx):
+        missing = 0
+    maintained = any(a.phase == "maintenance" for a in ctx.sessions)
     if missing > 0:
         # Not booked yet (all days from the start), or days lost (added after the last one).
         if loading:
-            first_day = local_day(loading[-1], tz_name) + timedelta(days=1)
+            first_day = await next_loading_day(session, ctx)
             sequence = await last_sequence(session, course.id, "induction")
         else:
             first_day, sequence = course.start_date, 0
@@ -102,7 +121,8 @@ async def plan(
                     reason("induction"),
                 )
             )
-            previous = day
+            if not maintained:  # else maintenance goes on from its own last session
+                previous = day
     if course.interval_days:
         # Kept sessions count towards the cycles; numbers continue after the highest used.
         count = sum(1 for a in ctx.sessions if a.phase == "maintenance")
@@ -128,4 +148,10 @@ async def plan(
                 )
             )
             previous = window.target
-    return entries
+    tz = zone(tz_name)
+    return sorted(
+        entries,
+        key=lambda e: (
+            e.appointment.start_at.astimezone(tz).date() if e.appointment else e.window.target
+        ),
+    )

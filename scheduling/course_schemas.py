@@ -155,9 +155,13 @@ class BookThrough(Input):
 
 class SessionAppointment(Output):
     id: uuid.UUID
+    phase: Literal["induction", "maintenance"] | None
+    sequence: int | None
     chair_id: uuid.UUID
     start: datetime
     end: datetime
+    duration_minutes: int
+    dose_g: float | None
     status: str
 
 
@@ -182,7 +186,8 @@ class CoursePlan(Output):
 
 class BookingResult(Output):
     booked: list[SessionAppointment]
-    unbookable: PlannedSession | None
+    unbookable: PlannedSession | None = Field(description="where the course is stuck, if it is")
+    problems: list[PlannedSession] = Field(description="every session that could not be booked")
 
 
 class CourseChanges(Output):
@@ -195,7 +200,8 @@ class CourseChanges(Output):
 
 
 class CourseSessionOut(AppointmentOut):
-    """An appointment after a change, with the re-planning of its course when it has one."""
+    """An appointment after a change. `course_changes` is there when the change re-planned
+    the appointment's course (a move, a cancellation, a no-show, a session record)."""
 
     course_changes: CourseChanges | None = None
 

@@ -217,16 +217,6 @@ async def record_session(
     return record
 
 
-async def lock_patient_courses(session: AsyncSession, patient_id: uuid.UUID) -> None:
-    """Lock the patient's courses before the patient: the order every re-plan takes."""
-    await session.execute(
-        select(Course.id)
-        .where(Course.patient_id == patient_id)
-        .order_by(Course.id)
-        .with_for_update()
-    )
-
-
 async def outcomes(
     session: AsyncSession, course: Course
 ) -> list[tuple[SessionRecord, Appointment]]:

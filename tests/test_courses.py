@@ -278,30 +278,6 @@ def test_a_no_show_pulls_the_next_session_into_the_window_after_the_last_one(
     assert 21 <= gap <= 42
 
 
-def test_a_session_that_no_longer_fits_is_reported_not_left_outside(nurse: httpx.Client) -> None:
-    center, chairs = weekday_center(nurse, chairs=1)
-    course = _maintenance_course(nurse, center["id"])
-    s1, s2, _s3 = _sessions(nurse, course["patient_id"])
-    # The only chair is out of service for weeks 3 to 6 after session 1.
-    nurse.post(
-        f"/api/v1/chairs/{chairs[0]}/blocks",
-        json={
-            "start": f"{(MONDAY + timedelta(days=20)).isoformat()}T00:00:00-05:00",
-            "end": f"{(MONDAY + timedelta(days=43)).isoformat()}T00:00:00-05:00",
-            "reason": "recall",
-        },
-    )
-    assert nurse.post(f"/api/v1/appointments/{s2['id']}/cancel").status_code == 200
-    left = _sessions(nurse, course["patient_id"])
-    assert [a["id"] for a in left] == [s1["id"]]  # session 3 could not fit: cancelled, reported
-    plan = nurse.get(
-        f"/api/v1/courses/{course['id']}/plan",
-        params={"through": (MONDAY + timedelta(weeks=12)).isoformat()},
-    ).json()
-    reasons = [s["unbookable_reason"] for s in plan["sessions"] if s["unbookable_reason"]]
-    assert reasons and "no slot in the window" in reasons[0]
-
-
 def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client) -> None:
     center, _ = weekday_center(nurse)
     course = order(

@@ -159,8 +159,7 @@ async def act_on_appointment(
         raise Invalid("only completing a session takes a session record")
     if record is not None and record.weight_kg is not None:
         # A new weight re-plans all the patient's courses: lock them in the usual order first.
-        patient_id = (await booking.get_appointment(session, appointment_id)).patient_id
-        await courses.lock_patient_courses(session, patient_id)
+        await cascade.lock_patient(session, await booking.patient_of(session, appointment_id))
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     appt = await booking.transition(session, appt, action, caller.user_id)
     changes = None

@@ -81,9 +81,13 @@ def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
     tz = zone(tz_name)
     return SessionAppointment(
         id=a.id,
+        phase=a.phase if a.phase in ("induction", "maintenance") else None,
+        sequence=a.sequence,
         chair_id=a.chair_id,
         start=a.start_at.astimezone(tz),
         end=a.end_at.astimezone(tz),
+        duration_minutes=int((a.end_at - a.start_at).total_seconds() // 60),
+        dose_g=float(a.dose_g) if a.dose_g is not None else None,
         status=a.status,
     )
 
@@ -180,6 +184,7 @@ async def book_course(
     out = BookingResult(
         booked=[session_out(a, center.timezone) for a in result.appointments],
         unbookable=None if stuck is None else unbookable_out(stuck),
+        problems=[unbookable_out(u) for u in result.problems],
     )
     return await post.reply(status.HTTP_200_OK, out)
 
@@ -233,6 +238,6 @@ async def act_on_course(
     caller: Clinical,
     data: CourseAction | None = None,
 ) -> CourseOut:
-    course = await courses.get_course(session, course_id)
+    course = await courses.get_course(session, course_id, for_update=True)
     course = await courses.act(session, course, action, caller.user_id, data.note if data else None)
     return course_out(course)

@@ -13,7 +13,7 @@ from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
 from app.schemas import Input, Page, SearchText
-from scheduling import cascade, courses
+from scheduling import cascade
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -80,7 +80,7 @@ async def update_patient(
 ) -> PatientOut:
     measured = bool({"weight_kg", "height_cm", "sex"} & data.model_fields_set)
     if measured:
-        await courses.lock_patient_courses(session, patient_id)
+        await cascade.lock_patient(session, patient_id)
     patient = await service.get_patient(session, patient_id)
     patient = await service.update_patient(session, patient, version, data, caller.user_id)
     if measured:
