@@ -3,6 +3,14 @@
 from app.auth.models import AccessToken, IdempotencyRecord, User
 from app.db import Base
 from app.patients.models import Patient, PatientMeasurement
+from insurance.models import (
+    Alert,
+    Authorization,
+    AuthorizationChange,
+    Coverage,
+    Payer,
+    SessionCover,
+)
 from scheduling.models import (
     Appointment,
     AppointmentChange,
@@ -21,8 +29,11 @@ from scheduling.models import (
 
 __all__ = [
     "AccessToken",
+    "Alert",
     "Appointment",
     "AppointmentChange",
+    "Authorization",
+    "AuthorizationChange",
     "Base",
     "Center",
     "Chair",
@@ -30,12 +41,15 @@ __all__ = [
     "Closure",
     "Course",
     "CourseChange",
+    "Coverage",
     "IdempotencyRecord",
     "OpeningHours",
     "Patient",
     "PatientMeasurement",
+    "Payer",
     "Product",
     "Regimen",
+    "SessionCover",
     "SessionRecord",
     "StaffingBlock",
     "User",

@@ -43,6 +43,9 @@ class Center(IdMixin, TimestampMixin, Base):
     patients_per_nurse: Mapped[int] = mapped_column(Integer)
     # Cleaning and resetting a chair between patients; part of every session's chair time.
     turnover_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # A course session no authorization covers: booked with a flag for billing ("warn") or
+    # refused ("block").
+    coverage_policy: Mapped[str] = mapped_column(String(10), default="warn", server_default="warn")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(
@@ -58,6 +61,7 @@ class Center(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),
         CheckConstraint("turnover_minutes BETWEEN 0 AND 120", name="turnover_range"),
+        CheckConstraint("coverage_policy IN ('warn', 'block')", name="coverage_policy"),
     )
 
 
