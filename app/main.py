@@ -14,6 +14,7 @@ from app.api import (
     centers,
     courses,
     errors,
+    insurance,
     ops,
     patients,
     products,
@@ -35,6 +36,7 @@ ROUTERS = (
     products.router,
     courses.router,
     regimens.router,
+    insurance.router,
 )
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 

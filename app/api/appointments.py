@@ -22,6 +22,7 @@ from app.api.deps import (
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
+from insurance import coverage
 from scheduling import booking, cascade, courses, repository
 from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
@@ -139,6 +140,7 @@ async def reschedule_appointment(
     changes = None
     if appt.course_id is not None:
         changes = await cascade.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
+        await coverage.recompute_patient(session, appt.patient_id)
     response.headers["ETag"] = etag(placed.appointment.version)
     return with_course_changes(placed.appointment, placed.timezone, changes)
 
@@ -175,5 +177,11 @@ async def act_on_appointment(
         and (appt.status in ("cancelled", "no_show") or record is not None)
     ):
         changes = await cascade.cascade(session, appt.course_id, caller.user_id)
+    if appt.course_id is not None:
+        if appt.status == "completed":
+            await coverage.consume(
+                session, appt.id, record.dose_given_g if record is not None else None
+            )
+        await coverage.recompute_patient(session, appt.patient_id)
     response.headers["ETag"] = etag(appt.version)
     return with_course_changes(appt, await _tz(session, appt.center_id), changes)

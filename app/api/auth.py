@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
@@ -54,3 +55,15 @@ async def issue_token(
 async def logout(caller: SignedIn, session: Session) -> Response:
     await service.revoke(session, caller.token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class MeOut(BaseModel):
+    id: uuid.UUID
+    role: str
+    patient_id: uuid.UUID | None
+
+
+@router.get("/me", response_model=MeOut)
+async def who_am_i(caller: SignedIn) -> MeOut:
+    """The signed-in user: their id (to assign work to), role and, for patients, their record."""
+    return MeOut(id=caller.user_id, role=caller.role, patient_id=caller.patient_id)

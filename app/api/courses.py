@@ -12,6 +12,7 @@ from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, 
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
+from insurance import coverage
 from scheduling import cascade, course_booking, course_plan, courses
 from scheduling.course_schemas import (
     BookingResult,
@@ -180,6 +181,7 @@ async def book_course(
     if data.through > course_booking.today_at(center) + MAX_BOOKING_AHEAD:
         raise Invalid("book at most a year ahead")
     result = await course_booking.book_through(session, course, data.through, caller.user_id)
+    await coverage.recompute_patient(session, course.patient_id)
     stuck = result.unbookable
     out = BookingResult(
         booked=[session_out(a, center.timezone) for a in result.appointments],
@@ -240,4 +242,5 @@ async def act_on_course(
 ) -> CourseOut:
     course = await courses.get_course(session, course_id, for_update=True)
     course = await courses.act(session, course, action, caller.user_id, data.note if data else None)
+    await coverage.recompute_patient(session, course.patient_id)
     return course_out(course)

@@ -93,11 +93,13 @@ class Guard:
 STAFF = Guard("admin", "nurse", "billing")
 CLINICAL = Guard("admin", "nurse")
 ADMIN = Guard("admin")
+BILLING = Guard("admin", "billing")
 Admin = Annotated[auth.Caller, Depends(ADMIN)]
 SIGNED_IN = Guard("admin", "nurse", "billing", "patient")
 
 Staff = Annotated[auth.Caller, Depends(STAFF)]
 Clinical = Annotated[auth.Caller, Depends(CLINICAL)]
+Billing = Annotated[auth.Caller, Depends(BILLING)]
 SignedIn = Annotated[auth.Caller, Depends(SIGNED_IN)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

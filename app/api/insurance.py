@@ -1,0 +1,350 @@
+"""Payers, coverages, pre-authorizations, and billing's work queue."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import (
+    DEFAULT_PAGE,
+    Billing,
+    Cursor,
+    IfMatch,
+    Limit,
+    Session,
+    Staff,
+    etag,
+)
+from app.api.idempotent import IdempotencyKey, IdempotentPost
+from app.problems import ensure_version
+from app.schemas import LocalDate, Page
+from insurance import alerts, coverage, service
+from insurance.models import Alert, Authorization
+from insurance.schemas import (
+    AlertAction,
+    AlertKind,
+    AlertOut,
+    AlertStatus,
+    AuthorizationCreate,
+    AuthorizationOut,
+    AuthorizationUpdate,
+    AuthStatus,
+    CoverageCreate,
+    CoverageOut,
+    CoverageUpdate,
+    PayerCreate,
+    PayerOut,
+    PayerUpdate,
+    StatusChangeOut,
+    SweepOut,
+    UsageOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["insurance"])
+
+
+# --- payers ----------------------------------------------------------------------------------
+
+
+@router.get("/payers", response_model=Page[PayerOut])
+async def list_payers(
+    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> Page[PayerOut]:
+    items, nxt = await service.list_payers(session, limit, cursor)
+    return Page[PayerOut](items=[PayerOut.model_validate(p) for p in items], next_cursor=nxt)
+
+
+@router.post("/payers", status_code=status.HTTP_201_CREATED, response_model=PayerOut)
+async def create_payer(
+    data: PayerCreate, session: Session, _: Billing, response: Response
+) -> PayerOut:
+    payer = await service.create_payer(session, data)
+    response.headers["Location"] = f"/api/v1/payers/{payer.id}"
+    response.headers["ETag"] = etag(payer.version)
+    return PayerOut.model_validate(payer)
+
+
+@router.get("/payers/{payer_id}", response_model=PayerOut)
+async def get_payer(
+    payer_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> PayerOut:
+    payer = await service.get_payer(session, payer_id)
+    response.headers["ETag"] = etag(payer.version)
+    return PayerOut.model_validate(payer)
+
+
+@router.patch("/payers/{payer_id}", response_model=PayerOut)
+async def update_payer(
+    payer_id: uuid.UUID,
+    data: PayerUpdate,
+    version: IfMatch,
+    session: Session,
+    _: Billing,
+    response: Response,
+) -> PayerOut:
+    """Turnaround and margins feed every renew-by date: the work queue is recomputed."""
+    payer = await service.get_payer(session, payer_id)
+    ensure_version(payer.version, version, "payer")
+    payer = await service.update_payer(session, payer, data)
+    await coverage.recompute(session, await alerts.patients_of_payer(session, payer.id))
+    response.headers["ETag"] = etag(payer.version)
+    return PayerOut.model_validate(payer)
+
+
+# --- coverages -------------------------------------------------------------------------------
+
+
+@router.get("/patients/{patient_id}/coverages", response_model=list[CoverageOut])
+async def list_coverages(patient_id: uuid.UUID, session: Session, _: Staff) -> list[CoverageOut]:
+    return [
+        CoverageOut.model_validate(c) for c in await service.list_coverages(session, patient_id)
+    ]
+
+
+@router.post(
+    "/patients/{patient_id}/coverages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CoverageOut,
+)
+async def create_coverage(
+    patient_id: uuid.UUID, data: CoverageCreate, session: Session, _: Billing, response: Response
+) -> CoverageOut:
+    c = await service.create_coverage(session, patient_id, data)
+    await coverage.recompute_patient(session, patient_id)
+    response.headers["Location"] = f"/api/v1/coverages/{c.id}"
+    response.headers["ETag"] = etag(c.version)
+    return CoverageOut.model_validate(c)
+
+
+@router.get("/coverages/{coverage_id}", response_model=CoverageOut)
+async def get_coverage(
+    coverage_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> CoverageOut:
+    c = await service.get_coverage(session, coverage_id)
+    response.headers["ETag"] = etag(c.version)
+    return CoverageOut.model_validate(c)
+
+
+@router.patch("/coverages/{coverage_id}", response_model=CoverageOut)
+async def update_coverage(
+    coverage_id: uuid.UUID,
+    data: CoverageUpdate,
+    version: IfMatch,
+    session: Session,
+    _: Billing,
+    response: Response,
+) -> CoverageOut:
+    c = await service.get_coverage(session, coverage_id)
+    ensure_version(c.version, version, "coverage")
+    c = await service.update_coverage(session, c, data)
+    await coverage.recompute_patient(session, c.patient_id)
+    response.headers["ETag"] = etag(c.version)
+    return CoverageOut.model_validate(c)
+
+
+# --- authorizations --------------------------------------------------------------------------
+
+
+async def authorization_out(session: AsyncSession, a: Authorization) -> AuthorizationOut:
+    payer = await service.payer_of(session, a)
+    return AuthorizationOut(
+        id=a.id,
+        patient_id=a.patient_id,
+        coverage_id=a.coverage_id,
+        payer_id=payer.id,
+        course_id=a.course_id,
+        service_code=a.service_code,
+        auth_number=a.auth_number,
+        status=a.status,
+        valid_from=a.valid_from,
+        valid_to=a.valid_to,
+        units_type=a.units_type,
+        units_approved=a.units_approved,
+        units_used=a.units_used,
+        requested_on=a.requested_on,
+        decided_on=a.decided_on,
+        notes=a.notes,
+        history=[StatusChangeOut.model_validate(h) for h in await service.history(session, a.id)],
+        version=a.version,
+    )
+
+
+@router.post(
+    "/authorizations", status_code=status.HTTP_201_CREATED, response_model=AuthorizationOut
+)
+async def create_authorization(
+    data: AuthorizationCreate,
+    session: Session,
+    caller: Billing,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/authorizations", data)
+    if (earlier := await post.earlier()) is not None:
+        return earlier
+    auth = await service.create_authorization(session, data, caller.user_id)
+    await coverage.recompute_patient(session, auth.patient_id)
+    out = await authorization_out(session, auth)
+    return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/authorizations/{auth.id}")
+
+
+@router.get("/authorizations", response_model=Page[AuthorizationOut])
+async def list_authorizations(
+    session: Session,
+    _: Staff,
+    patient_id: uuid.UUID | None = None,
+    status: AuthStatus | None = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[AuthorizationOut]:
+    items, nxt = await service.list_authorizations(session, patient_id, status, limit, cursor)
+    return Page[AuthorizationOut](
+        items=[await authorization_out(session, a) for a in items], next_cursor=nxt
+    )
+
+
+@router.get("/authorizations/{authorization_id}", response_model=AuthorizationOut)
+async def get_authorization(
+    authorization_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> AuthorizationOut:
+    auth = await service.get_authorization(session, authorization_id)
+    response.headers["ETag"] = etag(auth.version)
+    return await authorization_out(session, auth)
+
+
+@router.patch("/authorizations/{authorization_id}", response_model=AuthorizationOut)
+async def update_authorization(
+    authorization_id: uuid.UUID,
+    data: AuthorizationUpdate,
+    version: IfMatch,
+    session: Session,
+    caller: Billing,
+    response: Response,
+) -> AuthorizationOut:
+    auth = await service.get_authorization(session, authorization_id)
+    await coverage.lock_patient(session, auth.patient_id)
+    auth = await service.get_authorization(session, authorization_id, for_update=True)
+    ensure_version(auth.version, version, "authorization")
+    auth = await service.update_authorization(session, auth, data, caller.user_id)
+    await coverage.recompute(session, [auth.patient_id])
+    response.headers["ETag"] = etag(auth.version)
+    return await authorization_out(session, auth)
+
+
+@router.get("/authorizations/{authorization_id}/usage", response_model=UsageOut)
+async def authorization_usage(authorization_id: uuid.UUID, session: Session, _: Staff) -> UsageOut:
+    usage = await alerts.usage_of(
+        session, await service.get_authorization(session, authorization_id)
+    )
+    return UsageOut(
+        units_approved=usage.units_approved,
+        units_used=usage.units_used,
+        units_scheduled=usage.units_scheduled,
+        units_remaining=usage.units_remaining,
+        projected_exhaustion_date=usage.projected_exhaustion,
+        renew_by=usage.renew_by,
+    )
+
+
+# --- the work queue --------------------------------------------------------------------------
+
+
+def alert_out(a: Alert) -> AlertOut:
+    out = AlertOut.model_validate(a)
+    out.amount_at_risk = float(a.amount_at_risk) if a.amount_at_risk is not None else None
+    return out
+
+
+@router.get("/alerts", response_model=Page[AlertOut])
+async def list_alerts(
+    session: Session,
+    _: Staff,
+    kind: AlertKind | None = None,
+    status: AlertStatus | None = None,
+    payer_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    due_before: Annotated[LocalDate | None, Query()] = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[AlertOut]:
+    """The billing work queue, soonest due first."""
+    items, nxt = await alerts.list_alerts(
+        session, kind, status, payer_id, patient_id, due_before, limit, cursor
+    )
+    return Page[AlertOut](items=[alert_out(a) for a in items], next_cursor=nxt)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+async def get_alert(
+    alert_id: uuid.UUID, session: Session, _: Staff, response: Response
+) -> AlertOut:
+    alert = await alerts.get_alert(session, alert_id)
+    response.headers["ETag"] = etag(alert.version)
+    return alert_out(alert)
+
+
+@router.post("/alerts/{alert_id}/{action}", response_model=AlertOut)
+async def act_on_alert(
+    alert_id: uuid.UUID,
+    action: Literal["acknowledge", "resolve", "assign"],
+    session: Session,
+    caller: Billing,
+    data: AlertAction | None = None,
+) -> AlertOut:
+    alert = await alerts.act(session, alert_id, action, data or AlertAction(), caller.user_id)
+    return alert_out(alert)
+
+
+@router.post("/billing/sweep", response_model=SweepOut)
+async def run_sweep(session: Session, _: Billing) -> SweepOut:
+    """Recompute every patient's cover and alerts now (the scheduler runs this hourly)."""
+    outcome, seconds = await alerts.sweep(session)
+    return SweepOut(
+        patients=outcome.patients, opened=outcome.opened, resolved=outcome.resolved, seconds=seconds
+    )
+
+
+CSV_COLUMNS = [
+    "due_date",
+    "severity",
+    "kind",
+    "status",
+    "mrn",
+    "patient",
+    "payer",
+    "auth_number",
+    "amount_at_risk",
+    "detail",
+    "alert_id",
+]
+
+
+@router.get(
+    "/billing/worklist.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per live alert"}},
+)
+async def worklist_csv(session: Session, _: Billing) -> Response:
+    """The live alerts as a spreadsheet, soonest due first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for row in await alerts.worklist(session):
+        writer.writerow([_cell(v) for v in row])
+    today = date.today().isoformat()
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="worklist-{today}.csv"'},
+    )
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet runs cells that start like a formula: never let data do that.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

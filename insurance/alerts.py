@@ -1,0 +1,156 @@
+"""Billing's work queue: reading, acting on and sweeping alerts. Flushes; never commits."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.pagination import page
+from app.patients.models import Patient
+from app.problems import IllegalTransition, Invalid, NotFound
+from insurance import coverage, lapse, rules
+from insurance.models import Alert, Authorization, Coverage, Payer
+from insurance.schemas import AlertAction
+from scheduling.models import Appointment
+
+SWEEP_CHUNK = 2000  # patients per set of queries: bounded memory, few round trips
+
+
+async def list_alerts(
+    session: AsyncSession,
+    kind: str | None,
+    status: str | None,
+    payer_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    due_before: date | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Alert], str | None]:
+    query = select(Alert)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    if payer_id is not None:
+        query = query.where(Alert.payer_id == payer_id)
+    if patient_id is not None:
+        query = query.where(Alert.patient_id == patient_id)
+    if due_before is not None:
+        query = query.where(Alert.due_date < due_before)
+    return await page(session, query, [Alert.due_date, Alert.id], limit, cursor)
+
+
+async def get_alert(
+    session: AsyncSession, alert_id: uuid.UUID, *, for_update: bool = False
+) -> Alert:
+    alert = await session.get(Alert, alert_id, with_for_update=for_update)
+    if alert is None:
+        raise NotFound("no such alert")
+    return alert
+
+
+async def act(
+    session: AsyncSession,
+    alert_id: uuid.UUID,
+    action: str,
+    data: AlertAction,
+    actor_id: uuid.UUID | None,
+) -> Alert:
+    alert = await get_alert(session, alert_id, for_update=True)
+    if alert.status == "resolved":
+        raise IllegalTransition(f"cannot {action} a resolved alert")
+    if action == "acknowledge":
+        if alert.status == "acknowledged":
+            raise IllegalTransition("the alert is already acknowledged")
+        alert.status, alert.acknowledged_at = "acknowledged", utcnow()
+    elif action == "resolve":
+        # Done by hand; if the condition is still there the next recompute opens a new one.
+        alert.status, alert.resolved_at, alert.resolution = "resolved", utcnow(), "by_hand"
+    else:
+        assignee = data.assignee_id or actor_id
+        user = await _biller(session, assignee)
+        alert.assigned_to = user
+    await session.flush()
+    return alert
+
+
+async def _biller(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID:
+    from app.auth.models import User  # the users table lives with the app's auth
+
+    user = await session.get(User, user_id) if user_id is not None else None
+    if user is None or user.role not in ("billing", "admin") or not user.active:
+        raise Invalid("alerts are assigned to an active billing or admin user")
+    return user.id
+
+
+async def patients_of_payer(session: AsyncSession, payer_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(Coverage.patient_id).where(Coverage.payer_id == payer_id).distinct()
+    )
+    return list(rows)
+
+
+async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
+    facts = (await coverage.load(session, [auth.patient_id])).get(auth.patient_id)
+    assert facts is not None  # the authorization itself is one of the facts
+    sessions, _ = coverage.decide(facts)
+    mine = next(a for a in facts.auths if a.grant.authorization_id == auth.id)
+    return lapse.auth_usage(mine, sessions, facts.plans)
+
+
+async def sweep(session: AsyncSession) -> tuple[coverage.Outcome, float]:
+    """Recompute every patient with authorizations, course sessions or live alerts, a chunk of
+    patients per set of queries. A second sweep straight after opens and resolves nothing."""
+    started = time.perf_counter()
+    ids = sorted(
+        await session.scalars(
+            union(
+                select(Authorization.patient_id),
+                select(Appointment.patient_id).where(Appointment.course_id.is_not(None)),
+                select(Alert.patient_id).where(Alert.status.in_(coverage.LIVE)),
+            )
+        )
+    )
+    total = coverage.Outcome()
+    for i in range(0, len(ids), SWEEP_CHUNK):
+        outcome = await coverage.recompute(session, ids[i : i + SWEEP_CHUNK])
+        total.patients += outcome.patients
+        total.opened += outcome.opened
+        total.resolved += outcome.resolved
+        total.updated += outcome.updated
+    return total, time.perf_counter() - started
+
+
+async def worklist(session: AsyncSession) -> list[list[Any]]:
+    """One row per live alert for the CSV export, soonest due first."""
+    rows = await session.execute(
+        select(
+            Alert.due_date,
+            Alert.severity,
+            Alert.kind,
+            Alert.status,
+            Patient.mrn,
+            Patient.family_name,
+            Patient.given_name,
+            Payer.name,
+            Authorization.auth_number,
+            Alert.amount_at_risk,
+            Alert.detail,
+            Alert.id,
+        )
+        .join(Patient, Patient.id == Alert.patient_id)
+        .outerjoin(Payer, Payer.id == Alert.payer_id)
+        .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
+        .where(Alert.status.in_(coverage.LIVE))
+        .order_by(Alert.due_date, Alert.id)
+    )
+    return [
+        [due, sev, kind, st, mrn, f"{family}, {given}", payer, number, amount, detail, aid]
+        for due, sev, kind, st, mrn, family, given, payer, number, amount, detail, aid in rows
+    ]

@@ -1,0 +1,333 @@
+"""Which authorization pays for each course session, and the billing alerts that follow.
+Flushes; never commits.
+
+`recompute(session, patient_ids)` is the one path: it loads what it needs for those patients
+in a few set-based queries, lets the pure rules (`rules.allocate`, `lapse.patient_alerts`)
+decide, then writes the session covers and reconciles the live alerts in bulk. It runs for one
+patient after every change that can affect coverage, and over everyone in the sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from insurance import lapse, rules
+from insurance.models import Alert, Authorization, Coverage, Payer, SessionCover
+from scheduling.localtime import zone
+from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, Product
+
+LIVE = ("open", "acknowledged")
+# Alerts this module owns; `course_unbookable` belongs to the course booking run.
+COVERAGE_KINDS = (
+    "auth_expiring",
+    "auth_units_low",
+    "session_uncovered",
+    "auth_denied_with_bookings",
+    "coverage_ended",
+)
+
+
+@dataclass
+class Facts:
+    """Everything about one patient's cover, as plain values."""
+
+    today: date
+    sessions: list[tuple[rules.Need, Decimal | None]] = field(default_factory=list)
+    auths: list[lapse.Auth] = field(default_factory=list)
+    coverages: list[lapse.Cover] = field(default_factory=list)
+    plans: list[lapse.Plan] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    patients: int = 0
+    opened: int = 0
+    resolved: int = 0
+    updated: int = 0
+
+
+async def lock_patient(session: AsyncSession, patient_id: uuid.UUID) -> None:
+    """One coverage decision at a time per patient (units are shared between sessions)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite write transactions already hold the database lock
+    digest = hashlib.blake2b(f"{patient_id}/coverage".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Facts]:
+    """The facts for these patients, in five queries whatever their number."""
+    ids = list(patient_ids)
+    now = utcnow()
+    facts: dict[uuid.UUID, Facts] = {}
+
+    def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
+        if patient_id not in facts:
+            tz = zone(tz_name) if tz_name else UTC
+            facts[patient_id] = Facts(today=datetime.now(tz).date())
+        return facts[patient_id]
+
+    planned = (
+        select(func.count())
+        .where(
+            Appointment.course_id == Course.id,
+            Appointment.status.in_((*ACTIVE_STATUSES, "completed")),
+        )
+        .scalar_subquery()
+    )
+    plans = await session.execute(
+        select(
+            Course.patient_id,
+            Course.id,
+            Course.interval_days,
+            Course.cycles,
+            planned,
+            Product.hcpcs_code,
+            Center.timezone,
+        )
+        .join(Product, Product.id == Course.product_id)
+        .join(Center, Center.id == Course.center_id)
+        .where(Course.patient_id.in_(ids), Course.status.in_(("active", "on_hold")))
+    )
+    for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
+        left = max(cycles - count, 0) if cycles is not None else None
+        of(patient_id, tz_name).plans.append(lapse.Plan(course_id, hcpcs, interval, left))
+
+    rows = await session.execute(
+        select(
+            Appointment.patient_id,
+            Appointment.id,
+            Appointment.start_at,
+            Appointment.course_id,
+            Appointment.dose_g,
+            Product.hcpcs_code,
+            Product.billing_unit_mg,
+            Product.price_per_unit,
+            Center.timezone,
+        )
+        .join(Course, Course.id == Appointment.course_id)
+        .join(Product, Product.id == Course.product_id)
+        .join(Center, Center.id == Appointment.center_id)
+        .where(
+            Appointment.patient_id.in_(ids),
+            Appointment.status.in_(ACTIVE_STATUSES),
+            Appointment.end_at > now,
+        )
+    )
+    for owner, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
+        day = start.astimezone(zone(tz_name)).date()
+        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
+        of(owner, tz_name).sessions.append((need, price))
+
+    auths = await session.execute(
+        select(Authorization, Payer)
+        .join(Coverage, Coverage.id == Authorization.coverage_id)
+        .join(Payer, Payer.id == Coverage.payer_id)
+        .where(Authorization.patient_id.in_(ids))
+        # Units drawn by a conditional UPDATE earlier in this transaction must show.
+        .execution_options(populate_existing=True)
+    )
+    for auth, payer in auths:
+        grant = rules.Grant(
+            auth.id,
+            auth.status,
+            auth.service_code,
+            auth.course_id,
+            auth.valid_from,
+            auth.valid_to,
+            "visits" if auth.units_type == "visits" else "billing_units",
+            auth.units_approved - auth.units_used,
+        )
+        of(auth.patient_id).auths.append(
+            lapse.Auth(
+                grant,
+                auth.units_approved,
+                auth.units_used,
+                payer.id,
+                payer.turnaround_days,
+                payer.renewal_margin_days,
+                payer.alert_days,
+            )
+        )
+
+    coverages = await session.scalars(select(Coverage).where(Coverage.patient_id.in_(ids)))
+    for c in coverages:
+        of(c.patient_id).coverages.append(
+            lapse.Cover(c.id, c.payer_id, c.effective_from, c.effective_to)
+        )
+    return facts
+
+
+def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
+    """Pure: the cover of every booked session, and the alerts that should be live."""
+    prices = {need.appointment_id: price for need, price in facts.sessions}
+    covers = rules.allocate([n for n, _ in facts.sessions], [a.grant for a in facts.auths])
+    by_id = {n.appointment_id: n for n, _ in facts.sessions}
+    sessions = [lapse.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers]
+    alerts = lapse.patient_alerts(facts.today, sessions, facts.auths, facts.coverages, facts.plans)
+    return sessions, alerts
+
+
+async def recompute(session: AsyncSession, patient_ids: Iterable[uuid.UUID]) -> Outcome:
+    """Bring the session covers and the live coverage alerts of these patients up to date."""
+    ids = sorted(set(patient_ids))
+    outcome = Outcome(patients=len(ids))
+    if not ids:
+        return outcome
+    facts = await load(session, ids)
+    covers: list[dict[str, object]] = []
+    wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]] = {}
+    for patient_id in ids:
+        if patient_id not in facts:
+            continue
+        sessions, alerts = decide(facts[patient_id])
+        covers.extend(
+            {
+                "appointment_id": s.need.appointment_id,
+                "patient_id": patient_id,
+                "authorization_id": s.cover.authorization_id,
+                "units": s.cover.units,
+                "reason": s.cover.reason,
+                "consumed": False,
+                "updated_at": utcnow(),
+            }
+            for s in sessions
+        )
+        for spec in alerts:
+            wanted[(spec.kind, spec.subject_id)] = (patient_id, spec)
+
+    await session.execute(
+        delete(SessionCover).where(
+            SessionCover.patient_id.in_(ids), SessionCover.consumed.is_(False)
+        )
+    )
+    if covers:
+        await session.execute(insert(SessionCover), covers)
+    await _reconcile(session, ids, wanted, outcome)
+    return outcome
+
+
+async def _reconcile(
+    session: AsyncSession,
+    ids: list[uuid.UUID],
+    wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]],
+    outcome: Outcome,
+) -> None:
+    live = await session.scalars(
+        select(Alert).where(
+            Alert.patient_id.in_(ids), Alert.status.in_(LIVE), Alert.kind.in_(COVERAGE_KINDS)
+        )
+    )
+    now = utcnow()
+    for alert in live:
+        spec = wanted.pop((alert.kind, alert.subject_id), None)
+        if spec is None:
+            alert.status, alert.resolved_at, alert.resolution = "resolved", now, "cleared"
+            outcome.resolved += 1
+            continue
+        _, s = spec
+        fresh = (s.severity, s.due_date, s.amount_at_risk, s.detail, s.payer_id)
+        held = (alert.severity, alert.due_date, alert.amount_at_risk, alert.detail, alert.payer_id)
+        if fresh != held:
+            alert.severity, alert.due_date, alert.amount_at_risk = fresh[:3]
+            alert.detail, alert.payer_id = s.detail, s.payer_id
+            outcome.updated += 1
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "kind": s.kind,
+            "subject_id": s.subject_id,
+            "status": "open",
+            "severity": s.severity,
+            "due_date": s.due_date,
+            "patient_id": patient_id,
+            "payer_id": s.payer_id,
+            "authorization_id": s.authorization_id,
+            "appointment_id": s.appointment_id,
+            "course_id": s.course_id,
+            "amount_at_risk": s.amount_at_risk,
+            "detail": s.detail,
+            "opened_at": now,
+            "version": 1,
+        }
+        for patient_id, s in wanted.values()
+    ]
+    if rows:
+        await session.execute(insert(Alert), rows)
+    outcome.opened += len(rows)
+    await session.flush()
+
+
+async def recompute_patient(session: AsyncSession, patient_id: uuid.UUID) -> Outcome:
+    await lock_patient(session, patient_id)
+    return await recompute(session, [patient_id])
+
+
+async def consume(
+    session: AsyncSession, appointment_id: uuid.UUID, dose_given_g: Decimal | None
+) -> SessionCover | None:
+    """A course session was given: draw its units from the authorization that covers it.
+    The draw is one conditional UPDATE, so two completions racing for the last unit can never
+    both take it; the loser tries the next authorization or stays uncovered."""
+    appt = await session.get(Appointment, appointment_id)
+    if appt is None or appt.course_id is None:
+        return None
+    await lock_patient(session, appt.patient_id)
+    row = (
+        await session.execute(
+            select(Product.hcpcs_code, Product.billing_unit_mg, Center.timezone)
+            .join(Course, Course.product_id == Product.id)
+            .join(Center, Center.id == Course.center_id)
+            .where(Course.id == appt.course_id)
+        )
+    ).one()
+    hcpcs, unit_mg, tz_name = row
+    dose = dose_given_g if dose_given_g is not None else appt.dose_g
+    need = rules.Need(
+        appt.id,
+        appt.start_at.astimezone(zone(tz_name)).date(),
+        hcpcs,
+        appt.course_id,
+        dose,
+        unit_mg,
+    )
+    facts = await load(session, [appt.patient_id])
+    grants = [a.grant for a in facts[appt.patient_id].auths] if appt.patient_id in facts else []
+    cover = rules.allocate([need], grants)[0]
+    while cover.authorization_id is not None:
+        drawn = await session.execute(
+            update(Authorization)
+            .where(
+                Authorization.id == cover.authorization_id,
+                Authorization.units_used + cover.units <= Authorization.units_approved,
+            )
+            .values(
+                units_used=Authorization.units_used + cover.units, version=Authorization.version + 1
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if drawn.rowcount == 1:  # type: ignore[attr-defined]
+            break
+        grants = [g for g in grants if g.authorization_id != cover.authorization_id]
+        cover = rules.allocate([need], grants)[0]
+    await session.execute(delete(SessionCover).where(SessionCover.appointment_id == appt.id))
+    record = SessionCover(
+        appointment_id=appt.id,
+        patient_id=appt.patient_id,
+        authorization_id=cover.authorization_id,
+        units=cover.units,
+        reason=cover.reason,
+        consumed=True,
+    )
+    session.add(record)
+    await session.flush()
+    return record

@@ -1,0 +1,292 @@
+"""What billing must hear about one patient: pure rules over plain values, shared by the
+recompute after every change and by the sweep over everything.
+
+Given the patient's sessions (with the cover `rules.allocate` gave them), authorizations and
+coverages, `patient_alerts` returns the alerts that should be live now. The caller reconciles
+them with the stored ones: new ones open, changed ones update, missing ones resolve.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from insurance import rules
+
+REASON_TEXT = {
+    "no_authorization": "no authorization on file for this service",
+    "outside_period": "no authorization valid on that date",
+    "units_exhausted": "the authorized units are used up",
+    "authorization_denied": "the authorization was denied",
+    "authorization_pending": "the authorization is still awaiting a decision",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    need: rules.Need
+    cover: rules.Cover
+    price_per_unit: Decimal | None  # of the drug's billing unit, when the catalog knows it
+
+    @property
+    def money(self) -> Decimal | None:
+        if self.price_per_unit is None or self.need.dose_g is None:
+            return None
+        units = rules.session_units("billing_units", self.need.dose_g, self.need.billing_unit_mg)
+        return self.price_per_unit * units
+
+
+@dataclass(frozen=True)
+class Auth:
+    grant: rules.Grant
+    units_approved: int
+    units_used: int
+    payer_id: uuid.UUID
+    turnaround_days: int
+    margin_days: int
+    alert_days: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An active course: what it needs and at what pace (for exhaustion at the planned pace)."""
+
+    course_id: uuid.UUID
+    service_code: str
+    interval_days: int | None
+    sessions_left: int | None = None  # not yet booked; None when the course runs to a date
+
+
+@dataclass(frozen=True)
+class Cover:
+    coverage_id: uuid.UUID
+    payer_id: uuid.UUID
+    effective_from: date
+    effective_to: date | None
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    kind: str
+    subject_id: uuid.UUID
+    severity: str
+    due_date: date
+    payer_id: uuid.UUID | None
+    authorization_id: uuid.UUID | None
+    appointment_id: uuid.UUID | None
+    course_id: uuid.UUID | None
+    amount_at_risk: Decimal | None
+    detail: str
+
+
+def _applies(grant: rules.Grant, need: rules.Need) -> bool:
+    return grant.service_code == need.service_code and grant.course_id in (None, need.course_id)
+
+
+def _sum(values: Sequence[Decimal | None]) -> Decimal | None:
+    known = [v for v in values if v is not None]
+    return sum(known, Decimal(0)) if known else None
+
+
+def _severity(due: date, today: date, soon: int) -> str:
+    if due <= today:
+        return "critical"
+    return "warning" if (due - today).days <= soon else "info"
+
+
+def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[Plan]) -> rules.Usage:
+    """Units used, scheduled and left, and when to renew, at the pace of its course."""
+    g = auth.grant
+    mine = [s for s in sessions if s.cover.authorization_id == g.authorization_id]
+    scheduled = sum(s.cover.units for s in mine)
+    last = max((s.need.day for s in mine), default=None)
+    plan = next(
+        (
+            p
+            for p in plans
+            if p.service_code == g.service_code and g.course_id in (None, p.course_id)
+        ),
+        None,
+    )
+    pace = plan.interval_days if plan is not None else None
+    per_session = max((s.cover.units for s in mine), default=None)
+    if per_session is None:  # nothing booked on it yet: the next session's size, if known
+        upcoming = [s for s in sessions if _applies(g, s.need)]
+        per_session = (
+            rules.session_units(
+                g.units_type, upcoming[0].need.dose_g, upcoming[0].need.billing_unit_mg
+            )
+            if upcoming
+            else None
+        )
+    usage = rules.usage(
+        auth.units_approved,
+        auth.units_used,
+        scheduled,
+        last,
+        per_session,
+        pace,
+        g.valid_from,
+        g.valid_to,
+        auth.turnaround_days,
+        auth.margin_days,
+    )
+    if usage.projected_exhaustion is None or plan is None or plan.sessions_left is None:
+        return usage
+    # Units that outlast the course do not run out: nothing left to pay for.
+    short = any(
+        s.cover.reason is not None
+        and _applies(g, s.need)
+        and g.valid_from <= s.need.day <= g.valid_to
+        for s in sessions
+    )
+    if short or usage.units_remaining < plan.sessions_left * (per_session or 0):
+        return usage
+    stops = rules.renew_by(g.valid_to, None, auth.turnaround_days, auth.margin_days)
+    return replace(usage, projected_exhaustion=None, renew_by=stops)
+
+
+def _has_successor(auth: Auth, auths: Sequence[Auth]) -> bool:
+    """A renewal approved or on its way: the same service, lasting beyond this one."""
+    g = auth.grant
+    return any(
+        o.grant.authorization_id != g.authorization_id
+        and o.grant.service_code == g.service_code
+        and o.grant.course_id in (None, g.course_id)
+        and o.grant.status in (*rules.APPROVED, *rules.WAITING)
+        and o.grant.valid_to > g.valid_to
+        for o in auths
+    )
+
+
+def patient_alerts(
+    today: date,
+    sessions: Sequence[Session],
+    auths: Sequence[Auth],
+    coverages: Sequence[Cover],
+    plans: Sequence[Plan],
+) -> list[AlertSpec]:
+    """The alerts that should be live for one patient today."""
+    alerts: list[AlertSpec] = []
+    upcoming = [s for s in sessions if s.need.day >= today]
+    primary = sorted(coverages, key=lambda c: c.effective_from)
+
+    def payer_on(day: date) -> uuid.UUID | None:
+        for c in primary:
+            if c.effective_from <= day and (c.effective_to is None or day <= c.effective_to):
+                return c.payer_id
+        return None
+
+    for s in upcoming:
+        if s.cover.reason is None:
+            continue
+        alerts.append(
+            AlertSpec(
+                kind="session_uncovered",
+                subject_id=s.need.appointment_id,
+                severity=_severity(s.need.day, today, 7),
+                due_date=s.need.day,
+                payer_id=payer_on(s.need.day),
+                authorization_id=None,
+                appointment_id=s.need.appointment_id,
+                course_id=s.need.course_id,
+                amount_at_risk=s.money,
+                detail=f"session on {s.need.day} is not covered: {REASON_TEXT[s.cover.reason]}",
+            )
+        )
+
+    needed = {p.service_code for p in plans}
+    for auth in auths:
+        g = auth.grant
+        if g.status == "denied":
+            hit = [
+                s
+                for s in upcoming
+                if _applies(g, s.need) and g.valid_from <= s.need.day <= g.valid_to
+            ]
+            if hit:
+                first = min(s.need.day for s in hit)
+                alerts.append(
+                    AlertSpec(
+                        kind="auth_denied_with_bookings",
+                        subject_id=g.authorization_id,
+                        severity="critical",
+                        due_date=first,
+                        payer_id=auth.payer_id,
+                        authorization_id=g.authorization_id,
+                        appointment_id=None,
+                        course_id=g.course_id,
+                        amount_at_risk=_sum([s.money for s in hit]),
+                        detail=f"denied, with {len(hit)} booked session(s) from {first}",
+                    )
+                )
+            continue
+        if g.status not in rules.APPROVED or g.valid_to < today or g.service_code not in needed:
+            continue
+        if _has_successor(auth, auths):
+            continue
+        usage = auth_usage(auth, sessions, plans)
+        assert usage.renew_by is not None
+        runs_out = usage.projected_exhaustion
+        after = runs_out if runs_out is not None else g.valid_to
+        at_risk = _sum([s.money for s in upcoming if _applies(g, s.need) and s.need.day > after])
+        if runs_out is not None and runs_out <= g.valid_to:
+            alerts.append(
+                AlertSpec(
+                    kind="auth_units_low",
+                    subject_id=g.authorization_id,
+                    severity=_severity(usage.renew_by, today, auth.alert_days),
+                    due_date=usage.renew_by,
+                    payer_id=auth.payer_id,
+                    authorization_id=g.authorization_id,
+                    appointment_id=None,
+                    course_id=g.course_id,
+                    amount_at_risk=at_risk,
+                    detail=(
+                        f"{usage.units_remaining} of {usage.units_approved} units left; "
+                        f"runs out {runs_out}; renew by {usage.renew_by}"
+                    ),
+                )
+            )
+        elif (usage.renew_by - today).days <= auth.alert_days:
+            alerts.append(
+                AlertSpec(
+                    kind="auth_expiring",
+                    subject_id=g.authorization_id,
+                    severity=_severity(usage.renew_by, today, auth.alert_days),
+                    due_date=usage.renew_by,
+                    payer_id=auth.payer_id,
+                    authorization_id=g.authorization_id,
+                    appointment_id=None,
+                    course_id=g.course_id,
+                    amount_at_risk=at_risk,
+                    detail=f"ends {g.valid_to}; renew by {usage.renew_by}",
+                )
+            )
+
+    for c in coverages:
+        if c.effective_to is None:
+            return_day = None
+        else:
+            end = c.effective_to
+            later = [s for s in upcoming if s.need.day > end and payer_on(s.need.day) is None]
+            return_day = min((s.need.day for s in later), default=None)
+            if return_day is not None:
+                alerts.append(
+                    AlertSpec(
+                        kind="coverage_ended",
+                        subject_id=c.coverage_id,
+                        severity=_severity(end, today, 14),
+                        due_date=end,
+                        payer_id=c.payer_id,
+                        authorization_id=None,
+                        appointment_id=None,
+                        course_id=None,
+                        amount_at_risk=_sum([s.money for s in later]),
+                        detail=f"coverage ends {end}; {len(later)} session(s) booked after it",
+                    )
+                )
+    return alerts

@@ -1,0 +1,223 @@
+"""Request and response models for payers, coverages, authorizations and billing alerts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from app.schemas import Input, LocalDate, Output, Text, printable
+
+UnitsType = Literal["visits", "billing_units"]
+AuthStatus = Literal[
+    "draft",
+    "submitted",
+    "pending",
+    "approved",
+    "partially_approved",
+    "denied",
+    "appealed",
+    "expired",
+    "exhausted",
+    "cancelled",
+]
+AlertKind = Literal[
+    "auth_expiring",
+    "auth_units_low",
+    "session_uncovered",
+    "auth_denied_with_bookings",
+    "coverage_ended",
+    "course_unbookable",
+]
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+Days = Annotated[int, Field(ge=0, le=365)]
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(printable),
+]
+Hcpcs = Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{4}$")]
+Note = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(printable)
+]
+
+
+class PayerCreate(Input):
+    name: Text
+    turnaround_days: Days = Field(description="calendar days from submission to a decision")
+    expedited_turnaround_days: Days
+    renewal_margin_days: Days = Field(description="safety margin before renew-by")
+    default_units_type: UnitsType = "visits"
+    max_auth_days: int | None = Field(default=None, ge=1, le=3650)
+    alert_days: Days = Field(default=14, description="how long before renew-by billing is told")
+
+
+class PayerUpdate(Input):
+    name: Text | None = None
+    turnaround_days: Days | None = None
+    expedited_turnaround_days: Days | None = None
+    renewal_margin_days: Days | None = None
+    default_units_type: UnitsType | None = None
+    max_auth_days: int | None = Field(default=None, ge=1, le=3650)
+    alert_days: Days | None = None
+
+
+class PayerOut(Output):
+    id: uuid.UUID
+    name: str
+    turnaround_days: int
+    expedited_turnaround_days: int
+    renewal_margin_days: int
+    default_units_type: UnitsType
+    max_auth_days: int | None
+    alert_days: int
+    version: int
+
+
+def _period(start: date, end: date | None, what: str) -> None:
+    if end is not None and end < start:
+        raise ValueError(f"{what} ends before it starts")
+
+
+class CoverageCreate(Input):
+    payer_id: uuid.UUID
+    member_id: Code
+    group_number: Code | None = None
+    priority: Literal["primary", "secondary"] = "primary"
+    effective_from: LocalDate
+    effective_to: LocalDate | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> CoverageCreate:
+        _period(self.effective_from, self.effective_to, "the coverage")
+        return self
+
+
+class CoverageUpdate(Input):
+    member_id: Code | None = None
+    group_number: Code | None = None
+    priority: Literal["primary", "secondary"] | None = None
+    effective_from: LocalDate | None = None
+    effective_to: LocalDate | None = None
+
+
+class CoverageOut(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    payer_id: uuid.UUID
+    member_id: str
+    group_number: str | None
+    priority: str
+    effective_from: date
+    effective_to: date | None
+    version: int
+
+
+class AuthorizationCreate(Input):
+    patient_id: uuid.UUID
+    coverage_id: uuid.UUID
+    course_id: uuid.UUID | None = None
+    service_code: Hcpcs
+    auth_number: Code | None = None
+    status: AuthStatus = "draft"
+    valid_from: LocalDate
+    valid_to: LocalDate
+    units_type: UnitsType | None = Field(
+        default=None, description="defaults to the payer's default_units_type"
+    )
+    units_approved: int = Field(ge=0, le=1_000_000)
+    requested_on: LocalDate | None = None
+    decided_on: LocalDate | None = None
+    notes: Note | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> AuthorizationCreate:
+        _period(self.valid_from, self.valid_to, "the authorization")
+        return self
+
+
+class AuthorizationUpdate(Input):
+    """Fields sent replace the stored ones. A status change must be allowed from the current
+    status (draft -> submitted -> pending/approved/denied ...) and is kept in the history."""
+
+    status: AuthStatus | None = None
+    note: Note | None = Field(default=None, description="why the status changed")
+    auth_number: Code | None = None
+    valid_from: LocalDate | None = None
+    valid_to: LocalDate | None = None
+    units_approved: int | None = Field(default=None, ge=0, le=1_000_000)
+    requested_on: LocalDate | None = None
+    decided_on: LocalDate | None = None
+    notes: Note | None = None
+
+
+class StatusChangeOut(Output):
+    at: datetime
+    actor_id: uuid.UUID | None
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+
+class AuthorizationOut(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    coverage_id: uuid.UUID
+    payer_id: uuid.UUID
+    course_id: uuid.UUID | None
+    service_code: str
+    auth_number: str | None
+    status: AuthStatus
+    valid_from: date
+    valid_to: date
+    units_type: UnitsType
+    units_approved: int
+    units_used: int
+    requested_on: date | None
+    decided_on: date | None
+    notes: str | None
+    history: list[StatusChangeOut]
+    version: int
+
+
+class UsageOut(Output):
+    units_approved: int
+    units_used: int
+    units_scheduled: int
+    units_remaining: int
+    projected_exhaustion_date: date | None
+    renew_by: date | None
+
+
+class AlertOut(Output):
+    id: uuid.UUID
+    kind: AlertKind
+    status: AlertStatus
+    severity: Literal["info", "warning", "critical"]
+    due_date: date
+    patient_id: uuid.UUID
+    payer_id: uuid.UUID | None
+    authorization_id: uuid.UUID | None
+    appointment_id: uuid.UUID | None
+    course_id: uuid.UUID | None
+    amount_at_risk: float | None
+    detail: str
+    assigned_to: uuid.UUID | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+    version: int
+
+
+class AlertAction(Input):
+    assignee_id: uuid.UUID | None = Field(default=None, description="for `assign`: the biller")
+    note: Note | None = None
+
+
+class SweepOut(Output):
+    patients: int
+    opened: int
+    resolved: int
+    seconds: float

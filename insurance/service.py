@@ -1,0 +1,221 @@
+"""Payers, coverages and authorizations: the records billing keeps. Flushes; never commits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.pagination import page
+from app.patients.models import Patient
+from app.problems import Duplicate, IllegalTransition, Invalid, NotFound
+from insurance import rules
+from insurance.models import Authorization, AuthorizationChange, Coverage, Payer
+from insurance.schemas import (
+    AuthorizationCreate,
+    AuthorizationUpdate,
+    CoverageCreate,
+    CoverageUpdate,
+    PayerCreate,
+    PayerUpdate,
+)
+from scheduling.models import Course
+
+# --- payers ----------------------------------------------------------------------------------
+
+
+async def get_payer(session: AsyncSession, payer_id: uuid.UUID) -> Payer:
+    payer = await session.get(Payer, payer_id)
+    if payer is None:
+        raise NotFound("no such payer")
+    return payer
+
+
+async def list_payers(
+    session: AsyncSession, limit: int, cursor: str | None
+) -> tuple[list[Payer], str | None]:
+    return await page(session, select(Payer), [Payer.name, Payer.id], limit, cursor)
+
+
+async def _flush_named(session: AsyncSession, name: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Duplicate(f"a payer named {name!r} already exists") from exc
+
+
+async def create_payer(session: AsyncSession, data: PayerCreate) -> Payer:
+    if await session.scalar(select(Payer.id).where(Payer.name == data.name)) is not None:
+        raise Duplicate(f"a payer named {data.name!r} already exists")
+    payer = Payer(id=uuid.uuid4(), **data.model_dump())
+    session.add(payer)
+    await _flush_named(session, data.name)
+    return payer
+
+
+async def update_payer(session: AsyncSession, payer: Payer, data: PayerUpdate) -> Payer:
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is not None or name == "max_auth_days":
+            setattr(payer, name, value)
+    await _flush_named(session, payer.name)
+    return payer
+
+
+# --- coverages -------------------------------------------------------------------------------
+
+
+async def _patient(session: AsyncSession, patient_id: uuid.UUID) -> None:
+    if await session.get(Patient, patient_id) is None:
+        raise NotFound("no such patient")
+
+
+async def list_coverages(session: AsyncSession, patient_id: uuid.UUID) -> list[Coverage]:
+    await _patient(session, patient_id)
+    rows = await session.scalars(
+        select(Coverage)
+        .where(Coverage.patient_id == patient_id)
+        .order_by(Coverage.effective_from, Coverage.id)
+    )
+    return list(rows)
+
+
+async def get_coverage(session: AsyncSession, coverage_id: uuid.UUID) -> Coverage:
+    coverage = await session.get(Coverage, coverage_id)
+    if coverage is None:
+        raise NotFound("no such coverage")
+    return coverage
+
+
+async def create_coverage(
+    session: AsyncSession, patient_id: uuid.UUID, data: CoverageCreate
+) -> Coverage:
+    await _patient(session, patient_id)
+    if await session.get(Payer, data.payer_id) is None:
+        raise Invalid("no such payer")  # a field of the body, not the resource asked for
+    coverage = Coverage(id=uuid.uuid4(), patient_id=patient_id, **data.model_dump())
+    session.add(coverage)
+    await session.flush()
+    return coverage
+
+
+async def update_coverage(
+    session: AsyncSession, coverage: Coverage, data: CoverageUpdate
+) -> Coverage:
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is not None or name in ("group_number", "effective_to"):
+            setattr(coverage, name, value)
+    if coverage.effective_to is not None and coverage.effective_to < coverage.effective_from:
+        raise Invalid("the coverage ends before it starts")
+    await session.flush()
+    return coverage
+
+
+# --- authorizations --------------------------------------------------------------------------
+
+
+async def get_authorization(
+    session: AsyncSession, authorization_id: uuid.UUID, *, for_update: bool = False
+) -> Authorization:
+    auth = await session.get(Authorization, authorization_id, with_for_update=for_update)
+    if auth is None:
+        raise NotFound("no such authorization")
+    return auth
+
+
+async def list_authorizations(
+    session: AsyncSession,
+    patient_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Authorization], str | None]:
+    query = select(Authorization)
+    if patient_id is not None:
+        query = query.where(Authorization.patient_id == patient_id)
+    if status is not None:
+        query = query.where(Authorization.status == status)
+    order = [Authorization.valid_from, Authorization.id]
+    return await page(session, query, order, limit, cursor)
+
+
+async def history(session: AsyncSession, authorization_id: uuid.UUID) -> list[AuthorizationChange]:
+    rows = await session.scalars(
+        select(AuthorizationChange)
+        .where(AuthorizationChange.authorization_id == authorization_id)
+        .order_by(AuthorizationChange.at, AuthorizationChange.id)
+    )
+    return list(rows)
+
+
+async def payer_of(session: AsyncSession, auth: Authorization) -> Payer:
+    coverage = await get_coverage(session, auth.coverage_id)
+    return await get_payer(session, coverage.payer_id)
+
+
+def _check_length(auth: Authorization, payer: Payer) -> None:
+    if payer.max_auth_days and (auth.valid_to - auth.valid_from).days + 1 > payer.max_auth_days:
+        raise Invalid(f"{payer.name} approves at most {payer.max_auth_days} days at a time")
+
+
+async def create_authorization(
+    session: AsyncSession, data: AuthorizationCreate, actor_id: uuid.UUID | None
+) -> Authorization:
+    await _patient(session, data.patient_id)
+    coverage = await session.get(Coverage, data.coverage_id)
+    if coverage is None or coverage.patient_id != data.patient_id:
+        raise Invalid("no such coverage for this patient")
+    if data.course_id is not None:
+        course = await session.get(Course, data.course_id)
+        if course is None or course.patient_id != data.patient_id:
+            raise Invalid("no such course for this patient")
+    payer = await get_payer(session, coverage.payer_id)
+    values = data.model_dump(exclude={"units_type"})
+    auth = Authorization(
+        id=uuid.uuid4(),
+        units_type=data.units_type or payer.default_units_type,
+        units_used=0,
+        **values,
+    )
+    _check_length(auth, payer)
+    session.add(auth)
+    session.add(
+        AuthorizationChange(authorization_id=auth.id, actor_id=actor_id, to_status=auth.status)
+    )
+    await session.flush()
+    return auth
+
+
+async def update_authorization(
+    session: AsyncSession,
+    auth: Authorization,
+    data: AuthorizationUpdate,
+    actor_id: uuid.UUID | None,
+) -> Authorization:
+    changes = data.model_dump(exclude_unset=True, exclude={"status", "note"})
+    before = auth.status
+    if data.status is not None and data.status != before:
+        if not rules.can_change(before, data.status):
+            raise IllegalTransition(f"an authorization cannot go from {before} to {data.status}")
+        auth.status = data.status
+        session.add(
+            AuthorizationChange(
+                authorization_id=auth.id,
+                actor_id=actor_id,
+                from_status=before,
+                to_status=data.status,
+                note=data.note,
+            )
+        )
+    for name, value in changes.items():
+        if value is not None or name in ("auth_number", "requested_on", "decided_on", "notes"):
+            setattr(auth, name, value)
+    if auth.valid_to < auth.valid_from:
+        raise Invalid("the authorization ends before it starts")
+    if auth.units_approved < auth.units_used:
+        raise Invalid(f"{auth.units_used} units were already used; approve at least as many")
+    _check_length(auth, await payer_of(session, auth))
+    await session.flush()
+    return auth
