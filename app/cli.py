@@ -85,6 +85,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(_: argparse.Namespace) -> int:
+    import app.models  # noqa: F401 - every table known before the first flush
+    from app.db import Database
+    from insurance.alerts import sweep
+
+    async def run() -> str:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.unit_of_work() as session:
+                outcome, seconds = await sweep(session)
+        finally:
+            await db.dispose()
+        return (
+            f"swept {outcome.patients} patients in {seconds:.2f} s: "
+            f"{outcome.opened} alerts opened, {outcome.updated} updated, "
+            f"{outcome.resolved} resolved"
+        )
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chairside", description="Infusion-center scheduling")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load a realistic demo center into an empty database")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when data exists")
     demo.set_defaults(func=cmd_demo)
+
+    sweep = sub.add_parser("sweep", help="recompute every session's cover and billing alerts")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

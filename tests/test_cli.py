@@ -58,6 +58,10 @@ def test_demo_loads_once_and_users_can_be_created(tmp_path: Path) -> None:
     assert sum(count for _, count, _, _ in per_course) == sessions > 40
     assert sum(induction for _, _, induction, _ in per_course) % 5 == 0  # whole inductions
     assert others == 0  # course patients have no other demo appointments
+    # The demo's course sessions have no authorization yet: the sweep flags each once.
+    swept = chairside(["sweep"], db)
+    assert swept.returncode == 0 and " 0 alerts opened" not in swept.stdout, swept.stdout
+    assert " 0 alerts opened, 0 updated, 0 resolved" in chairside(["sweep"], db).stdout
     again = chairside(["demo", "--if-empty"], db)
     assert again.returncode == 0 and "already has a center" in again.stdout
 
