@@ -234,59 +234,48 @@ def patient_alerts(
         after = runs_out if runs_out is not None else g.valid_to
         at_risk = _sum([s.money for s in upcoming if _applies(g, s.need) and s.need.day > after])
         if runs_out is not None and runs_out <= g.valid_to:
-            alerts.append(
-                AlertSpec(
-                    kind="auth_units_low",
-                    subject_id=g.authorization_id,
-                    severity=_severity(usage.renew_by, today, auth.alert_days),
-                    due_date=usage.renew_by,
-                    payer_id=auth.payer_id,
-                    authorization_id=g.authorization_id,
-                    appointment_id=None,
-                    course_id=g.course_id,
-                    amount_at_risk=at_risk,
-                    detail=(
-                        f"{usage.units_remaining} of {usage.units_approved} units left; "
-                        f"runs out {runs_out}; renew by {usage.renew_by}"
-                    ),
-                )
+            kind = "auth_units_low"
+            detail = (
+                f"{usage.units_remaining} of {usage.units_approved} units left; "
+                f"runs out {runs_out}; renew by {usage.renew_by}"
             )
         elif (usage.renew_by - today).days <= auth.alert_days:
-            alerts.append(
-                AlertSpec(
-                    kind="auth_expiring",
-                    subject_id=g.authorization_id,
-                    severity=_severity(usage.renew_by, today, auth.alert_days),
-                    due_date=usage.renew_by,
-                    payer_id=auth.payer_id,
-                    authorization_id=g.authorization_id,
-                    appointment_id=None,
-                    course_id=g.course_id,
-                    amount_at_risk=at_risk,
-                    detail=f"ends {g.valid_to}; renew by {usage.renew_by}",
-                )
+            kind, detail = "auth_expiring", f"ends {g.valid_to}; renew by {usage.renew_by}"
+        else:
+            continue
+        alerts.append(
+            AlertSpec(
+                kind=kind,
+                subject_id=g.authorization_id,
+                severity=_severity(usage.renew_by, today, auth.alert_days),
+                due_date=usage.renew_by,
+                payer_id=auth.payer_id,
+                authorization_id=g.authorization_id,
+                appointment_id=None,
+                course_id=g.course_id,
+                amount_at_risk=at_risk,
+                detail=detail,
             )
+        )
 
     for c in coverages:
         if c.effective_to is None:
-            return_day = None
-        else:
-            end = c.effective_to
-            later = [s for s in upcoming if s.need.day > end and payer_on(s.need.day) is None]
-            return_day = min((s.need.day for s in later), default=None)
-            if return_day is not None:
-                alerts.append(
-                    AlertSpec(
-                        kind="coverage_ended",
-                        subject_id=c.coverage_id,
-                        severity=_severity(end, today, 14),
-                        due_date=end,
-                        payer_id=c.payer_id,
-                        authorization_id=None,
-                        appointment_id=None,
-                        course_id=None,
-                        amount_at_risk=_sum([s.money for s in later]),
-                        detail=f"coverage ends {end}; {len(later)} session(s) booked after it",
-                    )
+            continue
+        end = c.effective_to
+        later = [s for s in upcoming if s.need.day > end and payer_on(s.need.day) is None]
+        if later:
+            alerts.append(
+                AlertSpec(
+                    kind="coverage_ended",
+                    subject_id=c.coverage_id,
+                    severity=_severity(end, today, 14),
+                    due_date=end,
+                    payer_id=c.payer_id,
+                    authorization_id=None,
+                    appointment_id=None,
+                    course_id=None,
+                    amount_at_risk=_sum([s.money for s in later]),
+                    detail=f"coverage ends {end}; {len(later)} session(s) booked after it",
                 )
+            )
     return alerts

@@ -21,20 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, Instant, TimestampMixin, utcnow
+from insurance.rules import AUTH_STATUSES
 
 UNITS_TYPES = ("visits", "billing_units")
-AUTH_STATUSES = (
-    "draft",
-    "submitted",
-    "pending",
-    "approved",
-    "partially_approved",
-    "denied",
-    "appealed",
-    "expired",
-    "exhausted",
-    "cancelled",
-)
 ALERT_KINDS = (
     "auth_expiring",
     "auth_units_low",
