@@ -177,11 +177,10 @@ async def act_on_appointment(
         and (appt.status in ("cancelled", "no_show") or record is not None)
     ):
         changes = await cascade.cascade(session, appt.course_id, caller.user_id)
-    if appt.course_id is not None:
-        if appt.status == "completed":
-            await coverage.consume(
-                session, appt.id, record.dose_given_g if record is not None else None
-            )
+    if appt.course_id is not None and appt.status == "completed":
+        dose_given = record.dose_given_g if record is not None else None
+        await coverage.consume(session, appt.id, dose_given)
+    if appt.course_id is not None or (record is not None and record.weight_kg is not None):
         await coverage.recompute_patient(session, appt.patient_id)
     response.headers["ETag"] = etag(appt.version)
     return with_course_changes(appt, await _tz(session, appt.center_id), changes)
