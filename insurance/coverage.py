@@ -331,3 +331,30 @@ async def consume(
     session.add(record)
     await session.flush()
     return record
+
+
+async def covers_of(
+    session: AsyncSession, appointment_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, SessionCover]:
+    """The stored cover of these sessions (course sessions only; others have none)."""
+    ids = list(appointment_ids)
+    if not ids:
+        return {}
+    rows = await session.scalars(select(SessionCover).where(SessionCover.appointment_id.in_(ids)))
+    return {c.appointment_id: c for c in rows}
+
+
+async def uncovered_reason(
+    session: AsyncSession, patient_id: uuid.UUID, appointment_id: uuid.UUID
+) -> str | None:
+    """Why no authorization would pay for this booked session, or None when one would: the
+    check a center with the `block` policy makes before keeping a booking."""
+    await lock_patient(session, patient_id)
+    facts = (await load(session, [patient_id])).get(patient_id)
+    if facts is None:
+        return None
+    sessions, _ = decide(facts)
+    for s in sessions:
+        if s.need.appointment_id == appointment_id and s.cover.reason is not None:
+            return lapse.REASON_TEXT[s.cover.reason]
+    return None

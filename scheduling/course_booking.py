@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.patients.models import Patient
 from app.problems import BookingConflict, Conflict, Invalid
+from insurance import coverage
 from scheduling import availability, booking, products, repository
 from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
 from scheduling.localtime import day_bounds, zone
@@ -243,10 +244,24 @@ async def book_day(
                     actor_id,
                     booking.CourseSession(ctx.course.id, phase, sequence, figures.dose_g),
                 )
+                if center.coverage_policy == "block":
+                    # Cover depends on the date, not the slot: one check decides the day.
+                    why = await coverage.uncovered_reason(
+                        session, ctx.patient.id, placed.appointment.id
+                    )
+                    if why is not None:
+                        raise _Uncovered(why)
             return placed.appointment
         except BookingConflict:
             continue  # the patient is busy then, or someone took the slot meanwhile
+        except _Uncovered as uncovered:
+            return f"insurance would not pay for it (the center blocks that): {uncovered.reason}"
     return "the patient has other appointments at every open time"
+
+
+class _Uncovered(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 class _InductionFailed(Exception):

@@ -174,7 +174,10 @@ class PlannedSession(Output):
     appointment: SessionAppointment | None
     dose_g: float | None
     chair_minutes: int | None
-    coverage: Literal["unknown"] = "unknown"  # the insurance work fills this in
+    coverage: Literal["covered", "uncovered", "unknown"] = Field(
+        default="unknown", description="unknown until the session is booked"
+    )
+    coverage_reason: str | None = None
     unbookable_reason: str | None = None
 
 

@@ -51,6 +51,17 @@ def _one_per_weekday(hours: list[OpeningHoursIn] | None) -> list[OpeningHoursIn]
     return hours
 
 
+CoveragePolicy = Literal["warn", "block"]
+
+
+class SessionCoverage(Output):
+    """Whether insurance pays for a course session, and which authorization (billing's view)."""
+
+    state: Literal["covered", "uncovered"]
+    authorization_id: uuid.UUID | None
+    reason: str | None
+
+
 class CenterCreate(Input):
     name: Text
     timezone: str = Field(min_length=1, max_length=64, examples=["America/New_York"])
@@ -58,6 +69,10 @@ class CenterCreate(Input):
     patients_per_nurse: int = Field(ge=1, le=20)
     staffing: list[StaffingIn] = Field(default_factory=list, max_length=200)
     turnover_minutes: int = Field(default=15, ge=0, le=120)
+    coverage_policy: CoveragePolicy = Field(
+        default="warn",
+        description="a course session no authorization covers: booked and flagged, or refused",
+    )
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
 
@@ -69,6 +84,7 @@ class CenterUpdate(Input):
     patients_per_nurse: int | None = Field(default=None, ge=1, le=20)
     staffing: list[StaffingIn] | None = Field(default=None, max_length=200)
     turnover_minutes: int | None = Field(default=None, ge=0, le=120)
+    coverage_policy: CoveragePolicy | None = None
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
 
@@ -92,6 +108,7 @@ class CenterOut(Output):
     timezone: str
     patients_per_nurse: int
     turnover_minutes: int
+    coverage_policy: CoveragePolicy
     opening_hours: list[OpeningHoursOut]
     staffing: list[StaffingOut]
     version: int
@@ -206,6 +223,9 @@ class AppointmentOut(Output):
     booked_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    coverage: SessionCoverage | None = Field(
+        default=None, description="course sessions only: who pays, or why nobody does"
+    )
 
 
 class Slot(Output):
@@ -224,6 +244,7 @@ class BoardAppointment(Output):
     start: datetime
     end: datetime
     status: Status
+    coverage: SessionCoverage | None = None
 
 
 class BoardChair(Output):

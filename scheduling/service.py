@@ -65,6 +65,7 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         timezone=_checked_zone(data.timezone),
         patients_per_nurse=data.patients_per_nurse,
         turnover_minutes=data.turnover_minutes,
+        coverage_policy=data.coverage_policy,
         opening_hours=_hours(data.opening_hours),
         staffing=_shifts(data.staffing),
     )
@@ -82,6 +83,8 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.patients_per_nurse = data.patients_per_nurse
     if data.turnover_minutes is not None:
         center.turnover_minutes = data.turnover_minutes
+    if data.coverage_policy is not None:
+        center.coverage_policy = data.coverage_policy
     if data.opening_hours is not None:
         # Replace the week: delete first so the unique (center, weekday) never sees two rows.
         await session.execute(delete(OpeningHours).where(OpeningHours.center_id == center.id))

@@ -308,3 +308,71 @@ def test_only_billing_and_admins_change_insurance_records(
     first = payer(billing, name="Twice")
     assert billing.post("/api/v1/payers", json={**body, "name": first["name"]}).status_code == 409
     assert date.fromisoformat(day(0)) == MONDAY and gamunex(nurse)
+
+
+def test_cover_shows_on_appointments_the_day_board_and_the_plan(
+    nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    course, auth, booked = insured_course(nurse, billing)
+    first, fifth = booked[0], booked[4]
+    shown = nurse.get(f"/api/v1/appointments/{first['id']}").json()["coverage"]
+    assert shown == {"state": "covered", "authorization_id": auth["id"], "reason": None}
+    listed = nurse.get("/api/v1/appointments", params={"patient_id": course["patient_id"]})
+    states = [a["coverage"]["state"] for a in listed.json()["items"]]
+    assert states == ["covered"] * 4 + ["uncovered"]
+    board = nurse.get(
+        f"/api/v1/centers/{course['center_id']}/day", params={"date": fifth["start"][:10]}
+    ).json()
+    on_board = [a for chair in board["chairs"] for a in chair["appointments"]]
+    assert [a["coverage"]["reason"] for a in on_board if a["id"] == fifth["id"]] == [
+        "units_exhausted"
+    ]
+    plan = nurse.get(f"/api/v1/courses/{course['id']}/plan", params=THROUGH).json()["sessions"]
+    assert [p["coverage"] for p in plan] == ["covered"] * 4 + ["uncovered"]
+    assert plan[4]["coverage_reason"] == "units_exhausted"
+
+
+def test_a_blocking_center_books_no_session_insurance_would_not_pay(
+    admin: httpx.Client, nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    center, _ = weekday_center(nurse)
+    r = admin.patch(
+        f"/api/v1/centers/{center['id']}",
+        json={"coverage_policy": "block"},
+        headers={"If-Match": f'"{center["version"]}"'},
+    )
+    assert r.status_code == 200 and r.json()["coverage_policy"] == "block"
+    course = order(
+        nurse, center["id"], diagnosis_code="G61.82", induction=None, maintenance=MAINTENANCE
+    ).json()
+    p = payer(billing)
+    cover = billing.post(
+        f"/api/v1/patients/{course['patient_id']}/coverages",
+        json={"payer_id": p["id"], "member_id": "M-2", "effective_from": day(-30)},
+    ).json()
+    created = billing.post(
+        "/api/v1/authorizations",
+        json={
+            "patient_id": course["patient_id"],
+            "coverage_id": cover["id"],
+            "service_code": "J1561",
+            "status": "approved",
+            "valid_from": day(0),
+            "valid_to": day(89),
+            "units_type": "visits",
+            "units_approved": 4,
+        },
+    )
+    assert created.status_code == 201
+    result = nurse.post(f"/api/v1/courses/{course['id']}/book", json=THROUGH).json()
+    assert len(result["booked"]) == 4
+    assert "insurance would not pay" in result["unbookable"]["unbookable_reason"]
+    # Moving a session past the authorization's end is refused, and nothing moves.
+    fourth = result["booked"][3]
+    late = nurse.patch(
+        f"/api/v1/appointments/{fourth['id']}",
+        json={"start": f"{day(91)}T09:00:00-05:00"},
+        headers={"If-Match": '"1"'},
+    )
+    assert late.status_code == 409 and "insurance" in late.json()["detail"]
+    assert nurse.get(f"/api/v1/appointments/{fourth['id']}").json()["start"] == fourth["start"]

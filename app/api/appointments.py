@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.courses import changes_out
+from app.api.covers import coverage_out
 from app.api.deps import (
     DEFAULT_PAGE,
     Clinical,
@@ -20,9 +21,10 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from app.problems import Invalid
+from app.problems import Conflict, Invalid
 from app.schemas import LocalDate, Page
 from insurance import coverage
+from insurance.models import SessionCover
 from scheduling import booking, cascade, courses, repository
 from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
@@ -36,7 +38,9 @@ CONFLICT_DOC: dict[int | str, dict[str, Any]] = {
 Action = Literal["check-in", "start", "complete", "cancel", "no-show"]
 
 
-def appointment_out(appt: Appointment, tz_name: str) -> AppointmentOut:
+def appointment_out(
+    appt: Appointment, tz_name: str, cover: SessionCover | None = None
+) -> AppointmentOut:
     tz = zone(tz_name)
     return AppointmentOut(
         id=appt.id,
@@ -51,6 +55,7 @@ def appointment_out(appt: Appointment, tz_name: str) -> AppointmentOut:
         booked_by=appt.booked_by,
         created_at=appt.created_at.astimezone(tz),
         updated_at=appt.updated_at.astimezone(tz),
+        coverage=coverage_out(cover),
     )
 
 
@@ -100,8 +105,10 @@ async def list_appointments(
         cursor=cursor,
     )
     zones = await booking.center_zones(session, {a.center_id for a in items})
+    covers = await coverage.covers_of(session, [a.id for a in items if a.course_id])
     return Page[AppointmentOut](
-        items=[appointment_out(a, zones[a.center_id]) for a in items], next_cursor=nxt
+        items=[appointment_out(a, zones[a.center_id], covers.get(a.id)) for a in items],
+        next_cursor=nxt,
     )
 
 
@@ -111,13 +118,15 @@ async def get_appointment(
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id)
     response.headers["ETag"] = etag(appt.version)
-    return appointment_out(appt, await _tz(session, appt.center_id))
+    cover = (await coverage.covers_of(session, [appt.id])).get(appt.id)
+    return appointment_out(appt, await _tz(session, appt.center_id), cover)
 
 
-def with_course_changes(
-    appt: Appointment, tz_name: str, changes: cascade.CascadeResult | None
+async def with_course_changes(
+    session: AsyncSession, appt: Appointment, tz_name: str, changes: cascade.CascadeResult | None
 ) -> CourseSessionOut:
-    out = appointment_out(appt, tz_name).model_dump()
+    cover = (await coverage.covers_of(session, [appt.id])).get(appt.id)
+    out = appointment_out(appt, tz_name, cover).model_dump()
     return CourseSessionOut(
         **out, course_changes=changes_out(changes, tz_name) if changes is not None else None
     )
@@ -140,9 +149,21 @@ async def reschedule_appointment(
     changes = None
     if appt.course_id is not None:
         changes = await cascade.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
+        await _refuse_uncovered(session, appt)
         await coverage.recompute_patient(session, appt.patient_id)
     response.headers["ETag"] = etag(placed.appointment.version)
-    return with_course_changes(placed.appointment, placed.timezone, changes)
+    return await with_course_changes(session, placed.appointment, placed.timezone, changes)
+
+
+async def _refuse_uncovered(session: AsyncSession, appt: Appointment) -> None:
+    """At a center whose policy is `block`, a course session may not move to where no
+    authorization pays for it (409; the whole change is rolled back)."""
+    center = await repository.get_center(session, appt.center_id)
+    if center.coverage_policy != "block":
+        return
+    reason = await coverage.uncovered_reason(session, appt.patient_id, appt.id)
+    if reason is not None:
+        raise Conflict(f"insurance would not pay for the session then: {reason}")
 
 
 @router.post("/appointments/{appointment_id}/{action}", response_model=CourseSessionOut)
@@ -183,4 +204,4 @@ async def act_on_appointment(
     if appt.course_id is not None or (record is not None and record.weight_kg is not None):
         await coverage.recompute_patient(session, appt.patient_id)
     response.headers["ETag"] = etag(appt.version)
-    return with_course_changes(appt, await _tz(session, appt.center_id), changes)
+    return await with_course_changes(session, appt, await _tz(session, appt.center_id), changes)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.api.covers import coverage_out
 from app.api.deps import (
     DEFAULT_PAGE,
     Clinical,
@@ -20,6 +21,7 @@ from app.api.deps import (
 )
 from app.problems import ensure_version
 from app.schemas import LocalDate, Page
+from insurance import coverage
 from scheduling import availability, repository, service
 from scheduling.localtime import zone
 from scheduling.models import Center, Chair, ChairBlock
@@ -55,6 +57,7 @@ def center_out(center: Center) -> CenterOut:
         timezone=center.timezone,
         patients_per_nurse=center.patients_per_nurse,
         turnover_minutes=center.turnover_minutes,
+        coverage_policy=center.coverage_policy,
         opening_hours=[
             OpeningHoursOut(
                 weekday=h.weekday,
@@ -280,6 +283,7 @@ async def get_day(
     center = await repository.get_center(session, center_id)
     tz = zone(center.timezone)
     board = await availability.day_board(session, center, date)
+    covers = await coverage.covers_of(session, [a.id for a in board.appointments if a.course_id])
     by_chair: dict[uuid.UUID, list[BoardAppointment]] = {c.id: [] for c in board.chairs}
     for a in board.appointments:
         by_chair.setdefault(a.chair_id, []).append(
@@ -289,6 +293,7 @@ async def get_day(
                 start=a.start_at.astimezone(tz),
                 end=a.end_at.astimezone(tz),
                 status=a.status,
+                coverage=coverage_out(covers.get(a.id)),
             )
         )
     rules = board.rules

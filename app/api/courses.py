@@ -8,11 +8,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.api.covers import coverage_out
 from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, etag
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from insurance import coverage
+from insurance.models import SessionCover
 from scheduling import cascade, course_booking, course_plan, courses
 from scheduling.course_schemas import (
     BookingResult,
@@ -93,8 +95,13 @@ def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
     )
 
 
-def planned_out(e: course_plan.PlanEntry, tz_name: str) -> PlannedSession:
+def planned_out(
+    e: course_plan.PlanEntry, tz_name: str, cover: SessionCover | None = None
+) -> PlannedSession:
+    shown = coverage_out(cover)
     return PlannedSession(
+        coverage=shown.state if shown is not None else "unknown",
+        coverage_reason=shown.reason if shown is not None else None,
         phase=e.phase,
         sequence=e.sequence,
         window_start=e.window.earliest,
@@ -202,10 +209,14 @@ async def read_course_plan(
     center = await course_booking.center_of(session, course)
     today = course_booking.today_at(center)
     entries = await course_plan.plan(session, course, today, through or today + PLAN_HORIZON)
+    covers = await coverage.covers_of(session, [e.appointment.id for e in entries if e.appointment])
     return CoursePlan(
         course_id=course.id,
         status=course.status,
-        sessions=[planned_out(e, center.timezone) for e in entries],
+        sessions=[
+            planned_out(e, center.timezone, covers.get(e.appointment.id) if e.appointment else None)
+            for e in entries
+        ],
     )
 
 

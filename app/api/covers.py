@@ -1,0 +1,16 @@
+"""How a session's insurance cover is shown on appointments, the day board and the plan."""
+
+from __future__ import annotations
+
+from insurance.models import SessionCover
+from scheduling.schemas import SessionCoverage
+
+
+def coverage_out(cover: SessionCover | None) -> SessionCoverage | None:
+    if cover is None:
+        return None
+    return SessionCoverage(
+        state="covered" if cover.reason is None else "uncovered",
+        authorization_id=cover.authorization_id,
+        reason=cover.reason,
+    )
