@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -45,6 +45,8 @@ class Facts:
     auths: list[lapse.Auth] = field(default_factory=list)
     coverages: list[lapse.Cover] = field(default_factory=list)
     plans: list[lapse.Plan] = field(default_factory=list)
+    # Sessions already given that no authorization paid for: the real unpaid bills.
+    unpaid: list[tuple[rules.Need, Decimal | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +161,34 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
             )
         )
 
+    unpaid = await session.execute(
+        select(
+            SessionCover.patient_id,
+            SessionCover.reason,
+            Appointment.id,
+            Appointment.start_at,
+            Appointment.course_id,
+            Appointment.dose_g,
+            Product.hcpcs_code,
+            Product.billing_unit_mg,
+            Product.price_per_unit,
+            Center.timezone,
+        )
+        .join(Appointment, Appointment.id == SessionCover.appointment_id)
+        .join(Course, Course.id == Appointment.course_id)
+        .join(Product, Product.id == Course.product_id)
+        .join(Center, Center.id == Appointment.center_id)
+        .where(
+            SessionCover.patient_id.in_(ids),
+            SessionCover.consumed.is_(True),
+            SessionCover.authorization_id.is_(None),
+        )
+    )
+    for owner, reason, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in unpaid:
+        day = start.astimezone(zone(tz_name)).date()
+        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
+        of(owner, tz_name).unpaid.append((need, price, reason or "no_authorization"))
+
     coverages = await session.scalars(select(Coverage).where(Coverage.patient_id.in_(ids)))
     for c in coverages:
         of(c.patient_id).coverages.append(
@@ -173,7 +203,13 @@ def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
     covers = rules.allocate([n for n, _ in facts.sessions], [a.grant for a in facts.auths])
     by_id = {n.appointment_id: n for n, _ in facts.sessions}
     sessions = [lapse.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers]
-    alerts = lapse.patient_alerts(facts.today, sessions, facts.auths, facts.coverages, facts.plans)
+    given = [
+        lapse.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
+        for need, price, reason in facts.unpaid
+    ]
+    alerts = lapse.patient_alerts(
+        facts.today, sessions, facts.auths, facts.coverages, facts.plans, given
+    )
     return sessions, alerts
 
 
@@ -184,6 +220,9 @@ async def recompute(session: AsyncSession, patient_ids: Iterable[uuid.UUID]) -> 
     if not ids:
         return outcome
     facts = await load(session, ids)
+    for patient_facts in facts.values():
+        if patient_facts.unpaid:
+            await _settle_unpaid(session, patient_facts)
     covers: list[dict[str, object]] = []
     wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]] = {}
     for patient_id in ids:
@@ -214,6 +253,45 @@ async def recompute(session: AsyncSession, patient_ids: Iterable[uuid.UUID]) -> 
         await session.execute(insert(SessionCover), covers)
     await _reconcile(session, ids, wanted, outcome)
     return outcome
+
+
+async def _draw(session: AsyncSession, authorization_id: uuid.UUID, units: int) -> bool:
+    """Take units from an authorization unless that would pass what was approved."""
+    drawn = await session.execute(
+        update(Authorization)
+        .where(
+            Authorization.id == authorization_id,
+            Authorization.units_used + units <= Authorization.units_approved,
+        )
+        .values(units_used=Authorization.units_used + units, version=Authorization.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(drawn.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def _settle_unpaid(session: AsyncSession, facts: Facts) -> None:
+    """A session given without cover is paid for once an authorization that covers its date
+    arrives (payers approve retroactively): draw the units now, before upcoming sessions."""
+    still: list[tuple[rules.Need, Decimal | None, str]] = []
+    for need, price, reason in facts.unpaid:
+        cover = rules.allocate([need], [a.grant for a in facts.auths])[0]
+        if cover.authorization_id is None or not await _draw(
+            session, cover.authorization_id, cover.units
+        ):
+            still.append((need, price, cover.reason or reason))
+            continue
+        await session.execute(
+            update(SessionCover)
+            .where(SessionCover.appointment_id == need.appointment_id)
+            .values(authorization_id=cover.authorization_id, units=cover.units, reason=None)
+        )
+        facts.auths = [
+            replace(a, grant=replace(a.grant, units_left=a.grant.units_left - cover.units))
+            if a.grant.authorization_id == cover.authorization_id
+            else a
+            for a in facts.auths
+        ]
+    facts.unpaid = still
 
 
 async def _reconcile(
@@ -304,18 +382,7 @@ async def consume(
     grants = [a.grant for a in facts[appt.patient_id].auths] if appt.patient_id in facts else []
     cover = rules.allocate([need], grants)[0]
     while cover.authorization_id is not None:
-        drawn = await session.execute(
-            update(Authorization)
-            .where(
-                Authorization.id == cover.authorization_id,
-                Authorization.units_used + cover.units <= Authorization.units_approved,
-            )
-            .values(
-                units_used=Authorization.units_used + cover.units, version=Authorization.version + 1
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if drawn.rowcount == 1:  # type: ignore[attr-defined]
+        if await _draw(session, cover.authorization_id, cover.units):
             break
         grants = [g for g in grants if g.authorization_id != cover.authorization_id]
         cover = rules.allocate([need], grants)[0]

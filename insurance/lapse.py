@@ -168,8 +168,11 @@ def patient_alerts(
     auths: Sequence[Auth],
     coverages: Sequence[Cover],
     plans: Sequence[Plan],
+    unpaid: Sequence[Session] = (),
 ) -> list[AlertSpec]:
-    """The alerts that should be live for one patient today."""
+    """The alerts that should be live for one patient today. `unpaid` are sessions already
+    given that no authorization paid for: they stay on the queue until billing settles them
+    (a retroactive authorization, or resolved by hand)."""
     alerts: list[AlertSpec] = []
     upcoming = [s for s in sessions if s.need.day >= today]
     primary = sorted(coverages, key=lambda c: c.effective_from)
@@ -180,6 +183,22 @@ def patient_alerts(
                 return c.payer_id
         return None
 
+    for s in unpaid:
+        why = REASON_TEXT.get(s.cover.reason or "", "no cover")
+        alerts.append(
+            AlertSpec(
+                kind="session_uncovered",
+                subject_id=s.need.appointment_id,
+                severity="critical",
+                due_date=s.need.day,
+                payer_id=payer_on(s.need.day),
+                authorization_id=None,
+                appointment_id=s.need.appointment_id,
+                course_id=s.need.course_id,
+                amount_at_risk=s.money,
+                detail=f"given on {s.need.day} without cover: {why}",
+            )
+        )
     for s in upcoming:
         if s.cover.reason is None:
             continue

@@ -292,6 +292,35 @@ def test_two_completions_racing_for_the_last_unit_never_both_take_it(
     usage = billing.get(f"/api/v1/authorizations/{auth['id']}/usage").json()
     assert usage["units_used"] == 1 and usage["units_remaining"] == 0
 
+    # The session given without cover is the real unpaid bill: it stays on the queue...
+    covers = {
+        a: billing.get(f"/api/v1/appointments/{a}").json()["coverage"] for a in (first, second)
+    }
+    unpaid = [a for a, c in covers.items() if c["state"] == "uncovered"]
+    assert len(unpaid) == 1
+    patient = billing.get(f"/api/v1/appointments/{first}").json()["patient_id"]
+    flagged = [a for a in live(billing, patient) if a["appointment_id"] == unpaid[0]]
+    assert len(flagged) == 1 and flagged[0]["severity"] == "critical"
+    assert "without cover" in flagged[0]["detail"]
+    # ...until the payer approves it after the fact: the units are drawn then.
+    retro = billing.post(
+        "/api/v1/authorizations",
+        json={
+            "patient_id": patient,
+            "coverage_id": auth["coverage_id"],
+            "service_code": "J1561",
+            "status": "approved",
+            "valid_from": day(0),
+            "valid_to": day(60),
+            "units_type": "visits",
+            "units_approved": 1,
+        },
+    ).json()
+    assert billing.get(f"/api/v1/authorizations/{retro['id']}").json()["units_used"] == 1
+    paid = billing.get(f"/api/v1/appointments/{unpaid[0]}").json()["coverage"]
+    assert paid == {"state": "covered", "authorization_id": retro["id"], "reason": None}
+    assert [a for a in live(billing, patient) if a["appointment_id"] == unpaid[0]] == []
+
 
 def test_only_billing_and_admins_change_insurance_records(
     nurse: httpx.Client, billing: httpx.Client
