@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -130,35 +131,38 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
         of(owner, tz_name).sessions.append((need, price))
 
+    # Plain rows, not ORM objects: the sweep reads every authorization, and units drawn by a
+    # conditional UPDATE earlier in this transaction must show.
     auths = await session.execute(
-        select(Authorization, Payer)
+        select(
+            Authorization.patient_id,
+            Authorization.id,
+            Authorization.status,
+            Authorization.service_code,
+            Authorization.course_id,
+            Authorization.valid_from,
+            Authorization.valid_to,
+            Authorization.units_type,
+            Authorization.units_approved,
+            Authorization.units_used,
+            Payer.id,
+            Payer.turnaround_days,
+            Payer.renewal_margin_days,
+            Payer.alert_days,
+        )
         .join(Coverage, Coverage.id == Authorization.coverage_id)
         .join(Payer, Payer.id == Coverage.payer_id)
         .where(Authorization.patient_id.in_(ids))
-        # Units drawn by a conditional UPDATE earlier in this transaction must show.
-        .execution_options(populate_existing=True)
     )
-    for auth, payer in auths:
+    for row in auths:
+        (owner, auth_id, status, code, for_course, valid_from, valid_to, units_type) = row[:8]
+        approved, used, payer_id, turnaround, margin, alert_days = row[8:]
+        kind: rules.UnitsType = "visits" if units_type == "visits" else "billing_units"
         grant = rules.Grant(
-            auth.id,
-            auth.status,
-            auth.service_code,
-            auth.course_id,
-            auth.valid_from,
-            auth.valid_to,
-            "visits" if auth.units_type == "visits" else "billing_units",
-            auth.units_approved - auth.units_used,
+            auth_id, status, code, for_course, valid_from, valid_to, kind, approved - used
         )
-        of(auth.patient_id).auths.append(
-            lapse.Auth(
-                grant,
-                auth.units_approved,
-                auth.units_used,
-                payer.id,
-                payer.turnaround_days,
-                payer.renewal_margin_days,
-                payer.alert_days,
-            )
+        of(owner).auths.append(
+            lapse.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
         )
 
     unpaid = await session.execute(
@@ -189,11 +193,17 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
         of(owner, tz_name).unpaid.append((need, price, reason or "no_authorization"))
 
-    coverages = await session.scalars(select(Coverage).where(Coverage.patient_id.in_(ids)))
-    for c in coverages:
-        of(c.patient_id).coverages.append(
-            lapse.Cover(c.id, c.payer_id, c.effective_from, c.effective_to)
-        )
+    coverages = await session.execute(
+        select(
+            Coverage.patient_id,
+            Coverage.id,
+            Coverage.payer_id,
+            Coverage.effective_from,
+            Coverage.effective_to,
+        ).where(Coverage.patient_id.in_(ids))
+    )
+    for owner, coverage_id, payer_id, starts, ends in coverages:
+        of(owner).coverages.append(lapse.Cover(coverage_id, payer_id, starts, ends))
     return facts
 
 
@@ -214,43 +224,22 @@ def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
 
 
 async def recompute(session: AsyncSession, patient_ids: Iterable[uuid.UUID]) -> Outcome:
-    """Bring the session covers and the live coverage alerts of these patients up to date."""
+    """Bring the live coverage alerts of these patients up to date (and pay for sessions
+    given without cover when an authorization for them has arrived since)."""
     ids = sorted(set(patient_ids))
     outcome = Outcome(patients=len(ids))
     if not ids:
         return outcome
     facts = await load(session, ids)
-    for patient_facts in facts.values():
-        if patient_facts.unpaid:
-            await _settle_unpaid(session, patient_facts)
-    covers: list[dict[str, object]] = []
     wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]] = {}
     for patient_id in ids:
         if patient_id not in facts:
             continue
-        sessions, alerts = decide(facts[patient_id])
-        covers.extend(
-            {
-                "appointment_id": s.need.appointment_id,
-                "patient_id": patient_id,
-                "authorization_id": s.cover.authorization_id,
-                "units": s.cover.units,
-                "reason": s.cover.reason,
-                "consumed": False,
-                "updated_at": utcnow(),
-            }
-            for s in sessions
-        )
+        if facts[patient_id].unpaid:
+            await _settle_unpaid(session, facts[patient_id])
+        _, alerts = decide(facts[patient_id])
         for spec in alerts:
             wanted[(spec.kind, spec.subject_id)] = (patient_id, spec)
-
-    await session.execute(
-        delete(SessionCover).where(
-            SessionCover.patient_id.in_(ids), SessionCover.consumed.is_(False)
-        )
-    )
-    if covers:
-        await session.execute(insert(SessionCover), covers)
     await _reconcile(session, ids, wanted, outcome)
     return outcome
 
@@ -294,31 +283,77 @@ async def _settle_unpaid(session: AsyncSession, facts: Facts) -> None:
     facts.unpaid = still
 
 
+_ALERT = cast(Table, Alert.__table__)  # plain-table statements, run with many parameter sets
+_RESOLVE = (
+    _ALERT.update()
+    .where(_ALERT.c.id == bindparam("alert"))
+    .values(
+        status="resolved",
+        resolved_at=bindparam("at"),
+        resolution="cleared",
+        version=_ALERT.c.version + 1,
+    )
+)
+_REFRESH = (
+    _ALERT.update()
+    .where(_ALERT.c.id == bindparam("alert"))
+    .values(
+        severity=bindparam("severity"),
+        due_date=bindparam("due_date"),
+        amount_at_risk=bindparam("amount_at_risk"),
+        detail=bindparam("detail"),
+        payer_id=bindparam("payer_id"),
+        version=_ALERT.c.version + 1,
+    )
+)
+
+
 async def _reconcile(
     session: AsyncSession,
     ids: list[uuid.UUID],
     wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]],
     outcome: Outcome,
 ) -> None:
-    live = await session.scalars(
-        select(Alert).where(
-            Alert.patient_id.in_(ids), Alert.status.in_(LIVE), Alert.kind.in_(COVERAGE_KINDS)
-        )
+    live = await session.execute(
+        select(
+            Alert.id,
+            Alert.kind,
+            Alert.subject_id,
+            Alert.severity,
+            Alert.due_date,
+            Alert.amount_at_risk,
+            Alert.detail,
+            Alert.payer_id,
+        ).where(Alert.patient_id.in_(ids), Alert.status.in_(LIVE), Alert.kind.in_(COVERAGE_KINDS))
     )
     now = utcnow()
-    for alert in live:
-        spec = wanted.pop((alert.kind, alert.subject_id), None)
+    cleared: list[dict[str, object]] = []
+    changed: list[dict[str, object]] = []
+    for alert_id, kind, subject_id, *held in live:
+        spec = wanted.pop((kind, subject_id), None)
         if spec is None:
-            alert.status, alert.resolved_at, alert.resolution = "resolved", now, "cleared"
-            outcome.resolved += 1
+            cleared.append({"alert": alert_id})
             continue
         _, s = spec
-        fresh = (s.severity, s.due_date, s.amount_at_risk, s.detail, s.payer_id)
-        held = (alert.severity, alert.due_date, alert.amount_at_risk, alert.detail, alert.payer_id)
+        fresh = [s.severity, s.due_date, s.amount_at_risk, s.detail, s.payer_id]
         if fresh != held:
-            alert.severity, alert.due_date, alert.amount_at_risk = fresh[:3]
-            alert.detail, alert.payer_id = s.detail, s.payer_id
-            outcome.updated += 1
+            changed.append(
+                {
+                    "alert": alert_id,
+                    "severity": s.severity,
+                    "due_date": s.due_date,
+                    "amount_at_risk": s.amount_at_risk,
+                    "detail": s.detail,
+                    "payer_id": s.payer_id,
+                }
+            )
+    # Bulk statements, not ORM objects: a sweep may touch many thousands of alerts.
+    if cleared:
+        await session.execute(_RESOLVE, [{**c, "at": now} for c in cleared])
+    if changed:
+        await session.execute(_REFRESH, changed)
+    outcome.resolved += len(cleared)
+    outcome.updated += len(changed)
     rows = [
         {
             "id": uuid.uuid4(),
@@ -400,15 +435,47 @@ async def consume(
     return record
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """Who pays for a course session: drawn from an authorization when it was given, or the
+    authorization the rules allocate it today (derived, never stored)."""
+
+    authorization_id: uuid.UUID | None
+    reason: str | None  # None when covered
+
+
 async def covers_of(
     session: AsyncSession, appointment_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, SessionCover]:
-    """The stored cover of these sessions (course sessions only; others have none)."""
+) -> dict[uuid.UUID, SessionState]:
+    """The cover of these sessions: given ones as drawn, booked ones as allocated now.
+    Appointments outside a course have none."""
     ids = list(appointment_ids)
     if not ids:
         return {}
-    rows = await session.scalars(select(SessionCover).where(SessionCover.appointment_id.in_(ids)))
-    return {c.appointment_id: c for c in rows}
+    drawn = await session.execute(
+        select(
+            SessionCover.appointment_id, SessionCover.authorization_id, SessionCover.reason
+        ).where(SessionCover.appointment_id.in_(ids))
+    )
+    found = {a: SessionState(auth, reason) for a, auth, reason in drawn}
+    patients = await session.scalars(
+        select(Appointment.patient_id)
+        .where(
+            Appointment.id.in_([i for i in ids if i not in found]),
+            Appointment.course_id.is_not(None),
+            Appointment.status.in_(ACTIVE_STATUSES),
+        )
+        .distinct()
+    )
+    wanted = set(ids)
+    for facts in (await load(session, list(patients))).values():
+        sessions, _ = decide(facts)
+        for s in sessions:
+            if s.need.appointment_id in wanted and s.need.appointment_id not in found:
+                found[s.need.appointment_id] = SessionState(
+                    s.cover.authorization_id, s.cover.reason
+                )
+    return found
 
 
 async def uncovered_reason(

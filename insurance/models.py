@@ -141,9 +141,9 @@ class AuthorizationChange(Base):
 
 
 class SessionCover(Base):
-    """Which authorization pays for a course session, or why none does. Rewritten for booked
-    sessions whenever the patient's coverage is recomputed; fixed once the session is given
-    (`consumed`), because the units were then drawn from the authorization."""
+    """What a given course session drew from an authorization, or why nothing paid for it.
+    Written once, when the session is completed (`consumed`); booked sessions' cover is
+    derived from the authorizations whenever it is asked for, never stored."""
 
     __tablename__ = "session_covers"
 

@@ -24,7 +24,7 @@ from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Conflict, Invalid
 from app.schemas import LocalDate, Page
 from insurance import coverage
-from insurance.models import SessionCover
+from insurance.coverage import SessionState
 from scheduling import booking, cascade, courses, repository
 from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
@@ -39,7 +39,7 @@ Action = Literal["check-in", "start", "complete", "cancel", "no-show"]
 
 
 def appointment_out(
-    appt: Appointment, tz_name: str, cover: SessionCover | None = None
+    appt: Appointment, tz_name: str, cover: SessionState | None = None
 ) -> AppointmentOut:
     tz = zone(tz_name)
     return AppointmentOut(

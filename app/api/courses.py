@@ -14,7 +14,7 @@ from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
 from insurance import coverage
-from insurance.models import SessionCover
+from insurance.coverage import SessionState
 from scheduling import cascade, course_booking, course_plan, courses
 from scheduling.course_schemas import (
     BookingResult,
@@ -96,7 +96,7 @@ def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
 
 
 def planned_out(
-    e: course_plan.PlanEntry, tz_name: str, cover: SessionCover | None = None
+    e: course_plan.PlanEntry, tz_name: str, cover: SessionState | None = None
 ) -> PlannedSession:
     shown = coverage_out(cover)
     return PlannedSession(

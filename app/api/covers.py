@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from insurance.models import SessionCover
+from insurance.coverage import SessionState
 from scheduling.schemas import SessionCoverage
 
 
-def coverage_out(cover: SessionCover | None) -> SessionCoverage | None:
+def coverage_out(cover: SessionState | None) -> SessionCoverage | None:
     if cover is None:
         return None
     return SessionCoverage(
