@@ -33,6 +33,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/booking.py
 	$(BIN)/python bench/courses.py
+	$(BIN)/python bench/sweep.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
