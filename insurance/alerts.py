@@ -17,9 +17,9 @@ from app.problems import IllegalTransition, Invalid, NotFound
 from insurance import coverage, lapse, rules
 from insurance.models import Alert, Authorization, Coverage, Payer
 from insurance.schemas import AlertAction
-from scheduling.models import Appointment
+from scheduling.models import Course
 
-SWEEP_CHUNK = 2000  # patients per set of queries: bounded memory, few round trips
+SWEEP_CHUNK = 5000  # patients per set of queries: bounded memory, few round trips
 
 
 async def list_alerts(
@@ -108,18 +108,20 @@ async def sweep(session: AsyncSession) -> tuple[coverage.Outcome, float]:
     """Recompute every patient with authorizations, course sessions or live alerts, a chunk of
     patients per set of queries. A second sweep straight after opens and resolves nothing."""
     started = time.perf_counter()
+    # Course sessions, authorizations, given-but-unpaid sessions and live alerts all belong
+    # to patients with a course or an authorization, or to patients with a live alert.
     ids = sorted(
         await session.scalars(
             union(
                 select(Authorization.patient_id),
-                select(Appointment.patient_id).where(Appointment.course_id.is_not(None)),
+                select(Course.patient_id),
                 select(Alert.patient_id).where(Alert.status.in_(coverage.LIVE)),
             )
         )
     )
     total = coverage.Outcome()
     for i in range(0, len(ids), SWEEP_CHUNK):
-        outcome = await coverage.recompute(session, ids[i : i + SWEEP_CHUNK])
+        outcome = await coverage.recompute(session, ids[i : i + SWEEP_CHUNK], whole_span=True)
         total.patients += outcome.patients
         total.opened += outcome.opened
         total.resolved += outcome.resolved

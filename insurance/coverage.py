@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -67,11 +67,28 @@ async def lock_patient(session: AsyncSession, patient_id: uuid.UUID) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Facts]:
-    """The facts for these patients, in five queries whatever their number."""
+def _local_day(session: AsyncSession) -> ColumnElement[Any]:
+    """A session's local date. PostgreSQL works it out itself, sparing the sweep a Python
+    time-zone conversion per row; elsewhere the start instant comes back to be converted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone(Center.timezone, Appointment.start_at))
+    return Appointment.__table__.c.start_at
+
+
+async def load(
+    session: AsyncSession,
+    patient_ids: Sequence[uuid.UUID],
+    span: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> dict[uuid.UUID, Facts]:
+    """The facts for these patients, in five queries whatever their number. `span` (the
+    sweep's) reads every patient whose id lies in it instead: index range scans, no id list."""
     ids = list(patient_ids)
     now = utcnow()
     facts: dict[uuid.UUID, Facts] = {}
+
+    def mine(column: Any) -> ColumnElement[bool]:
+        chosen: ColumnElement[bool] = column.between(*span) if span is not None else column.in_(ids)
+        return chosen
 
     def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
         if patient_id not in facts:
@@ -99,7 +116,7 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         )
         .join(Product, Product.id == Course.product_id)
         .join(Center, Center.id == Course.center_id)
-        .where(Course.patient_id.in_(ids), Course.status.in_(("active", "on_hold")))
+        .where(mine(Course.patient_id), Course.status.in_(("active", "on_hold")))
     )
     for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
         left = max(cycles - count, 0) if cycles is not None else None
@@ -109,7 +126,7 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         select(
             Appointment.patient_id,
             Appointment.id,
-            Appointment.start_at,
+            _local_day(session),
             Appointment.course_id,
             Appointment.dose_g,
             Product.hcpcs_code,
@@ -121,13 +138,14 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         .join(Product, Product.id == Course.product_id)
         .join(Center, Center.id == Appointment.center_id)
         .where(
-            Appointment.patient_id.in_(ids),
+            mine(Appointment.patient_id),
             Appointment.status.in_(ACTIVE_STATUSES),
             Appointment.end_at > now,
         )
     )
-    for owner, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
-        day = start.astimezone(zone(tz_name)).date()
+    for owner, appt_id, day, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
+        if isinstance(day, datetime):
+            day = day.astimezone(zone(tz_name)).date()
         need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
         of(owner, tz_name).sessions.append((need, price))
 
@@ -152,7 +170,7 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         )
         .join(Coverage, Coverage.id == Authorization.coverage_id)
         .join(Payer, Payer.id == Coverage.payer_id)
-        .where(Authorization.patient_id.in_(ids))
+        .where(mine(Authorization.patient_id))
     )
     for row in auths:
         (owner, auth_id, status, code, for_course, valid_from, valid_to, units_type) = row[:8]
@@ -183,7 +201,7 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
         .join(Product, Product.id == Course.product_id)
         .join(Center, Center.id == Appointment.center_id)
         .where(
-            SessionCover.patient_id.in_(ids),
+            mine(SessionCover.patient_id),
             SessionCover.consumed.is_(True),
             SessionCover.authorization_id.is_(None),
         )
@@ -200,7 +218,7 @@ async def load(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> dict[
             Coverage.payer_id,
             Coverage.effective_from,
             Coverage.effective_to,
-        ).where(Coverage.patient_id.in_(ids))
+        ).where(mine(Coverage.patient_id))
     )
     for owner, coverage_id, payer_id, starts, ends in coverages:
         of(owner).coverages.append(lapse.Cover(coverage_id, payer_id, starts, ends))
@@ -223,14 +241,17 @@ def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
     return sessions, alerts
 
 
-async def recompute(session: AsyncSession, patient_ids: Iterable[uuid.UUID]) -> Outcome:
+async def recompute(
+    session: AsyncSession, patient_ids: Iterable[uuid.UUID], *, whole_span: bool = False
+) -> Outcome:
     """Bring the live coverage alerts of these patients up to date (and pay for sessions
-    given without cover when an authorization for them has arrived since)."""
+    given without cover when an authorization for them has arrived since). `whole_span`:
+    the ids are a sorted run of the sweep's, read by id range."""
     ids = sorted(set(patient_ids))
     outcome = Outcome(patients=len(ids))
     if not ids:
         return outcome
-    facts = await load(session, ids)
+    facts = await load(session, ids, (ids[0], ids[-1]) if whole_span else None)
     wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]] = {}
     for patient_id in ids:
         if patient_id not in facts:
@@ -375,7 +396,7 @@ async def _reconcile(
         for patient_id, s in wanted.values()
     ]
     if rows:
-        await session.execute(insert(Alert), rows)
+        await session.execute(_ALERT.insert(), rows)
     outcome.opened += len(rows)
     await session.flush()
 
