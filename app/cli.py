@@ -85,7 +85,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sweep(_: argparse.Namespace) -> int:
+def cmd_sweep(args: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
     from app.db import Database
     from insurance.alerts import sweep
@@ -94,7 +94,7 @@ def cmd_sweep(_: argparse.Namespace) -> int:
         db = Database(get_settings().database_url)
         try:
             async with db.unit_of_work() as session:
-                outcome, seconds = await sweep(session)
+                outcome, seconds = await sweep(session, everyone=args.everyone)
         finally:
             await db.dispose()
         return (
@@ -134,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--if-empty", action="store_true", help="do nothing when data exists")
     demo.set_defaults(func=cmd_demo)
 
-    sweep = sub.add_parser("sweep", help="recompute every session's cover and billing alerts")
+    sweep = sub.add_parser("sweep", help="recompute insurance cover and billing alerts")
+    sweep.add_argument(
+        "--everyone", action="store_true", help="every patient, not only those due for review"
+    )
     sweep.set_defaults(func=cmd_sweep)
     return parser
 

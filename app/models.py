@@ -8,6 +8,7 @@ from insurance.models import (
     Authorization,
     AuthorizationChange,
     Coverage,
+    CoverageReview,
     Payer,
     SessionCover,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Course",
     "CourseChange",
     "Coverage",
+    "CoverageReview",
     "IdempotencyRecord",
     "OpeningHours",
     "Patient",

@@ -104,9 +104,10 @@ async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
     return lapse.auth_usage(mine, sessions, facts.plans)
 
 
-async def sweep(session: AsyncSession) -> tuple[coverage.Outcome, float]:
-    """Recompute every patient with authorizations, course sessions or live alerts, a chunk of
-    patients per set of queries. A second sweep straight after opens and resolves nothing."""
+async def sweep(session: AsyncSession, *, everyone: bool = False) -> tuple[coverage.Outcome, float]:
+    """Recompute the patients whose review date has come (or, with `everyone`, every patient
+    with a course, an authorization or a live alert), a chunk of patients per set of queries.
+    A second sweep straight after has nobody to recompute, and would open nothing if it had."""
     started = time.perf_counter()
     # Course sessions, authorizations, given-but-unpaid sessions and live alerts all belong
     # to patients with a course or an authorization, or to patients with a live alert.
@@ -119,9 +120,13 @@ async def sweep(session: AsyncSession) -> tuple[coverage.Outcome, float]:
             )
         )
     )
+    due = ids if everyone else await coverage.due_for_review(session, ids)
+    # Read by id range when (nearly) everyone is due, by id list when few are.
+    dense = len(due) * 2 > len(ids)
     total = coverage.Outcome()
-    for i in range(0, len(ids), SWEEP_CHUNK):
-        outcome = await coverage.recompute(session, ids[i : i + SWEEP_CHUNK], whole_span=True)
+    for i in range(0, len(due), SWEEP_CHUNK):
+        chunk = due[i : i + SWEEP_CHUNK]
+        outcome = await coverage.recompute(session, chunk, whole_span=dense)
         total.patients += outcome.patients
         total.opened += outcome.opened
         total.resolved += outcome.resolved

@@ -13,16 +13,23 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from insurance import lapse, rules
-from insurance.models import Alert, Authorization, Coverage, Payer, SessionCover
+from insurance.models import (
+    Alert,
+    Authorization,
+    Coverage,
+    CoverageReview,
+    Payer,
+    SessionCover,
+)
 from scheduling.localtime import zone
 from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, Product
 
@@ -253,16 +260,37 @@ async def recompute(
         return outcome
     facts = await load(session, ids, (ids[0], ids[-1]) if whole_span else None)
     wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]] = {}
+    now = utcnow()
+    reviews: list[dict[str, object]] = []
     for patient_id in ids:
-        if patient_id not in facts:
-            continue
-        if facts[patient_id].unpaid:
-            await _settle_unpaid(session, facts[patient_id])
-        _, alerts = decide(facts[patient_id])
-        for spec in alerts:
-            wanted[(spec.kind, spec.subject_id)] = (patient_id, spec)
+        review: date | None = None
+        if patient_id in facts:
+            mine = facts[patient_id]
+            if mine.unpaid:
+                await _settle_unpaid(session, mine)
+            sessions, alerts = decide(mine)
+            for spec in alerts:
+                wanted[(spec.kind, spec.subject_id)] = (patient_id, spec)
+            review = lapse.next_review(mine.today, sessions, mine.auths, mine.coverages, mine.plans)
+        reviews.append({"patient_id": patient_id, "review_on": review, "reviewed_at": now})
     await _reconcile(session, ids, wanted, outcome)
+    await session.execute(delete(CoverageReview).where(CoverageReview.patient_id.in_(ids)))
+    await session.execute(_REVIEWS.insert(), reviews)
     return outcome
+
+
+async def due_for_review(session: AsyncSession, candidates: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Of these patients, those never reviewed or whose review date has come. A day early
+    everywhere, so that no time zone sees its date come before the sweep does."""
+    horizon = datetime.now(UTC).date() + timedelta(days=1)
+    settled = set(
+        await session.scalars(
+            select(CoverageReview.patient_id).where(
+                or_(CoverageReview.review_on.is_(None), CoverageReview.review_on > horizon)
+            )
+        )
+    )
+    return [p for p in candidates if p not in settled]
 
 
 async def _draw(session: AsyncSession, authorization_id: uuid.UUID, units: int) -> bool:
@@ -305,6 +333,7 @@ async def _settle_unpaid(session: AsyncSession, facts: Facts) -> None:
 
 
 _ALERT = cast(Table, Alert.__table__)  # plain-table statements, run with many parameter sets
+_REVIEWS = cast(Table, CoverageReview.__table__)
 _RESOLVE = (
     _ALERT.update()
     .where(_ALERT.c.id == bindparam("alert"))

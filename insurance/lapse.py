@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from insurance import rules
@@ -298,3 +298,32 @@ def patient_alerts(
                 )
             )
     return alerts
+
+
+def next_review(
+    today: date,
+    sessions: Sequence[Session],
+    auths: Sequence[Auth],
+    coverages: Sequence[Cover],
+    plans: Sequence[Plan],
+) -> date | None:
+    """The first day after today on which time alone could change this patient's alerts:
+    a session passes or its due date nears, a renew-by window opens or closes in, an
+    authorization or a coverage ends. None when nothing ahead depends on the date. Early is
+    harmless (a recompute that changes nothing); late would leave billing uninformed."""
+    days: list[date] = []
+    for s in sessions:
+        days += [s.need.day - timedelta(days=7), s.need.day, s.need.day + timedelta(days=1)]
+    for auth in auths:
+        g = auth.grant
+        days.append(g.valid_to + timedelta(days=1))
+        if g.status in rules.APPROVED:
+            renew = auth_usage(auth, sessions, plans).renew_by
+            if renew is not None:
+                days += [renew - timedelta(days=auth.alert_days), renew]
+    for c in coverages:
+        if c.effective_to is not None:
+            end = c.effective_to
+            days += [end - timedelta(days=14), end, end + timedelta(days=1)]
+    ahead = [d for d in days if d > today]
+    return min(ahead, default=None)

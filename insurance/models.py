@@ -204,3 +204,16 @@ class Alert(IdMixin, Base):
         Index("ix_alerts_queue", "status", "due_date"),
         Index("ix_alerts_patient", "patient_id", "status"),
     )
+
+
+class CoverageReview(Base):
+    """When a patient's cover and alerts must next be looked at again although nothing about
+    them changed: the next date on which time alone changes an answer (a session passes, a
+    renew-by window opens, a due date nears). Every recompute sets it; the sweep recomputes only
+    the patients whose date has come, so an hourly sweep does not redo everyone."""
+
+    __tablename__ = "coverage_reviews"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("patients.id"), primary_key=True)
+    review_on: Mapped[date | None] = mapped_column(Date, index=True)
+    reviewed_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)

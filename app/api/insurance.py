@@ -301,9 +301,10 @@ async def act_on_alert(
 
 
 @router.post("/billing/sweep", response_model=SweepOut)
-async def run_sweep(session: Session, _: Billing) -> SweepOut:
-    """Recompute every patient's cover and alerts now (the scheduler runs this hourly)."""
-    outcome, seconds = await alerts.sweep(session)
+async def run_sweep(session: Session, _: Billing, everyone: bool = False) -> SweepOut:
+    """Recompute cover and alerts now for the patients whose review date has come, or for
+    `everyone` (after a price or product change, say). The scheduler runs it hourly."""
+    outcome, seconds = await alerts.sweep(session, everyone=everyone)
     return SweepOut(
         patients=outcome.patients, opened=outcome.opened, resolved=outcome.resolved, seconds=seconds
     )
