@@ -141,13 +141,24 @@ async def list_authorizations(
     return await page(session, query, order, limit, cursor)
 
 
-async def history(session: AsyncSession, authorization_id: uuid.UUID) -> list[AuthorizationChange]:
-    rows = await session.scalars(
+async def payers_and_histories(
+    session: AsyncSession, auths: list[Authorization]
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[uuid.UUID, list[AuthorizationChange]]]:
+    """Each authorization's payer (by coverage) and status history, in two queries."""
+    coverage_ids = {a.coverage_id for a in auths}
+    rows = await session.execute(
+        select(Coverage.id, Coverage.payer_id).where(Coverage.id.in_(coverage_ids))
+    )
+    payers = {coverage_id: payer_id for coverage_id, payer_id in rows}
+    changes = await session.scalars(
         select(AuthorizationChange)
-        .where(AuthorizationChange.authorization_id == authorization_id)
+        .where(AuthorizationChange.authorization_id.in_([a.id for a in auths]))
         .order_by(AuthorizationChange.at, AuthorizationChange.id)
     )
-    return list(rows)
+    histories: dict[uuid.UUID, list[AuthorizationChange]] = {}
+    for change in changes:
+        histories.setdefault(change.authorization_id, []).append(change)
+    return payers, histories
 
 
 async def payer_of(session: AsyncSession, auth: Authorization) -> Payer:

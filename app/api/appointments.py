@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import session_changes
 from app.api.courses import changes_out
 from app.api.covers import coverage_out
 from app.api.deps import (
@@ -21,11 +22,10 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from app.problems import Conflict, Invalid
 from app.schemas import LocalDate, Page
 from insurance import coverage
 from insurance.coverage import SessionState
-from scheduling import booking, cascade, courses, repository
+from scheduling import booking, cascade, repository
 from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
 from scheduling.models import Appointment
@@ -144,26 +144,11 @@ async def reschedule_appointment(
     response: Response,
 ) -> CourseSessionOut:
     """Moving a course session re-places the later ones (`course_changes` says how)."""
-    appt = await booking.get_appointment(session, appointment_id, for_update=True)
-    placed = await booking.reschedule(session, appt, version, data, caller.user_id)
-    changes = None
-    if appt.course_id is not None:
-        changes = await cascade.cascade(session, appt.course_id, caller.user_id, keep=appt.id)
-        await _refuse_uncovered(session, appt)
-        await coverage.recompute_patient(session, appt.patient_id)
+    placed, changes = await session_changes.move(
+        session, appointment_id, version, data, caller.user_id
+    )
     response.headers["ETag"] = etag(placed.appointment.version)
     return await with_course_changes(session, placed.appointment, placed.timezone, changes)
-
-
-async def _refuse_uncovered(session: AsyncSession, appt: Appointment) -> None:
-    """At a center whose policy is `block`, a course session may not move to where no
-    authorization pays for it (409; the whole change is rolled back)."""
-    center = await repository.get_center(session, appt.center_id)
-    if center.coverage_policy != "block":
-        return
-    reason = await coverage.uncovered_reason(session, appt.patient_id, appt.id)
-    if reason is not None:
-        raise Conflict(f"insurance would not pay for the session then: {reason}")
 
 
 @router.post("/appointments/{appointment_id}/{action}", response_model=CourseSessionOut)
@@ -178,30 +163,8 @@ async def act_on_appointment(
     """`complete` may carry the session record (weight, dose given, reaction, scores). A
     cancelled or missed course session, or a record that changes the dose or the tolerated
     rate, re-plans the course's later sessions (`course_changes` says how)."""
-    if record is not None and action != "complete":
-        raise Invalid("only completing a session takes a session record")
-    if record is not None and record.weight_kg is not None:
-        # A new weight re-plans all the patient's courses: lock them in the usual order first.
-        await cascade.lock_patient(session, await booking.patient_of(session, appointment_id))
-    appt = await booking.get_appointment(session, appointment_id, for_update=True)
-    appt = await booking.transition(session, appt, action, caller.user_id)
-    changes = None
-    if record is not None:
-        await courses.record_session(session, appt, record, caller.user_id)
-        if record.weight_kg is not None:
-            # Every course of the patient doses by the new weight, not only this one.
-            replanned = await cascade.replan_patient(session, appt.patient_id, caller.user_id)
-            changes = replanned.get(appt.course_id) if appt.course_id else None
-    if (
-        appt.course_id is not None
-        and changes is None
-        and (appt.status in ("cancelled", "no_show") or record is not None)
-    ):
-        changes = await cascade.cascade(session, appt.course_id, caller.user_id)
-    if appt.course_id is not None and appt.status == "completed":
-        dose_given = record.dose_given_g if record is not None else None
-        await coverage.consume(session, appt.id, dose_given)
-    if appt.course_id is not None or (record is not None and record.weight_kg is not None):
-        await coverage.recompute_patient(session, appt.patient_id)
+    appt, changes = await session_changes.progress(
+        session, appointment_id, action, record, caller.user_id
+    )
     response.headers["ETag"] = etag(appt.version)
     return await with_course_changes(session, appt, await _tz(session, appt.center_id), changes)

@@ -151,28 +151,38 @@ async def update_coverage(
 # --- authorizations --------------------------------------------------------------------------
 
 
+async def authorizations_out(
+    session: AsyncSession, items: list[Authorization]
+) -> list[AuthorizationOut]:
+    """The authorizations with their payer and history, in two queries for the whole page."""
+    payers, histories = await service.payers_and_histories(session, items)
+    return [
+        AuthorizationOut(
+            id=a.id,
+            patient_id=a.patient_id,
+            coverage_id=a.coverage_id,
+            payer_id=payers[a.coverage_id],
+            course_id=a.course_id,
+            service_code=a.service_code,
+            auth_number=a.auth_number,
+            status=a.status,
+            valid_from=a.valid_from,
+            valid_to=a.valid_to,
+            units_type=a.units_type,
+            units_approved=a.units_approved,
+            units_used=a.units_used,
+            requested_on=a.requested_on,
+            decided_on=a.decided_on,
+            notes=a.notes,
+            history=[StatusChangeOut.model_validate(h) for h in histories.get(a.id, [])],
+            version=a.version,
+        )
+        for a in items
+    ]
+
+
 async def authorization_out(session: AsyncSession, a: Authorization) -> AuthorizationOut:
-    payer = await service.payer_of(session, a)
-    return AuthorizationOut(
-        id=a.id,
-        patient_id=a.patient_id,
-        coverage_id=a.coverage_id,
-        payer_id=payer.id,
-        course_id=a.course_id,
-        service_code=a.service_code,
-        auth_number=a.auth_number,
-        status=a.status,
-        valid_from=a.valid_from,
-        valid_to=a.valid_to,
-        units_type=a.units_type,
-        units_approved=a.units_approved,
-        units_used=a.units_used,
-        requested_on=a.requested_on,
-        decided_on=a.decided_on,
-        notes=a.notes,
-        history=[StatusChangeOut.model_validate(h) for h in await service.history(session, a.id)],
-        version=a.version,
-    )
+    return (await authorizations_out(session, [a]))[0]
 
 
 @router.post(
@@ -203,9 +213,7 @@ async def list_authorizations(
     cursor: Cursor = None,
 ) -> Page[AuthorizationOut]:
     items, nxt = await service.list_authorizations(session, patient_id, status, limit, cursor)
-    return Page[AuthorizationOut](
-        items=[await authorization_out(session, a) for a in items], next_cursor=nxt
-    )
+    return Page[AuthorizationOut](items=await authorizations_out(session, items), next_cursor=nxt)
 
 
 @router.get("/authorizations/{authorization_id}", response_model=AuthorizationOut)
