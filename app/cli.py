@@ -93,8 +93,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     async def run() -> str:
         db = Database(get_settings().database_url)
         try:
-            async with db.unit_of_work() as session:
-                outcome, seconds = await sweep(session, everyone=args.everyone)
+            outcome, seconds = await sweep(db, everyone=args.everyone)
         finally:
             await db.dispose()
         return (

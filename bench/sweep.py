@@ -461,8 +461,7 @@ async def build(db: Database, patients: int, per_patient: int) -> tuple[Plan, in
 
 async def timed_sweep(db: Database, everyone: bool = False) -> tuple[Outcome, float, float]:
     started = time.perf_counter()
-    async with db.unit_of_work() as session:
-        outcome, reported = await alerts.sweep(session, everyone=everyone)
+    outcome, reported = await alerts.sweep(db, everyone=everyone)
     return outcome, time.perf_counter() - started, reported
 
 

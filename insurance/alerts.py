@@ -7,19 +7,20 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, union
+from sqlalchemy import select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.pagination import page
 from app.patients.models import Patient
 from app.problems import IllegalTransition, Invalid, NotFound
 from insurance import coverage, lapse, rules
-from insurance.models import Alert, Authorization, Coverage, Payer
+from insurance.models import Alert, Authorization, Payer, SessionCover
 from insurance.schemas import AlertAction
 from scheduling.models import Course
 
-SWEEP_CHUNK = 5000  # patients per set of queries: bounded memory, few round trips
+# Patients per transaction: bounded memory and lock count, few round trips.
+SWEEP_CHUNK = 2000
 
 
 async def list_alerts(
@@ -70,8 +71,18 @@ async def act(
             raise IllegalTransition("the alert is already acknowledged")
         alert.status, alert.acknowledged_at = "acknowledged", utcnow()
     elif action == "resolve":
-        # Done by hand; if the condition is still there the next recompute opens a new one.
+        # Done by hand; if the condition is still there the next recompute opens a new one,
+        # except for a session already given: billing has settled that bill its own way.
         alert.status, alert.resolved_at, alert.resolution = "resolved", utcnow(), "by_hand"
+        if alert.kind == "session_uncovered" and alert.appointment_id is not None:
+            await session.execute(
+                update(SessionCover)
+                .where(
+                    SessionCover.appointment_id == alert.appointment_id,
+                    SessionCover.authorization_id.is_(None),
+                )
+                .values(reason=coverage.WRITTEN_OFF)
+            )
     else:
         assignee = data.assignee_id or actor_id
         user = await _biller(session, assignee)
@@ -89,13 +100,6 @@ async def _biller(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID
     return user.id
 
 
-async def patients_of_payer(session: AsyncSession, payer_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await session.scalars(
-        select(Coverage.patient_id).where(Coverage.payer_id == payer_id).distinct()
-    )
-    return list(rows)
-
-
 async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
     facts = (await coverage.load(session, [auth.patient_id])).get(auth.patient_id)
     assert facts is not None  # the authorization itself is one of the facts
@@ -104,29 +108,35 @@ async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
     return lapse.auth_usage(mine, sessions, facts.plans)
 
 
-async def sweep(session: AsyncSession, *, everyone: bool = False) -> tuple[coverage.Outcome, float]:
+async def sweep(db: Database, *, everyone: bool = False) -> tuple[coverage.Outcome, float]:
     """Recompute the patients whose review date has come (or, with `everyone`, every patient
-    with a course, an authorization or a live alert), a chunk of patients per set of queries.
-    A second sweep straight after has nobody to recompute, and would open nothing if it had."""
+    with a course, an authorization or a live alert). One transaction per chunk of patients,
+    each holding those patients' coverage locks, so a nurse's request never waits long and
+    never races the sweep; a patient a request is recomputing right now is left to it. A
+    second sweep straight after has nobody to recompute, and would open nothing if it had."""
     started = time.perf_counter()
-    # Course sessions, authorizations, given-but-unpaid sessions and live alerts all belong
-    # to patients with a course or an authorization, or to patients with a live alert.
-    ids = sorted(
-        await session.scalars(
-            union(
-                select(Authorization.patient_id),
-                select(Course.patient_id),
-                select(Alert.patient_id).where(Alert.status.in_(coverage.LIVE)),
+    async with db.unit_of_work(write=False) as session:
+        # Course sessions, authorizations, given-but-unpaid sessions and live alerts all
+        # belong to patients with a course or an authorization, or with a live alert.
+        ids = sorted(
+            await session.scalars(
+                union(
+                    select(Authorization.patient_id),
+                    select(Course.patient_id),
+                    select(Alert.patient_id).where(Alert.status.in_(coverage.LIVE)),
+                )
             )
         )
-    )
-    due = ids if everyone else await coverage.due_for_review(session, ids)
+        due = ids if everyone else await coverage.due_for_review(session, ids)
     # Read by id range when (nearly) everyone is due, by id list when few are.
     dense = len(due) * 2 > len(ids)
     total = coverage.Outcome()
     for i in range(0, len(due), SWEEP_CHUNK):
         chunk = due[i : i + SWEEP_CHUNK]
-        outcome = await coverage.recompute(session, chunk, whole_span=dense)
+        async with db.unit_of_work() as session:
+            free = await coverage.try_lock_patients(session, chunk)
+            span = (chunk[0], chunk[-1]) if dense else None
+            outcome = await coverage.recompute(session, free, span=span)
         total.patients += outcome.patients
         total.opened += outcome.opened
         total.resolved += outcome.resolved

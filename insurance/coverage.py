@@ -17,7 +17,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -34,6 +45,8 @@ from scheduling.localtime import zone
 from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, Product
 
 LIVE = ("open", "acknowledged")
+# A session given without cover that billing has dealt with by hand (resolved its alert).
+WRITTEN_OFF = "written_off"
 # Alerts this module owns; `course_unbookable` belongs to the course booking run.
 COVERAGE_KINDS = (
     "auth_expiring",
@@ -65,13 +78,36 @@ class Outcome:
     updated: int = 0
 
 
+def _lock_key(patient_id: uuid.UUID) -> int:
+    digest = hashlib.blake2b(f"{patient_id}/coverage".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 async def lock_patient(session: AsyncSession, patient_id: uuid.UUID) -> None:
     """One coverage decision at a time per patient (units are shared between sessions)."""
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite write transactions already hold the database lock
-    digest = hashlib.blake2b(f"{patient_id}/coverage".encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(patient_id)}
+    )
+
+
+async def try_lock_patients(
+    session: AsyncSession, patient_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Those of these patients whose coverage lock is free, now locked for this transaction.
+    The others are being recomputed by a request at this moment: the sweep leaves them be."""
+    if session.get_bind().dialect.name != "postgresql" or not patient_ids:
+        return list(patient_ids)
+    keys = {_lock_key(p): p for p in patient_ids}
+    got = await session.scalars(
+        text(
+            "SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k "
+            "WHERE pg_try_advisory_xact_lock(k) ORDER BY k"
+        ),
+        {"keys": sorted(keys)},
+    )
+    return sorted(keys[k] for k in got)
 
 
 def _local_day(session: AsyncSession) -> ColumnElement[Any]:
@@ -90,7 +126,6 @@ async def load(
     """The facts for these patients, in five queries whatever their number. `span` (the
     sweep's) reads every patient whose id lies in it instead: index range scans, no id list."""
     ids = list(patient_ids)
-    now = utcnow()
     facts: dict[uuid.UUID, Facts] = {}
 
     def mine(column: Any) -> ColumnElement[bool]:
@@ -124,6 +159,7 @@ async def load(
         .join(Product, Product.id == Course.product_id)
         .join(Center, Center.id == Course.center_id)
         .where(mine(Course.patient_id), Course.status.in_(("active", "on_hold")))
+        .order_by(Course.start_date, Course.id)  # the same course sets the pace every time
     )
     for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
         left = max(cycles - count, 0) if cycles is not None else None
@@ -146,8 +182,9 @@ async def load(
         .join(Center, Center.id == Appointment.center_id)
         .where(
             mine(Appointment.patient_id),
+            # Every session not yet given, even one running past its end: until it is
+            # completed or missed it still holds its units.
             Appointment.status.in_(ACTIVE_STATUSES),
-            Appointment.end_at > now,
         )
     )
     for owner, appt_id, day, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
@@ -211,7 +248,9 @@ async def load(
             mine(SessionCover.patient_id),
             SessionCover.consumed.is_(True),
             SessionCover.authorization_id.is_(None),
+            SessionCover.reason.is_distinct_from(WRITTEN_OFF),
         )
+        .order_by(Appointment.start_at)
     )
     for owner, reason, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in unpaid:
         day = start.astimezone(zone(tz_name)).date()
@@ -249,16 +288,19 @@ def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
 
 
 async def recompute(
-    session: AsyncSession, patient_ids: Iterable[uuid.UUID], *, whole_span: bool = False
+    session: AsyncSession,
+    patient_ids: Iterable[uuid.UUID],
+    *,
+    span: tuple[uuid.UUID, uuid.UUID] | None = None,
 ) -> Outcome:
     """Bring the live coverage alerts of these patients up to date (and pay for sessions
-    given without cover when an authorization for them has arrived since). `whole_span`:
-    the ids are a sorted run of the sweep's, read by id range."""
+    given without cover when an authorization for them has arrived since). The caller holds
+    their coverage locks. `span`: the sweep's, an id range holding them all, read as a range."""
     ids = sorted(set(patient_ids))
     outcome = Outcome(patients=len(ids))
     if not ids:
         return outcome
-    facts = await load(session, ids, (ids[0], ids[-1]) if whole_span else None)
+    facts = await load(session, ids, span)
     wanted: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, lapse.AlertSpec]] = {}
     now = utcnow()
     reviews: list[dict[str, object]] = []
@@ -313,16 +355,27 @@ async def _settle_unpaid(session: AsyncSession, facts: Facts) -> None:
     still: list[tuple[rules.Need, Decimal | None, str]] = []
     for need, price, reason in facts.unpaid:
         cover = rules.allocate([need], [a.grant for a in facts.auths])[0]
-        if cover.authorization_id is None or not await _draw(
-            session, cover.authorization_id, cover.units
-        ):
+        if cover.authorization_id is None:
             still.append((need, price, cover.reason or reason))
             continue
-        await session.execute(
+        # Claim the session first: a concurrent settle of the same session then finds it
+        # taken (after waiting for this transaction) and draws nothing.
+        mine = SessionCover.appointment_id == need.appointment_id
+        claimed = await session.execute(
             update(SessionCover)
-            .where(SessionCover.appointment_id == need.appointment_id)
+            .where(mine, SessionCover.authorization_id.is_(None))
             .values(authorization_id=cover.authorization_id, units=cover.units, reason=None)
         )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # settled meanwhile
+        if not await _draw(session, cover.authorization_id, cover.units):
+            await session.execute(
+                update(SessionCover)
+                .where(mine)
+                .values(authorization_id=None, units=0, reason="units_exhausted")
+            )
+            still.append((need, price, "units_exhausted"))
+            continue
         facts.auths = [
             replace(a, grant=replace(a.grant, units_left=a.grant.units_left - cover.units))
             if a.grant.authorization_id == cover.authorization_id
@@ -542,3 +595,26 @@ async def uncovered_reason(
         if s.need.appointment_id == appointment_id and s.cover.reason is not None:
             return lapse.REASON_TEXT[s.cover.reason]
     return None
+
+
+async def _mark_due(session: AsyncSession, patient_ids: Select[uuid.UUID]) -> None:
+    """Something many patients' cover depends on changed: the next sweep recomputes them.
+    One statement, however many patients."""
+    await session.execute(
+        delete(CoverageReview).where(CoverageReview.patient_id.in_(patient_ids.scalar_subquery()))
+    )
+
+
+async def payer_changed(session: AsyncSession, payer_id: uuid.UUID) -> None:
+    """Turnaround, margin and alert window feed every renew-by date of the payer's patients."""
+    await _mark_due(session, select(Coverage.patient_id).where(Coverage.payer_id == payer_id))
+
+
+async def product_changed(session: AsyncSession, product_id: uuid.UUID) -> None:
+    """A drug's price or billing unit changes money at risk and billing units."""
+    await _mark_due(session, select(Course.patient_id).where(Course.product_id == product_id))
+
+
+async def center_changed(session: AsyncSession, center_id: uuid.UUID) -> None:
+    """A center's time zone can move its sessions' local dates."""
+    await _mark_due(session, select(Course.patient_id).where(Course.center_id == center_id))

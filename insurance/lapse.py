@@ -149,14 +149,20 @@ def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[Plan]) -
     return replace(usage, projected_exhaustion=None, renew_by=stops)
 
 
+# A renewal counts once it is with the payer: a draft nobody sent renews nothing.
+RENEWING = (*rules.APPROVED, "submitted", "pending", "appealed")
+
+
 def _has_successor(auth: Auth, auths: Sequence[Auth]) -> bool:
-    """A renewal approved or on its way: the same service, lasting beyond this one."""
+    """A renewal approved or with the payer: the same service, starting no later than the day
+    after this one ends and lasting beyond it."""
     g = auth.grant
     return any(
         o.grant.authorization_id != g.authorization_id
         and o.grant.service_code == g.service_code
         and o.grant.course_id in (None, g.course_id)
-        and o.grant.status in (*rules.APPROVED, *rules.WAITING)
+        and o.grant.status in RENEWING
+        and o.grant.valid_from <= g.valid_to + timedelta(days=1)
         and o.grant.valid_to > g.valid_to
         for o in auths
     )

@@ -23,6 +23,8 @@ AuthStatus = Literal[
     "exhausted",
     "cancelled",
 ]
+# What an authorization may be entered as (an approval on paper is entered approved).
+EntryStatus = Literal["draft", "submitted", "pending", "approved", "partially_approved", "denied"]
 AlertKind = Literal[
     "auth_expiring",
     "auth_units_low",
@@ -121,7 +123,9 @@ class AuthorizationCreate(Input):
     course_id: uuid.UUID | None = None
     service_code: Hcpcs
     auth_number: Code | None = None
-    status: AuthStatus = "draft"
+    status: EntryStatus = Field(
+        default="draft", description="later statuses are reached by changes, kept in history"
+    )
     valid_from: LocalDate
     valid_to: LocalDate
     units_type: UnitsType | None = Field(

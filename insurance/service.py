@@ -119,7 +119,12 @@ async def update_coverage(
 async def get_authorization(
     session: AsyncSession, authorization_id: uuid.UUID, *, for_update: bool = False
 ) -> Authorization:
-    auth = await session.get(Authorization, authorization_id, with_for_update=for_update)
+    auth = await session.get(
+        Authorization,
+        authorization_id,
+        with_for_update=for_update,
+        populate_existing=for_update,  # the locked row as it is now, not as first read
+    )
     if auth is None:
         raise NotFound("no such authorization")
     return auth

@@ -119,6 +119,8 @@ async def update_center(
     center = await repository.get_center(session, center_id)
     ensure_version(center.version, version, "center")
     await service.update_center(session, center, data)
+    if data.timezone is not None:  # the next sweep recomputes its patients
+        await coverage.center_changed(session, center_id)
     session.expire(center)
     center = await repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)

@@ -145,6 +145,7 @@ async def create_course(
     if (earlier := await post.earlier()) is not None:
         return earlier
     course = await courses.create_course(session, data, caller.user_id)
+    await coverage.recompute_patient(session, course.patient_id)  # a new need for cover
     location = f"/api/v1/courses/{course.id}"
     return await post.reply(status.HTTP_201_CREATED, course_out(course), location)
 

@@ -18,7 +18,10 @@ from app.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (a search with its terms in the body): no write lock for them.
-READ_POSTS = frozenset({"/api/v1/patients/search", "/api/v1/infusion-time"})
+# POSTs whose request transaction only reads: the sweep writes in transactions of its own.
+READ_POSTS = frozenset(
+    {"/api/v1/patients/search", "/api/v1/infusion-time", "/api/v1/billing/sweep"}
+)
 TOUCH_EVERY = timedelta(seconds=60)
 
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
@@ -20,6 +20,7 @@ from app.api.deps import (
     Session,
     Staff,
     etag,
+    get_db,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import ensure_version
@@ -88,11 +89,12 @@ async def update_payer(
     _: Billing,
     response: Response,
 ) -> PayerOut:
-    """Turnaround and margins feed every renew-by date: the work queue is recomputed."""
+    """Turnaround and margins feed every renew-by date: the next sweep recomputes the payer's
+    patients."""
     payer = await service.get_payer(session, payer_id)
     ensure_version(payer.version, version, "payer")
     payer = await service.update_payer(session, payer, data)
-    await coverage.recompute(session, await alerts.patients_of_payer(session, payer.id))
+    await coverage.payer_changed(session, payer.id)
     response.headers["ETag"] = etag(payer.version)
     return PayerOut.model_validate(payer)
 
@@ -309,10 +311,11 @@ async def act_on_alert(
 
 
 @router.post("/billing/sweep", response_model=SweepOut)
-async def run_sweep(session: Session, _: Billing, everyone: bool = False) -> SweepOut:
+async def run_sweep(request: Request, _: Billing, everyone: bool = False) -> SweepOut:
     """Recompute cover and alerts now for the patients whose review date has come, or for
-    `everyone` (after a price or product change, say). The scheduler runs it hourly."""
-    outcome, seconds = await alerts.sweep(session, everyone=everyone)
+    `everyone` (after a price or product change, say). The scheduler runs it hourly. It
+    commits chunk by chunk in transactions of its own."""
+    outcome, seconds = await alerts.sweep(get_db(request), everyone=everyone)
     return SweepOut(
         patients=outcome.patients, opened=outcome.opened, resolved=outcome.resolved, seconds=seconds
     )

@@ -19,6 +19,7 @@ from app.api.deps import (
 )
 from app.problems import ensure_version
 from app.schemas import Page
+from insurance import coverage
 from scheduling import products
 from scheduling.models import Product
 from scheduling.schemas import (
@@ -106,6 +107,7 @@ async def update_product(
     product = await products.get_product(session, product_id)
     ensure_version(product.version, version, "product")
     product = await products.update_product(session, product, data)
+    await coverage.product_changed(session, product.id)  # the next sweep recomputes them
     response.headers["ETag"] = etag(product.version)
     return product_out(product)
 
