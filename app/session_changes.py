@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.problems import Conflict, Invalid
-from insurance import coverage
+from insurance import coverage, draws
 from scheduling import booking, cascade, courses, repository
 from scheduling.booking import Placed
 from scheduling.course_schemas import SessionRecordIn
@@ -28,26 +28,31 @@ async def move(
     data: AppointmentReschedule,
     actor_id: uuid.UUID | None,
 ) -> tuple[Placed, cascade.CascadeResult | None]:
-    """Move a session; a course session's later ones follow it."""
+    """Move a session; a course session's later ones follow it. At a center whose policy is
+    `block`, the move is refused (409, nothing changes) when it would leave a session of the
+    course, the moved one or one that followed it, where no authorization pays."""
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
+    blocking = False
+    unpaid_before: set[uuid.UUID] = set()
+    if appt.course_id is not None:
+        center = await repository.get_center(session, appt.center_id)
+        blocking = center.coverage_policy == "block"
+        if blocking:
+            unpaid_before = set(await coverage.uncovered(session, appt.patient_id))
     placed = await booking.reschedule(session, appt, version, data, actor_id)
     if appt.course_id is None:
         return placed, None
     changes = await cascade.cascade(session, appt.course_id, actor_id, keep=appt.id)
-    await _refuse_uncovered(session, appt)
+    if blocking:
+        unpaid = await coverage.uncovered(session, appt.patient_id)
+        newly = {a: why for a, why in unpaid.items() if a not in unpaid_before}
+        if newly:
+            why = next(iter(newly.values()))
+            raise Conflict(
+                f"insurance would not pay for {len(newly)} session(s) after this move: {why}"
+            )
     await coverage.recompute_patient(session, appt.patient_id)
     return placed, changes
-
-
-async def _refuse_uncovered(session: AsyncSession, appt: Appointment) -> None:
-    """At a center whose policy is `block`, a course session may not move to where no
-    authorization pays for it (409; the whole change is rolled back)."""
-    center = await repository.get_center(session, appt.center_id)
-    if center.coverage_policy != "block":
-        return
-    reason = await coverage.uncovered_reason(session, appt.patient_id, appt.id)
-    if reason is not None:
-        raise Conflict(f"insurance would not pay for the session then: {reason}")
 
 
 async def progress(
@@ -79,7 +84,7 @@ async def progress(
     if appt.course_id is not None and changes is None and (lost or record is not None):
         changes = await cascade.cascade(session, appt.course_id, actor_id)
     if appt.course_id is not None and appt.status == "completed":
-        await coverage.consume(session, appt.id, record.dose_given_g if record else None)
+        await draws.consume(session, appt.id, record.dose_given_g if record else None)
     if appt.course_id is not None or weighed:
         await coverage.recompute_patient(session, appt.patient_id)
     return appt, changes

@@ -14,7 +14,7 @@ from app.db import Database, utcnow
 from app.pagination import page
 from app.patients.models import Patient
 from app.problems import IllegalTransition, Invalid, NotFound
-from insurance import coverage, lapse, rules
+from insurance import coverage, facts, lapse, locks, rules
 from insurance.models import Alert, Authorization, Payer, SessionCover
 from insurance.schemas import AlertAction
 from scheduling.models import Course
@@ -81,7 +81,7 @@ async def act(
                     SessionCover.appointment_id == alert.appointment_id,
                     SessionCover.authorization_id.is_(None),
                 )
-                .values(reason=coverage.WRITTEN_OFF)
+                .values(reason=facts.WRITTEN_OFF)
             )
     else:
         assignee = data.assignee_id or actor_id
@@ -101,11 +101,11 @@ async def _biller(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID
 
 
 async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
-    facts = (await coverage.load(session, [auth.patient_id])).get(auth.patient_id)
-    assert facts is not None  # the authorization itself is one of the facts
-    sessions, _ = coverage.decide(facts)
-    mine = next(a for a in facts.auths if a.grant.authorization_id == auth.id)
-    return lapse.auth_usage(mine, sessions, facts.plans)
+    known = (await facts.load(session, [auth.patient_id])).get(auth.patient_id)
+    assert known is not None  # the authorization itself is one of the facts
+    sessions, _ = facts.decide(known)
+    mine = next(a for a in known.auths if a.grant.authorization_id == auth.id)
+    return lapse.auth_usage(mine, sessions, known.plans)
 
 
 async def sweep(db: Database, *, everyone: bool = False) -> tuple[coverage.Outcome, float]:
@@ -123,7 +123,7 @@ async def sweep(db: Database, *, everyone: bool = False) -> tuple[coverage.Outco
                 union(
                     select(Authorization.patient_id),
                     select(Course.patient_id),
-                    select(Alert.patient_id).where(Alert.status.in_(coverage.LIVE)),
+                    select(Alert.patient_id).where(Alert.status.in_(facts.LIVE)),
                 )
             )
         )
@@ -134,7 +134,7 @@ async def sweep(db: Database, *, everyone: bool = False) -> tuple[coverage.Outco
     for i in range(0, len(due), SWEEP_CHUNK):
         chunk = due[i : i + SWEEP_CHUNK]
         async with db.unit_of_work() as session:
-            free = await coverage.try_lock_patients(session, chunk)
+            free = await locks.try_lock_patients(session, chunk)
             span = (chunk[0], chunk[-1]) if dense else None
             outcome = await coverage.recompute(session, free, span=span)
         total.patients += outcome.patients
@@ -164,7 +164,7 @@ async def worklist(session: AsyncSession) -> list[list[Any]]:
         .join(Patient, Patient.id == Alert.patient_id)
         .outerjoin(Payer, Payer.id == Alert.payer_id)
         .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
-        .where(Alert.status.in_(coverage.LIVE))
+        .where(Alert.status.in_(facts.LIVE))
         .order_by(Alert.due_date, Alert.id)
     )
     return [

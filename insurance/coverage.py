@@ -2,72 +2,43 @@
 Flushes; never commits.
 
 `recompute(session, patient_ids)` is the one path: it loads what it needs for those patients
-in a few set-based queries, lets the pure rules (`rules.allocate`, `lapse.patient_alerts`)
-decide, then writes the session covers and reconciles the live alerts in bulk. It runs for one
-patient after every change that can affect coverage, and over everyone in the sweep.
+in a few set-based queries (`facts`), lets the pure rules (`rules.allocate`,
+`lapse.patient_alerts`) decide, then reconciles the live alerts in bulk and sets each
+patient's next review date. It runs for one patient after every change that can affect
+coverage, and over the patients whose review date has come in the sweep. The cover of a
+booked session is derived when asked for (`covers_of`), never stored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     Table,
     bindparam,
     delete,
-    func,
     or_,
     select,
-    text,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from insurance import lapse, rules
+from insurance import lapse
+from insurance.draws import settle_unpaid
+from insurance.facts import COVERAGE_KINDS, LIVE, decide, load
+from insurance.locks import lock_patient
 from insurance.models import (
     Alert,
-    Authorization,
     Coverage,
     CoverageReview,
-    Payer,
     SessionCover,
 )
-from scheduling.localtime import zone
-from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, Product
-
-LIVE = ("open", "acknowledged")
-# A session given without cover that billing has dealt with by hand (resolved its alert).
-WRITTEN_OFF = "written_off"
-# Alerts this module owns; `course_unbookable` belongs to the course booking run.
-COVERAGE_KINDS = (
-    "auth_expiring",
-    "auth_units_low",
-    "session_uncovered",
-    "auth_denied_with_bookings",
-    "coverage_ended",
-)
-
-
-@dataclass
-class Facts:
-    """Everything about one patient's cover, as plain values."""
-
-    today: date
-    sessions: list[tuple[rules.Need, Decimal | None]] = field(default_factory=list)
-    auths: list[lapse.Auth] = field(default_factory=list)
-    coverages: list[lapse.Cover] = field(default_factory=list)
-    plans: list[lapse.Plan] = field(default_factory=list)
-    # Sessions already given that no authorization paid for: the real unpaid bills.
-    unpaid: list[tuple[rules.Need, Decimal | None, str]] = field(default_factory=list)
+from scheduling.models import ACTIVE_STATUSES, Appointment, Course
 
 
 @dataclass
@@ -76,215 +47,6 @@ class Outcome:
     opened: int = 0
     resolved: int = 0
     updated: int = 0
-
-
-def _lock_key(patient_id: uuid.UUID) -> int:
-    digest = hashlib.blake2b(f"{patient_id}/coverage".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def lock_patient(session: AsyncSession, patient_id: uuid.UUID) -> None:
-    """One coverage decision at a time per patient (units are shared between sessions)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return  # SQLite write transactions already hold the database lock
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(patient_id)}
-    )
-
-
-async def try_lock_patients(
-    session: AsyncSession, patient_ids: Sequence[uuid.UUID]
-) -> list[uuid.UUID]:
-    """Those of these patients whose coverage lock is free, now locked for this transaction.
-    The others are being recomputed by a request at this moment: the sweep leaves them be."""
-    if session.get_bind().dialect.name != "postgresql" or not patient_ids:
-        return list(patient_ids)
-    keys = {_lock_key(p): p for p in patient_ids}
-    got = await session.scalars(
-        text(
-            "SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k "
-            "WHERE pg_try_advisory_xact_lock(k) ORDER BY k"
-        ),
-        {"keys": sorted(keys)},
-    )
-    return sorted(keys[k] for k in got)
-
-
-def _local_day(session: AsyncSession) -> ColumnElement[Any]:
-    """A session's local date. PostgreSQL works it out itself, sparing the sweep a Python
-    time-zone conversion per row; elsewhere the start instant comes back to be converted."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone(Center.timezone, Appointment.start_at))
-    return Appointment.__table__.c.start_at
-
-
-async def load(
-    session: AsyncSession,
-    patient_ids: Sequence[uuid.UUID],
-    span: tuple[uuid.UUID, uuid.UUID] | None = None,
-) -> dict[uuid.UUID, Facts]:
-    """The facts for these patients, in five queries whatever their number. `span` (the
-    sweep's) reads every patient whose id lies in it instead: index range scans, no id list."""
-    ids = list(patient_ids)
-    facts: dict[uuid.UUID, Facts] = {}
-
-    def mine(column: Any) -> ColumnElement[bool]:
-        chosen: ColumnElement[bool] = column.between(*span) if span is not None else column.in_(ids)
-        return chosen
-
-    def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
-        if patient_id not in facts:
-            tz = zone(tz_name) if tz_name else UTC
-            facts[patient_id] = Facts(today=datetime.now(tz).date())
-        return facts[patient_id]
-
-    planned = (
-        select(func.count())
-        .where(
-            Appointment.course_id == Course.id,
-            Appointment.status.in_((*ACTIVE_STATUSES, "completed")),
-        )
-        .scalar_subquery()
-    )
-    plans = await session.execute(
-        select(
-            Course.patient_id,
-            Course.id,
-            Course.interval_days,
-            Course.cycles,
-            planned,
-            Product.hcpcs_code,
-            Center.timezone,
-        )
-        .join(Product, Product.id == Course.product_id)
-        .join(Center, Center.id == Course.center_id)
-        .where(mine(Course.patient_id), Course.status.in_(("active", "on_hold")))
-        .order_by(Course.start_date, Course.id)  # the same course sets the pace every time
-    )
-    for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
-        left = max(cycles - count, 0) if cycles is not None else None
-        of(patient_id, tz_name).plans.append(lapse.Plan(course_id, hcpcs, interval, left))
-
-    rows = await session.execute(
-        select(
-            Appointment.patient_id,
-            Appointment.id,
-            _local_day(session),
-            Appointment.course_id,
-            Appointment.dose_g,
-            Product.hcpcs_code,
-            Product.billing_unit_mg,
-            Product.price_per_unit,
-            Center.timezone,
-        )
-        .join(Course, Course.id == Appointment.course_id)
-        .join(Product, Product.id == Course.product_id)
-        .join(Center, Center.id == Appointment.center_id)
-        .where(
-            mine(Appointment.patient_id),
-            # Every session not yet given, even one running past its end: until it is
-            # completed or missed it still holds its units.
-            Appointment.status.in_(ACTIVE_STATUSES),
-        )
-    )
-    for owner, appt_id, day, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
-        if isinstance(day, datetime):
-            day = day.astimezone(zone(tz_name)).date()
-        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
-        of(owner, tz_name).sessions.append((need, price))
-
-    # Plain rows, not ORM objects: the sweep reads every authorization, and units drawn by a
-    # conditional UPDATE earlier in this transaction must show.
-    auths = await session.execute(
-        select(
-            Authorization.patient_id,
-            Authorization.id,
-            Authorization.status,
-            Authorization.service_code,
-            Authorization.course_id,
-            Authorization.valid_from,
-            Authorization.valid_to,
-            Authorization.units_type,
-            Authorization.units_approved,
-            Authorization.units_used,
-            Payer.id,
-            Payer.turnaround_days,
-            Payer.renewal_margin_days,
-            Payer.alert_days,
-        )
-        .join(Coverage, Coverage.id == Authorization.coverage_id)
-        .join(Payer, Payer.id == Coverage.payer_id)
-        .where(mine(Authorization.patient_id))
-    )
-    for row in auths:
-        (owner, auth_id, status, code, for_course, valid_from, valid_to, units_type) = row[:8]
-        approved, used, payer_id, turnaround, margin, alert_days = row[8:]
-        kind: rules.UnitsType = "visits" if units_type == "visits" else "billing_units"
-        grant = rules.Grant(
-            auth_id, status, code, for_course, valid_from, valid_to, kind, approved - used
-        )
-        of(owner).auths.append(
-            lapse.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
-        )
-
-    unpaid = await session.execute(
-        select(
-            SessionCover.patient_id,
-            SessionCover.reason,
-            Appointment.id,
-            Appointment.start_at,
-            Appointment.course_id,
-            Appointment.dose_g,
-            Product.hcpcs_code,
-            Product.billing_unit_mg,
-            Product.price_per_unit,
-            Center.timezone,
-        )
-        .join(Appointment, Appointment.id == SessionCover.appointment_id)
-        .join(Course, Course.id == Appointment.course_id)
-        .join(Product, Product.id == Course.product_id)
-        .join(Center, Center.id == Appointment.center_id)
-        .where(
-            mine(SessionCover.patient_id),
-            SessionCover.consumed.is_(True),
-            SessionCover.authorization_id.is_(None),
-            SessionCover.reason.is_distinct_from(WRITTEN_OFF),
-        )
-        .order_by(Appointment.start_at)
-    )
-    for owner, reason, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in unpaid:
-        day = start.astimezone(zone(tz_name)).date()
-        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
-        of(owner, tz_name).unpaid.append((need, price, reason or "no_authorization"))
-
-    coverages = await session.execute(
-        select(
-            Coverage.patient_id,
-            Coverage.id,
-            Coverage.payer_id,
-            Coverage.effective_from,
-            Coverage.effective_to,
-        ).where(mine(Coverage.patient_id))
-    )
-    for owner, coverage_id, payer_id, starts, ends in coverages:
-        of(owner).coverages.append(lapse.Cover(coverage_id, payer_id, starts, ends))
-    return facts
-
-
-def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
-    """Pure: the cover of every booked session, and the alerts that should be live."""
-    prices = {need.appointment_id: price for need, price in facts.sessions}
-    covers = rules.allocate([n for n, _ in facts.sessions], [a.grant for a in facts.auths])
-    by_id = {n.appointment_id: n for n, _ in facts.sessions}
-    sessions = [lapse.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers]
-    given = [
-        lapse.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
-        for need, price, reason in facts.unpaid
-    ]
-    alerts = lapse.patient_alerts(
-        facts.today, sessions, facts.auths, facts.coverages, facts.plans, given
-    )
-    return sessions, alerts
 
 
 async def recompute(
@@ -309,7 +71,7 @@ async def recompute(
         if patient_id in facts:
             mine = facts[patient_id]
             if mine.unpaid:
-                await _settle_unpaid(session, mine)
+                await settle_unpaid(session, mine)
             sessions, alerts = decide(mine)
             for spec in alerts:
                 wanted[(spec.kind, spec.subject_id)] = (patient_id, spec)
@@ -333,56 +95,6 @@ async def due_for_review(session: AsyncSession, candidates: Sequence[uuid.UUID])
         )
     )
     return [p for p in candidates if p not in settled]
-
-
-async def _draw(session: AsyncSession, authorization_id: uuid.UUID, units: int) -> bool:
-    """Take units from an authorization unless that would pass what was approved."""
-    drawn = await session.execute(
-        update(Authorization)
-        .where(
-            Authorization.id == authorization_id,
-            Authorization.units_used + units <= Authorization.units_approved,
-        )
-        .values(units_used=Authorization.units_used + units, version=Authorization.version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(drawn.rowcount == 1)  # type: ignore[attr-defined]
-
-
-async def _settle_unpaid(session: AsyncSession, facts: Facts) -> None:
-    """A session given without cover is paid for once an authorization that covers its date
-    arrives (payers approve retroactively): draw the units now, before upcoming sessions."""
-    still: list[tuple[rules.Need, Decimal | None, str]] = []
-    for need, price, reason in facts.unpaid:
-        cover = rules.allocate([need], [a.grant for a in facts.auths])[0]
-        if cover.authorization_id is None:
-            still.append((need, price, cover.reason or reason))
-            continue
-        # Claim the session first: a concurrent settle of the same session then finds it
-        # taken (after waiting for this transaction) and draws nothing.
-        mine = SessionCover.appointment_id == need.appointment_id
-        claimed = await session.execute(
-            update(SessionCover)
-            .where(mine, SessionCover.authorization_id.is_(None))
-            .values(authorization_id=cover.authorization_id, units=cover.units, reason=None)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            continue  # settled meanwhile
-        if not await _draw(session, cover.authorization_id, cover.units):
-            await session.execute(
-                update(SessionCover)
-                .where(mine)
-                .values(authorization_id=None, units=0, reason="units_exhausted")
-            )
-            still.append((need, price, "units_exhausted"))
-            continue
-        facts.auths = [
-            replace(a, grant=replace(a.grant, units_left=a.grant.units_left - cover.units))
-            if a.grant.authorization_id == cover.authorization_id
-            else a
-            for a in facts.auths
-        ]
-    facts.unpaid = still
 
 
 _ALERT = cast(Table, Alert.__table__)  # plain-table statements, run with many parameter sets
@@ -488,56 +200,6 @@ async def recompute_patient(session: AsyncSession, patient_id: uuid.UUID) -> Out
     return await recompute(session, [patient_id])
 
 
-async def consume(
-    session: AsyncSession, appointment_id: uuid.UUID, dose_given_g: Decimal | None
-) -> SessionCover | None:
-    """A course session was given: draw its units from the authorization that covers it.
-    The draw is one conditional UPDATE, so two completions racing for the last unit can never
-    both take it; the loser tries the next authorization or stays uncovered."""
-    appt = await session.get(Appointment, appointment_id)
-    if appt is None or appt.course_id is None:
-        return None
-    await lock_patient(session, appt.patient_id)
-    row = (
-        await session.execute(
-            select(Product.hcpcs_code, Product.billing_unit_mg, Center.timezone)
-            .join(Course, Course.product_id == Product.id)
-            .join(Center, Center.id == Course.center_id)
-            .where(Course.id == appt.course_id)
-        )
-    ).one()
-    hcpcs, unit_mg, tz_name = row
-    dose = dose_given_g if dose_given_g is not None else appt.dose_g
-    need = rules.Need(
-        appt.id,
-        appt.start_at.astimezone(zone(tz_name)).date(),
-        hcpcs,
-        appt.course_id,
-        dose,
-        unit_mg,
-    )
-    facts = await load(session, [appt.patient_id])
-    grants = [a.grant for a in facts[appt.patient_id].auths] if appt.patient_id in facts else []
-    cover = rules.allocate([need], grants)[0]
-    while cover.authorization_id is not None:
-        if await _draw(session, cover.authorization_id, cover.units):
-            break
-        grants = [g for g in grants if g.authorization_id != cover.authorization_id]
-        cover = rules.allocate([need], grants)[0]
-    await session.execute(delete(SessionCover).where(SessionCover.appointment_id == appt.id))
-    record = SessionCover(
-        appointment_id=appt.id,
-        patient_id=appt.patient_id,
-        authorization_id=cover.authorization_id,
-        units=cover.units,
-        reason=cover.reason,
-        consumed=True,
-    )
-    session.add(record)
-    await session.flush()
-    return record
-
-
 @dataclass(frozen=True)
 class SessionState:
     """Who pays for a course session: drawn from an authorization when it was given, or the
@@ -579,6 +241,20 @@ async def covers_of(
                     s.cover.authorization_id, s.cover.reason
                 )
     return found
+
+
+async def uncovered(session: AsyncSession, patient_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """The patient's booked course sessions no authorization would pay for, and why."""
+    await lock_patient(session, patient_id)
+    facts = (await load(session, [patient_id])).get(patient_id)
+    if facts is None:
+        return {}
+    sessions, _ = decide(facts)
+    return {
+        s.need.appointment_id: lapse.REASON_TEXT[s.cover.reason]
+        for s in sessions
+        if s.cover.reason is not None
+    }
 
 
 async def uncovered_reason(

@@ -25,7 +25,7 @@ from app.api.deps import (
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import ensure_version
 from app.schemas import LocalDate, Page
-from insurance import alerts, coverage, service
+from insurance import alerts, coverage, locks, service
 from insurance.models import Alert, Authorization
 from insurance.schemas import (
     AlertAction,
@@ -237,7 +237,7 @@ async def update_authorization(
     response: Response,
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
-    await coverage.lock_patient(session, auth.patient_id)
+    await locks.lock_patient(session, auth.patient_id)
     auth = await service.get_authorization(session, authorization_id, for_update=True)
     ensure_version(auth.version, version, "authorization")
     auth = await service.update_authorization(session, auth, data, caller.user_id)

@@ -1,0 +1,230 @@
+"""A patient's cover as plain values, read in a few set-based queries, and what the pure
+rules make of it. Reads only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from insurance import lapse, rules
+from insurance.models import (
+    Authorization,
+    Coverage,
+    Payer,
+    SessionCover,
+)
+from scheduling.localtime import zone
+from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, Product
+
+LIVE = ("open", "acknowledged")
+# A session given without cover that billing has dealt with by hand (resolved its alert).
+WRITTEN_OFF = "written_off"
+# Alerts this module owns; `course_unbookable` belongs to the course booking run.
+COVERAGE_KINDS = (
+    "auth_expiring",
+    "auth_units_low",
+    "session_uncovered",
+    "auth_denied_with_bookings",
+    "coverage_ended",
+)
+
+
+@dataclass
+class Facts:
+    """Everything about one patient's cover, as plain values."""
+
+    today: date
+    sessions: list[tuple[rules.Need, Decimal | None]] = field(default_factory=list)
+    auths: list[lapse.Auth] = field(default_factory=list)
+    coverages: list[lapse.Cover] = field(default_factory=list)
+    plans: list[lapse.Plan] = field(default_factory=list)
+    # Sessions already given that no authorization paid for: the real unpaid bills.
+    unpaid: list[tuple[rules.Need, Decimal | None, str]] = field(default_factory=list)
+
+
+def _local_day(session: AsyncSession) -> ColumnElement[Any]:
+    """A session's local date. PostgreSQL works it out itself, sparing the sweep a Python
+    time-zone conversion per row; elsewhere the start instant comes back to be converted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone(Center.timezone, Appointment.start_at))
+    return Appointment.__table__.c.start_at
+
+
+async def load(
+    session: AsyncSession,
+    patient_ids: Sequence[uuid.UUID],
+    span: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> dict[uuid.UUID, Facts]:
+    """The facts for these patients, in five queries whatever their number. `span` (the
+    sweep's) reads every patient whose id lies in it instead: index range scans, no id list."""
+    ids = list(patient_ids)
+    facts: dict[uuid.UUID, Facts] = {}
+
+    def mine(column: Any) -> ColumnElement[bool]:
+        chosen: ColumnElement[bool] = column.between(*span) if span is not None else column.in_(ids)
+        return chosen
+
+    def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
+        if patient_id not in facts:
+            tz = zone(tz_name) if tz_name else UTC
+            facts[patient_id] = Facts(today=datetime.now(tz).date())
+        return facts[patient_id]
+
+    planned = (
+        select(func.count())
+        .where(
+            Appointment.course_id == Course.id,
+            Appointment.status.in_((*ACTIVE_STATUSES, "completed")),
+        )
+        .scalar_subquery()
+    )
+    plans = await session.execute(
+        select(
+            Course.patient_id,
+            Course.id,
+            Course.interval_days,
+            Course.cycles,
+            planned,
+            Product.hcpcs_code,
+            Center.timezone,
+        )
+        .join(Product, Product.id == Course.product_id)
+        .join(Center, Center.id == Course.center_id)
+        .where(mine(Course.patient_id), Course.status.in_(("active", "on_hold")))
+        .order_by(Course.start_date, Course.id)  # the same course sets the pace every time
+    )
+    for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
+        left = max(cycles - count, 0) if cycles is not None else None
+        of(patient_id, tz_name).plans.append(lapse.Plan(course_id, hcpcs, interval, left))
+
+    rows = await session.execute(
+        select(
+            Appointment.patient_id,
+            Appointment.id,
+            _local_day(session),
+            Appointment.course_id,
+            Appointment.dose_g,
+            Product.hcpcs_code,
+            Product.billing_unit_mg,
+            Product.price_per_unit,
+            Center.timezone,
+        )
+        .join(Course, Course.id == Appointment.course_id)
+        .join(Product, Product.id == Course.product_id)
+        .join(Center, Center.id == Appointment.center_id)
+        .where(
+            mine(Appointment.patient_id),
+            # Every session not yet given, even one running past its end: until it is
+            # completed or missed it still holds its units.
+            Appointment.status.in_(ACTIVE_STATUSES),
+        )
+    )
+    for owner, appt_id, day, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
+        if isinstance(day, datetime):
+            day = day.astimezone(zone(tz_name)).date()
+        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
+        of(owner, tz_name).sessions.append((need, price))
+
+    # Plain rows, not ORM objects: the sweep reads every authorization, and units drawn by a
+    # conditional UPDATE earlier in this transaction must show.
+    auths = await session.execute(
+        select(
+            Authorization.patient_id,
+            Authorization.id,
+            Authorization.status,
+            Authorization.service_code,
+            Authorization.course_id,
+            Authorization.valid_from,
+            Authorization.valid_to,
+            Authorization.units_type,
+            Authorization.units_approved,
+            Authorization.units_used,
+            Payer.id,
+            Payer.turnaround_days,
+            Payer.renewal_margin_days,
+            Payer.alert_days,
+        )
+        .join(Coverage, Coverage.id == Authorization.coverage_id)
+        .join(Payer, Payer.id == Coverage.payer_id)
+        .where(mine(Authorization.patient_id))
+    )
+    for row in auths:
+        (owner, auth_id, status, code, for_course, valid_from, valid_to, units_type) = row[:8]
+        approved, used, payer_id, turnaround, margin, alert_days = row[8:]
+        kind: rules.UnitsType = "visits" if units_type == "visits" else "billing_units"
+        grant = rules.Grant(
+            auth_id, status, code, for_course, valid_from, valid_to, kind, approved - used
+        )
+        of(owner).auths.append(
+            lapse.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
+        )
+
+    unpaid = await session.execute(
+        select(
+            SessionCover.patient_id,
+            SessionCover.reason,
+            Appointment.id,
+            Appointment.start_at,
+            Appointment.course_id,
+            Appointment.dose_g,
+            Product.hcpcs_code,
+            Product.billing_unit_mg,
+            Product.price_per_unit,
+            Center.timezone,
+        )
+        .join(Appointment, Appointment.id == SessionCover.appointment_id)
+        .join(Course, Course.id == Appointment.course_id)
+        .join(Product, Product.id == Course.product_id)
+        .join(Center, Center.id == Appointment.center_id)
+        .where(
+            mine(SessionCover.patient_id),
+            SessionCover.consumed.is_(True),
+            SessionCover.authorization_id.is_(None),
+            SessionCover.reason.is_distinct_from(WRITTEN_OFF),
+        )
+        .order_by(Appointment.start_at)
+    )
+    for owner, reason, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in unpaid:
+        day = start.astimezone(zone(tz_name)).date()
+        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
+        of(owner, tz_name).unpaid.append((need, price, reason or "no_authorization"))
+
+    coverages = await session.execute(
+        select(
+            Coverage.patient_id,
+            Coverage.id,
+            Coverage.payer_id,
+            Coverage.effective_from,
+            Coverage.effective_to,
+        ).where(mine(Coverage.patient_id))
+    )
+    for owner, coverage_id, payer_id, starts, ends in coverages:
+        of(owner).coverages.append(lapse.Cover(coverage_id, payer_id, starts, ends))
+    return facts
+
+
+def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
+    """Pure: the cover of every booked session, and the alerts that should be live."""
+    prices = {need.appointment_id: price for need, price in facts.sessions}
+    covers = rules.allocate([n for n, _ in facts.sessions], [a.grant for a in facts.auths])
+    by_id = {n.appointment_id: n for n, _ in facts.sessions}
+    sessions = [lapse.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers]
+    given = [
+        lapse.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
+        for need, price, reason in facts.unpaid
+    ]
+    alerts = lapse.patient_alerts(
+        facts.today, sessions, facts.auths, facts.coverages, facts.plans, given
+    )
+    return sessions, alerts
