@@ -109,6 +109,23 @@ def test_a_fifth_session_beyond_four_visits_is_flagged_until_a_renewal(
         a["id"] for a in alerts
     )
 
+    # A renewal drafted but not sent to the payer renews nothing: both alerts stay.
+    draft = billing.post(
+        "/api/v1/authorizations",
+        json={
+            "patient_id": course["patient_id"],
+            "coverage_id": auth["coverage_id"],
+            "service_code": "J1561",
+            "status": "draft",
+            "valid_from": day(80),
+            "valid_to": day(260),
+            "units_approved": 8,
+        },
+    )
+    assert draft.status_code == 201
+    assert sorted(a["id"] for a in live(billing, course["patient_id"])) == sorted(
+        a["id"] for a in alerts
+    )
     renewal = billing.post(
         "/api/v1/authorizations",
         json={
@@ -405,3 +422,72 @@ def test_a_blocking_center_books_no_session_insurance_would_not_pay(
     )
     assert late.status_code == 409 and "insurance" in late.json()["detail"]
     assert nurse.get(f"/api/v1/appointments/{fourth['id']}").json()["start"] == fourth["start"]
+    # Moving the second session four weeks later is covered itself, but the fourth would
+    # follow it past the authorization's end: refused too, and nothing moves.
+    second = result["booked"][1]
+    pushed = nurse.patch(
+        f"/api/v1/appointments/{second['id']}",
+        json={"start": f"{day(49)}T09:00:00-05:00"},
+        headers={"If-Match": '"1"'},
+    )
+    assert pushed.status_code == 409 and "1 session(s)" in pushed.json()["detail"]
+    after = nurse.get("/api/v1/appointments", params={"patient_id": course["patient_id"]})
+    assert [a["start"] for a in after.json()["items"]] == [a["start"] for a in result["booked"]]
+
+
+def test_an_unpaid_session_billing_settled_by_hand_stays_settled(
+    nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    course, _, booked = insured_course(nurse, billing, units_approved=1)
+    for appt in booked[:2]:
+        for step in ("check-in", "start", "complete"):
+            assert nurse.post(f"/api/v1/appointments/{appt['id']}/{step}").status_code == 200
+    unpaid = [a for a in live(billing, course["patient_id"]) if "without cover" in a["detail"]]
+    assert [a["appointment_id"] for a in unpaid] == [booked[1]["id"]]
+    assert billing.post(f"/api/v1/alerts/{unpaid[0]['id']}/resolve").status_code == 200
+    assert billing.post("/api/v1/billing/sweep", params={"everyone": True}).status_code == 200
+    assert [a for a in live(billing, course["patient_id"]) if "without cover" in a["detail"]] == []
+    cover = billing.get(f"/api/v1/appointments/{booked[1]['id']}").json()["coverage"]
+    assert cover == {"state": "uncovered", "authorization_id": None, "reason": "written_off"}
+
+
+def test_a_payer_change_reaches_its_patients_at_the_next_sweep(
+    nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    course, auth, _ = insured_course(nurse, billing)
+    low = next(a for a in live(billing, course["patient_id"]) if a["kind"] == "auth_units_low")
+    coverage = billing.get(f"/api/v1/coverages/{auth['coverage_id']}").json()
+    payer_url = f"/api/v1/payers/{coverage['payer_id']}"
+    slower = billing.patch(payer_url, json={"turnaround_days": 30}, headers={"If-Match": '"1"'})
+    assert slower.status_code == 200
+    assert billing.post("/api/v1/billing/sweep").json()["patients"] >= 1
+    moved = next(a for a in live(billing, course["patient_id"]) if a["kind"] == "auth_units_low")
+    assert moved["id"] == low["id"]  # the same alert, brought up to date
+    earlier = date.fromisoformat(low["due_date"]) - timedelta(days=16)
+    assert moved["due_date"] == earlier.isoformat()
+
+
+def test_authorization_writes_need_preconditions_and_replay_safely(
+    nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    course, auth, _ = insured_course(nurse, billing)
+    url = f"/api/v1/authorizations/{auth['id']}"
+    assert billing.patch(url, json={"notes": "x"}).status_code == 428
+    body = {
+        "patient_id": course["patient_id"],
+        "coverage_id": auth["coverage_id"],
+        "service_code": "J1561",
+        "valid_from": day(90),
+        "valid_to": day(200),
+        "units_approved": 6,
+    }
+    key = {"Idempotency-Key": f"renewal-{auth['id']}"}
+    first = billing.post("/api/v1/authorizations", json=body, headers=key)
+    again = billing.post("/api/v1/authorizations", json=body, headers=key)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    listed = billing.get("/api/v1/authorizations", params={"patient_id": course["patient_id"]})
+    assert len(listed.json()["items"]) == 2
+    assert (
+        billing.post("/api/v1/authorizations", json={**body, "status": "expired"}).status_code
+        == 422
+    )
