@@ -103,7 +103,7 @@ async def _biller(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID
 async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
     known = (await facts.load(session, [auth.patient_id])).get(auth.patient_id)
     assert known is not None  # the authorization itself is one of the facts
-    sessions, _ = facts.decide(known)
+    sessions = facts.decide(known).sessions
     mine = next(a for a in known.auths if a.grant.authorization_id == auth.id)
     return lapse.auth_usage(mine, sessions, known.plans)
 

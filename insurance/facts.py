@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -214,8 +214,15 @@ async def load(
     return facts
 
 
-def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
-    """Pure: the cover of every booked session, and the alerts that should be live."""
+class Decision(NamedTuple):
+    sessions: list[lapse.Session]  # every booked session with its cover
+    alerts: list[lapse.AlertSpec]  # the alerts that should be live
+    review_on: date | None  # when time alone could next change them
+
+
+def decide(facts: Facts) -> Decision:
+    """Pure: the cover of every booked session, the alerts that should be live, and when to
+    look again."""
     prices = {need.appointment_id: price for need, price in facts.sessions}
     covers = rules.allocate([n for n, _ in facts.sessions], [a.grant for a in facts.auths])
     by_id = {n.appointment_id: n for n, _ in facts.sessions}
@@ -224,7 +231,15 @@ def decide(facts: Facts) -> tuple[list[lapse.Session], list[lapse.AlertSpec]]:
         lapse.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
         for need, price, reason in facts.unpaid
     ]
+    usages = {
+        a.grant.authorization_id: lapse.auth_usage(a, sessions, facts.plans)
+        for a in facts.auths
+        if a.grant.status in rules.APPROVED
+    }
     alerts = lapse.patient_alerts(
-        facts.today, sessions, facts.auths, facts.coverages, facts.plans, given
+        facts.today, sessions, facts.auths, facts.coverages, facts.plans, given, usages
     )
-    return sessions, alerts
+    review = lapse.next_review(
+        facts.today, sessions, facts.auths, facts.coverages, facts.plans, usages
+    )
+    return Decision(sessions, alerts, review)

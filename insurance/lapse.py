@@ -9,7 +9,7 @@ them with the stored ones: new ones open, changed ones update, missing ones reso
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -175,6 +175,7 @@ def patient_alerts(
     coverages: Sequence[Cover],
     plans: Sequence[Plan],
     unpaid: Sequence[Session] = (),
+    usages: Mapping[uuid.UUID, rules.Usage] | None = None,
 ) -> list[AlertSpec]:
     """The alerts that should be live for one patient today. `unpaid` are sessions already
     given that no authorization paid for: they stay on the queue until billing settles them
@@ -253,7 +254,7 @@ def patient_alerts(
             continue
         if _has_successor(auth, auths):
             continue
-        usage = auth_usage(auth, sessions, plans)
+        usage = (usages or {}).get(g.authorization_id) or auth_usage(auth, sessions, plans)
         assert usage.renew_by is not None
         runs_out = usage.projected_exhaustion
         after = runs_out if runs_out is not None else g.valid_to
@@ -312,6 +313,7 @@ def next_review(
     auths: Sequence[Auth],
     coverages: Sequence[Cover],
     plans: Sequence[Plan],
+    usages: Mapping[uuid.UUID, rules.Usage] | None = None,
 ) -> date | None:
     """The first day after today on which time alone could change this patient's alerts:
     a session passes or its due date nears, a renew-by window opens or closes in, an
@@ -324,7 +326,8 @@ def next_review(
         g = auth.grant
         days.append(g.valid_to + timedelta(days=1))
         if g.status in rules.APPROVED:
-            renew = auth_usage(auth, sessions, plans).renew_by
+            known = (usages or {}).get(g.authorization_id)
+            renew = (known or auth_usage(auth, sessions, plans)).renew_by
             if renew is not None:
                 days += [renew - timedelta(days=auth.alert_days), renew]
     for c in coverages:

@@ -123,9 +123,11 @@ class Cover:
 
 
 def _applies(grant: Grant, need: Need) -> bool:
-    # HCPCS codes are case-insensitive on paper; "j1561" typed on a form is still J1561.
-    same_code = grant.service_code.strip().upper() == need.service_code.strip().upper()
-    return same_code and (grant.course_id is None or grant.course_id == need.course_id)
+    # Codes are stored upper-case (the API accepts only [A-Z][0-9]{4}): compared as they are,
+    # since this runs for every session and authorization of every patient in a sweep.
+    return grant.service_code == need.service_code and (
+        grant.course_id is None or grant.course_id == need.course_id
+    )
 
 
 def _valid_on(grant: Grant, day: date) -> bool:
