@@ -492,7 +492,7 @@ async def bench(url: str, patients: int, per_patient: int) -> None:
         first, first_wall, first_own = await timed_sweep(db)
         covers, kinds = await tallies(db)
         print(
-            f"first sweep seconds            : {first_wall:.2f} wall, unit of work and commit "
+            f"first sweep seconds            : {first_wall:.2f} wall, all its transactions "
             f"(target ≤ {TARGET_FIRST_SWEEP_S:g} s at 100,000 authorizations / 500,000 sessions)"
         )
         print(f"  as sweep() reports           : {first_own:.2f}")
@@ -508,7 +508,7 @@ async def bench(url: str, patients: int, per_patient: int) -> None:
             print(f"    {n:9,d}  {kind} ({status})")
 
         second, second_wall, second_own = await timed_sweep(db)
-        print(f"second sweep seconds           : {second_wall:.2f} wall, unit of work and commit")
+        print(f"second sweep seconds           : {second_wall:.2f} wall, all its transactions")
         print(f"  as sweep() reports           : {second_own:.2f}")
         print(f"  alerts opened                : {second.opened:,} (target 0)")
         print(f"  alerts updated               : {second.updated:,} (target 0)")

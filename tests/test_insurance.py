@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import Server
+from tests.support import Server, make_center, make_chair
 from tests.test_courses import MONDAY, gamunex, local_day, order, weekday_center
 
 MAINTENANCE = {
@@ -491,3 +491,49 @@ def test_authorization_writes_need_preconditions_and_replay_safely(
         billing.post("/api/v1/authorizations", json={**body, "status": "expired"}).status_code
         == 422
     )
+
+
+def test_an_authorization_starting_on_a_clock_change_covers_that_local_day(
+    nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    # Auckland falls back on Sunday 4 April 2027. A 09:00 session there is still 3 April in
+    # UTC: cover is decided on the center's local date, so the authorization starting on the
+    # 4th pays for it.
+    center = make_center(nurse, timezone="Pacific/Auckland")
+    make_chair(nurse, center["id"])
+    change = date(2027, 4, 4)
+    course = order(
+        nurse,
+        center["id"],
+        diagnosis_code="G61.82",
+        induction=None,
+        start_date=change.isoformat(),
+        preferred_weekdays=[6],
+        maintenance={**MAINTENANCE, "cycles": 2},
+    ).json()
+    booked = nurse.post(
+        f"/api/v1/courses/{course['id']}/book", json={"through": "2027-05-15"}
+    ).json()["booked"]
+    assert [local_day(a["start"]) for a in booked] == [change, change + timedelta(days=21)]
+    assert booked[0]["start"].endswith("+12:00")  # after the change
+    p = payer(billing)
+    cover = billing.post(
+        f"/api/v1/patients/{course['patient_id']}/coverages",
+        json={"payer_id": p["id"], "member_id": "M-3", "effective_from": "2027-01-01"},
+    ).json()
+    r = billing.post(
+        "/api/v1/authorizations",
+        json={
+            "patient_id": course["patient_id"],
+            "coverage_id": cover["id"],
+            "service_code": "J1561",
+            "status": "approved",
+            "valid_from": change.isoformat(),
+            "valid_to": (change + timedelta(days=20)).isoformat(),
+            "units_approved": 6,
+        },
+    )
+    assert r.status_code == 201
+    states = [billing.get(f"/api/v1/appointments/{a['id']}").json()["coverage"] for a in booked]
+    assert [s["state"] for s in states] == ["covered", "uncovered"]
+    assert states[1]["reason"] == "outside_period"
