@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     func,
     select,
 )
@@ -108,32 +109,42 @@ async def load(
         left = max(cycles - count, 0) if cycles is not None else None
         of(patient_id, tz_name).plans.append(lapse.Plan(course_id, hcpcs, interval, left))
 
-    rows = await session.execute(
-        select(
-            Appointment.patient_id,
-            Appointment.id,
-            _local_day(session),
-            Appointment.course_id,
-            Appointment.dose_g,
-            Product.hcpcs_code,
-            Product.billing_unit_mg,
-            Product.price_per_unit,
-            Center.timezone,
+    def course_sessions(*extra: Any) -> Select[Any]:
+        """Course sessions with what their cover depends on: day, drug, dose, price."""
+        return (
+            select(
+                Appointment.patient_id,
+                Appointment.id,
+                _local_day(session),
+                Appointment.course_id,
+                Appointment.dose_g,
+                Product.hcpcs_code,
+                Product.billing_unit_mg,
+                Product.price_per_unit,
+                Center.timezone,
+                *extra,
+            )
+            .join(Course, Course.id == Appointment.course_id)
+            .join(Product, Product.id == Course.product_id)
+            .join(Center, Center.id == Appointment.center_id)
         )
-        .join(Course, Course.id == Appointment.course_id)
-        .join(Product, Product.id == Course.product_id)
-        .join(Center, Center.id == Appointment.center_id)
-        .where(
+
+    def need_of(row: Any) -> tuple[uuid.UUID, str, rules.Need, Decimal | None]:
+        owner, appt_id, day, of_course, dose, hcpcs, unit_mg, price, tz_name = row[:9]
+        if isinstance(day, datetime):
+            day = day.astimezone(zone(tz_name)).date()
+        return owner, tz_name, rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg), price
+
+    booked = await session.execute(
+        course_sessions().where(
             mine(Appointment.patient_id),
             # Every session not yet given, even one running past its end: until it is
             # completed or missed it still holds its units.
             Appointment.status.in_(ACTIVE_STATUSES),
         )
     )
-    for owner, appt_id, day, of_course, dose, hcpcs, unit_mg, price, tz_name in rows:
-        if isinstance(day, datetime):
-            day = day.astimezone(zone(tz_name)).date()
-        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
+    for row in booked:
+        owner, tz_name, need, price = need_of(row)
         of(owner, tz_name).sessions.append((need, price))
 
     # Plain rows, not ORM objects: the sweep reads every authorization, and units drawn by a
@@ -171,22 +182,8 @@ async def load(
         )
 
     unpaid = await session.execute(
-        select(
-            SessionCover.patient_id,
-            SessionCover.reason,
-            Appointment.id,
-            Appointment.start_at,
-            Appointment.course_id,
-            Appointment.dose_g,
-            Product.hcpcs_code,
-            Product.billing_unit_mg,
-            Product.price_per_unit,
-            Center.timezone,
-        )
-        .join(Appointment, Appointment.id == SessionCover.appointment_id)
-        .join(Course, Course.id == Appointment.course_id)
-        .join(Product, Product.id == Course.product_id)
-        .join(Center, Center.id == Appointment.center_id)
+        course_sessions(SessionCover.reason)
+        .join(SessionCover, SessionCover.appointment_id == Appointment.id)
         .where(
             mine(SessionCover.patient_id),
             SessionCover.consumed.is_(True),
@@ -195,10 +192,9 @@ async def load(
         )
         .order_by(Appointment.start_at)
     )
-    for owner, reason, appt_id, start, of_course, dose, hcpcs, unit_mg, price, tz_name in unpaid:
-        day = start.astimezone(zone(tz_name)).date()
-        need = rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg)
-        of(owner, tz_name).unpaid.append((need, price, reason or "no_authorization"))
+    for row in unpaid:
+        owner, tz_name, need, price = need_of(row)
+        of(owner, tz_name).unpaid.append((need, price, row[9] or "no_authorization"))
 
     coverages = await session.execute(
         select(

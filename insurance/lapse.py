@@ -190,39 +190,28 @@ def patient_alerts(
                 return c.payer_id
         return None
 
+    def uncovered(s: Session, severity: str, detail: str) -> AlertSpec:
+        return AlertSpec(
+            kind="session_uncovered",
+            subject_id=s.need.appointment_id,
+            severity=severity,
+            due_date=s.need.day,
+            payer_id=payer_on(s.need.day),
+            authorization_id=None,
+            appointment_id=s.need.appointment_id,
+            course_id=s.need.course_id,
+            amount_at_risk=s.money,
+            detail=detail,
+        )
+
     for s in unpaid:
         why = REASON_TEXT.get(s.cover.reason or "", "no cover")
-        alerts.append(
-            AlertSpec(
-                kind="session_uncovered",
-                subject_id=s.need.appointment_id,
-                severity="critical",
-                due_date=s.need.day,
-                payer_id=payer_on(s.need.day),
-                authorization_id=None,
-                appointment_id=s.need.appointment_id,
-                course_id=s.need.course_id,
-                amount_at_risk=s.money,
-                detail=f"given on {s.need.day} without cover: {why}",
-            )
-        )
+        alerts.append(uncovered(s, "critical", f"given on {s.need.day} without cover: {why}"))
     for s in upcoming:
-        if s.cover.reason is None:
-            continue
-        alerts.append(
-            AlertSpec(
-                kind="session_uncovered",
-                subject_id=s.need.appointment_id,
-                severity=_severity(s.need.day, today, 7),
-                due_date=s.need.day,
-                payer_id=payer_on(s.need.day),
-                authorization_id=None,
-                appointment_id=s.need.appointment_id,
-                course_id=s.need.course_id,
-                amount_at_risk=s.money,
-                detail=f"session on {s.need.day} is not covered: {REASON_TEXT[s.cover.reason]}",
-            )
-        )
+        if s.cover.reason is not None:
+            severity = _severity(s.need.day, today, 7)
+            why = REASON_TEXT[s.cover.reason]
+            alerts.append(uncovered(s, severity, f"session on {s.need.day} is not covered: {why}"))
 
     needed = {p.service_code for p in plans}
     for auth in auths:
