@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
 import sys
@@ -28,10 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     _migrate()
-    if not args.no_scheduler:
-        print(
-            "note: background jobs arrive with the scheduler; serving the API only", file=sys.stderr
-        )
+    # Every process may run a scheduler: only the one holding the leader lock runs jobs.
+    os.environ["CHAIRSIDE_SCHEDULER"] = "false" if args.no_scheduler else "true"
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -106,6 +105,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(_: argparse.Namespace) -> int:
+    import app.models  # noqa: F401 - every table known before the first flush
+    from app.db import Database
+    from app.jobs.scheduler import run_forever
+
+    _migrate()
+    settings = get_settings()
+    db = Database(settings.database_url)
+    print("scheduler running; only the leader among running schedulers runs jobs", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_forever(db, settings.scheduler_tick_seconds))
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    import app.models  # noqa: F401 - every table known before the first flush
+    from app.jobs.cli import run_now
+
+    return run_now(args.name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chairside", description="Infusion-center scheduling")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load a realistic demo center into an empty database")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when data exists")
     demo.set_defaults(func=cmd_demo)
+
+    scheduler = sub.add_parser("scheduler", help="run the job scheduler alone")
+    scheduler.set_defaults(func=cmd_scheduler)
+
+    jobs = sub.add_parser("jobs", help="background jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    run = jobs_sub.add_parser("run", help="run a job now, with progress and a summary")
+    run.add_argument("name", choices=["auto_book", "lapse_sweep"])
+    run.set_defaults(func=cmd_jobs_run)
 
     sweep = sub.add_parser("sweep", help="recompute insurance cover and billing alerts")
     sweep.add_argument(

@@ -15,6 +15,7 @@ from app.api import (
     courses,
     errors,
     insurance,
+    jobs,
     ops,
     patients,
     products,
@@ -24,6 +25,7 @@ from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
 from app.api.openapi import add_problem_schema, document_errors
 from app.db import Database
+from app.jobs.scheduler import JobScheduler
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
@@ -37,6 +39,7 @@ ROUTERS = (
     courses.router,
     regimens.router,
     insurance.router,
+    jobs.router,
 )
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 
@@ -63,9 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
+        jobs = JobScheduler(app.state.db, settings.scheduler_tick_seconds)
+        if settings.scheduler:
+            await jobs.start()
         try:
             yield
         finally:
+            if settings.scheduler:
+                await jobs.stop()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from app.auth.models import AccessToken, IdempotencyRecord, User
 from app.db import Base
+from app.jobs.models import JobRun, SchedulerLease
 from app.patients.models import Patient, PatientMeasurement
 from insurance.models import (
     Alert,
@@ -45,12 +46,14 @@ __all__ = [
     "Coverage",
     "CoverageReview",
     "IdempotencyRecord",
+    "JobRun",
     "OpeningHours",
     "Patient",
     "PatientMeasurement",
     "Payer",
     "Product",
     "Regimen",
+    "SchedulerLease",
     "SessionCover",
     "SessionRecord",
     "StaffingBlock",

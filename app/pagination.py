@@ -40,16 +40,23 @@ async def page(
     order: list[InstrumentedAttribute[Any]],
     limit: int,
     cursor: str | None,
+    *,
+    newest_first: bool = False,
 ) -> tuple[list[T], str | None]:
-    """One page of `query` sorted by `order`, whose last column is the entity's unique id."""
+    """One page of `query` sorted by `order`, whose last column is the entity's unique id;
+    `newest_first` sorts every column the other way."""
     id_column = order[-1]
     if cursor:
         last = (await session.execute(select(*order).where(id_column == _decode(cursor)))).first()
         if last is None:
             raise Invalid("the cursor is not one this list handed out")
         after = [bindparam(None, v, type_=c.type) for c, v in zip(order, last, strict=True)]
-        query = query.where(tuple_(*order) > tuple_(*after))
-    rows: list[T] = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
+        if newest_first:
+            query = query.where(tuple_(*order) < tuple_(*after))
+        else:
+            query = query.where(tuple_(*order) > tuple_(*after))
+    sort = [c.desc() for c in order] if newest_first else order
+    rows: list[T] = list(await session.scalars(query.order_by(*sort).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

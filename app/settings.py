@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 20
     log_level: str = "INFO"
+    # Run the job scheduler in this process (`chairside serve` turns it on unless told not to).
+    scheduler: bool = False
+    scheduler_tick_seconds: float = 15.0
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -171,3 +171,52 @@ async def worklist(session: AsyncSession) -> list[list[Any]]:
         [due, sev, kind, st, mrn, f"{family}, {given}", payer, number, amount, detail, aid]
         for due, sev, kind, st, mrn, family, given, payer, number, amount, detail, aid in rows
     ]
+
+
+async def course_unbookable(session: AsyncSession, course: Course, problem: str) -> Alert:
+    """The booking run could not book a course as planned: one live alert per course, brought
+    up to date on every run that still cannot."""
+    live = await session.scalar(
+        select(Alert).where(
+            Alert.kind == "course_unbookable",
+            Alert.subject_id == course.id,
+            Alert.status.in_(facts.LIVE),
+        )
+    )
+    detail = problem[:500]
+    if live is not None:
+        live.detail, live.due_date = detail, utcnow().date()
+        await session.flush()
+        return live
+    alert = Alert(
+        id=uuid.uuid4(),
+        kind="course_unbookable",
+        subject_id=course.id,
+        status="open",
+        severity="warning",
+        due_date=utcnow().date(),
+        patient_id=course.patient_id,
+        course_id=course.id,
+        detail=detail,
+    )
+    session.add(alert)
+    await session.flush()
+    return alert
+
+
+async def course_booked(session: AsyncSession, course_id: uuid.UUID) -> None:
+    """The course booked cleanly: its unbookable alert, if any, is resolved."""
+    await session.execute(
+        update(Alert)
+        .where(
+            Alert.kind == "course_unbookable",
+            Alert.subject_id == course_id,
+            Alert.status.in_(facts.LIVE),
+        )
+        .values(
+            status="resolved",
+            resolved_at=utcnow(),
+            resolution="cleared",
+            version=Alert.version + 1,
+        )
+    )

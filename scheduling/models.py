@@ -46,6 +46,11 @@ class Center(IdMixin, TimestampMixin, Base):
     # A course session no authorization covers: booked with a flag for billing ("warn") or
     # refused ("block").
     coverage_policy: Mapped[str] = mapped_column(String(10), default="warn", server_default="warn")
+    # The nightly booking run books each active course this many days ahead, at this local time.
+    booking_horizon_days: Mapped[int] = mapped_column(Integer, default=56, server_default="56")
+    auto_book_at: Mapped[time] = mapped_column(
+        Time, default=time(2, 0), server_default=text("'02:00:00'")
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(
@@ -62,6 +67,7 @@ class Center(IdMixin, TimestampMixin, Base):
         CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),
         CheckConstraint("turnover_minutes BETWEEN 0 AND 120", name="turnover_range"),
         CheckConstraint("coverage_policy IN ('warn', 'block')", name="coverage_policy"),
+        CheckConstraint("booking_horizon_days BETWEEN 1 AND 366", name="booking_horizon"),
     )
 
 

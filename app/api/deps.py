@@ -18,9 +18,14 @@ from app.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (a search with its terms in the body): no write lock for them.
-# POSTs whose request transaction only reads: the sweep writes in transactions of its own.
+# POSTs whose request transaction only reads: sweeps and jobs write in transactions of their own.
 READ_POSTS = frozenset(
-    {"/api/v1/patients/search", "/api/v1/infusion-time", "/api/v1/billing/sweep"}
+    {
+        "/api/v1/patients/search",
+        "/api/v1/infusion-time",
+        "/api/v1/billing/sweep",
+        "/api/v1/jobs/{name}/run",
+    }
 )
 TOUCH_EVERY = timedelta(seconds=60)
 

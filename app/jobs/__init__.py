@@ -1,0 +1,1 @@
+"""Background jobs: what runs, when, where it is recorded, and which process runs it."""

@@ -1,0 +1,119 @@
+"""Background jobs through the API: the nightly booking run, its record, its alerts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from tests.support import make_center, make_chair, make_patient
+from tests.test_courses import gamunex
+
+
+def course_starting_soon(api: httpx.Client, center_id: str, **overrides: Any) -> dict[str, Any]:
+    start = date.today() + timedelta(days=7)
+    body = {
+        "patient_id": make_patient(api, weight_kg=70, height_cm=165, sex="female")["id"],
+        "center_id": center_id,
+        "product_id": gamunex(api),
+        "diagnosis_code": "G61.82",
+        "induction": None,
+        "maintenance": {
+            "dose_g_per_kg": 1,
+            "interval_days": 21,
+            "window_min_days": 21,
+            "window_max_days": 28,
+            "cycles": 6,
+        },
+        "start_date": start.isoformat(),
+        "preferred_weekdays": [start.weekday()],
+        **overrides,
+    }
+    r = api.post("/api/v1/courses", json=body)
+    assert r.status_code == 201, r.text
+    course: dict[str, Any] = r.json()
+    return course
+
+
+def booked(api: httpx.Client, patient_id: str) -> list[dict[str, Any]]:
+    items = api.get("/api/v1/appointments", params={"patient_id": patient_id}).json()["items"]
+    return [a for a in items if a["status"] == "booked"]
+
+
+def run(admin: httpx.Client, center_id: str) -> dict[str, Any]:
+    r = admin.post("/api/v1/jobs/auto_book/run", params={"center_id": center_id})
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def test_the_booking_run_books_the_horizon_once_and_is_recorded(
+    admin: httpx.Client, nurse: httpx.Client
+) -> None:
+    center = make_center(nurse)
+    make_chair(nurse, center["id"])
+    course = course_starting_soon(nurse, center["id"])
+    first = run(admin, center["id"])
+    assert first["outcome"] == "succeeded" and first["trigger"] == "manual"
+    assert first["scope"] == center["id"]
+    # 56 days ahead by default: the sessions of day 7, 28 and 49.
+    assert first["counts"] == {"courses": 1, "booked": 3, "unbookable": 0, "failed": 0}
+    assert len(booked(nurse, course["patient_id"])) == 3
+    again = run(admin, center["id"])
+    assert again["counts"]["booked"] == 0 and len(booked(nurse, course["patient_id"])) == 3
+
+    runs = admin.get("/api/v1/jobs/runs", params={"job": "auto_book", "limit": 2}).json()
+    assert [r["id"] for r in runs["items"]] == [again["id"], first["id"]]  # newest first
+    jobs = {j["name"]: j for j in nurse.get("/api/v1/jobs").json()}
+    assert set(jobs) == {"auto_book", "lapse_sweep"}
+    assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
+    assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403
+    assert (
+        admin.post("/api/v1/jobs/lapse_sweep/run", params={"center_id": center["id"]}).status_code
+        == 422
+    )
+    assert admin.post("/api/v1/jobs/nothing/run").status_code == 422
+
+
+def test_a_course_the_run_cannot_book_is_flagged_until_it_can(
+    admin: httpx.Client, nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])["id"]
+    loading = {"total_dose_g_per_kg": 2, "days": 5}
+    course = course_starting_soon(
+        nurse, center["id"], maintenance=None, induction=loading, diagnosis_code="G61.0"
+    )
+    # The only chair is taken all day on the third loading day.
+    third = date.fromisoformat(course["start_date"]) + timedelta(days=2)
+    blocker = nurse.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": make_patient(nurse)["id"],
+            "chair_id": chair,
+            "local_date": third.isoformat(),
+            "local_time": "07:00",
+            "duration_minutes": 720,
+        },
+    )
+    assert blocker.status_code == 201, blocker.text
+    result = run(admin, center["id"])
+    assert result["counts"]["unbookable"] == 1 and booked(nurse, course["patient_id"]) == []
+
+    def flags() -> list[dict[str, Any]]:
+        items = billing.get(
+            "/api/v1/alerts",
+            params={"kind": "course_unbookable", "patient_id": course["patient_id"]},
+        ).json()["items"]
+        return items
+
+    open_flags = [a for a in flags() if a["status"] == "open"]
+    assert len(open_flags) == 1 and "nothing booked" in open_flags[0]["detail"]
+    run(admin, center["id"])  # still stuck: still one alert
+    assert len([a for a in flags() if a["status"] == "open"]) == 1
+
+    assert nurse.post(f"/api/v1/appointments/{blocker.json()['id']}/cancel").status_code == 200
+    run(admin, center["id"])
+    assert len(booked(nurse, course["patient_id"])) == 5
+    assert [a["status"] for a in flags()] == ["resolved"]
