@@ -109,9 +109,11 @@ def cmd_scheduler(_: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
     from app.db import Database
     from app.jobs.scheduler import run_forever
+    from app.logs import configure_logging
 
     _migrate()
     settings = get_settings()
+    configure_logging(settings.log_level)
     db = Database(settings.database_url)
     print("scheduler running; only the leader among running schedulers runs jobs", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -73,6 +73,10 @@ class CenterCreate(Input):
         default="warn",
         description="a course session no authorization covers: booked and flagged, or refused",
     )
+    booking_horizon_days: int = Field(
+        default=56, ge=1, le=366, description="how far ahead the nightly run books courses"
+    )
+    auto_book_at: HHMM = Field(default="02:00", description="local time of the nightly run")
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
 
@@ -85,6 +89,8 @@ class CenterUpdate(Input):
     staffing: list[StaffingIn] | None = Field(default=None, max_length=200)
     turnover_minutes: int | None = Field(default=None, ge=0, le=120)
     coverage_policy: CoveragePolicy | None = None
+    booking_horizon_days: int | None = Field(default=None, ge=1, le=366)
+    auto_book_at: HHMM | None = None
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
 
@@ -109,6 +115,8 @@ class CenterOut(Output):
     patients_per_nurse: int
     turnover_minutes: int
     coverage_policy: CoveragePolicy
+    booking_horizon_days: int
+    auto_book_at: str
     opening_hours: list[OpeningHoursOut]
     staffing: list[StaffingOut]
     version: int

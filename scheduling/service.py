@@ -66,6 +66,8 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         patients_per_nurse=data.patients_per_nurse,
         turnover_minutes=data.turnover_minutes,
         coverage_policy=data.coverage_policy,
+        booking_horizon_days=data.booking_horizon_days,
+        auto_book_at=time.fromisoformat(data.auto_book_at),
         opening_hours=_hours(data.opening_hours),
         staffing=_shifts(data.staffing),
     )
@@ -85,6 +87,10 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.turnover_minutes = data.turnover_minutes
     if data.coverage_policy is not None:
         center.coverage_policy = data.coverage_policy
+    if data.booking_horizon_days is not None:
+        center.booking_horizon_days = data.booking_horizon_days
+    if data.auto_book_at is not None:
+        center.auto_book_at = time.fromisoformat(data.auto_book_at)
     if data.opening_hours is not None:
         # Replace the week: delete first so the unique (center, weekday) never sees two rows.
         await session.execute(delete(OpeningHours).where(OpeningHours.center_id == center.id))

@@ -58,6 +58,8 @@ def center_out(center: Center) -> CenterOut:
         patients_per_nurse=center.patients_per_nurse,
         turnover_minutes=center.turnover_minutes,
         coverage_policy=center.coverage_policy,
+        booking_horizon_days=center.booking_horizon_days,
+        auto_book_at=center.auto_book_at.strftime("%H:%M"),
         opening_hours=[
             OpeningHoursOut(
                 weekday=h.weekday,

@@ -139,10 +139,11 @@ class JobScheduler:
             max_instances=1,
             coalesce=True,
         )
+        # Each center books at its own local time: checked every tick, cheap when none is due.
         scheduler.add_job(
             self._book_due_centers,
             "interval",
-            minutes=15,
+            seconds=self.tick_seconds,
             id="auto_book",
             max_instances=1,
             coalesce=True,
@@ -160,6 +161,23 @@ class JobScheduler:
         was = self.leader.holds
         if await self.leader.claim() and not was:
             log.info("scheduler: this process now runs the jobs", extra={"runner": RUNNER})
+            await self._close_orphaned_runs()
+
+    async def _close_orphaned_runs(self) -> None:
+        """Scheduled runs a previous leader left running died with it: say so, so that their
+        work is picked up (the jobs are idempotent) and the record does not mislead."""
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(JobRun)
+                .where(
+                    JobRun.outcome == "running",
+                    JobRun.trigger == "schedule",
+                    JobRun.runner != RUNNER,
+                )
+                .values(
+                    outcome="failed", finished_at=utcnow(), error="the scheduler running it stopped"
+                )
+            )
 
     async def _guarded(self, name: str, scope: str | None = None, **options: Any) -> None:
         if not self.leader.holds or (name, scope) in self._running:
@@ -174,9 +192,14 @@ class JobScheduler:
         if not self.leader.holds:
             return
         async with self.db.unit_of_work(write=False) as session:
+            # Only a run that finished its work counts: one cut short is done again.
             rows = await session.execute(
                 select(JobRun.scope, func.max(JobRun.started_at))
-                .where(JobRun.job == "auto_book", JobRun.scope.is_not(None))
+                .where(
+                    JobRun.job == "auto_book",
+                    JobRun.scope.is_not(None),
+                    JobRun.outcome == "succeeded",
+                )
                 .group_by(JobRun.scope)
             )
             started = {scope: at for scope, at in rows}
