@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="background jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     run = jobs_sub.add_parser("run", help="run a job now, with progress and a summary")
-    run.add_argument("name", choices=["auto_book", "lapse_sweep"])
+    run.add_argument("name", choices=["auto_book", "lapse_sweep", "no_show_sweep"])
     run.set_defaults(func=cmd_jobs_run)
 
     sweep = sub.add_parser("sweep", help="recompute insurance cover and billing alerts")

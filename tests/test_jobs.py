@@ -66,7 +66,7 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
     runs = admin.get("/api/v1/jobs/runs", params={"job": "auto_book", "limit": 2}).json()
     assert [r["id"] for r in runs["items"]] == [again["id"], first["id"]]  # newest first
     jobs = {j["name"]: j for j in nurse.get("/api/v1/jobs").json()}
-    assert set(jobs) == {"auto_book", "lapse_sweep"}
+    assert set(jobs) == {"auto_book", "lapse_sweep", "no_show_sweep"}
     assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
     assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403
     assert (
@@ -117,3 +117,40 @@ def test_a_course_the_run_cannot_book_is_flagged_until_it_can(
     run(admin, center["id"])
     assert len(booked(nurse, course["patient_id"])) == 5
     assert [a["status"] for a in flags()] == ["resolved"]
+
+
+def test_missed_appointments_become_no_shows_once_the_center_has_closed(
+    admin: httpx.Client, nurse: httpx.Client
+) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])["id"]
+    patient = make_patient(nurse)["id"]
+    yesterday = (date.today() - timedelta(days=2)).isoformat()
+    missed = nurse.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": patient,
+            "chair_id": chair,
+            "local_date": yesterday,
+            "local_time": "09:00",
+            "duration_minutes": 120,
+        },
+    )
+    assert missed.status_code == 201, missed.text
+    later = (date.today() + timedelta(days=3)).isoformat()
+    upcoming = nurse.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": patient,
+            "chair_id": chair,
+            "local_date": later,
+            "local_time": "09:00",
+            "duration_minutes": 120,
+        },
+    ).json()
+    first = admin.post("/api/v1/jobs/no_show_sweep/run").json()
+    assert first["outcome"] == "succeeded" and first["counts"]["marked"] >= 1
+    assert nurse.get(f"/api/v1/appointments/{missed.json()['id']}").json()["status"] == "no_show"
+    assert nurse.get(f"/api/v1/appointments/{upcoming['id']}").json()["status"] == "booked"
+    again = admin.post("/api/v1/jobs/no_show_sweep/run").json()
+    assert again["counts"]["marked"] == 0

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from app.db import Database, utcnow
 from app.jobs.models import JobRun
+from app.jobs.no_shows import no_show_sweep
 from app.logs import describe
 from insurance.jobs import lapse_sweep
 from scheduling.jobs import auto_book
@@ -35,11 +36,16 @@ async def _lapse_sweep(db: Database, _: dict[str, Any]) -> dict[str, int]:
     return await lapse_sweep(db)
 
 
+async def _no_show_sweep(db: Database, options: dict[str, Any]) -> dict[str, int]:
+    return await no_show_sweep(db, options.get("progress"))
+
+
 JOBS = {
     job.name: job
     for job in (
         Job("auto_book", "nightly, at each center's auto_book_at (local time)", _auto_book),
         Job("lapse_sweep", "hourly", _lapse_sweep),
+        Job("no_show_sweep", "every 15 minutes, for centers that have closed", _no_show_sweep),
     )
 }
 

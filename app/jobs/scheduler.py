@@ -139,6 +139,15 @@ class JobScheduler:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            self._guarded,
+            "interval",
+            minutes=15,
+            id="no_show_sweep",
+            args=["no_show_sweep"],
+            max_instances=1,
+            coalesce=True,
+        )
         # Each center books at its own local time: checked every tick, cheap when none is due.
         scheduler.add_job(
             self._book_due_centers,
