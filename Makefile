@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/booking.py
 	$(BIN)/python bench/courses.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/autobook.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

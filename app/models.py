@@ -3,6 +3,7 @@
 from app.auth.models import AccessToken, IdempotencyRecord, User
 from app.db import Base
 from app.jobs.models import JobRun, SchedulerLease
+from app.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 from app.patients.models import Patient, PatientMeasurement
 from insurance.models import (
     Alert,
@@ -45,9 +46,11 @@ __all__ = [
     "CourseChange",
     "Coverage",
     "CoverageReview",
+    "Delivery",
     "IdempotencyRecord",
     "JobRun",
     "OpeningHours",
+    "OutboxEvent",
     "Patient",
     "PatientMeasurement",
     "Payer",
@@ -58,4 +61,5 @@ __all__ = [
     "SessionRecord",
     "StaffingBlock",
     "User",
+    "WebhookSubscription",
 ]

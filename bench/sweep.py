@@ -146,6 +146,8 @@ def fixed_rows(plan: Plan) -> list[tuple[Table, list[Row]]]:
             "patients_per_nurse": 4,
             "turnover_minutes": 15,
             "coverage_policy": "warn",
+            "booking_horizon_days": 56,
+            "auto_book_at": wall_time(2, 0),
             "version": 1,
             **stamps(plan),
         }

@@ -11,6 +11,7 @@ from sqlalchemy import select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
+from app.outbox import events
 from app.pagination import page
 from app.patients.models import Patient
 from app.problems import IllegalTransition, Invalid, NotFound
@@ -201,6 +202,15 @@ async def course_unbookable(session: AsyncSession, course: Course, problem: str)
     )
     session.add(alert)
     await session.flush()
+    await events.emit(
+        session,
+        "alert.opened",
+        alert_id=alert.id,
+        kind=alert.kind,
+        patient_id=alert.patient_id,
+        course_id=alert.course_id,
+        due_date=alert.due_date,
+    )
     return alert
 
 

@@ -11,6 +11,7 @@ booked session is derived when asked for (`covers_of`), never stored.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import (
+    JSON,
     Select,
     Table,
     bindparam,
@@ -28,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.outbox import events
+from app.outbox.models import OutboxEvent
 from insurance import lapse
 from insurance.draws import settle_unpaid
 from insurance.facts import COVERAGE_KINDS, LIVE, decide, load
@@ -99,6 +103,7 @@ async def due_for_review(session: AsyncSession, candidates: Sequence[uuid.UUID])
 
 _ALERT = cast(Table, Alert.__table__)  # plain-table statements, run with many parameter sets
 _REVIEWS = cast(Table, CoverageReview.__table__)
+_OUTBOX = cast(Table, OutboxEvent.__table__)
 _RESOLVE = (
     _ALERT.update()
     .where(_ALERT.c.id == bindparam("alert"))
@@ -190,8 +195,22 @@ async def _reconcile(
         for patient_id, s in wanted.values()
     ]
     await _insert(session, _ALERT, rows)
+    # Other systems hear of every alert opened, and of authorizations lapsing.
+    opened = [_alert_event(r) for r in rows]
+    lapsing = [e for e in opened if e["kind"] in LAPSING]
+    await _insert(session, _OUTBOX, events.rows("alert.opened", opened))
+    await _insert(session, _OUTBOX, events.rows("authorization.lapsing", lapsing))
     outcome.opened += len(rows)
     await session.flush()
+
+
+LAPSING = ("auth_expiring", "auth_units_low")
+
+
+def _alert_event(row: Mapping[str, object]) -> dict[str, object]:
+    """An alert as other systems hear of it: ids, kind and due date; no detail text."""
+    keys = ("kind", "patient_id", "authorization_id", "appointment_id", "course_id", "due_date")
+    return {"alert_id": row["id"], **{k: row[k] for k in keys}}
 
 
 async def _insert(
@@ -205,12 +224,13 @@ async def _insert(
         await session.execute(table.insert(), rows)
         return
     columns = list(rows[0])
+    # COPY takes values as the driver sends them: JSON goes as text.
+    as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    records = [tuple(json.dumps(r[c]) if c in as_json else r[c] for c in columns) for r in rows]
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
-    await raw.copy_records_to_table(
-        table.name, records=[tuple(r[c] for c in columns) for r in rows], columns=columns
-    )
+    await raw.copy_records_to_table(table.name, records=records, columns=columns)
 
 
 async def recompute_patient(session: AsyncSession, patient_id: uuid.UUID) -> Outcome:

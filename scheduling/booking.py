@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.outbox import events
 from app.pagination import page
 from app.problems import (
     BookingConflict,
@@ -174,6 +175,19 @@ def _record(
     }
 
 
+def _event(appt: Appointment) -> dict[str, Any]:
+    """What other systems hear about an appointment: ids and times, nothing clinical."""
+    return {
+        "appointment_id": appt.id,
+        "patient_id": appt.patient_id,
+        "center_id": appt.center_id,
+        "chair_id": appt.chair_id,
+        "start": appt.start_at,
+        "end": appt.end_at,
+        "status": appt.status,
+    }
+
+
 _INSERT_APPOINTMENT = insert(Appointment)
 _INSERT_CHANGE = insert(AppointmentChange)
 
@@ -256,6 +270,7 @@ async def book_span(
     async with _guarded():
         await session.execute(_INSERT_APPOINTMENT, columns)
     await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
+    await events.emit(session, "appointment.booked", **_event(appt))
     return Placed(appt, place.timezone)
 
 
@@ -330,6 +345,7 @@ async def move_span(
     async with _guarded():
         await session.flush()
     await session.execute(_INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status))
+    await events.emit(session, "appointment.rescheduled", **_event(appt))
     return Placed(appt, place.timezone)
 
 
@@ -344,6 +360,8 @@ async def transition(
     appt.status_changed_at = utcnow()
     await session.flush()
     await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before))
+    if target == "cancelled":
+        await events.emit(session, "appointment.cancelled", **_event(appt))
     return appt
 
 

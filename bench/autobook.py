@@ -1,0 +1,306 @@
+"""Nightly booking benchmark: `scheduling.jobs.auto_book` over one busy center.
+
+For each database kind and each size: a fresh migrated database, one center (60 chairs, open
+every day 07:00-19:00, 15 nurses x 4 patients, a booking horizon of 84 days = 12 weeks), N
+patients (weight, height, sex) and N active courses made through `courses.create_course`
+(a quarter CIDP with a 5-day induction then every 21 days, the rest maintenance every 28
+days), their start dates spread over the next four weeks, the earliest tomorrow. PostgreSQL
+statistics are refreshed (ANALYZE) after the load, as autovacuum would in a running service.
+
+Then `auto_book(db, center_id)` runs as the nightly job does (one transaction per course,
+through today + the horizon) and is timed; then it runs again straight away, which should book
+nothing. Printed: both runs' seconds and counts, the re-run as a share of the first, the share
+of booked sessions that start at least 7 days after they were booked (appointments.created_at
+to start_at), and across sizes how the first run grows (target: 4,000 courses in at most
+2.2 x the time of 2,000).
+
+    .venv/bin/python bench/autobook.py [--db postgresql|sqlite|both] [--courses 2000]
+                                       [--sizes 2000,4000]
+
+--sizes defaults to the --courses figure and twice it. `--courses 200` is a quick check.
+It prints figures; it asserts nothing about timing. Every database is dropped at the end, also
+after an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the test harness makes the databases
+
+from sqlalchemy import select, text  # noqa: E402
+
+import app.models  # noqa: E402, F401 - every table known before the first flush
+from app.db import Database  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.patients.schemas import PatientCreate  # noqa: E402
+from app.patients.service import create_patient  # noqa: E402
+from insurance import facts  # noqa: E402
+from insurance.models import Alert  # noqa: E402
+from scheduling import courses, jobs, service  # noqa: E402
+from scheduling.course_schemas import CourseCreate  # noqa: E402
+from scheduling.models import Appointment, Product  # noqa: E402
+from scheduling.schemas import CenterCreate, ChairCreate  # noqa: E402
+from tests.support import drop_database, fresh_database  # noqa: E402
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+TIMEZONE = "America/New_York"
+CHAIRS = 60
+NURSES = 15
+PATIENTS_PER_NURSE = 4
+HORIZON_DAYS = 84  # 12 weeks
+SPREAD_DAYS = 28  # start dates over the next four weeks
+NOTICE = timedelta(days=7)
+TARGET_FIRST_S = 20.0  # at 2,000 courses
+TARGET_GROWTH = 1.1  # first-run time per course may grow by 10 % at most: 2.2 x for 2 x
+TARGET_RERUN = 0.10  # of the first run
+
+
+@dataclass
+class Run:
+    seconds: float
+    counts: dict[str, int]
+
+
+@dataclass
+class Result:
+    kind: str
+    size: int
+    first: Run
+    second: Run
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+async def setup(db: Database, count: int) -> uuid.UUID:
+    """The center, its chairs, `count` patients and one active course each; the center's id."""
+    rng = random.Random(7)
+    tomorrow = datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=1)
+    async with db.unit_of_work() as session:
+        center = await service.create_center(
+            session,
+            CenterCreate.model_validate(
+                {
+                    "name": "Bench center",
+                    "timezone": TIMEZONE,
+                    "patients_per_nurse": PATIENTS_PER_NURSE,
+                    "booking_horizon_days": HORIZON_DAYS,
+                    "opening_hours": [
+                        {"weekday": d, "opens": "07:00", "closes": "19:00"} for d in range(7)
+                    ],
+                    "staffing": [
+                        {"weekday": d, "start": "07:00", "end": "19:00", "nurses": NURSES}
+                        for d in range(7)
+                    ],
+                }
+            ),
+        )
+        for i in range(CHAIRS):
+            await service.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
+        product_id = await session.scalar(select(Product.id).where(Product.hcpcs_code == "J1561"))
+        assert product_id is not None, "the seeded J1561 product is missing"
+        for n in range(count):
+            patient = await create_patient(
+                session,
+                PatientCreate(
+                    mrn=f"BENCH{n:06d}",
+                    given_name="Bench",
+                    family_name=f"Patient{n}",
+                    birth_date=date(1960, 1, 1) + timedelta(days=rng.randrange(9000)),
+                    sex=rng.choice(["female", "male"]),
+                    weight_kg=Decimal(str(round(rng.uniform(50, 110), 1))),
+                    height_cm=Decimal(str(round(rng.uniform(150, 190), 1))),
+                ),
+                None,
+            )
+            cidp = n % 4 == 0  # CIDP: the preset 5-day induction, then every 21 days
+            order: dict[str, object] = {
+                "patient_id": patient.id,
+                "center_id": center.id,
+                "product_id": product_id,
+                "diagnosis_code": "G61.81" if cidp else "G61.82",
+                "start_date": tomorrow + timedelta(days=rng.randrange(SPREAD_DAYS)),
+                "preferred_weekdays": [rng.randrange(7)],
+                "preferred_start_time": rng.choice(["08:00", "09:00", "10:00", "11:00"]),
+            }
+            if not cidp:  # MMN: maintenance every 28 days, no induction
+                order["induction"] = None
+            await courses.create_course(session, CourseCreate.model_validate(order), None)
+        center_id: uuid.UUID = center.id
+    if db.dialect == "postgresql":
+        async with db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.execute(text("ANALYZE"))
+    return center_id
+
+
+def progress_printer(label: str) -> jobs.Progress:
+    """Progress on stderr every tenth of the courses, so a long run shows it is moving."""
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done % step == 0 or done == total:
+            elapsed = time.perf_counter() - started
+            print(f"  [{label}] {done}/{total} courses, {elapsed:.1f} s", file=sys.stderr)
+
+    return report
+
+
+async def timed_run(db: Database, center_id: uuid.UUID, label: str) -> Run:
+    started = time.perf_counter()
+    counts = await jobs.auto_book(db, center_id, progress_printer(label))
+    return Run(time.perf_counter() - started, counts)
+
+
+async def notice(db: Database, center_id: uuid.UUID) -> tuple[int, int]:
+    """Course sessions booked, and those starting at least NOTICE after they were booked."""
+    async with db.unit_of_work(write=False) as session:
+        rows = (
+            await session.execute(
+                select(Appointment.created_at, Appointment.start_at).where(
+                    Appointment.center_id == center_id, Appointment.course_id.is_not(None)
+                )
+            )
+        ).all()
+    ahead = sum(1 for created, start in rows if start - created >= NOTICE)
+    return len(rows), ahead
+
+
+async def unbookable_reasons(db: Database) -> Counter[str]:
+    """Why courses could not be booked as planned, from their live course_unbookable alerts."""
+    async with db.unit_of_work(write=False) as session:
+        details = await session.scalars(
+            select(Alert.detail).where(
+                Alert.kind == "course_unbookable", Alert.status.in_(facts.LIVE)
+            )
+        )
+        # "{phase} session {n} ({target}): {reason}"; the reason ends "... on {day}" at times
+        return Counter(d.split("): ", 1)[-1].split(" on ")[0][:60] for d in details)
+
+
+def show_counts(counts: dict[str, int]) -> str:
+    return (
+        f"{counts['booked']} sessions booked, {counts['unbookable']} courses unbookable, "
+        f"{counts['failed']} failed (of {counts['courses']} courses)"
+    )
+
+
+async def bench(url: str, kind: str, size: int) -> Result:
+    db = Database(url)
+    try:
+        started = time.perf_counter()
+        center_id = await setup(db, size)
+        say(f"-- {kind}, {size} courses --")
+        say(f"seconds to build                : {time.perf_counter() - started:.1f} (informative)")
+
+        first = await timed_run(db, center_id, f"{kind} {size} first")
+        target = f"target ≤ {TARGET_FIRST_S:g} s at 2,000 courses"
+        say(f"first run seconds               : {first.seconds:.1f} ({target})")
+        say(f"  {show_counts(first.counts)}")
+        say(f"  ms per course                 : {1000 * first.seconds / size:.1f}")
+        total, ahead = await notice(db, center_id)
+        share = ahead / total if total else float("nan")
+        say(
+            f"  booked with ≥ 7 days' notice  : {share:.1%} ({ahead} of {total} course sessions; "
+            "created_at to start_at)"
+        )
+        for reason, n in (await unbookable_reasons(db)).most_common(6):
+            say(f"    {n:5d}  unbookable: {reason}")
+
+        second = await timed_run(db, center_id, f"{kind} {size} re-run")
+        ratio = second.seconds / first.seconds
+        say(f"re-run seconds                  : {second.seconds:.1f}")
+        say(f"  sessions booked               : {second.counts['booked']} (target 0)")
+        say(f"  {show_counts(second.counts)}")
+        say(f"  re-run / first                : {ratio:.1%} (target ≤ {TARGET_RERUN:.0%})")
+        return Result(kind, size, first, second)
+    finally:
+        await db.dispose()
+
+
+def run(kind: str, size: int, pg_url: str) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = fresh_database(kind, Path(tmp), pg_url, prefix="chairside_bench")
+        try:
+            upgrade(url)
+            return asyncio.run(bench(url, kind, size))
+        finally:
+            drop_database(url, pg_url)
+
+
+def summary(results: list[Result]) -> None:
+    say("== summary ==")
+    for kind in dict.fromkeys(r.kind for r in results):
+        mine = [r for r in results if r.kind == kind]
+        base = mine[0]
+        for r in mine:
+            line = (
+                f"{kind:10s} {r.size:6d} courses: first {r.first.seconds:7.1f} s, "
+                f"re-run {r.second.seconds:6.1f} s ({r.second.seconds / r.first.seconds:.1%}), "
+                f"{r.first.counts['booked']} booked"
+            )
+            if r is not base:
+                growth = r.first.seconds / base.first.seconds
+                target = TARGET_GROWTH * r.size / base.size
+                line += (
+                    f"; first run {growth:.2f} x the {base.size}-course one "
+                    f"(target ≤ {target:.2f} x)"
+                )
+            say(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument("--courses", type=int, default=2000)
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated course counts, smallest first (default: --courses and twice it)",
+    )
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("CHAIRSIDE_TEST_POSTGRES_URL") or DEFAULT_PG_URL
+    )
+    args = parser.parse_args()
+    try:
+        sizes = (
+            [int(s) for s in args.sizes.split(",")]
+            if args.sizes
+            else [args.courses, 2 * args.courses]
+        )
+    except ValueError:
+        parser.error("--sizes takes course counts separated by commas, e.g. 2000,4000")
+    if not sizes or min(sizes) < 1:
+        parser.error("give at least one course per size")
+    say(
+        f"Chairside auto_book benchmark: {os.cpu_count()} CPU cores, {CHAIRS} chairs, "
+        f"{NURSES} nurses x {PATIENTS_PER_NURSE}, open 7 days 07:00-19:00, horizon "
+        f"{HORIZON_DAYS} days, courses {', '.join(str(s) for s in sizes)}"
+    )
+    kinds = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
+    results: list[Result] = []
+    for kind in kinds:
+        say(f"== {kind} ==")
+        for size in sizes:
+            results.append(run(kind, size, args.pg_url))
+    summary(results)
+
+
+if __name__ == "__main__":
+    main()
