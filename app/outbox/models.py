@@ -74,8 +74,6 @@ class Delivery(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
-        Index(
-            "uq_webhook_deliveries_event_subscription", "event_id", "subscription_id", unique=True
-        ),
+        Index("uq_webhook_deliveries_pair", "event_id", "subscription_id", unique=True),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     )
