@@ -121,6 +121,9 @@ def cmd_scheduler(_: argparse.Namespace) -> int:
     return 0
 
 
+JOB_NAMES = ("auto_book", "lapse_sweep", "no_show_sweep", "reminders", "webhook_delivery")
+
+
 def cmd_jobs_run(args: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
     from app.jobs.cli import run_now
@@ -161,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="background jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     run = jobs_sub.add_parser("run", help="run a job now, with progress and a summary")
-    run.add_argument("name", choices=["auto_book", "lapse_sweep", "no_show_sweep"])
+    run.add_argument("name", choices=sorted(JOB_NAMES))
     run.set_defaults(func=cmd_jobs_run)
 
     sweep = sub.add_parser("sweep", help="recompute insurance cover and billing alerts")

@@ -20,6 +20,7 @@ from app.api import (
     patients,
     products,
     regimens,
+    webhooks,
 )
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
@@ -40,6 +41,7 @@ ROUTERS = (
     regimens.router,
     insurance.router,
     jobs.router,
+    webhooks.router,
 )
 PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 

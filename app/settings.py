@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Run the job scheduler in this process (`chairside serve` turns it on unless told not to).
     scheduler: bool = False
     scheduler_tick_seconds: float = 15.0
+    # First retry of a failed webhook delivery; each later one waits twice as long (max 1 h).
+    webhook_retry_seconds: float = 30.0
+    reminder_hours: float = 48.0
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -148,6 +148,8 @@ def server_env(database_url: str) -> dict[str, str]:
         "CHAIRSIDE_ENVIRONMENT": "test",
         "CHAIRSIDE_SECRET_KEY": SECRET,
         "CHAIRSIDE_LOG_LEVEL": "WARNING",
+        # Retry failed webhook deliveries at once, so tests need not wait for the backoff.
+        "CHAIRSIDE_WEBHOOK_RETRY_SECONDS": "0",
     }
 
 

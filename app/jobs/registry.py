@@ -15,6 +15,8 @@ from app.db import Database, utcnow
 from app.jobs.models import JobRun
 from app.jobs.no_shows import no_show_sweep
 from app.logs import describe
+from app.outbox.delivery import deliver
+from app.outbox.reminders import send_reminders
 from insurance.jobs import lapse_sweep
 from scheduling.jobs import auto_book
 
@@ -36,6 +38,14 @@ async def _lapse_sweep(db: Database, _: dict[str, Any]) -> dict[str, int]:
     return await lapse_sweep(db)
 
 
+async def _deliver(db: Database, _: dict[str, Any]) -> dict[str, int]:
+    return await deliver(db)
+
+
+async def _reminders(db: Database, _: dict[str, Any]) -> dict[str, int]:
+    return await send_reminders(db)
+
+
 async def _no_show_sweep(db: Database, options: dict[str, Any]) -> dict[str, int]:
     return await no_show_sweep(db, options.get("progress"))
 
@@ -46,6 +56,8 @@ JOBS = {
         Job("auto_book", "nightly, at each center's auto_book_at (local time)", _auto_book),
         Job("lapse_sweep", "hourly", _lapse_sweep),
         Job("no_show_sweep", "every 15 minutes, for centers that have closed", _no_show_sweep),
+        Job("reminders", "every 5 minutes", _reminders),
+        Job("webhook_delivery", "every tick (15 s)", _deliver),
     )
 }
 

@@ -24,6 +24,7 @@ from app.db import Database, utcnow
 from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
 from app.logs import describe
+from app.outbox.delivery import deliver
 from scheduling.jobs import centers_due_for_booking
 
 log = logging.getLogger("chairside.scheduler")
@@ -148,6 +149,23 @@ class JobScheduler:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            self._guarded,
+            "interval",
+            minutes=5,
+            id="reminders",
+            args=["reminders"],
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self._deliver,
+            "interval",
+            seconds=self.tick_seconds,
+            id="webhook_delivery",
+            max_instances=1,
+            coalesce=True,
+        )
         # Each center books at its own local time: checked every tick, cheap when none is due.
         scheduler.add_job(
             self._book_due_centers,
@@ -196,6 +214,15 @@ class JobScheduler:
             await run_job(self.db, name, "schedule", scope, **options)
         finally:
             self._running.discard((name, scope))
+
+    async def _deliver(self) -> None:
+        """Deliveries run every tick and are not recorded as job runs (they would swamp the
+        record); each delivery keeps its own history."""
+        if self.leader.holds:
+            try:
+                await deliver(self.db)
+            except Exception as exc:
+                log.warning("scheduler: webhook delivery failed", extra={"error": describe(exc)})
 
     async def _book_due_centers(self) -> None:
         if not self.leader.holds:

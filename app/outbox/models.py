@@ -65,6 +65,7 @@ class Delivery(Base):
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("webhook_subscriptions.id"), index=True
     )
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
