@@ -66,7 +66,13 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
     runs = admin.get("/api/v1/jobs/runs", params={"job": "auto_book", "limit": 2}).json()
     assert [r["id"] for r in runs["items"]] == [again["id"], first["id"]]  # newest first
     jobs = {j["name"]: j for j in nurse.get("/api/v1/jobs").json()}
-    assert set(jobs) == {"auto_book", "lapse_sweep", "no_show_sweep"}
+    assert set(jobs) == {
+        "auto_book",
+        "lapse_sweep",
+        "no_show_sweep",
+        "reminders",
+        "webhook_delivery",
+    }
     assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
     assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403
     assert (
