@@ -64,11 +64,13 @@ class Leader:
                 return True  # the connection, and so the lock, is still ours
             except Exception:
                 await self._drop()
-        connection = await self.db.engine.connect()
+        # Autocommit: the connection holds the session-level lock and never a transaction.
+        connection = await (await self.db.engine.connect()).execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
         got = await connection.scalar(
             text("SELECT pg_try_advisory_lock(:key)"), {"key": _key("chairside/scheduler")}
         )
-        await connection.commit()  # end the transaction; the session-level lock stays
         if got:
             self._connection = connection
             return True
