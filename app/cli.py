@@ -28,9 +28,11 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    _migrate()
-    # Every process may run a scheduler: only the one holding the leader lock runs jobs.
+    # Every process may run a scheduler: only the one holding the leader lock runs jobs. Set
+    # before the settings are first read, so this process and its workers all see it.
     os.environ["CHAIRSIDE_SCHEDULER"] = "false" if args.no_scheduler else "true"
+    get_settings.cache_clear()
+    _migrate()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
