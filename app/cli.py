@@ -30,7 +30,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # Every process may run a scheduler: only the one holding the leader lock runs jobs. Set
     # before the settings are first read, so this process and its workers all see it.
-    os.environ["CHAIRSIDE_SCHEDULER"] = "false" if args.no_scheduler else "true"
+    if args.no_scheduler:
+        os.environ["CHAIRSIDE_SCHEDULER"] = "false"
+    else:
+        os.environ.setdefault("CHAIRSIDE_SCHEDULER", "true")
     get_settings.cache_clear()
     _migrate()
     uvicorn.run(

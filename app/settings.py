@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     # First retry of a failed webhook delivery; each later one waits twice as long (max 1 h).
     webhook_retry_seconds: float = 30.0
     reminder_hours: float = 48.0
+    # A job run whose heartbeat is older than this died with its process: another may start.
+    job_stale_seconds: float = 90.0
+    # Webhooks to loopback, private or link-local addresses (a test receiver, an internal
+    # service): refused unless allowed, so the API cannot be used to probe the network inside.
+    webhook_allow_private: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

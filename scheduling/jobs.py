@@ -48,7 +48,10 @@ async def auto_book(
             log.warning("auto_book: a course failed", extra={"error": describe(exc)})
             problem = f"the booking run failed ({type(exc).__name__})"
         if problem is not None:
-            await _flag(db, course_id, problem)
+            try:
+                await _flag(db, course_id, problem)
+            except Exception as exc:  # nor may a failure to flag it
+                log.warning("auto_book: flagging a course failed", extra={"error": describe(exc)})
         if progress is not None:
             progress(done, len(course_ids))
     return counts

@@ -150,6 +150,10 @@ def server_env(database_url: str) -> dict[str, str]:
         "CHAIRSIDE_LOG_LEVEL": "WARNING",
         # Retry failed webhook deliveries at once, so tests need not wait for the backoff.
         "CHAIRSIDE_WEBHOOK_RETRY_SECONDS": "0",
+        # Test servers run no jobs of their own (the scheduler test starts schedulers itself),
+        # and the tests' webhook receiver listens on the loopback.
+        "CHAIRSIDE_SCHEDULER": "false",
+        "CHAIRSIDE_WEBHOOK_ALLOW_PRIVATE": "true",
     }
 
 

@@ -57,6 +57,8 @@ def scheduler(database_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **server_env(database_url),
         "CHAIRSIDE_SCHEDULER_TICK_SECONDS": "0.5",
+        "CHAIRSIDE_JOB_STALE_SECONDS": "2",
+        "CHAIRSIDE_SCHEDULER": "true",
         "CHAIRSIDE_LOG_LEVEL": "INFO",
     }
     with log.open("wb") as out:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 from sqlalchemy import select
 
-from app.api.deps import DEFAULT_PAGE, Admin, Cursor, IfMatch, Limit, Session, etag
+from app.api.deps import (
+    DEFAULT_PAGE,
+    Admin,
+    Cursor,
+    IfMatch,
+    Limit,
+    Session,
+    etag,
+    get_settings,
+)
 from app.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 from app.pagination import page
-from app.problems import NotFound, ensure_version
+from app.problems import Invalid, NotFound, ensure_version
 from app.schemas import Input, Page
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
@@ -77,6 +87,21 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime | None
 
 
+def _reachable(url: HttpUrl, request: Request) -> str:
+    """The URL as stored, unless it names a loopback, private or link-local address (and the
+    settings do not allow those). Host names are not resolved here: see the closing note."""
+    host = (url.host or "").strip("[]").lower()
+    private = host == "localhost" or host.endswith(".localhost")
+    try:
+        address = ipaddress.ip_address(host)
+        private = private or not address.is_global
+    except ValueError:
+        pass
+    if private and not get_settings(request).webhook_allow_private:
+        raise Invalid("webhooks go to public addresses only")
+    return str(url)
+
+
 def webhook_out(w: WebhookSubscription) -> WebhookOut:
     return WebhookOut(
         id=w.id,
@@ -97,11 +122,11 @@ async def _get(session: Session, webhook_id: uuid.UUID) -> WebhookSubscription:
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 async def create_webhook(
-    data: WebhookCreate, session: Session, _: Admin, response: Response
+    data: WebhookCreate, session: Session, _: Admin, response: Response, request: Request
 ) -> WebhookCreated:
     hook = WebhookSubscription(
         id=uuid.uuid4(),
-        url=str(data.url),
+        url=_reachable(data.url, request),
         secret=data.secret or secrets.token_urlsafe(32),
         event_types=sorted(set(data.event_types)),
         active=True,
@@ -138,11 +163,12 @@ async def update_webhook(
     session: Session,
     _: Admin,
     response: Response,
+    request: Request,
 ) -> WebhookOut:
     hook = await _get(session, webhook_id)
     ensure_version(hook.version, version, "webhook")
     if data.url is not None:
-        hook.url = str(data.url)
+        hook.url = _reachable(data.url, request)
     if data.event_types is not None:
         hook.event_types = sorted(set(data.event_types))
     if data.active is not None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, String
+from sqlalchemy import JSON, CheckConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Instant, utcnow
@@ -26,6 +26,8 @@ class JobRun(Base):
     scope: Mapped[str | None] = mapped_column(String(40))
     trigger: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    # Renewed while the run works: a run whose heartbeat stopped died with its process.
+    heartbeat_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Instant)
     outcome: Mapped[str] = mapped_column(String(20), default="running")
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -37,6 +39,15 @@ class JobRun(Base):
         CheckConstraint("outcome IN ('running', 'succeeded', 'failed')", name="outcome"),
         CheckConstraint("trigger IN ('schedule', 'manual', 'command')", name="trigger"),
         Index("ix_job_runs_job_started", "job", "started_at"),
+        # One run of a job (for one scope) at a time, whichever process or route starts it.
+        Index(
+            "uq_job_runs_running",
+            "job",
+            text("coalesce(scope, '')"),
+            unique=True,
+            sqlite_where=text("outcome = 'running'"),
+            postgresql_where=text("outcome = 'running'"),
+        ),
     )
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.db import Database, utcnow
 from app.jobs.models import JobRun
@@ -17,10 +21,13 @@ from app.jobs.no_shows import no_show_sweep
 from app.logs import describe
 from app.outbox.delivery import deliver
 from app.outbox.reminders import send_reminders
+from app.problems import Conflict
+from app.settings import get_settings
 from insurance.jobs import lapse_sweep
 from scheduling.jobs import auto_book
 
 RUNNER = f"{socket.gethostname()}:{os.getpid()}"[:80]
+log = logging.getLogger("chairside.jobs")
 
 
 @dataclass(frozen=True)
@@ -66,16 +73,68 @@ async def run_job(
     db: Database, name: str, trigger: str, scope: str | None = None, **options: Any
 ) -> JobRun:
     """Run a job now and keep the record: started, finished, outcome, counts, error (the
-    exception's type and place, never its message)."""
+    exception's type and place, never its message). One run of a job and scope at a time,
+    whoever starts it (the database refuses a second): Conflict while one is under way. A
+    run whose heartbeat stopped (its process died) is closed as failed first."""
     job = JOBS[name]
     run_id = uuid.uuid4()
+    stale = timedelta(seconds=get_settings().job_stale_seconds)
     async with db.unit_of_work() as session:
-        session.add(JobRun(id=run_id, job=name, scope=scope, trigger=trigger, runner=RUNNER))
-    outcome, counts, error = "succeeded", {}, None
+        now = utcnow()
+        await session.execute(
+            update(JobRun)
+            .where(
+                JobRun.job == name,
+                func.coalesce(JobRun.scope, "") == (scope or ""),
+                JobRun.outcome == "running",
+                JobRun.heartbeat_at < now - stale,
+            )
+            .values(outcome="failed", finished_at=now, error="stopped without finishing")
+        )
+        try:
+            async with session.begin_nested():
+                session.add(
+                    JobRun(
+                        id=run_id,
+                        job=name,
+                        scope=scope,
+                        trigger=trigger,
+                        runner=RUNNER,
+                        heartbeat_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"{name} is already running") from exc
+    beat = asyncio.create_task(_heartbeat(db, run_id, stale / 3))
+    outcome, counts = "failed", {}
+    error: str | None = "cancelled before it finished"
     try:
         counts = await job.run(db, options)
+        outcome, error = "succeeded", None
     except Exception as exc:
-        outcome, error = "failed", " < ".join(describe(exc))[:300]
+        error = " < ".join(describe(exc))[:300]
+    finally:
+        beat.cancel()
+        # Even when cancelled (a stopping scheduler), the record says how it ended.
+        run = await asyncio.shield(_finish(db, run_id, outcome, counts, error))
+    return run
+
+
+async def _heartbeat(db: Database, run_id: uuid.UUID, every: timedelta) -> None:
+    while True:
+        await asyncio.sleep(every.total_seconds())
+        try:
+            async with db.unit_of_work() as session:
+                await session.execute(
+                    update(JobRun).where(JobRun.id == run_id).values(heartbeat_at=utcnow())
+                )
+        except Exception as exc:
+            log.warning("job heartbeat failed", extra={"error": describe(exc)})
+
+
+async def _finish(
+    db: Database, run_id: uuid.UUID, outcome: str, counts: dict[str, int], error: str | None
+) -> JobRun:
     async with db.unit_of_work() as session:
         await session.execute(
             update(JobRun)
@@ -84,4 +143,4 @@ async def run_job(
         )
         run = await session.scalar(select(JobRun).where(JobRun.id == run_id))
         assert run is not None
-    return run
+        return run

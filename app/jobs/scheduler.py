@@ -25,6 +25,7 @@ from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
 from app.logs import describe
 from app.outbox.delivery import deliver
+from app.problems import Conflict
 from scheduling.jobs import centers_due_for_booking
 
 log = logging.getLogger("chairside.scheduler")
@@ -60,7 +61,8 @@ class Leader:
     async def _claim_advisory(self) -> bool:
         if self._connection is not None:
             try:
-                await self._connection.execute(text("SELECT 1"))
+                # A half-open connection must not hang the tick (and leave `holds` true).
+                await asyncio.wait_for(self._connection.execute(text("SELECT 1")), 5)
                 return True  # the connection, and so the lock, is still ours
             except Exception:
                 await self._drop()
@@ -106,6 +108,8 @@ class Leader:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             try:
+                # Never back into the pool: it may still hold the session-level lock.
+                await connection.invalidate()
                 await connection.close()
             except Exception as exc:
                 log.warning(
@@ -124,7 +128,11 @@ class JobScheduler:
         self._running: set[tuple[str, str | None]] = set()  # (job, scope) under way here
 
     async def start(self) -> None:
-        scheduler = AsyncIOScheduler(timezone="UTC")
+        # A late run still runs (a busy event loop must not skip the hourly sweep), once.
+        scheduler = AsyncIOScheduler(
+            timezone="UTC", job_defaults={"misfire_grace_time": None, "coalesce": True}
+        )
+        soon = datetime.now().astimezone() + timedelta(seconds=5 * self.tick_seconds)
         scheduler.add_job(
             self._tick,
             "interval",
@@ -139,6 +147,7 @@ class JobScheduler:
             hours=1,
             id="lapse_sweep",
             args=["lapse_sweep"],
+            next_run_time=soon,  # a restart does not put it off a whole interval
             max_instances=1,
             coalesce=True,
         )
@@ -148,6 +157,7 @@ class JobScheduler:
             minutes=15,
             id="no_show_sweep",
             args=["no_show_sweep"],
+            next_run_time=soon,  # a restart does not put it off a whole interval
             max_instances=1,
             coalesce=True,
         )
@@ -157,6 +167,7 @@ class JobScheduler:
             minutes=5,
             id="reminders",
             args=["reminders"],
+            next_run_time=soon,  # a restart does not put it off a whole interval
             max_instances=1,
             coalesce=True,
         )
@@ -190,23 +201,6 @@ class JobScheduler:
         was = self.leader.holds
         if await self.leader.claim() and not was:
             log.info("scheduler: this process now runs the jobs", extra={"runner": RUNNER})
-            await self._close_orphaned_runs()
-
-    async def _close_orphaned_runs(self) -> None:
-        """Scheduled runs a previous leader left running died with it: say so, so that their
-        work is picked up (the jobs are idempotent) and the record does not mislead."""
-        async with self.db.unit_of_work() as session:
-            await session.execute(
-                update(JobRun)
-                .where(
-                    JobRun.outcome == "running",
-                    JobRun.trigger == "schedule",
-                    JobRun.runner != RUNNER,
-                )
-                .values(
-                    outcome="failed", finished_at=utcnow(), error="the scheduler running it stopped"
-                )
-            )
 
     async def _guarded(self, name: str, scope: str | None = None, **options: Any) -> None:
         if not self.leader.holds or (name, scope) in self._running:
@@ -214,6 +208,8 @@ class JobScheduler:
         self._running.add((name, scope))
         try:
             await run_job(self.db, name, "schedule", scope, **options)
+        except Conflict:
+            pass  # under way elsewhere (an admin's run, or a leader that lost its lock)
         finally:
             self._running.discard((name, scope))
 

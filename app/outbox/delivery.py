@@ -3,13 +3,14 @@ while the receiver is down or refuses, and never sent again once acknowledged (2
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,8 +21,9 @@ from app.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 from app.settings import get_settings
 
 log = logging.getLogger("chairside.webhooks")
-MAX_ATTEMPTS = 15
+MAX_ATTEMPTS = 40  # with the 1 h cap, more than a day and a half of trying
 CLAIM = timedelta(seconds=60)  # a delivery being sent is not picked up again meanwhile
+SEND_LIMIT = 20.0  # seconds a receiver gets, all told: well inside the claim
 BATCH = 200
 
 
@@ -56,6 +58,11 @@ async def fan_out(db: Database) -> int:
                 select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
             )
         )
+        if not subscriptions:  # nobody listens: these events reach no one, now or later
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.fanned_out.is_(False)).values(fanned_out=True)
+            )
+            return 0
         for event in pending:
             for sub in subscriptions:
                 # A subscriber hears what happens from the moment it subscribed.
@@ -81,20 +88,26 @@ async def send_due(db: Database, client: httpx.AsyncClient) -> dict[str, int]:
                 )
                 .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
                 .join(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+                .where(
+                    Delivery.status == "pending",
+                    Delivery.next_attempt_at <= now,
+                    WebhookSubscription.active.is_(True),
+                )
                 .order_by(Delivery.next_attempt_at)
                 .limit(BATCH)
             )
         ).all()
     base = get_settings().webhook_retry_seconds
     for delivery_id, event, url, secret in due:
-        if not await _claim(db, delivery_id, now):
+        if not await _claim(db, delivery_id):
             continue  # another sender has it
         counts["sent"] += 1
         code, error = await _post(client, url, secret, event)
         async with db.unit_of_work() as session:
-            delivery = await session.get(Delivery, delivery_id)
+            delivery = await session.get(Delivery, delivery_id, with_for_update=True)
             assert delivery is not None
+            if delivery.status != "pending":
+                continue  # settled meanwhile: an acknowledgement is never overwritten
             delivery.attempts += 1
             delivery.last_status_code, delivery.last_error = code, error
             if code is not None and 200 <= code < 300:
@@ -109,8 +122,9 @@ async def send_due(db: Database, client: httpx.AsyncClient) -> dict[str, int]:
     return counts
 
 
-async def _claim(db: Database, delivery_id: uuid.UUID, now: datetime) -> bool:
+async def _claim(db: Database, delivery_id: uuid.UUID) -> bool:
     async with db.unit_of_work() as session:
+        now = utcnow()  # now, not when the batch began: the claim must outlast this send
         claimed = await session.execute(
             update(Delivery)
             .where(
@@ -146,8 +160,10 @@ async def _post(
         "Chairside-Signature": signature(secret, timestamp, body),
     }
     try:
-        response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        response = await asyncio.wait_for(
+            client.post(url, content=body, headers=headers), SEND_LIMIT
+        )
+    except Exception as exc:  # any failure to get an answer is one failed attempt
         return None, type(exc).__name__
     return response.status_code, None
 

@@ -32,7 +32,8 @@ async def send_reminders(db: Database) -> dict[str, int]:
             made = await events.emit_once(
                 session,
                 "appointment.reminder",
-                f"reminder:{appt.id}",
+                # Moved after its reminder went out, an appointment is reminded again.
+                f"reminder:{appt.id}:{appt.start_at.isoformat()}",
                 appointment_id=appt.id,
                 patient_id=appt.patient_id,
                 center_id=appt.center_id,

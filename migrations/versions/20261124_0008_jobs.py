@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=40), nullable=True),
         sa.Column("trigger", sa.String(length=20), nullable=False),
         sa.Column("started_at", Instant(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", Instant(timezone=True), nullable=False),
         sa.Column("finished_at", Instant(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
@@ -42,6 +43,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
         batch_op.create_index("ix_job_runs_job_started", ["job", "started_at"], unique=False)
+        batch_op.create_index(
+            "uq_job_runs_running",
+            ["job", sa.text("coalesce(scope, '')")],
+            unique=True,
+            sqlite_where=sa.text("outcome = 'running'"),
+            postgresql_where=sa.text("outcome = 'running'"),
+        )
 
     op.create_table(
         "scheduler_leases",
@@ -72,6 +80,7 @@ def downgrade() -> None:
 
     op.drop_table("scheduler_leases")
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
+        batch_op.drop_index("uq_job_runs_running")
         batch_op.drop_index("ix_job_runs_job_started")
 
     op.drop_table("job_runs")
