@@ -66,7 +66,8 @@ async def _book_one(db: Database, course_id: uuid.UUID, counts: dict[str, int]) 
         through = course_booking.today_at(center) + timedelta(days=center.booking_horizon_days)
         result = await course_booking.book_through(session, course, through, None)
         counts["booked"] += len(result.appointments)
-        await coverage.recompute_patient(session, course.patient_id)
+        if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
+            await coverage.recompute_patient(session, course.patient_id)
         stuck = result.unbookable
         if stuck is None:
             await alerts.course_booked(session, course.id)
