@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -78,6 +79,67 @@ async def open_slots(
             tally["chairs"] += 1
         slots.extend(free)
     return slots
+
+
+async def best_slots(
+    session: AsyncSession,
+    center: Center,
+    day: date,
+    duration: timedelta,
+    chair_kind: str | None,
+    *,
+    minutes_off: Callable[[datetime], int],
+    preferred_chair: uuid.UUID | None,
+    accept: Callable[[OpenSlot], bool],
+    limit: int,
+    tally: Counter[str],
+) -> list[OpenSlot]:
+    """The best `limit` open slots that `accept` takes, best first: the preferred chair at
+    any time before another chair, then the start closest to the wanted time (`minutes_off`),
+    then the earlier start. The same order as ranking every open slot of the day, but a
+    course booking usually needs only the first, so starts are checked lazily in that order.
+    `tally` is complete when nothing is found (every start was checked)."""
+    rules = await _day(session, center, day)
+    starts = sorted(grid_starts(rules, duration), key=lambda s: (minutes_off(s), s))
+    if not starts:
+        return []
+    chairs = [c for c in await repository.chairs_of(session, center.id, chair_kind) if c.active]
+    first, last = day_bounds(day, zone(center.timezone))
+    spans = await repository.active_spans(session, center.id, first, last)
+    blocks = await repository.chair_blocks(session, [c.id for c in chairs], first, last)
+    checked: dict[datetime, list[uuid.UUID]] = {}
+
+    def free_at(start: datetime) -> list[uuid.UUID]:
+        if start not in checked:
+            end = start + duration
+            if (
+                census_conflicts(rules, spans, start, end) is not None
+                or start_conflicts(rules, spans, start) is not None
+            ):
+                tally["nurses"] += 1
+                checked[start] = []
+            else:
+                busy = {s.chair_id for s in overlapping(spans, start, end)}
+                busy.update(b.chair_id for b in blocks if b.start_at < end and b.end_at > start)
+                checked[start] = [c.id for c in chairs if c.id not in busy]
+                if not checked[start]:
+                    tally["chairs"] += 1
+        return checked[start]
+
+    found: list[OpenSlot] = []
+    for want_preferred in (True, False):
+        if want_preferred and preferred_chair is None:
+            continue
+        for start in starts:
+            for chair_id in free_at(start):
+                if (chair_id == preferred_chair) != want_preferred:
+                    continue
+                slot = OpenSlot(chair_id, start, start + duration)
+                if accept(slot):
+                    found.append(slot)
+                    if len(found) >= limit:
+                        return found
+    return found
 
 
 @dataclass(frozen=True)

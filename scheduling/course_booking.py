@@ -187,6 +187,56 @@ async def usable_slots(
     return free or "the patient has other appointments at every open time"
 
 
+async def _best_slots(
+    session: AsyncSession,
+    ctx: Context,
+    day: date,
+    figures: SessionFigures,
+    preferred_chair: uuid.UUID | None,
+) -> list[availability.OpenSlot] | str:
+    """The best slots on `day` for a new session of the course (see `slot_rank`), in the
+    future and leaving the patient free; or why there are none."""
+    tz = zone(ctx.center.timezone)
+    wanted = ctx.course.preferred_start_time
+    first, last = day_bounds(day, tz)
+    busy = await repository.patient_spans(session, ctx.patient.id, first, last)
+    now = utcnow()
+
+    def minutes_off(start: datetime) -> int:
+        local = start.astimezone(tz)
+        return abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
+
+    tally: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+
+    def accept(slot: availability.OpenSlot) -> bool:
+        if slot.start <= now:
+            refused["past"] += 1
+            return False
+        if any(b.start < slot.end and b.end > slot.start for b in busy):
+            refused["patient"] += 1
+            return False
+        return True
+
+    slots = await availability.best_slots(
+        session,
+        ctx.center,
+        day,
+        timedelta(minutes=figures.chair_minutes),
+        ctx.course.chair_kind,
+        minutes_off=minutes_off,
+        preferred_chair=preferred_chair,
+        accept=accept,
+        limit=SLOTS_TRIED,
+        tally=tally,
+    )
+    if slots:
+        return slots
+    if refused["patient"]:
+        return "the patient has other appointments at every open time"
+    return _why_no_slot(tally)
+
+
 def _why_no_slot(tally: Counter[str]) -> str:
     if not tally:
         return "no time of the day is open long enough, or it has passed"
@@ -227,11 +277,10 @@ async def book_day(
     )
     if rules.closed_reason is not None or rules.opens_at is None:
         return "center closed"
-    slots = await usable_slots(session, ctx, day, timedelta(minutes=figures.chair_minutes))
+    slots = await _best_slots(session, ctx, day, figures, preferred_chair)
     if isinstance(slots, str):
         return slots
-    rank = slot_rank(center.timezone, ctx.course.preferred_start_time, preferred_chair)
-    for slot in sorted(slots, key=rank)[:SLOTS_TRIED]:
+    for slot in slots:
         try:
             async with session.begin_nested():
                 place = await repository.chair_at_center(session, slot.chair_id)
