@@ -8,14 +8,15 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, true
+from sqlalchemy import func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.logs import describe
 from insurance import alerts, coverage
 from scheduling import course_booking, courses
 from scheduling.localtime import lenient_instant, zone
-from scheduling.models import Center, Course
+from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course
 
 Progress = Callable[[int, int], None]  # done, total
 log = logging.getLogger("chairside.jobs")
@@ -29,16 +30,7 @@ async def auto_book(
     database refuses a course session twice). A course that cannot be booked as planned, or
     fails, raises a `course_unbookable` alert; one that books cleanly clears it."""
     async with db.unit_of_work(write=False) as session:
-        course_ids = list(
-            await session.scalars(
-                select(Course.id)
-                .where(
-                    Course.status == "active",
-                    Course.center_id == center_id if center_id is not None else true(),
-                )
-                .order_by(Course.id)
-            )
-        )
+        course_ids = await _courses_to_book(session, center_id)
     counts = {"courses": len(course_ids), "booked": 0, "unbookable": 0, "failed": 0}
     for done, course_id in enumerate(course_ids, start=1):
         try:
@@ -55,6 +47,64 @@ async def auto_book(
         if progress is not None:
             progress(done, len(course_ids))
     return counts
+
+
+async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """The active courses that may have something to book, in one query: a course whose next
+    session falls beyond its center's horizon, with nothing lost or stuck, is left alone (a
+    booking run would find nothing to do), so a re-run costs little."""
+    given = (*ACTIVE_STATUSES, "completed")
+    mine = (Appointment.course_id == Course.id, Appointment.status.in_(given))
+    last = select(func.max(Appointment.start_at)).where(*mine).scalar_subquery()
+    loading = select(func.count()).where(*mine, Appointment.phase == "induction")
+    upkeep = select(func.count()).where(*mine, Appointment.phase == "maintenance")
+    rows = await session.execute(
+        select(
+            Course,
+            Center.timezone,
+            Center.booking_horizon_days,
+            last,
+            loading.scalar_subquery(),
+            upkeep.scalar_subquery(),
+        )
+        .join(Center, Center.id == Course.center_id)
+        .where(
+            Course.status == "active",
+            Course.center_id == center_id if center_id is not None else true(),
+        )
+        .order_by(Course.id)
+    )
+    return [
+        course.id
+        for course, tz_name, horizon, last_start, induction, maintenance in rows
+        if has_work(course, tz_name, horizon, last_start, induction, maintenance)
+    ]
+
+
+def has_work(
+    course: Course,
+    tz_name: str,
+    horizon: int,
+    last_start: datetime | None,
+    induction: int,
+    maintenance: int,
+) -> bool:
+    """Whether a booking run could book anything for the course now (see `book_through`)."""
+    if course.unbookable or (course.induction_days and induction < course.induction_days):
+        return True  # stuck last time, or loading days still to book or replace
+    if not course.interval_days:
+        return False
+    if course.cycles is not None and maintenance >= course.cycles:
+        return False
+    tz = zone(tz_name)
+    through = datetime.now(tz).date() + timedelta(days=horizon)
+    if last_start is None:
+        upcoming = course.start_date
+    else:
+        upcoming = last_start.astimezone(tz).date() + timedelta(days=course.interval_days)
+    if course.end_date is not None and upcoming > course.end_date:
+        return False
+    return upcoming <= through
 
 
 async def _book_one(db: Database, course_id: uuid.UUID, counts: dict[str, int]) -> str | None:
