@@ -141,36 +141,22 @@ class JobScheduler:
             next_run_time=datetime.now().astimezone(),
             max_instances=1,
         )
-        scheduler.add_job(
-            self._guarded,
-            "interval",
-            hours=1,
-            id="lapse_sweep",
-            args=["lapse_sweep"],
-            next_run_time=soon,  # a restart does not put it off a whole interval
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._guarded,
-            "interval",
-            minutes=15,
-            id="no_show_sweep",
-            args=["no_show_sweep"],
-            next_run_time=soon,  # a restart does not put it off a whole interval
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._guarded,
-            "interval",
-            minutes=5,
-            id="reminders",
-            args=["reminders"],
-            next_run_time=soon,  # a restart does not put it off a whole interval
-            max_instances=1,
-            coalesce=True,
-        )
+        # Jobs on a fixed interval; each starts soon after a restart rather than a whole
+        # interval later.
+        for name, every in (
+            ("lapse_sweep", {"hours": 1}),
+            ("no_show_sweep", {"minutes": 15}),
+            ("reminders", {"minutes": 5}),
+        ):
+            scheduler.add_job(
+                self._guarded,
+                "interval",
+                id=name,
+                args=[name],
+                next_run_time=soon,
+                max_instances=1,
+                **every,
+            )
         scheduler.add_job(
             self._deliver,
             "interval",
