@@ -140,10 +140,14 @@ def census_conflicts(
     points = {start}
     points.update(s.start for s in existing if start < s.start < end)
     points.update(b for b in rules.boundaries() if start < b < end)
+    # Counted, not listed: how many have started by t minus how many have ended by t. The
+    # list is built only for the answer, when capacity is full.
+    starts = sorted(s.start for s in existing)
+    ends = sorted(s.end for s in existing)
     for t in sorted(points):
-        present = [s for s in existing if s.start <= t < s.end]
-        if len(present) + 1 > rules.capacity_at(t):
-            return present
+        present = bisect.bisect_right(starts, t) - bisect.bisect_right(ends, t)
+        if present + 1 > rules.capacity_at(t):
+            return [s for s in existing if s.start <= t < s.end]
     return None
 
 
