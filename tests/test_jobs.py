@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import asyncio
+import uuid
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
-from tests.support import make_center, make_chair, make_patient
+import app.models  # noqa: F401 - every table known before the first flush
+from app.db import Database, utcnow
+from app.jobs.models import JobRun
+from tests.support import Server, make_center, make_chair, make_patient
 from tests.test_courses import gamunex
 
 
@@ -160,3 +166,52 @@ def test_missed_appointments_become_no_shows_once_the_center_has_closed(
     assert nurse.get(f"/api/v1/appointments/{upcoming['id']}").json()["status"] == "booked"
     again = admin.post("/api/v1/jobs/no_show_sweep/run").json()
     assert again["counts"]["marked"] == 0
+
+
+def test_one_run_of_a_job_at_a_time_and_a_dead_one_does_not_block(
+    server: Server, admin: httpx.Client
+) -> None:
+    """A run another process has under way (its heartbeat fresh) makes a second start wait its
+    turn (409); once its heartbeat is old, its process is taken for dead and a new run goes."""
+    run_id = uuid.uuid4()
+
+    async def plant(heartbeat: datetime) -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                session.add(
+                    JobRun(
+                        id=run_id,
+                        job="reminders",
+                        trigger="schedule",
+                        runner="elsewhere:1",
+                        heartbeat_at=heartbeat,
+                    )
+                )
+        finally:
+            await db.dispose()
+
+    async def age() -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                await session.execute(
+                    update(JobRun)
+                    .where(JobRun.id == run_id)
+                    .values(heartbeat_at=utcnow() - timedelta(hours=1))
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(plant(utcnow()))
+    busy = admin.post("/api/v1/jobs/reminders/run")
+    assert busy.status_code == 409 and "already running" in busy.json()["detail"]
+    asyncio.run(age())
+    fresh = admin.post("/api/v1/jobs/reminders/run")
+    assert fresh.status_code == 200 and fresh.json()["outcome"] == "succeeded"
+    dead = next(
+        r
+        for r in admin.get("/api/v1/jobs/runs", params={"job": "reminders"}).json()["items"]
+        if r["id"] == str(run_id)
+    )
+    assert dead["outcome"] == "failed" and dead["error"] == "stopped without finishing"
