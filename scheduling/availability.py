@@ -93,17 +93,22 @@ async def best_slots(
     accept: Callable[[OpenSlot], bool],
     limit: int,
     tally: Counter[str],
+    chairs: list[Chair] | None = None,
 ) -> list[OpenSlot]:
     """The best `limit` open slots that `accept` takes, best first: the preferred chair at
     any time before another chair, then the start closest to the wanted time (`minutes_off`),
     then the earlier start. The same order as ranking every open slot of the day, but a
     course booking usually needs only the first, so starts are checked lazily in that order.
-    `tally` is complete when nothing is found (every start was checked)."""
+    `tally` is complete when nothing is found (every start was checked). `chairs`: the
+    center's chairs of the kind, when the caller has them already (the booking itself checks
+    the chair again, so a list read a moment ago is good enough for choosing)."""
     rules = await _day(session, center, day)
     starts = sorted(grid_starts(rules, duration), key=lambda s: (minutes_off(s), s))
     if not starts:
         return []
-    chairs = [c for c in await repository.chairs_of(session, center.id, chair_kind) if c.active]
+    if chairs is None:
+        chairs = await repository.chairs_of(session, center.id, chair_kind)
+    chairs = [c for c in chairs if c.active]
     first, last = day_bounds(day, zone(center.timezone))
     spans = await repository.active_spans(session, center.id, first, last)
     blocks = await repository.chair_blocks(session, [c.id for c in chairs], first, last)

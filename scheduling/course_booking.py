@@ -28,6 +28,7 @@ from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
     Center,
+    Chair,
     Course,
     Product,
 )
@@ -125,6 +126,7 @@ class Context:
     product: Product
     patient: Patient
     sessions: list[Appointment]  # the course's active and completed sessions, in order
+    chairs: list[Chair] | None = None  # the center's chairs of the course's kind, once read
 
 
 async def load_context(session: AsyncSession, course: Course) -> Context:
@@ -206,6 +208,8 @@ async def _best_slots(
         local = start.astimezone(tz)
         return abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
 
+    if ctx.chairs is None:
+        ctx.chairs = await repository.chairs_of(session, ctx.center.id, ctx.course.chair_kind)
     tally: Counter[str] = Counter()
     refused: Counter[str] = Counter()
 
@@ -229,6 +233,7 @@ async def _best_slots(
         accept=accept,
         limit=SLOTS_TRIED,
         tally=tally,
+        chairs=ctx.chairs,
     )
     if slots:
         return slots

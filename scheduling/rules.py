@@ -158,6 +158,17 @@ def start_conflicts(
     ordered = sorted(existing, key=lambda s: s.start)
     starts = [s.start for s in ordered]
     minute = timedelta(minutes=1)
+    # Quick answer for the common case: even counting every start that any window below can
+    # see, one more fits under the fewest nurses on duty anywhere in the span examined.
+    # Staffing only changes at shift boundaries, so the fewest is found at those and the ends.
+    earliest = start - START_WINDOW
+    seen = bisect.bisect_left(starts, start + START_WINDOW) - bisect.bisect_left(
+        starts, earliest + minute
+    )
+    instants = [earliest, start, *(b for b in rules.boundaries() if earliest < b < start)]
+    fewest = min(rules.nurses_at(x) for x in instants)
+    if fewest > 0 and seen + 1 <= fewest:
+        return None
     t = start - START_WINDOW + minute
     while t <= start:
         # Windows starting in (t - 1 min, t] hold the same whole-minute starts, but those
