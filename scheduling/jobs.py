@@ -34,16 +34,16 @@ async def auto_book(
     counts = {"courses": len(course_ids), "booked": 0, "unbookable": 0, "failed": 0}
     for done, course_id in enumerate(course_ids, start=1):
         try:
-            problem = await _book_one(db, course_id, counts)
+            await _book_one(db, course_id, counts)
         except Exception as exc:  # one course's failure must not stop the others
             counts["failed"] += 1
             log.warning("auto_book: a course failed", extra={"error": describe(exc)})
-            problem = f"the booking run failed ({type(exc).__name__})"
-        if problem is not None:
-            try:
-                await _flag(db, course_id, problem)
-            except Exception as exc:  # nor may a failure to flag it
-                log.warning("auto_book: flagging a course failed", extra={"error": describe(exc)})
+            try:  # its transaction rolled back: the flag goes in one of its own
+                await _flag(db, course_id, f"the booking run failed ({type(exc).__name__})")
+            except Exception as flag_exc:  # nor may a failure to flag it
+                log.warning(
+                    "auto_book: flagging a course failed", extra={"error": describe(flag_exc)}
+                )
         if progress is not None:
             progress(done, len(course_ids))
     return counts
@@ -107,11 +107,11 @@ def has_work(
     return upcoming <= through
 
 
-async def _book_one(db: Database, course_id: uuid.UUID, counts: dict[str, int]) -> str | None:
+async def _book_one(db: Database, course_id: uuid.UUID, counts: dict[str, int]) -> None:
     async with db.unit_of_work() as session:
         course = await courses.get_course(session, course_id, for_update=True)
         if course.status != "active":
-            return None  # stopped since the list was read
+            return  # stopped since the list was read
         center = await course_booking.center_of(session, course)
         through = course_booking.today_at(center) + timedelta(days=center.booking_horizon_days)
         result = await course_booking.book_through(session, course, through, None)
@@ -121,9 +121,11 @@ async def _book_one(db: Database, course_id: uuid.UUID, counts: dict[str, int]) 
         stuck = result.unbookable
         if stuck is None:
             await alerts.course_booked(session, course.id)
-            return None
+            return
         counts["unbookable"] += 1
-        return f"{stuck.phase} session {stuck.sequence} ({stuck.window.target}): {stuck.reason}"
+        # Flagged in the booking's own transaction: what was booked and why not commit together.
+        problem = f"{stuck.phase} session {stuck.sequence} ({stuck.window.target}): {stuck.reason}"
+        await alerts.course_unbookable(session, course, problem)
 
 
 async def _flag(db: Database, course_id: uuid.UUID, problem: str) -> None:
