@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, union, update
+from sqlalchemy import Select, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
@@ -130,10 +131,19 @@ async def sweep(db: Database, *, everyone: bool = False) -> tuple[coverage.Outco
         )
         due = ids if everyone else await coverage.due_for_review(session, ids)
     # Read by id range when (nearly) everyone is due, by id list when few are.
-    dense = len(due) * 2 > len(ids)
+    total = await recompute_patients(db, due, dense=len(due) * 2 > len(ids))
+    return total, time.perf_counter() - started
+
+
+async def recompute_patients(
+    db: Database, patient_ids: Sequence[uuid.UUID], *, dense: bool = False
+) -> coverage.Outcome:
+    """Recompute the patients (sorted by id) in chunks, one transaction each, holding their
+    coverage locks; a patient a request is recomputing right now is left to it. `dense`: the
+    ids are (nearly) every patient's, so each chunk reads its facts by id range."""
     total = coverage.Outcome()
-    for i in range(0, len(due), SWEEP_CHUNK):
-        chunk = due[i : i + SWEEP_CHUNK]
+    for i in range(0, len(patient_ids), SWEEP_CHUNK):
+        chunk = list(patient_ids[i : i + SWEEP_CHUNK])
         async with db.unit_of_work() as session:
             free = await locks.try_lock_patients(session, chunk)
             span = (chunk[0], chunk[-1]) if dense else None
@@ -142,7 +152,14 @@ async def sweep(db: Database, *, everyone: bool = False) -> tuple[coverage.Outco
         total.opened += outcome.opened
         total.resolved += outcome.resolved
         total.updated += outcome.updated
-    return total, time.perf_counter() - started
+    return total
+
+
+def flagged_courses() -> Select[uuid.UUID]:
+    """The courses with a live `course_unbookable` alert."""
+    return select(Alert.subject_id).where(
+        Alert.kind == "course_unbookable", Alert.status.in_(facts.LIVE)
+    )
 
 
 async def worklist(session: AsyncSession) -> list[list[Any]]:

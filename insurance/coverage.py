@@ -319,6 +319,11 @@ async def _mark_due(session: AsyncSession, patient_ids: Select[uuid.UUID]) -> No
     )
 
 
+async def mark_due(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> None:
+    """These patients' cover changed; the next sweep (or the caller, later) recomputes them."""
+    await session.execute(delete(CoverageReview).where(CoverageReview.patient_id.in_(patient_ids)))
+
+
 async def payer_changed(session: AsyncSession, payer_id: uuid.UUID) -> None:
     """Turnaround, margin and alert window feed every renew-by date of the payer's patients."""
     await _mark_due(session, select(Coverage.patient_id).where(Coverage.payer_id == payer_id))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling import repository
+from scheduling.center_days import Day
 from scheduling.localtime import day_bounds, zone
 from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Chair
 from scheduling.repository import CenterFacts
@@ -81,37 +82,27 @@ async def open_slots(
     return slots
 
 
-async def best_slots(
-    session: AsyncSession,
-    center: Center,
-    day: date,
+def best_slots(
+    day: Day,
+    chairs: list[Chair],
     duration: timedelta,
-    chair_kind: str | None,
     *,
     minutes_off: Callable[[datetime], int],
     preferred_chair: uuid.UUID | None,
     accept: Callable[[OpenSlot], bool],
     limit: int,
     tally: Counter[str],
-    chairs: list[Chair] | None = None,
 ) -> list[OpenSlot]:
-    """The best `limit` open slots that `accept` takes, best first: the preferred chair at
-    any time before another chair, then the start closest to the wanted time (`minutes_off`),
-    then the earlier start. The same order as ranking every open slot of the day, but a
-    course booking usually needs only the first, so starts are checked lazily in that order.
-    `tally` is complete when nothing is found (every start was checked). `chairs`: the
-    center's chairs of the kind, when the caller has them already (the booking itself checks
-    the chair again, so a list read a moment ago is good enough for choosing)."""
-    rules = await _day(session, center, day)
+    """The best `limit` open slots of the day that `accept` takes, best first: the preferred
+    chair at any time before another chair, then the start closest to the wanted time
+    (`minutes_off`), then the earlier start. The same order as ranking every open slot of the
+    day, but a course booking usually needs only the first, so starts are checked lazily in
+    that order. `tally` is complete when nothing is found (every start was checked)."""
+    rules, spans = day.rules, day.spans
     starts = sorted(grid_starts(rules, duration), key=lambda s: (minutes_off(s), s))
     if not starts:
         return []
-    if chairs is None:
-        chairs = await repository.chairs_of(session, center.id, chair_kind)
-    chairs = [c for c in chairs if c.active]
-    first, last = day_bounds(day, zone(center.timezone))
-    spans = await repository.active_spans(session, center.id, first, last)
-    blocks = await repository.chair_blocks(session, [c.id for c in chairs], first, last)
+    active = [c for c in chairs if c.active]
     checked: dict[datetime, list[uuid.UUID]] = {}
 
     def free_at(start: datetime) -> list[uuid.UUID]:
@@ -125,8 +116,8 @@ async def best_slots(
                 checked[start] = []
             else:
                 busy = {s.chair_id for s in overlapping(spans, start, end)}
-                busy.update(b.chair_id for b in blocks if b.start_at < end and b.end_at > start)
-                checked[start] = [c.id for c in chairs if c.id not in busy]
+                busy.update(b.chair_id for b in day.blocks if b.start < end and b.end > start)
+                checked[start] = [c.id for c in active if c.id not in busy]
                 if not checked[start]:
                     tally["chairs"] += 1
         return checked[start]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -33,6 +33,7 @@ from app.problems import (
     ensure_version,
 )
 from scheduling import repository
+from scheduling.center_days import CenterDays, PatientSpans
 from scheduling.localtime import (
     AmbiguousLocalTime,
     NonexistentLocalTime,
@@ -44,6 +45,8 @@ from scheduling.localtime import (
 from scheduling.models import Appointment, AppointmentChange, Center, Course
 from scheduling.repository import ChairAtCenter
 from scheduling.rules import (
+    DayRules,
+    Span,
     census_conflicts,
     day_rules,
     next_status,
@@ -55,7 +58,7 @@ from scheduling.rules import (
 from scheduling.schemas import AppointmentCreate, AppointmentReschedule
 
 
-def _ids(items: list[uuid.UUID]) -> list[str]:
+def _ids(items: Sequence[uuid.UUID]) -> list[str]:
     return sorted(str(i) for i in items)
 
 
@@ -119,13 +122,26 @@ async def _place(
         for s in await repository.active_spans(session, place.center_id, *day_bounds(day, tz))
         if s.id != exclude
     ]
-    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == place.chair_id]
+    busy = await repository.patient_overlaps(session, patient_id, start, end, exclude)
+    check_day(rules, spans, place.chair_id, start, end, busy)
+
+
+def check_day(
+    rules: DayRules,
+    spans: Sequence[Span],
+    chair_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    patient_busy: Sequence[uuid.UUID],
+) -> None:
+    """Raise unless [start, end) on the chair fits among the day's other active appointments
+    (`spans`) and the patient's own overlapping ones (`patient_busy`)."""
+    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == chair_id]
     if taken:
         raise BookingConflict("the chair is taken at that time", conflicts=_ids(taken))
-    busy = await repository.patient_overlaps(session, patient_id, start, end, exclude)
-    if busy:
+    if patient_busy:
         raise BookingConflict(
-            "the patient already has an appointment at that time", conflicts=_ids(busy)
+            "the patient already has an appointment at that time", conflicts=_ids(patient_busy)
         )
     full = census_conflicts(rules, spans, start, end)
     if full is not None:
@@ -238,19 +254,69 @@ async def book_span(
     actor_id: uuid.UUID | None,
     course_session: CourseSession | None = None,
 ) -> Placed:
-    """Book [start, end) on the chair for the patient, if every rule allows it.
-
-    The appointment comes back detached from the session: it was a plain INSERT.
-    """
+    """Book [start, end) on the chair for the patient, if every rule allows it."""
     if not await repository.patient_exists(session, patient_id):
         raise NotFound("no such patient")
     await _place(session, place, patient_id, start, end)
+    appt = await _insert_booked(
+        session, place.center_id, place.chair_id, patient_id, start, end, actor_id, course_session
+    )
+    return Placed(appt, place.timezone)
 
+
+async def book_planned(
+    session: AsyncSession,
+    days: CenterDays,
+    chair_id: uuid.UUID,
+    patient: PatientSpans,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession,
+) -> Appointment:
+    """Book a slot a course planner chose from `days` (so inside opening hours, on a chair of
+    the center): lock the day, read it again, and check the slot against what is there now.
+    The fresh read replaces the planner's copy of the day, so after a refusal it plans with
+    the truth. `patient`: the patient's active appointments, kept up to date here."""
+    center = days.center
+    day = local_date(start, zone(center.timezone))
+    await lock_center_day(session, center.id, day)
+    fresh = await days.refresh(session, day)
+    for b in fresh.blocks:
+        if b.chair_id == chair_id and b.start < end and b.end > start:
+            raise BookingConflict(f"the chair is out of service then ({b.reason})", conflicts=[])
+    busy = [s.id for s in overlapping(patient.spans, start, end)]
+    check_day(fresh.rules, fresh.spans, chair_id, start, end, busy)
+    try:
+        appt = await _insert_booked(
+            session, center.id, chair_id, patient.patient_id, start, end, actor_id, course_session
+        )
+    except BookingConflict:
+        # Only a booking elsewhere can slip past the day's lock: the patient's, at another
+        # center. Read the patient's appointments again before the next try.
+        await patient.reload(session)
+        raise
+    days.booked(day, Span(appt.id, start, end, chair_id))
+    patient.spans.append(Span(appt.id, start, end))
+    return appt
+
+
+async def _insert_booked(
+    session: AsyncSession,
+    center_id: uuid.UUID,
+    chair_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None,
+) -> Appointment:
+    """The appointment comes back detached from the session: it was a plain INSERT."""
     now = utcnow()
     appt = Appointment(
         id=uuid.uuid4(),
-        center_id=place.center_id,
-        chair_id=place.chair_id,
+        center_id=center_id,
+        chair_id=chair_id,
         patient_id=patient_id,
         start_at=start,
         end_at=end,
@@ -271,7 +337,7 @@ async def book_span(
         await session.execute(_INSERT_APPOINTMENT, columns)
     await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
     await events.emit(session, "appointment.booked", **_event(appt))
-    return Placed(appt, place.timezone)
+    return appt
 
 
 async def patient_of(session: AsyncSession, appointment_id: uuid.UUID) -> uuid.UUID:

@@ -22,6 +22,7 @@ from app.patients.models import Patient
 from app.problems import BookingConflict, Conflict, Invalid
 from insurance import coverage
 from scheduling import availability, booking, products, repository
+from scheduling.center_days import CenterDays, Day, PatientSpans
 from scheduling.dose import MissingMeasurement, dose_grams, dosing_weight, round_to_vials
 from scheduling.localtime import day_bounds, zone
 from scheduling.models import (
@@ -39,7 +40,7 @@ from scheduling.recurrence import (
     induction_days,
     maintenance_window,
 )
-from scheduling.rules import day_rules
+from scheduling.rules import Span, day_rules
 from scheduling.titration import ceiling_rate, chair_time, infusion_plan
 
 # --- dose and chair time of one session ------------------------------------------------------
@@ -126,11 +127,36 @@ class Context:
     product: Product
     patient: Patient
     sessions: list[Appointment]  # the course's active and completed sessions, in order
-    chairs: list[Chair] | None = None  # the center's chairs of the course's kind, once read
+    days: CenterDays  # the center's days as the planner sees them
+    _patient_spans: PatientSpans | None = None
+
+    async def patient_spans(self, session: AsyncSession) -> PatientSpans:
+        """The patient's active appointments from now on, read when first needed."""
+        if self._patient_spans is None:
+            now = utcnow()
+            self._patient_spans = await PatientSpans.load(
+                session, self.patient.id, now - timedelta(days=1), now + PATIENT_LOOKAHEAD
+            )
+        return self._patient_spans
+
+    def withdraw(self, appointments: list[Appointment]) -> None:
+        """Bookings that were rolled back: the planner's copies forget them."""
+        for appt in appointments:
+            self.days.unbooked(local_day(appt, self.center.timezone), appt.id)
+            if self._patient_spans is not None:
+                spans = self._patient_spans.spans
+                spans[:] = [s for s in spans if s.id != appt.id]
 
 
-async def load_context(session: AsyncSession, course: Course) -> Context:
-    center = await repository.get_center(session, course.center_id)
+PATIENT_LOOKAHEAD = timedelta(days=3 * 366)  # beyond any booking horizon
+
+
+async def load_context(
+    session: AsyncSession, course: Course, days: CenterDays | None = None
+) -> Context:
+    """`days`: the center's days kept by a booking run, if the caller has them."""
+    if days is None or days.center.id != course.center_id:
+        days = CenterDays(await repository.get_center(session, course.center_id))
     product = await products.get_product(session, course.product_id)
     patient = await session.get(Patient, course.patient_id)
     assert patient is not None
@@ -144,7 +170,7 @@ async def load_context(session: AsyncSession, course: Course) -> Context:
             .order_by(Appointment.start_at)
         )
     )
-    return Context(course, center, product, patient, sessions)
+    return Context(course, days.center, product, patient, sessions, days)
 
 
 async def last_sequence(session: AsyncSession, course_id: uuid.UUID, phase: str) -> int:
@@ -189,27 +215,24 @@ async def usable_slots(
     return free or "the patient has other appointments at every open time"
 
 
-async def _best_slots(
-    session: AsyncSession,
+def _best_slot(
     ctx: Context,
-    day: date,
+    day: Day,
+    chairs: list[Chair],
+    patient: PatientSpans,
     figures: SessionFigures,
     preferred_chair: uuid.UUID | None,
-) -> list[availability.OpenSlot] | str:
-    """The best slots on `day` for a new session of the course (see `slot_rank`), in the
-    future and leaving the patient free; or why there are none."""
+) -> availability.OpenSlot | str:
+    """The best slot of the day for a new session of the course (see `availability.best_slots`),
+    in the future and leaving the patient free; or why there is none."""
     tz = zone(ctx.center.timezone)
     wanted = ctx.course.preferred_start_time
-    first, last = day_bounds(day, tz)
-    busy = await repository.patient_spans(session, ctx.patient.id, first, last)
     now = utcnow()
 
     def minutes_off(start: datetime) -> int:
         local = start.astimezone(tz)
         return abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
 
-    if ctx.chairs is None:
-        ctx.chairs = await repository.chairs_of(session, ctx.center.id, ctx.course.chair_kind)
     tally: Counter[str] = Counter()
     refused: Counter[str] = Counter()
 
@@ -217,26 +240,23 @@ async def _best_slots(
         if slot.start <= now:
             refused["past"] += 1
             return False
-        if any(b.start < slot.end and b.end > slot.start for b in busy):
+        if any(b.start < slot.end and b.end > slot.start for b in patient.spans):
             refused["patient"] += 1
             return False
         return True
 
-    slots = await availability.best_slots(
-        session,
-        ctx.center,
+    slots = availability.best_slots(
         day,
+        chairs,
         timedelta(minutes=figures.chair_minutes),
-        ctx.course.chair_kind,
         minutes_off=minutes_off,
         preferred_chair=preferred_chair,
         accept=accept,
-        limit=SLOTS_TRIED,
+        limit=1,
         tally=tally,
-        chairs=ctx.chairs,
     )
     if slots:
-        return slots
+        return slots[0]
     if refused["patient"]:
         return "the patient has other appointments at every open time"
     return _why_no_slot(tally)
@@ -275,42 +295,36 @@ async def book_day(
     actor_id: uuid.UUID | None,
 ) -> Appointment | str:
     """Book the session on `day` at the best open slot, or say why the day has none."""
-    center = ctx.center
-    rules = day_rules(
-        await repository.center_calendar(session, repository.CenterFacts.of(center), day, day),
-        day,
-    )
-    if rules.closed_reason is not None or rules.opens_at is None:
+    view = await ctx.days.day(session, day)
+    if not view.is_open:
         return "center closed"
-    slots = await _best_slots(session, ctx, day, figures, preferred_chair)
-    if isinstance(slots, str):
-        return slots
-    for slot in slots:
+    chairs = await ctx.days.chairs(session, ctx.course.chair_kind)
+    patient = await ctx.patient_spans(session)
+    what = booking.CourseSession(ctx.course.id, phase, sequence, figures.dose_g)
+    for _ in range(SLOTS_TRIED):
+        slot = _best_slot(ctx, view, chairs, patient, figures, preferred_chair)
+        if isinstance(slot, str):
+            return slot
         try:
             async with session.begin_nested():
-                place = await repository.chair_at_center(session, slot.chair_id)
-                placed = await booking.book_span(
-                    session,
-                    place,
-                    ctx.patient.id,
-                    slot.start,
-                    slot.end,
-                    actor_id,
-                    booking.CourseSession(ctx.course.id, phase, sequence, figures.dose_g),
+                appt = await booking.book_planned(
+                    session, ctx.days, slot.chair_id, patient, slot.start, slot.end, actor_id, what
                 )
-                if center.coverage_policy == "block":
+                if ctx.center.coverage_policy == "block":
                     # Cover depends on the date, not the slot: one check decides the day.
-                    why = await coverage.uncovered_reason(
-                        session, ctx.patient.id, placed.appointment.id
-                    )
+                    why = await coverage.uncovered_reason(session, ctx.patient.id, appt.id)
                     if why is not None:
                         raise _Uncovered(why)
-            return placed.appointment
         except BookingConflict:
-            continue  # the patient is busy then, or someone took the slot meanwhile
+            # Someone booked the day meanwhile: `book_planned` read it again; choose again.
+            view = await ctx.days.day(session, day)
+            continue
         except _Uncovered as uncovered:
             return f"insurance would not pay for it (the center blocks that): {uncovered.reason}"
-    return "the patient has other appointments at every open time"
+        ctx.days.booked(day, Span(appt.id, appt.start_at, appt.end_at, appt.chair_id))
+        patient.spans.append(Span(appt.id, appt.start_at, appt.end_at))
+        return appt
+    return "the day's bookings kept changing while it was being booked"
 
 
 class _Uncovered(Exception):
@@ -324,12 +338,18 @@ class _InductionFailed(Exception):
 
 
 async def book_through(
-    session: AsyncSession, course: Course, through: date, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    course: Course,
+    through: date,
+    actor_id: uuid.UUID | None,
+    days: CenterDays | None = None,
 ) -> Booked:
+    """Book the course's sessions due by `through`. `days`: the center's days kept by a
+    booking run across its courses."""
     if course.status != "active":
         raise Conflict(f"a course that is {course.status} books nothing")
     await booking.lock_course_planning(session, [course.center_id])
-    ctx = await load_context(session, course)
+    ctx = await load_context(session, course, days)
     booked: list[Appointment] = []
     turnover = ctx.center.turnover_minutes
 
@@ -365,12 +385,7 @@ async def _book_induction(
     course = ctx.course
     count = course.induction_days or 1
     first_day = max(course.start_date, today_at(ctx.center))
-    calendar = await repository.center_calendar(
-        session,
-        repository.CenterFacts.of(ctx.center),
-        first_day,
-        first_day + timedelta(days=count + 14),
-    )
+    calendar = await ctx.days.calendar(session, first_day, first_day + timedelta(days=count + 14))
 
     def is_open(day: date) -> bool:
         return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
@@ -396,6 +411,7 @@ async def _book_induction(
                 chair = result.chair_id
                 placed.append(result)
     except _InductionFailed as failed:
+        ctx.withdraw(placed)  # all days or none: those already placed were rolled back
         return Unbookable(
             "induction", 1, window, f"{failed.reason} on {failed.day.isoformat()}: nothing booked"
         )
@@ -485,9 +501,7 @@ async def replace_lost_induction_days(
     if not given or missing <= 0 or lost_days_are_final(ctx):
         return [], []  # not booked yet (a booking run books it whole), complete, or too late
     start = await next_loading_day(session, ctx)
-    calendar = await repository.center_calendar(
-        session, repository.CenterFacts.of(ctx.center), start, start + timedelta(days=14)
-    )
+    calendar = await ctx.days.calendar(session, start, start + timedelta(days=14))
 
     def is_open(day: date) -> bool:
         return day_rules(calendar, day).opens_at is not None and day not in calendar.closures

@@ -15,6 +15,7 @@ from app.db import Database
 from app.logs import describe
 from insurance import alerts, coverage
 from scheduling import course_booking, courses
+from scheduling.center_days import CenterDays
 from scheduling.localtime import lenient_instant, zone
 from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course
 
@@ -31,12 +32,15 @@ async def auto_book(
     fails, raises a `course_unbookable` alert; one that books cleanly clears it."""
     async with db.unit_of_work(write=False) as session:
         course_ids = await _courses_to_book(session, center_id)
+        flagged = set(await session.scalars(alerts.flagged_courses()))
     counts = {"courses": len(course_ids), "booked": 0, "unbookable": 0, "failed": 0}
+    run = _Run(db, flagged, counts)
     for done, course_id in enumerate(course_ids, start=1):
         try:
-            await _book_one(db, course_id, counts)
+            await run.book(course_id)
         except Exception as exc:  # one course's failure must not stop the others
             counts["failed"] += 1
+            run.forget()  # what it booked was rolled back
             log.warning("auto_book: a course failed", extra={"error": describe(exc)})
             try:  # its transaction rolled back: the flag goes in one of its own
                 await _flag(db, course_id, f"the booking run failed ({type(exc).__name__})")
@@ -46,6 +50,10 @@ async def auto_book(
                 )
         if progress is not None:
             progress(done, len(course_ids))
+    # Each course's transaction marked its patient due for review; recomputing them together
+    # here costs a fraction of one recompute per course. If the run dies first, the hourly
+    # sweep picks them up.
+    await alerts.recompute_patients(db, sorted(run.patients))
     return counts
 
 
@@ -107,25 +115,49 @@ def has_work(
     return upcoming <= through
 
 
-async def _book_one(db: Database, course_id: uuid.UUID, counts: dict[str, int]) -> None:
-    async with db.unit_of_work() as session:
-        course = await courses.get_course(session, course_id, for_update=True)
-        if course.status != "active":
-            return  # stopped since the list was read
-        center = await course_booking.center_of(session, course)
-        through = course_booking.today_at(center) + timedelta(days=center.booking_horizon_days)
-        result = await course_booking.book_through(session, course, through, None)
-        counts["booked"] += len(result.appointments)
-        if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
-            await coverage.recompute_patient(session, course.patient_id)
-        stuck = result.unbookable
-        if stuck is None:
-            await alerts.course_booked(session, course.id)
-            return
-        counts["unbookable"] += 1
-        # Flagged in the booking's own transaction: what was booked and why not commit together.
-        problem = f"{stuck.phase} session {stuck.sequence} ({stuck.window.target}): {stuck.reason}"
-        await alerts.course_unbookable(session, course, problem)
+class _Run:
+    """One booking run: the centers' days it has read, kept across its courses, and the
+    patients whose cover it changed."""
+
+    def __init__(self, db: Database, flagged: set[uuid.UUID], counts: dict[str, int]) -> None:
+        self.db, self.flagged, self.counts = db, flagged, counts
+        self.days: dict[uuid.UUID, CenterDays] = {}
+        self.patients: set[uuid.UUID] = set()
+
+    def forget(self) -> None:
+        for days in self.days.values():
+            days.forget()
+
+    async def book(self, course_id: uuid.UUID) -> None:
+        counts = self.counts
+        async with self.db.unit_of_work() as session:
+            course = await courses.get_course(session, course_id, for_update=True)
+            if course.status != "active":
+                return  # stopped since the list was read
+            days = self.days.get(course.center_id)
+            if days is None:
+                center = await course_booking.center_of(session, course)
+                days = self.days[course.center_id] = CenterDays(center)
+            through = course_booking.today_at(days.center) + timedelta(
+                days=days.center.booking_horizon_days
+            )
+            result = await course_booking.book_through(session, course, through, None, days)
+            counts["booked"] += len(result.appointments)
+            if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
+                await coverage.mark_due(session, [course.patient_id])
+                self.patients.add(course.patient_id)
+            stuck = result.unbookable
+            if stuck is None:
+                if course.id in self.flagged:
+                    await alerts.course_booked(session, course.id)
+                return
+            counts["unbookable"] += 1
+            # Flagged in the booking's own transaction: what was booked and why not commit
+            # together.
+            problem = (
+                f"{stuck.phase} session {stuck.sequence} ({stuck.window.target}): {stuck.reason}"
+            )
+            await alerts.course_unbookable(session, course, problem)
 
 
 async def _flag(db: Database, course_id: uuid.UUID, problem: str) -> None:

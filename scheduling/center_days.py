@@ -1,0 +1,147 @@
+"""A center's days as a course planner sees them: each day's rules, active appointments and
+chair blocks, read once and then kept up to date with what the planner books itself.
+
+A nightly booking run keeps one for the whole run, so a day that fifty courses look at is
+read once, not fifty times. What others book meanwhile is not missed: a booking locks its day
+and reads it again before it decides (see `booking.book_planned`), and that fresh read
+replaces the day kept here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduling import repository
+from scheduling.localtime import day_bounds, zone
+from scheduling.models import Center, Chair, ChairBlock
+from scheduling.repository import CenterFacts
+from scheduling.rules import CenterCalendar, DayRules, Span, day_rules
+
+CALENDAR_DAYS = 120  # closures are read this many days at a time
+
+
+@dataclass(frozen=True)
+class Block:
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass
+class Day:
+    rules: DayRules
+    spans: list[Span]  # the center's active appointments overlapping the day
+    blocks: list[Block]  # its chairs' blocks overlapping the day
+
+    @property
+    def is_open(self) -> bool:
+        return self.rules.closed_reason is None and self.rules.opens_at is not None
+
+
+_BLOCKS = (
+    select(ChairBlock.chair_id, ChairBlock.start_at, ChairBlock.end_at, ChairBlock.reason)
+    .join(Chair, Chair.id == ChairBlock.chair_id)
+    .where(
+        Chair.center_id == bindparam("center_id"),
+        ChairBlock.start_at < bindparam("end"),
+        ChairBlock.end_at > bindparam("start"),
+    )
+)
+
+
+@dataclass
+class CenterDays:
+    center: Center
+    _days: dict[date, Day] = field(default_factory=dict)
+    _calendar: CenterCalendar | None = None
+    _calendar_span: tuple[date, date] | None = None
+    _chairs: dict[str | None, list[Chair]] = field(default_factory=dict)
+
+    @property
+    def facts(self) -> CenterFacts:
+        return CenterFacts.of(self.center)
+
+    def bounds(self, day: date) -> tuple[datetime, datetime]:
+        return day_bounds(day, zone(self.center.timezone))
+
+    async def chairs(self, session: AsyncSession, kind: str | None) -> list[Chair]:
+        """The center's chairs of the kind (all kinds for None)."""
+        if kind not in self._chairs:
+            self._chairs[kind] = await repository.chairs_of(session, self.center.id, kind)
+        return self._chairs[kind]
+
+    async def calendar(self, session: AsyncSession, first: date, last: date) -> CenterCalendar:
+        """The center's calendar covering at least `first` to `last`."""
+        span = self._calendar_span
+        if self._calendar is None or span is None or first < span[0] or last > span[1]:
+            last = max(last, first + timedelta(days=CALENDAR_DAYS))
+            self._calendar = await repository.center_calendar(session, self.facts, first, last)
+            self._calendar_span = (first, last)
+        return self._calendar
+
+    async def rules(self, session: AsyncSession, day: date) -> DayRules:
+        return day_rules(await self.calendar(session, day, day), day)
+
+    async def day(self, session: AsyncSession, day: date) -> Day:
+        if day not in self._days:
+            rules = await self.rules(session, day)
+            spans: list[Span] = []
+            blocks: list[Block] = []
+            if rules.closed_reason is None and rules.opens_at is not None:
+                spans, blocks = await self._read(session, day)
+            self._days[day] = Day(rules, spans, blocks)
+        return self._days[day]
+
+    async def refresh(self, session: AsyncSession, day: date) -> Day:
+        """Read the day again: the caller holds its lock, so this is the truth until commit."""
+        self._days.pop(day, None)
+        return await self.day(session, day)
+
+    async def _read(self, session: AsyncSession, day: date) -> tuple[list[Span], list[Block]]:
+        first, last = self.bounds(day)
+        spans = await repository.active_spans(session, self.center.id, first, last)
+        params = {"center_id": self.center.id, "start": first, "end": last}
+        blocks = [Block(*row) for row in await session.execute(_BLOCKS, params)]
+        return spans, blocks
+
+    def booked(self, day: date, span: Span) -> None:
+        """The planner booked `span` on `day` itself."""
+        if day in self._days:
+            self._days[day].spans.append(span)
+
+    def unbooked(self, day: date, appointment_id: uuid.UUID) -> None:
+        """A booking of the planner's own was rolled back."""
+        if day in self._days:
+            spans = self._days[day].spans
+            spans[:] = [s for s in spans if s.id != appointment_id]
+
+    def forget(self) -> None:
+        """Drop what was read: a transaction that booked into these days rolled back."""
+        self._days.clear()
+
+
+@dataclass
+class PatientSpans:
+    """A patient's active appointments (in any center) between `first` and `last`."""
+
+    patient_id: uuid.UUID
+    first: datetime
+    last: datetime
+    spans: list[Span] = field(default_factory=list)
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, patient_id: uuid.UUID, first: datetime, last: datetime
+    ) -> PatientSpans:
+        spans = cls(patient_id, first, last)
+        await spans.reload(session)
+        return spans
+
+    async def reload(self, session: AsyncSession) -> None:
+        self.spans = await repository.patient_spans(session, self.patient_id, self.first, self.last)
