@@ -277,7 +277,8 @@ async def book_planned(
     """Book a slot a course planner chose from `days` (so inside opening hours, on a chair of
     the center): lock the day, read it again, and check the slot against what is there now.
     The fresh read replaces the planner's copy of the day, so after a refusal it plans with
-    the truth. `patient`: the patient's active appointments, kept up to date here."""
+    the truth. `patient`: the patient's active appointments, read again after a refusal only
+    the database saw. The caller adds the booking to both copies once its savepoint holds."""
     center = days.center
     day = local_date(start, zone(center.timezone))
     await lock_center_day(session, center.id, day)
@@ -296,8 +297,6 @@ async def book_planned(
         # center. Read the patient's appointments again before the next try.
         await patient.reload(session)
         raise
-    days.booked(day, Span(appt.id, start, end, chair_id))
-    patient.spans.append(Span(appt.id, start, end))
     return appt
 
 

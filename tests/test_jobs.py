@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import update
@@ -13,7 +14,10 @@ from sqlalchemy import update
 import app.models  # noqa: F401 - every table known before the first flush
 from app.db import Database, utcnow
 from app.jobs.models import JobRun
-from tests.support import Server, make_center, make_chair, make_patient
+from scheduling import course_booking, courses, repository
+from scheduling.center_days import CenterDays
+from scheduling.models import Appointment
+from tests.support import Server, book, make_center, make_chair, make_patient
 from tests.test_courses import gamunex
 
 
@@ -215,3 +219,50 @@ def test_one_run_of_a_job_at_a_time_and_a_dead_one_does_not_block(
         if r["id"] == str(run_id)
     )
     assert dead["outcome"] == "failed" and dead["error"] == "stopped without finishing"
+
+
+def test_a_booking_run_checks_its_copy_of_a_day_against_what_was_booked_meanwhile(
+    server: Server, nurse: httpx.Client
+) -> None:
+    """A booking run reads each day once and keeps it across its courses. A nurse's booking
+    made after the run read the day must still count: here it takes the one nurse's only
+    patient place at 09:00, on another chair, which no database constraint would catch."""
+    center = make_center(nurse, nurses=1, patients_per_nurse=1)
+    for label in ("A-1", "B-2"):  # the planner tries A-1 first
+        r = nurse.post(f"/api/v1/centers/{center['id']}/chairs", json={"label": label})
+        assert r.status_code == 201, r.text
+    other_chair = r.json()
+    course = course_starting_soon(nurse, center["id"])
+    day = date.fromisoformat(course["start_date"])
+    tz = ZoneInfo(center["timezone"])
+
+    async def book_with_stale_day() -> Appointment:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                days = CenterDays(await repository.get_center(session, uuid.UUID(center["id"])))
+                assert (await days.day(session, day)).spans == []  # the run has read the day
+            taken = book(
+                nurse,
+                make_patient(nurse)["id"],
+                other_chair["id"],
+                datetime.combine(day, time(9), tz).isoformat(),
+                minutes=120,
+            )
+            assert taken.status_code == 201, taken.text
+            async with db.unit_of_work() as session:
+                row = await courses.get_course(session, uuid.UUID(course["id"]), for_update=True)
+                result = await course_booking.book_through(session, row, day, None, days)
+            assert result.problems == []
+            (first,) = result.appointments
+            async with db.unit_of_work(write=False) as session:
+                kept = [s.id for s in (await days.day(session, day)).spans]
+                truth = await repository.active_spans(session, row.center_id, *days.bounds(day))
+            assert sorted(kept) == sorted(s.id for s in truth)  # each booking counted once
+            return first
+        finally:
+            await db.dispose()
+
+    first = asyncio.run(book_with_stale_day())
+    # Same day, after the nurse's patient leaves, not on top of them at 09:00.
+    assert first.start_at.astimezone(tz) == datetime.combine(day, time(11), tz)
