@@ -321,7 +321,12 @@ async def _mark_due(session: AsyncSession, patient_ids: Select[uuid.UUID]) -> No
 
 async def mark_due(session: AsyncSession, patient_ids: Sequence[uuid.UUID]) -> None:
     """These patients' cover changed; the next sweep (or the caller, later) recomputes them."""
-    await session.execute(delete(CoverageReview).where(CoverageReview.patient_id.in_(patient_ids)))
+    await session.execute(_FORGET_REVIEWS, {"ids": list(patient_ids)})
+
+
+_FORGET_REVIEWS = delete(CoverageReview).where(
+    CoverageReview.patient_id.in_(bindparam("ids", expanding=True))
+)
 
 
 async def payer_changed(session: AsyncSession, payer_id: uuid.UUID) -> None:

@@ -84,7 +84,7 @@ async def open_slots(
 
 def best_slots(
     day: Day,
-    chairs: list[Chair],
+    chairs: list[uuid.UUID],
     duration: timedelta,
     *,
     minutes_off: Callable[[datetime], int],
@@ -97,12 +97,12 @@ def best_slots(
     chair at any time before another chair, then the start closest to the wanted time
     (`minutes_off`), then the earlier start. The same order as ranking every open slot of the
     day, but a course booking usually needs only the first, so starts are checked lazily in
-    that order. `tally` is complete when nothing is found (every start was checked)."""
+    that order. `chairs`: those in service, in order of preference after the preferred one.
+    `tally` is complete when nothing is found (every start was checked)."""
     rules, spans = day.rules, day.spans
     starts = sorted(grid_starts(rules, duration), key=lambda s: (minutes_off(s), s))
     if not starts:
         return []
-    active = [c for c in chairs if c.active]
     checked: dict[datetime, list[uuid.UUID]] = {}
 
     def free_at(start: datetime) -> list[uuid.UUID]:
@@ -117,7 +117,7 @@ def best_slots(
             else:
                 busy = {s.chair_id for s in overlapping(spans, start, end)}
                 busy.update(b.chair_id for b in day.blocks if b.start < end and b.end > start)
-                checked[start] = [c.id for c in active if c.id not in busy]
+                checked[start] = [c for c in chairs if c not in busy]
                 if not checked[start]:
                     tally["chairs"] += 1
         return checked[start]

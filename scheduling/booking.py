@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -205,6 +206,10 @@ def _event(appt: Appointment) -> dict[str, Any]:
 
 
 _INSERT_APPOINTMENT = insert(Appointment)
+# Skips a row an exclusion constraint refuses (DO NOTHING handles those too); no id, no row.
+_INSERT_APPOINTMENT_UNLESS_REFUSED = (
+    postgresql.insert(Appointment).on_conflict_do_nothing().returning(Appointment.id)
+)
 _INSERT_CHANGE = insert(AppointmentChange)
 
 
@@ -289,8 +294,17 @@ async def book_planned(
     busy = [s.id for s in overlapping(patient.spans, start, end)]
     check_day(fresh.rules, fresh.spans, chair_id, start, end, busy)
     try:
+        # No savepoint needed: a refused row leaves the transaction usable on both databases.
         appt = await _insert_booked(
-            session, center.id, chair_id, patient.patient_id, start, end, actor_id, course_session
+            session,
+            center.id,
+            chair_id,
+            patient.patient_id,
+            start,
+            end,
+            actor_id,
+            course_session,
+            refusal_keeps_transaction=True,
         )
     except BookingConflict:
         # Only a booking elsewhere can slip past the day's lock: the patient's, at another
@@ -309,8 +323,14 @@ async def _insert_booked(
     end: datetime,
     actor_id: uuid.UUID | None,
     course_session: CourseSession | None,
+    *,
+    refusal_keeps_transaction: bool = False,
 ) -> Appointment:
-    """The appointment comes back detached from the session: it was a plain INSERT."""
+    """The appointment comes back detached from the session: it was a plain INSERT.
+
+    A row the overlap guards refuse raises BookingConflict. On PostgreSQL that error aborts
+    the transaction unless the caller holds a savepoint; `refusal_keeps_transaction` asks
+    for an insert that skips a refused row instead (SQLite undoes only the statement)."""
     now = utcnow()
     appt = Appointment(
         id=uuid.uuid4(),
@@ -332,8 +352,15 @@ async def _insert_booked(
     )
     # Plain INSERTs: the hot path of the service needs no unit-of-work bookkeeping.
     columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}
-    async with _guarded():
-        await session.execute(_INSERT_APPOINTMENT, columns)
+    if refusal_keeps_transaction and session.get_bind().dialect.name == "postgresql":
+        if await session.scalar(_INSERT_APPOINTMENT_UNLESS_REFUSED, columns) is None:
+            raise BookingConflict(
+                "the chair or the patient was booked for that time by someone else",
+                conflicts=[],
+            )
+    else:
+        async with _guarded():
+            await session.execute(_INSERT_APPOINTMENT, columns)
     await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
     await events.emit(session, "appointment.booked", **_event(appt))
     return appt

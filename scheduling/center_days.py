@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling import repository
 from scheduling.localtime import day_bounds, zone
-from scheduling.models import Center, Chair, ChairBlock
+from scheduling.models import Appointment, Center, Chair, ChairBlock
 from scheduling.repository import CenterFacts
 from scheduling.rules import CenterCalendar, DayRules, Span, day_rules
 
@@ -44,8 +44,30 @@ class Day:
         return self.rules.closed_reason is None and self.rules.opens_at is not None
 
 
+# A day's active appointments and chair blocks in one round trip: a booking reads its day
+# again under the day's lock, so this runs once per session booked.
+_APPOINTMENTS = select(
+    literal_column("'appointment'", String).label("what"),
+    Appointment.id,
+    Appointment.start_at,
+    Appointment.end_at,
+    Appointment.chair_id,
+    literal_column("''", String).label("reason"),
+).where(
+    Appointment.center_id == bindparam("center_id"),
+    repository.IS_ACTIVE,
+    Appointment.start_at < bindparam("end"),
+    Appointment.end_at > bindparam("start"),
+)
 _BLOCKS = (
-    select(ChairBlock.chair_id, ChairBlock.start_at, ChairBlock.end_at, ChairBlock.reason)
+    select(
+        literal_column("'block'", String),
+        ChairBlock.id,
+        ChairBlock.start_at,
+        ChairBlock.end_at,
+        ChairBlock.chair_id,
+        ChairBlock.reason,
+    )
     .join(Chair, Chair.id == ChairBlock.chair_id)
     .where(
         Chair.center_id == bindparam("center_id"),
@@ -53,6 +75,7 @@ _BLOCKS = (
         ChairBlock.end_at > bindparam("start"),
     )
 )
+_DAY = union_all(_APPOINTMENTS, _BLOCKS)
 
 
 @dataclass
@@ -61,7 +84,7 @@ class CenterDays:
     _days: dict[date, Day] = field(default_factory=dict)
     _calendar: CenterCalendar | None = None
     _calendar_span: tuple[date, date] | None = None
-    _chairs: dict[str | None, list[Chair]] = field(default_factory=dict)
+    _chairs: dict[str | None, list[uuid.UUID]] = field(default_factory=dict)
 
     @property
     def facts(self) -> CenterFacts:
@@ -70,10 +93,11 @@ class CenterDays:
     def bounds(self, day: date) -> tuple[datetime, datetime]:
         return day_bounds(day, zone(self.center.timezone))
 
-    async def chairs(self, session: AsyncSession, kind: str | None) -> list[Chair]:
-        """The center's chairs of the kind (all kinds for None)."""
+    async def chairs(self, session: AsyncSession, kind: str | None) -> list[uuid.UUID]:
+        """The center's chairs in service of the kind (all kinds for None), in label order."""
         if kind not in self._chairs:
-            self._chairs[kind] = await repository.chairs_of(session, self.center.id, kind)
+            chairs = await repository.chairs_of(session, self.center.id, kind)
+            self._chairs[kind] = [c.id for c in chairs if c.active]
         return self._chairs[kind]
 
     async def calendar(self, session: AsyncSession, first: date, last: date) -> CenterCalendar:
@@ -105,9 +129,14 @@ class CenterDays:
 
     async def _read(self, session: AsyncSession, day: date) -> tuple[list[Span], list[Block]]:
         first, last = self.bounds(day)
-        spans = await repository.active_spans(session, self.center.id, first, last)
         params = {"center_id": self.center.id, "start": first, "end": last}
-        blocks = [Block(*row) for row in await session.execute(_BLOCKS, params)]
+        spans: list[Span] = []
+        blocks: list[Block] = []
+        for what, id_, start, end, chair_id, reason in await session.execute(_DAY, params):
+            if what == "appointment":
+                spans.append(Span(id_, start, end, chair_id))
+            else:
+                blocks.append(Block(chair_id, start, end, reason))
         return spans, blocks
 
     def booked(self, day: date, span: Span) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -29,7 +30,6 @@ from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
     Center,
-    Chair,
     Course,
     Product,
 )
@@ -160,17 +160,18 @@ async def load_context(
     product = await products.get_product(session, course.product_id)
     patient = await session.get(Patient, course.patient_id)
     assert patient is not None
-    sessions = list(
-        await session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.course_id == course.id,
-                Appointment.status.in_((*ACTIVE_STATUSES, "completed")),
-            )
-            .order_by(Appointment.start_at)
-        )
-    )
+    sessions = list(await session.scalars(_SESSIONS, {"course_id": course.id}))
     return Context(course, days.center, product, patient, sessions, days)
+
+
+_SESSIONS = (  # built once: a booking run loads one course after another
+    select(Appointment)
+    .where(
+        Appointment.course_id == bindparam("course_id"),
+        Appointment.status.in_([literal_column(f"'{s}'") for s in (*ACTIVE_STATUSES, "completed")]),
+    )
+    .order_by(Appointment.start_at)
+)
 
 
 async def last_sequence(session: AsyncSession, course_id: uuid.UUID, phase: str) -> int:
@@ -218,7 +219,7 @@ async def usable_slots(
 def _best_slot(
     ctx: Context,
     day: Day,
-    chairs: list[Chair],
+    chairs: list[uuid.UUID],
     patient: PatientSpans,
     figures: SessionFigures,
     preferred_chair: uuid.UUID | None,
@@ -306,11 +307,14 @@ async def book_day(
         if isinstance(slot, str):
             return slot
         try:
-            async with session.begin_nested():
+            # A refused slot leaves the transaction as it was; only a booking insurance would
+            # not pay for, at a center that blocks those, needs a savepoint to take it back.
+            blocking = ctx.center.coverage_policy == "block"
+            async with session.begin_nested() if blocking else nullcontext():
                 appt = await booking.book_planned(
                     session, ctx.days, slot.chair_id, patient, slot.start, slot.end, actor_id, what
                 )
-                if ctx.center.coverage_policy == "block":
+                if blocking:
                     # Cover depends on the date, not the slot: one check decides the day.
                     why = await coverage.uncovered_reason(session, ctx.patient.id, appt.id)
                     if why is not None:

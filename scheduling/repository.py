@@ -29,7 +29,7 @@ from scheduling.rules import CenterCalendar, Shift, Span, WeeklyHours
 
 _NO_ID = uuid.UUID(int=0)
 # The active statuses as literal SQL: a list parameter would be re-rendered on every execution.
-_IS_ACTIVE = Appointment.status.in_([literal_column(f"'{s}'") for s in ACTIVE_STATUSES])
+IS_ACTIVE = Appointment.status.in_([literal_column(f"'{s}'") for s in ACTIVE_STATUSES])
 
 
 def _with_week() -> tuple[Any, ...]:
@@ -98,13 +98,13 @@ _ACTIVE_SPANS = select(
     Appointment.chair_id,
 ).where(
     Appointment.center_id == bindparam("center_id"),
-    _IS_ACTIVE,
+    IS_ACTIVE,
     Appointment.start_at < bindparam("end"),
     Appointment.end_at > bindparam("start"),
 )
 _PATIENT_OVERLAPS = select(Appointment.id).where(
     Appointment.patient_id == bindparam("patient_id"),
-    _IS_ACTIVE,
+    IS_ACTIVE,
     Appointment.start_at < bindparam("end"),
     Appointment.end_at > bindparam("start"),
     Appointment.id != bindparam("exclude"),
@@ -216,7 +216,7 @@ async def active_spans(
 
 _PATIENT_SPANS = select(Appointment.id, Appointment.start_at, Appointment.end_at).where(
     Appointment.patient_id == bindparam("patient_id"),
-    _IS_ACTIVE,
+    IS_ACTIVE,
     Appointment.start_at < bindparam("end"),
     Appointment.end_at > bindparam("start"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,8 +15,9 @@ from sqlalchemy import update
 import app.models  # noqa: F401 - every table known before the first flush
 from app.db import Database, utcnow
 from app.jobs.models import JobRun
-from scheduling import course_booking, courses, repository
-from scheduling.center_days import CenterDays
+from app.problems import BookingConflict
+from scheduling import booking, course_booking, courses, repository
+from scheduling.center_days import CenterDays, PatientSpans
 from scheduling.models import Appointment
 from tests.support import Server, book, make_center, make_chair, make_patient
 from tests.test_courses import gamunex
@@ -266,3 +268,51 @@ def test_a_booking_run_checks_its_copy_of_a_day_against_what_was_booked_meanwhil
     first = asyncio.run(book_with_stale_day())
     # Same day, after the nurse's patient leaves, not on top of them at 09:00.
     assert first.start_at.astimezone(tz) == datetime.combine(day, time(11), tz)
+
+
+def test_a_planned_booking_the_database_refuses_leaves_the_course_transaction_usable(
+    server: Server, nurse: httpx.Client
+) -> None:
+    """A planner's copy of the patient's appointments can miss one booked a moment ago at
+    another center, which no day lock covers. The database refuses the overlapping session;
+    the planner reads the patient again and the transaction goes on (no savepoint needed)."""
+    here = make_center(nurse)
+    chair = make_chair(nurse, here["id"])
+    elsewhere = make_center(nurse)
+    patient = make_patient(nurse)
+    tz = ZoneInfo(here["timezone"])
+    day = date.today() + timedelta(days=9)
+    start = datetime.combine(day, time(9), tz)
+    taken = book(nurse, patient["id"], make_chair(nurse, elsewhere["id"])["id"], start.isoformat())
+    assert taken.status_code == 201, taken.text
+
+    async def book_with_stale_patient() -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                days = CenterDays(await repository.get_center(session, uuid.UUID(here["id"])))
+                week = timedelta(days=7)
+                stale = PatientSpans(uuid.UUID(patient["id"]), start - week, start + week)
+                what = booking.CourseSession(uuid.uuid4(), "maintenance", 1, Decimal(70))
+                try:
+                    await booking.book_planned(
+                        session,
+                        days,
+                        uuid.UUID(chair["id"]),
+                        stale,
+                        start,
+                        start + timedelta(hours=3),
+                        None,
+                        what,
+                    )
+                except BookingConflict:
+                    pass
+                else:
+                    raise AssertionError("the overlapping session was booked")
+                assert [s.id for s in stale.spans] == [uuid.UUID(taken.json()["id"])]
+                # The transaction is still usable.
+                assert await repository.patient_exists(session, uuid.UUID(patient["id"]))
+        finally:
+            await db.dispose()
+
+    asyncio.run(book_with_stale_patient())

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.outbox.models import OutboxEvent
 
+# Built once: a statement built per call is compiled per call (bookings emit one each).
+_INSERT = insert(OutboxEvent)
+
 
 def _plain(value: Any) -> Any:
     """JSON-ready: ids and instants as strings."""
@@ -38,7 +41,7 @@ def _row(event_type: str, data: Mapping[str, Any], dedupe_key: str | None) -> di
 async def emit(session: AsyncSession, event_type: str, /, **data: Any) -> None:
     """Record that something happened; it is delivered after the transaction commits (and not
     at all if it rolls back). Ids and times only: never a name, a diagnosis or a dose."""
-    await session.execute(insert(OutboxEvent).values(**_row(event_type, data, None)))
+    await session.execute(_INSERT, _row(event_type, data, None))
 
 
 async def emit_once(
