@@ -283,7 +283,8 @@ async def book_planned(
     the center): lock the day, read it again, and check the slot against what is there now.
     The fresh read replaces the planner's copy of the day, so after a refusal it plans with
     the truth. `patient`: the patient's active appointments, read again after a refusal only
-    the database saw. The caller adds the booking to both copies once its savepoint holds."""
+    the database saw. The caller adds the booking to both copies once its savepoint holds,
+    and writes the history and events of what it kept with `record_booked`."""
     center = days.center
     day = local_date(start, zone(center.timezone))
     await lock_center_day(session, center.id, day)
@@ -305,6 +306,7 @@ async def book_planned(
             actor_id,
             course_session,
             refusal_keeps_transaction=True,
+            recorded=False,
         )
     except BookingConflict:
         # Only a booking elsewhere can slip past the day's lock: the patient's, at another
@@ -325,12 +327,14 @@ async def _insert_booked(
     course_session: CourseSession | None,
     *,
     refusal_keeps_transaction: bool = False,
+    recorded: bool = True,
 ) -> Appointment:
     """The appointment comes back detached from the session: it was a plain INSERT.
 
     A row the overlap guards refuse raises BookingConflict. On PostgreSQL that error aborts
     the transaction unless the caller holds a savepoint; `refusal_keeps_transaction` asks
-    for an insert that skips a refused row instead (SQLite undoes only the statement)."""
+    for an insert that skips a refused row instead (SQLite undoes only the statement).
+    `recorded=False` leaves its history row and event to the caller (see `record_booked`)."""
     now = utcnow()
     appt = Appointment(
         id=uuid.uuid4(),
@@ -361,9 +365,23 @@ async def _insert_booked(
     else:
         async with _guarded():
             await session.execute(_INSERT_APPOINTMENT, columns)
-    await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
-    await events.emit(session, "appointment.booked", **_event(appt))
+    if recorded:
+        await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
+        await events.emit(session, "appointment.booked", **_event(appt))
     return appt
+
+
+async def record_booked(
+    session: AsyncSession, appointments: Sequence[Appointment], actor_id: uuid.UUID | None
+) -> None:
+    """The history rows and `appointment.booked` events of a planner's bookings, in one
+    statement each (a course books several sessions in one transaction)."""
+    if not appointments:
+        return
+    await session.execute(
+        _INSERT_CHANGE, [_record(a, "booked", actor_id, None) for a in appointments]
+    )
+    await events.emit_many(session, "appointment.booked", [_event(a) for a in appointments])
 
 
 async def patient_of(session: AsyncSession, appointment_id: uuid.UUID) -> uuid.UUID:

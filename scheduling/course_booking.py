@@ -295,7 +295,8 @@ async def book_day(
     preferred_chair: uuid.UUID | None,
     actor_id: uuid.UUID | None,
 ) -> Appointment | str:
-    """Book the session on `day` at the best open slot, or say why the day has none."""
+    """Book the session on `day` at the best open slot, or say why the day has none. The
+    caller records the bookings it keeps (`booking.record_booked`)."""
     view = await ctx.days.day(session, day)
     if not view.is_open:
         return "center closed"
@@ -366,7 +367,7 @@ async def book_through(
             problems.append(stuck)
             induction_failed = True  # maintenance follows a loading course that is not booked
     elif induction_due:  # days lost earlier that could not be replaced then
-        added, lost = await replace_lost_induction_days(session, ctx, actor_id)
+        added, lost = await _replace_lost_days(session, ctx, actor_id)
         booked.extend(added)
         problems.extend(lost)  # maintenance still goes on: the lost dose is the doctor's call
     if course.interval_days and not induction_failed:
@@ -375,6 +376,7 @@ async def book_through(
             problems.append(stuck)
 
     course.unbookable = problems[0].as_record() if problems else None
+    await booking.record_booked(session, booked, actor_id)
     await session.flush()
     return Booked(booked, problems)
 
@@ -494,6 +496,15 @@ def window_after(course: Course, previous: date | None) -> Window:
 
 
 async def replace_lost_induction_days(
+    session: AsyncSession, ctx: Context, actor_id: uuid.UUID | None
+) -> tuple[list[Appointment], list[Unbookable]]:
+    """Book loading days lost earlier (see `_replace_lost_days`), with their history."""
+    added, problems = await _replace_lost_days(session, ctx, actor_id)
+    await booking.record_booked(session, added, actor_id)
+    return added, problems
+
+
+async def _replace_lost_days(
     session: AsyncSession, ctx: Context, actor_id: uuid.UUID | None
 ) -> tuple[list[Appointment], list[Unbookable]]:
     """A loading course delivers its total dose over its days: a cancelled or missed day is

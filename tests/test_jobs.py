@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 import app.models  # noqa: F401 - every table known before the first flush
 from app.db import Database, utcnow
 from app.jobs.models import JobRun
+from app.outbox.models import OutboxEvent
 from app.problems import BookingConflict
 from scheduling import booking, course_booking, courses, repository
 from scheduling.center_days import CenterDays, PatientSpans
-from scheduling.models import Appointment
+from scheduling.models import Appointment, AppointmentChange
 from tests.support import Server, book, make_center, make_chair, make_patient
 from tests.test_courses import gamunex
 
@@ -94,8 +96,37 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
     assert admin.post("/api/v1/jobs/nothing/run").status_code == 422
 
 
+def records(server: Server, patient_id: str) -> tuple[Counter[str], Counter[str]]:
+    """How many "booked" history rows and `appointment.booked` events each of the patient's
+    appointments has, by appointment id."""
+
+    async def read() -> tuple[Counter[str], Counter[str]]:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                history = await session.scalars(
+                    select(AppointmentChange.appointment_id)
+                    .join(Appointment, Appointment.id == AppointmentChange.appointment_id)
+                    .where(
+                        Appointment.patient_id == uuid.UUID(patient_id),
+                        AppointmentChange.action == "booked",
+                    )
+                )
+                events = await session.scalars(
+                    select(OutboxEvent.data).where(OutboxEvent.type == "appointment.booked")
+                )
+                return (
+                    Counter(str(i) for i in history),
+                    Counter(e["appointment_id"] for e in events if e["patient_id"] == patient_id),
+                )
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
 def test_a_course_the_run_cannot_book_is_flagged_until_it_can(
-    admin: httpx.Client, nurse: httpx.Client, billing: httpx.Client
+    server: Server, admin: httpx.Client, nurse: httpx.Client, billing: httpx.Client
 ) -> None:
     center = make_center(nurse)
     chair = make_chair(nurse, center["id"])["id"]
@@ -133,7 +164,12 @@ def test_a_course_the_run_cannot_book_is_flagged_until_it_can(
 
     assert nurse.post(f"/api/v1/appointments/{blocker.json()['id']}/cancel").status_code == 200
     run(admin, center["id"])
-    assert len(booked(nurse, course["patient_id"])) == 5
+    sessions = booked(nurse, course["patient_id"])
+    assert len(sessions) == 5
+    # Each booked session has its history and its event once; the loading days taken back
+    # when the third day failed left neither.
+    once = Counter({a["id"]: 1 for a in sessions})
+    assert records(server, course["patient_id"]) == (once, once)
     assert [a["status"] for a in flags()] == ["resolved"]
 
 

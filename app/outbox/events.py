@@ -55,6 +55,14 @@ async def emit_once(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def emit_many(
+    session: AsyncSession, event_type: str, items: Sequence[Mapping[str, Any]]
+) -> None:
+    """Like `emit`, for many events of one type in one statement."""
+    if items:
+        await session.execute(_INSERT, rows(event_type, items))
+
+
 def rows(event_type: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Outbox rows for many events at once (the sweep opens alerts by the thousand)."""
     return [_row(event_type, item, None) for item in items]
