@@ -4,7 +4,8 @@ chair blocks, read once and then kept up to date with what the planner books its
 A nightly booking run keeps one for the whole run, so a day that fifty courses look at is
 read once, not fifty times. What others book meanwhile is not missed: a booking locks its day
 and reads it again before it decides (see `booking.book_planned`), and that fresh read
-replaces the day kept here.
+replaces the day kept here. What others cancel meanwhile on a day the run found full is seen
+by the next run.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class CenterDays:
     _calendar: CenterCalendar | None = None
     _calendar_span: tuple[date, date] | None = None
     _chairs: dict[str | None, list[uuid.UUID]] = field(default_factory=dict)
+    # Per day, the shortest session found to fit nowhere, and why. A longer one cannot fit
+    # either (it overlaps more, and has fewer starts), so a full day is searched once per run,
+    # not once per course that tries it.
+    _full: dict[date, tuple[timedelta, str]] = field(default_factory=dict)
 
     @property
     def facts(self) -> CenterFacts:
@@ -125,7 +130,19 @@ class CenterDays:
     async def refresh(self, session: AsyncSession, day: date) -> Day:
         """Read the day again: the caller holds its lock, so this is the truth until commit."""
         self._days.pop(day, None)
+        self._full.pop(day, None)  # others may have cancelled meanwhile
         return await self.day(session, day)
+
+    def no_room(self, day: date, duration: timedelta) -> str | None:
+        """Why no session of `duration` fits on the day, if that is known already."""
+        full = self._full.get(day)
+        return full[1] if full is not None and duration >= full[0] else None
+
+    def full(self, day: date, duration: timedelta, reason: str) -> None:
+        """No session of `duration` fits anywhere on the day, whoever the patient."""
+        known = self._full.get(day)
+        if known is None or duration < known[0]:
+            self._full[day] = (duration, reason)
 
     async def _read(self, session: AsyncSession, day: date) -> tuple[list[Span], list[Block]]:
         first, last = self.bounds(day)
@@ -149,10 +166,12 @@ class CenterDays:
         if day in self._days:
             spans = self._days[day].spans
             spans[:] = [s for s in spans if s.id != appointment_id]
+        self._full.pop(day, None)
 
     def forget(self) -> None:
         """Drop what was read: a transaction that booked into these days rolled back."""
         self._days.clear()
+        self._full.clear()
 
 
 @dataclass

@@ -260,7 +260,10 @@ def _best_slot(
         return slots[0]
     if refused["patient"]:
         return "the patient has other appointments at every open time"
-    return _why_no_slot(tally)
+    reason = _why_no_slot(tally)
+    if not refused:  # nothing to do with this patient or the clock: the day is full
+        ctx.days.full(day.rules.day, timedelta(minutes=figures.chair_minutes), reason)
+    return reason
 
 
 def _why_no_slot(tally: Counter[str]) -> str:
@@ -300,6 +303,8 @@ async def book_day(
     view = await ctx.days.day(session, day)
     if not view.is_open:
         return "center closed"
+    if full := ctx.days.no_room(day, timedelta(minutes=figures.chair_minutes)):
+        return full
     chairs = await ctx.days.chairs(session, ctx.course.chair_kind)
     patient = await ctx.patient_spans(session)
     what = booking.CourseSession(ctx.course.id, phase, sequence, figures.dose_g)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from scheduling.availability import OpenSlot, best_slots
+from scheduling.center_days import Day
 from scheduling.localtime import (
     AmbiguousLocalTime,
     NonexistentLocalTime,
@@ -178,3 +181,45 @@ def test_span_problems() -> None:
     assert span_problem(s, s + timedelta(hours=25)) is not None
     assert span_problem(s, s + timedelta(minutes=90, seconds=1)) is not None
     assert span_problem(s, s + timedelta(hours=24)) is None
+
+
+CHAIRS = [uuid.UUID(int=n) for n in range(1, 4)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 14 * 60 - 30), st.integers(15, 300), st.sampled_from(CHAIRS)),
+        max_size=14,
+    ),
+    shifts_st,
+    st.integers(1, 3),
+    st.integers(15, 360),
+    st.integers(0, 240),
+)
+def test_a_session_that_fits_nowhere_means_no_longer_one_fits(
+    raw: list[tuple[int, int, uuid.UUID]],
+    shifts: list[tuple[int, int, int]],
+    ppn: int,
+    minutes: int,
+    longer_by: int,
+) -> None:
+    """A booking run remembers a day found full for a session length and refuses longer
+    sessions there without searching; that is only right if fitting is monotone in length."""
+    spans = [Span(uuid.uuid4(), local(s), local(s + d), c) for s, d, c in raw]
+    day = Day(day_rules(calendar(shifts, ppn), DAY), spans, [])
+
+    def slots(length: int) -> list[OpenSlot]:
+        return best_slots(
+            day,
+            CHAIRS,
+            timedelta(minutes=length),
+            minutes_off=lambda s: 0,
+            preferred_chair=None,
+            accept=lambda s: True,
+            limit=1,
+            tally=Counter(),
+        )
+
+    if not slots(minutes):
+        assert not slots(minutes + longer_by)
