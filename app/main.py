@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from app.api import (
     appointments,
+    audit,
     auth,
     centers,
     courses,
     errors,
+    fhir,
     insurance,
     jobs,
     ops,
     patients,
+    policy,
+    portal,
     products,
     regimens,
     webhooks,
@@ -42,8 +47,10 @@ ROUTERS = (
     insurance.router,
     jobs.router,
     webhooks.router,
+    audit.router,
+    portal.router,
+    fhir.router,
 )
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/token")}
 
 
 def _with_problem_schema(app: FastAPI) -> None:
@@ -55,6 +62,17 @@ def _with_problem_schema(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def served(routers: Iterable[APIRouter]) -> list[tuple[str, str]]:
+    """(method, path template) of every route the routers serve."""
+    return [
+        (method, route.path)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -88,8 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     errors.install(app)
     for router in ROUTERS:
-        document_errors(router, PUBLIC_ROUTES)
+        document_errors(router)
         app.include_router(router)
+    policy.check(served(ROUTERS))
     _with_problem_schema(app)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
     return app

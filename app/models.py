@@ -1,5 +1,6 @@
 """Every mapped table, imported in one place for Alembic and the drift check."""
 
+from app.audit.models import AuditEvent, CalendarFeed
 from app.auth.models import AccessToken, IdempotencyRecord, User
 from app.db import Base
 from app.jobs.models import JobRun, SchedulerLease
@@ -35,9 +36,11 @@ __all__ = [
     "Alert",
     "Appointment",
     "AppointmentChange",
+    "AuditEvent",
     "Authorization",
     "AuthorizationChange",
     "Base",
+    "CalendarFeed",
     "Center",
     "Chair",
     "ChairBlock",

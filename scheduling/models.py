@@ -39,6 +39,8 @@ class Center(IdMixin, TimestampMixin, Base):
     __tablename__ = "centers"
 
     name: Mapped[str] = mapped_column(String(200))
+    # Where patients go: the portal and calendar feeds show it.
+    address: Mapped[str | None] = mapped_column(String(300))
     timezone: Mapped[str] = mapped_column(String(64))
     patients_per_nurse: Mapped[int] = mapped_column(Integer)
     # Cleaning and resetting a chair between patients; part of every session's chair time.

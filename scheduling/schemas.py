@@ -64,6 +64,7 @@ class SessionCoverage(Output):
 
 class CenterCreate(Input):
     name: Text
+    address: str | None = Field(default=None, min_length=1, max_length=300)
     timezone: str = Field(min_length=1, max_length=64, examples=["America/New_York"])
     opening_hours: list[OpeningHoursIn] = Field(max_length=7)
     patients_per_nurse: int = Field(ge=1, le=20)
@@ -83,6 +84,7 @@ class CenterCreate(Input):
 
 class CenterUpdate(Input):
     name: Text | None = None
+    address: str | None = Field(default=None, min_length=1, max_length=300)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     opening_hours: list[OpeningHoursIn] | None = Field(default=None, max_length=7)
     patients_per_nurse: int | None = Field(default=None, ge=1, le=20)
@@ -111,6 +113,7 @@ class StaffingOut(Output):
 class CenterOut(Output):
     id: uuid.UUID
     name: str
+    address: str | None
     timezone: str
     patients_per_nurse: int
     turnover_minutes: int

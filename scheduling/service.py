@@ -62,6 +62,7 @@ def _shifts(items: list[StaffingIn]) -> list[StaffingBlock]:
 async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
     center = Center(
         name=data.name,
+        address=data.address,
         timezone=_checked_zone(data.timezone),
         patients_per_nurse=data.patients_per_nurse,
         turnover_minutes=data.turnover_minutes,
@@ -79,6 +80,8 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
 async def update_center(session: AsyncSession, center: Center, data: CenterUpdate) -> Center:
     if data.name is not None:
         center.name = data.name
+    if data.address is not None:
+        center.address = data.address
     if data.timezone is not None:
         center.timezone = _checked_zone(data.timezone)
     if data.patients_per_nurse is not None:

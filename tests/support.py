@@ -256,3 +256,23 @@ def book(
             **extra,
         },
     )
+
+
+def patient_user(server: Server, api: httpx.Client) -> tuple[dict[str, Any], httpx.Client]:
+    """A new patient, and a client signed in as the patient user linked to them (close it)."""
+
+    patient = make_patient(api)
+    email = f"p-{uuid.uuid4().hex[:8]}@test.local"
+
+    async def add() -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                await create_user(session, email, "patient", PASSWORD, uuid.UUID(patient["id"]))
+        finally:
+            await db.dispose()
+
+    asyncio.run(add())
+    token = server.login(email)
+    client = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"})
+    return patient, client

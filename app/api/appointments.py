@@ -13,12 +13,11 @@ from app.api.courses import changes_out
 from app.api.covers import coverage_out
 from app.api.deps import (
     DEFAULT_PAGE,
-    Clinical,
+    Allowed,
     Cursor,
     IfMatch,
     Limit,
     Session,
-    Staff,
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
@@ -71,7 +70,7 @@ async def _tz(session: AsyncSession, center_id: uuid.UUID) -> str:
 )
 async def create_appointment(
     data: AppointmentCreate,
-    caller: Clinical,
+    caller: Allowed,
     session: Session,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -87,7 +86,7 @@ async def create_appointment(
 @router.get("/appointments", response_model=Page[AppointmentOut])
 async def list_appointments(
     session: Session,
-    _: Staff,
+    _: Allowed,
     center_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     date: Annotated[LocalDate | None, Query()] = None,
@@ -114,7 +113,7 @@ async def list_appointments(
 
 @router.get("/appointments/{appointment_id}", response_model=AppointmentOut)
 async def get_appointment(
-    appointment_id: uuid.UUID, session: Session, _: Staff, response: Response
+    appointment_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id)
     response.headers["ETag"] = etag(appt.version)
@@ -140,7 +139,7 @@ async def reschedule_appointment(
     data: AppointmentReschedule,
     version: IfMatch,
     session: Session,
-    caller: Clinical,
+    caller: Allowed,
     response: Response,
 ) -> CourseSessionOut:
     """Moving a course session re-places the later ones (`course_changes` says how)."""
@@ -156,7 +155,7 @@ async def act_on_appointment(
     appointment_id: uuid.UUID,
     action: Action,
     session: Session,
-    caller: Clinical,
+    caller: Allowed,
     response: Response,
     record: SessionRecordIn | None = None,
 ) -> CourseSessionOut:

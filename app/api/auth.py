@@ -10,7 +10,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel
 
-from app.api.deps import Session, SignedIn, get_db, get_settings
+from app.api.deps import Allowed, Session, get_db, get_settings
 from app.auth import service
 from app.problems import Unauthorized
 
@@ -52,7 +52,7 @@ async def issue_token(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(caller: SignedIn, session: Session) -> Response:
+async def logout(caller: Allowed, session: Session) -> Response:
     await service.revoke(session, caller.token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -64,6 +64,6 @@ class MeOut(BaseModel):
 
 
 @router.get("/me", response_model=MeOut)
-async def who_am_i(caller: SignedIn) -> MeOut:
+async def who_am_i(caller: Allowed) -> MeOut:
     """The signed-in user: their id (to assign work to), role and, for patients, their record."""
     return MeOut(id=caller.user_id, role=caller.role, patient_id=caller.patient_id)

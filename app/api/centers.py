@@ -11,12 +11,11 @@ from fastapi import APIRouter, Query, Response, status
 from app.api.covers import coverage_out
 from app.api.deps import (
     DEFAULT_PAGE,
-    Clinical,
+    Allowed,
     Cursor,
     IfMatch,
     Limit,
     Session,
-    Staff,
     etag,
 )
 from app.problems import ensure_version
@@ -54,6 +53,7 @@ def center_out(center: Center) -> CenterOut:
     return CenterOut(
         id=center.id,
         name=center.name,
+        address=center.address,
         timezone=center.timezone,
         patients_per_nurse=center.patients_per_nurse,
         turnover_minutes=center.turnover_minutes,
@@ -83,7 +83,7 @@ def center_out(center: Center) -> CenterOut:
 
 @router.post("/centers", status_code=status.HTTP_201_CREATED, response_model=CenterOut)
 async def create_center(
-    data: CenterCreate, session: Session, _: Clinical, response: Response
+    data: CenterCreate, session: Session, _: Allowed, response: Response
 ) -> CenterOut:
     center = await service.create_center(session, data)
     center = await repository.get_center(session, center.id)
@@ -94,7 +94,7 @@ async def create_center(
 
 @router.get("/centers", response_model=Page[CenterOut])
 async def list_centers(
-    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[CenterOut]:
     items, nxt = await service.list_centers(session, limit, cursor)
     return Page[CenterOut](items=[center_out(c) for c in items], next_cursor=nxt)
@@ -102,7 +102,7 @@ async def list_centers(
 
 @router.get("/centers/{center_id}", response_model=CenterOut)
 async def get_center(
-    center_id: uuid.UUID, session: Session, _: Staff, response: Response
+    center_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> CenterOut:
     center = await repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)
@@ -115,7 +115,7 @@ async def update_center(
     data: CenterUpdate,
     version: IfMatch,
     session: Session,
-    _: Clinical,
+    _: Allowed,
     response: Response,
 ) -> CenterOut:
     center = await repository.get_center(session, center_id)
@@ -133,7 +133,7 @@ async def update_center(
     "/centers/{center_id}/closures", status_code=status.HTTP_201_CREATED, response_model=ClosureOut
 )
 async def add_closure(
-    center_id: uuid.UUID, data: ClosureIn, session: Session, _: Clinical, response: Response
+    center_id: uuid.UUID, data: ClosureIn, session: Session, _: Allowed, response: Response
 ) -> ClosureOut:
     center = await repository.get_center(session, center_id)
     closure = await service.add_closure(session, center, data)
@@ -145,7 +145,7 @@ async def add_closure(
 async def list_closures(
     center_id: uuid.UUID,
     session: Session,
-    _: Staff,
+    _: Allowed,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ClosureOut]:
@@ -156,7 +156,7 @@ async def list_closures(
 
 @router.get("/centers/{center_id}/closures/{closure_id}", response_model=ClosureOut)
 async def get_closure(
-    center_id: uuid.UUID, closure_id: uuid.UUID, session: Session, _: Staff
+    center_id: uuid.UUID, closure_id: uuid.UUID, session: Session, _: Allowed
 ) -> ClosureOut:
     return ClosureOut.model_validate(await service.get_closure(session, center_id, closure_id))
 
@@ -165,7 +165,7 @@ async def get_closure(
     "/centers/{center_id}/chairs", status_code=status.HTTP_201_CREATED, response_model=ChairOut
 )
 async def create_chair(
-    center_id: uuid.UUID, data: ChairCreate, session: Session, _: Clinical, response: Response
+    center_id: uuid.UUID, data: ChairCreate, session: Session, _: Allowed, response: Response
 ) -> ChairOut:
     center = await repository.get_center(session, center_id)
     chair = await service.create_chair(session, center, data)
@@ -178,7 +178,7 @@ async def create_chair(
 async def list_chairs(
     center_id: uuid.UUID,
     session: Session,
-    _: Staff,
+    _: Allowed,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairOut]:
@@ -189,7 +189,7 @@ async def list_chairs(
 
 @router.get("/chairs/{chair_id}", response_model=ChairOut)
 async def get_chair(
-    chair_id: uuid.UUID, session: Session, _: Staff, response: Response
+    chair_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> ChairOut:
     chair = await repository.get_chair(session, chair_id)
     response.headers["ETag"] = etag(chair.version)
@@ -202,7 +202,7 @@ async def update_chair(
     data: ChairUpdate,
     version: IfMatch,
     session: Session,
-    _: Clinical,
+    _: Allowed,
     response: Response,
 ) -> ChairOut:
     chair: Chair = await repository.get_chair(session, chair_id)
@@ -216,7 +216,7 @@ async def update_chair(
     "/chairs/{chair_id}/blocks", status_code=status.HTTP_201_CREATED, response_model=ChairBlockOut
 )
 async def add_chair_block(
-    chair_id: uuid.UUID, data: ChairBlockIn, session: Session, _: Clinical, response: Response
+    chair_id: uuid.UUID, data: ChairBlockIn, session: Session, _: Allowed, response: Response
 ) -> ChairBlockOut:
     chair = await repository.get_chair(session, chair_id)
     block = await service.add_chair_block(session, chair, data)
@@ -239,7 +239,7 @@ def block_out(block: ChairBlock, tz_name: str) -> ChairBlockOut:
 async def list_chair_blocks(
     chair_id: uuid.UUID,
     session: Session,
-    _: Staff,
+    _: Allowed,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairBlockOut]:
@@ -251,7 +251,7 @@ async def list_chair_blocks(
 
 @router.get("/chairs/{chair_id}/blocks/{block_id}", response_model=ChairBlockOut)
 async def get_chair_block(
-    chair_id: uuid.UUID, block_id: uuid.UUID, session: Session, _: Staff
+    chair_id: uuid.UUID, block_id: uuid.UUID, session: Session, _: Allowed
 ) -> ChairBlockOut:
     chair = await repository.get_chair(session, chair_id)
     block = await service.get_chair_block(session, chair_id, block_id)
@@ -262,7 +262,7 @@ async def get_chair_block(
 async def get_availability(
     center_id: uuid.UUID,
     session: Session,
-    _: Staff,
+    _: Allowed,
     date: Annotated[LocalDate, Query()],
     duration_minutes: Annotated[int, Query(ge=1, le=24 * 60)],
     chair_kind: Annotated[ChairKind | None, Query()] = None,
@@ -282,7 +282,7 @@ async def get_availability(
 
 @router.get("/centers/{center_id}/day", response_model=DayBoard)
 async def get_day(
-    center_id: uuid.UUID, session: Session, _: Staff, date: Annotated[LocalDate, Query()]
+    center_id: uuid.UUID, session: Session, _: Allowed, date: Annotated[LocalDate, Query()]
 ) -> DayBoard:
     center = await repository.get_center(session, center_id)
     tz = zone(center.timezone)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.covers import coverage_out
-from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, Limit, Session, Staff, etag
+from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, Limit, Session, etag
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
@@ -139,7 +139,7 @@ def changes_out(result: cascade.CascadeResult, tz_name: str) -> CourseChanges:
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
 async def create_course(
-    data: CourseCreate, session: Session, caller: Clinical, idempotency_key: IdempotencyKey = None
+    data: CourseCreate, session: Session, caller: Allowed, idempotency_key: IdempotencyKey = None
 ) -> Response:
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/courses", data)
     if (earlier := await post.earlier()) is not None:
@@ -153,7 +153,7 @@ async def create_course(
 @router.get("/courses", response_model=Page[CourseOut])
 async def list_courses(
     session: Session,
-    _: Staff,
+    _: Allowed,
     patient_id: uuid.UUID | None = None,
     status: CourseStatus | None = None,
     limit: Limit = DEFAULT_PAGE,
@@ -165,7 +165,7 @@ async def list_courses(
 
 @router.get("/courses/{course_id}", response_model=CourseOut)
 async def get_course(
-    course_id: uuid.UUID, session: Session, _: Staff, response: Response
+    course_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> CourseOut:
     course = await courses.get_course(session, course_id)
     response.headers["ETag"] = etag(course.version)
@@ -177,7 +177,7 @@ async def book_course(
     course_id: uuid.UUID,
     data: BookThrough,
     session: Session,
-    caller: Clinical,
+    caller: Allowed,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     scope = f"POST /api/v1/courses/{course_id}/book"
@@ -203,7 +203,7 @@ async def book_course(
 async def read_course_plan(
     course_id: uuid.UUID,
     session: Session,
-    _: Staff,
+    _: Allowed,
     through: Annotated[LocalDate | None, Query()] = None,
 ) -> CoursePlan:
     course = await courses.get_course(session, course_id)
@@ -222,7 +222,7 @@ async def read_course_plan(
 
 
 @router.get("/courses/{course_id}/outcomes", response_model=list[OutcomeOut])
-async def course_outcomes(course_id: uuid.UUID, session: Session, _: Staff) -> list[OutcomeOut]:
+async def course_outcomes(course_id: uuid.UUID, session: Session, _: Allowed) -> list[OutcomeOut]:
     """Outcome scores and reactions session by session (proof of benefit for renewals)."""
     course = await courses.get_course(session, course_id)
     tz = zone((await course_booking.center_of(session, course)).timezone)
@@ -249,7 +249,7 @@ async def act_on_course(
     course_id: uuid.UUID,
     action: Literal["hold", "resume", "discontinue"],
     session: Session,
-    caller: Clinical,
+    caller: Allowed,
     data: CourseAction | None = None,
 ) -> CourseOut:
     course = await courses.get_course(session, course_id, for_update=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
@@ -10,6 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api import policy
+from app.audit import service as audit_trail
+from app.audit.service import Entry, Trail
 from app.auth import service as auth
 from app.db import Database, utcnow
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -27,6 +31,8 @@ READ_POSTS = frozenset(
         "/api/v1/jobs/{name}/run",
     }
 )
+# GETs that may write: the calendar link is made on first asking.
+WRITE_GETS = frozenset({"/api/v1/portal/calendar-token"})
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -41,23 +47,84 @@ def get_settings(request: Request) -> Settings:
 
 
 def _writes(request: Request) -> bool:
+    path = route_path(request)
+    if request.method in READ_METHODS:
+        return path in WRITE_GETS
+    return path not in READ_POSTS
+
+
+def route_path(request: Request) -> str | None:
     route = request.scope.get("route")
-    return request.method not in READ_METHODS and getattr(route, "path", None) not in READ_POSTS
+    return getattr(route, "path", None)
 
 
 async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, rolled back if it raises.
 
+    A route that touches patient data leaves one audit event (see `policy`): in the same
+    transaction when it succeeds (on SQLite, a read's event follows in a write of its own), in
+    a transaction of its own when it is refused or fails, since the request's rolls back.
     A read request never holds two connections: a token use it must record is written after
     its own transaction has ended.
     """
     db = get_db(request)
-    async with db.unit_of_work(write=_writes(request)) as session:
-        yield session
+    rule = policy.rule(request.method, route_path(request) or "")
+    audit = rule.audit if rule is not None else None
+    trail = request.state.trail = Trail()
+    writes = _writes(request)
+    recorded = False
+    try:
+        async with db.unit_of_work(write=writes) as session:
+            yield session
+            if audit is not None and (writes or db.dialect != "sqlite"):
+                await audit_trail.record(session, _event(request, audit, trail, "success"))
+                recorded = True
+    except Exception as exc:
+        if audit is not None:
+            async with db.unit_of_work() as writer:
+                await audit_trail.record(writer, _event(request, audit, trail, _outcome(exc)))
+        raise
     token_id = getattr(request.state, "touch_token", None)
-    if token_id is not None:
+    if token_id is not None or (audit is not None and not recorded):
         async with db.unit_of_work() as writer:
-            await auth.touch(writer, token_id)
+            if audit is not None and not recorded:
+                await audit_trail.record(writer, _event(request, audit, trail, "success"))
+            if token_id is not None:
+                await auth.touch(writer, token_id)
+
+
+def _event(request: Request, audit: policy.Audit, trail: Trail, outcome: str) -> Entry:
+    caller: auth.Caller | None = getattr(request.state, "caller", None)
+    client = request.client.host if request.client is not None else None
+    resource_id = trail.resource_id
+    if resource_id is None and outcome != "success":
+        resource_id = _path_id(request, f"{audit.resource}_id")  # what was asked for
+    return Entry(
+        actor_id=caller.user_id if caller is not None else None,
+        role=caller.role if caller is not None else trail.credential,
+        action=audit.action,
+        patient_id=trail.patient_id or _path_id(request, "patient_id"),
+        resource_type=audit.resource,
+        resource_id=resource_id,
+        outcome=outcome,
+        request_id=getattr(request.state, "request_id", "") or "",
+        client=client,
+    )
+
+
+def _path_id(request: Request, name: str) -> uuid.UUID | None:
+    value = request.path_params.get(name)
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _outcome(exc: Exception) -> str:
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return "denied" if status in (401, 403, 404) else "error"
 
 
 Session = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
@@ -86,29 +153,25 @@ async def authenticate(
 Authenticated = Annotated[auth.Caller, Depends(authenticate)]
 
 
-class Guard:
-    """Who may call a route. Every /api/v1 route but login declares one (a test checks)."""
-
-    def __init__(self, *roles: str) -> None:
-        self.roles = frozenset(roles)
-
-    async def __call__(self, caller: Authenticated) -> auth.Caller:
-        if caller.role not in self.roles:
-            raise Forbidden("your role may not use this")
-        return caller
+async def authorize(request: Request, caller: Authenticated) -> auth.Caller:
+    """The caller, if the access policy lets their role use this route (403 otherwise)."""
+    rule = policy.rule(request.method, route_path(request) or "")
+    if rule is None or caller.role not in rule.roles:
+        raise Forbidden("your role may not use this")
+    return caller
 
 
-STAFF = Guard("admin", "nurse", "billing")
-CLINICAL = Guard("admin", "nurse")
-ADMIN = Guard("admin")
-BILLING = Guard("admin", "billing")
-Admin = Annotated[auth.Caller, Depends(ADMIN)]
-SIGNED_IN = Guard("admin", "nurse", "billing", "patient")
+# Every signed-in route declares this; what it allows is `policy.POLICY`, one table.
+Allowed = Annotated[auth.Caller, Depends(authorize)]
 
-Staff = Annotated[auth.Caller, Depends(STAFF)]
-Clinical = Annotated[auth.Caller, Depends(CLINICAL)]
-Billing = Annotated[auth.Caller, Depends(BILLING)]
-SignedIn = Annotated[auth.Caller, Depends(SIGNED_IN)]
+
+def get_trail(request: Request, _: Session) -> Trail:
+    """The request's audit trail (made with its unit of work, hence the Session)."""
+    trail: Trail = request.state.trail
+    return trail
+
+
+Audited = Annotated[Trail, Depends(get_trail)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=500)]

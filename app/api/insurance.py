@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     DEFAULT_PAGE,
-    Billing,
+    Allowed,
     Cursor,
     IfMatch,
     Limit,
     Session,
-    Staff,
     etag,
     get_db,
 )
@@ -55,7 +54,7 @@ router = APIRouter(prefix="/api/v1", tags=["insurance"])
 
 @router.get("/payers", response_model=Page[PayerOut])
 async def list_payers(
-    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[PayerOut]:
     items, nxt = await service.list_payers(session, limit, cursor)
     return Page[PayerOut](items=[PayerOut.model_validate(p) for p in items], next_cursor=nxt)
@@ -63,7 +62,7 @@ async def list_payers(
 
 @router.post("/payers", status_code=status.HTTP_201_CREATED, response_model=PayerOut)
 async def create_payer(
-    data: PayerCreate, session: Session, _: Billing, response: Response
+    data: PayerCreate, session: Session, _: Allowed, response: Response
 ) -> PayerOut:
     payer = await service.create_payer(session, data)
     response.headers["Location"] = f"/api/v1/payers/{payer.id}"
@@ -73,7 +72,7 @@ async def create_payer(
 
 @router.get("/payers/{payer_id}", response_model=PayerOut)
 async def get_payer(
-    payer_id: uuid.UUID, session: Session, _: Staff, response: Response
+    payer_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> PayerOut:
     payer = await service.get_payer(session, payer_id)
     response.headers["ETag"] = etag(payer.version)
@@ -86,7 +85,7 @@ async def update_payer(
     data: PayerUpdate,
     version: IfMatch,
     session: Session,
-    _: Billing,
+    _: Allowed,
     response: Response,
 ) -> PayerOut:
     """Turnaround and margins feed every renew-by date: the next sweep recomputes the payer's
@@ -103,7 +102,7 @@ async def update_payer(
 
 
 @router.get("/patients/{patient_id}/coverages", response_model=list[CoverageOut])
-async def list_coverages(patient_id: uuid.UUID, session: Session, _: Staff) -> list[CoverageOut]:
+async def list_coverages(patient_id: uuid.UUID, session: Session, _: Allowed) -> list[CoverageOut]:
     return [
         CoverageOut.model_validate(c) for c in await service.list_coverages(session, patient_id)
     ]
@@ -115,7 +114,7 @@ async def list_coverages(patient_id: uuid.UUID, session: Session, _: Staff) -> l
     response_model=CoverageOut,
 )
 async def create_coverage(
-    patient_id: uuid.UUID, data: CoverageCreate, session: Session, _: Billing, response: Response
+    patient_id: uuid.UUID, data: CoverageCreate, session: Session, _: Allowed, response: Response
 ) -> CoverageOut:
     c = await service.create_coverage(session, patient_id, data)
     await coverage.recompute_patient(session, patient_id)
@@ -126,7 +125,7 @@ async def create_coverage(
 
 @router.get("/coverages/{coverage_id}", response_model=CoverageOut)
 async def get_coverage(
-    coverage_id: uuid.UUID, session: Session, _: Staff, response: Response
+    coverage_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> CoverageOut:
     c = await service.get_coverage(session, coverage_id)
     response.headers["ETag"] = etag(c.version)
@@ -139,7 +138,7 @@ async def update_coverage(
     data: CoverageUpdate,
     version: IfMatch,
     session: Session,
-    _: Billing,
+    _: Allowed,
     response: Response,
 ) -> CoverageOut:
     c = await service.get_coverage(session, coverage_id)
@@ -193,7 +192,7 @@ async def authorization_out(session: AsyncSession, a: Authorization) -> Authoriz
 async def create_authorization(
     data: AuthorizationCreate,
     session: Session,
-    caller: Billing,
+    caller: Allowed,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/authorizations", data)
@@ -208,7 +207,7 @@ async def create_authorization(
 @router.get("/authorizations", response_model=Page[AuthorizationOut])
 async def list_authorizations(
     session: Session,
-    _: Staff,
+    _: Allowed,
     patient_id: uuid.UUID | None = None,
     status: AuthStatus | None = None,
     limit: Limit = DEFAULT_PAGE,
@@ -220,7 +219,7 @@ async def list_authorizations(
 
 @router.get("/authorizations/{authorization_id}", response_model=AuthorizationOut)
 async def get_authorization(
-    authorization_id: uuid.UUID, session: Session, _: Staff, response: Response
+    authorization_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
     response.headers["ETag"] = etag(auth.version)
@@ -233,7 +232,7 @@ async def update_authorization(
     data: AuthorizationUpdate,
     version: IfMatch,
     session: Session,
-    caller: Billing,
+    caller: Allowed,
     response: Response,
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
@@ -247,7 +246,9 @@ async def update_authorization(
 
 
 @router.get("/authorizations/{authorization_id}/usage", response_model=UsageOut)
-async def authorization_usage(authorization_id: uuid.UUID, session: Session, _: Staff) -> UsageOut:
+async def authorization_usage(
+    authorization_id: uuid.UUID, session: Session, _: Allowed
+) -> UsageOut:
     usage = await alerts.usage_of(
         session, await service.get_authorization(session, authorization_id)
     )
@@ -273,7 +274,7 @@ def alert_out(a: Alert) -> AlertOut:
 @router.get("/alerts", response_model=Page[AlertOut])
 async def list_alerts(
     session: Session,
-    _: Staff,
+    _: Allowed,
     kind: AlertKind | None = None,
     status: AlertStatus | None = None,
     payer_id: uuid.UUID | None = None,
@@ -291,7 +292,7 @@ async def list_alerts(
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
 async def get_alert(
-    alert_id: uuid.UUID, session: Session, _: Staff, response: Response
+    alert_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> AlertOut:
     alert = await alerts.get_alert(session, alert_id)
     response.headers["ETag"] = etag(alert.version)
@@ -303,7 +304,7 @@ async def act_on_alert(
     alert_id: uuid.UUID,
     action: Literal["acknowledge", "resolve", "assign"],
     session: Session,
-    caller: Billing,
+    caller: Allowed,
     data: AlertAction | None = None,
 ) -> AlertOut:
     alert = await alerts.act(session, alert_id, action, data or AlertAction(), caller.user_id)
@@ -311,7 +312,7 @@ async def act_on_alert(
 
 
 @router.post("/billing/sweep", response_model=SweepOut)
-async def run_sweep(request: Request, _: Billing, everyone: bool = False) -> SweepOut:
+async def run_sweep(request: Request, _: Allowed, everyone: bool = False) -> SweepOut:
     """Recompute cover and alerts now for the patients whose review date has come, or for
     `everyone` (after a price or product change, say). The scheduler runs it hourly. It
     commits chunk by chunk in transactions of its own."""
@@ -341,7 +342,7 @@ CSV_COLUMNS = [
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per live alert"}},
 )
-async def worklist_csv(session: Session, _: Billing) -> Response:
+async def worklist_csv(session: Session, _: Allowed) -> Response:
     """The live alerts as a spreadsheet, soonest due first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

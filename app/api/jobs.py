@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from app.api.deps import DEFAULT_PAGE, Admin, Cursor, Limit, Session, Staff, get_db
+from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, Limit, Session, get_db
 from app.jobs.models import JobRun
 from app.jobs.registry import JOBS, run_job
 from app.pagination import page
@@ -56,7 +56,7 @@ def run_out(r: JobRun) -> RunOut:
 
 
 @router.get("/jobs", response_model=list[JobOut])
-async def list_jobs(session: Session, _: Staff) -> list[JobOut]:
+async def list_jobs(session: Session, _: Allowed) -> list[JobOut]:
     latest = (
         select(JobRun.job, func.max(JobRun.started_at).label("started"))
         .group_by(JobRun.job)
@@ -81,7 +81,7 @@ async def list_jobs(session: Session, _: Staff) -> list[JobOut]:
 @router.get("/jobs/runs", response_model=Page[RunOut])
 async def list_runs(
     session: Session,
-    _: Staff,
+    _: Allowed,
     job: JobName | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -99,7 +99,7 @@ async def list_runs(
 
 @router.post("/jobs/{name}/run", response_model=RunOut)
 async def run_now(
-    name: JobName, request: Request, _: Admin, center_id: uuid.UUID | None = None
+    name: JobName, request: Request, _: Allowed, center_id: uuid.UUID | None = None
 ) -> RunOut:
     """Run the job now and answer when it has finished; `center_id` books one center only
     (auto_book). It commits in transactions of its own; runs at once do no harm (every job

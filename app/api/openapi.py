@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from app.api import policy
 from app.api.errors import PROBLEM_JSON
 
 
@@ -29,15 +30,13 @@ def _doc(description: str) -> dict[str, Any]:
     }
 
 
-def document_errors(router: APIRouter, public: set[tuple[str, str]]) -> None:
+def document_errors(router: APIRouter) -> None:
     for route in router.routes:
         if not isinstance(route, APIRoute) or not route.methods:
             continue
         codes: dict[int, str] = {500: "Internal error", 422: "Invalid input"}
-        guarded = route.path.startswith("/api/v1") and not any(
-            (m, route.path) in public for m in route.methods
-        )
-        if guarded:
+        rules = [policy.rule(m, route.path) for m in route.methods]
+        if any(r is not None and not r.public for r in rules):
             codes |= {401: "Not signed in or token expired", 403: "Your role may not do this"}
         if "{" in route.path:
             codes[404] = "No such resource (or not yours to see)"

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
-from app.api.deps import DEFAULT_PAGE, Clinical, Cursor, IfMatch, Limit, Session, Staff, etag
+from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, IfMatch, Limit, Session, etag
 from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["patients"])
     responses={409: {"description": "A patient with this MRN exists"}},
 )
 async def create_patient(
-    data: PatientCreate, session: Session, caller: Clinical, response: Response
+    data: PatientCreate, session: Session, caller: Allowed, response: Response
 ) -> PatientOut:
     patient = await service.create_patient(session, data, caller.user_id)
     response.headers["Location"] = f"/api/v1/patients/{patient.id}"
@@ -37,7 +37,7 @@ async def create_patient(
 @router.get("/patients", response_model=Page[PatientOut])
 async def search_patients(
     session: Session,
-    _: Staff,
+    _: Allowed,
     q: Annotated[SearchText | None, Query()] = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -54,7 +54,7 @@ class PatientSearch(Input):
 
 @router.post("/patients/search", response_model=Page[PatientOut])
 async def search_patients_privately(
-    data: PatientSearch, session: Session, _: Staff
+    data: PatientSearch, session: Session, _: Allowed
 ) -> Page[PatientOut]:
     """The same search with the terms in the body, so names never appear in URLs or logs."""
     items, nxt = await service.search_patients(session, data.q, data.limit, data.cursor)
@@ -63,7 +63,7 @@ async def search_patients_privately(
 
 @router.get("/patients/{patient_id}", response_model=PatientOut)
 async def get_patient(
-    patient_id: uuid.UUID, session: Session, _: Staff, response: Response
+    patient_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> PatientOut:
     patient = await service.get_patient(session, patient_id)
     response.headers["ETag"] = etag(patient.version)
@@ -76,7 +76,7 @@ async def update_patient(
     data: PatientUpdate,
     version: IfMatch,
     session: Session,
-    caller: Clinical,
+    caller: Allowed,
     response: Response,
 ) -> PatientOut:
     measured = bool({"weight_kg", "height_cm", "sex"} & data.model_fields_set)

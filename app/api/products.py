@@ -9,12 +9,11 @@ from fastapi import APIRouter, Response, status
 
 from app.api.deps import (
     DEFAULT_PAGE,
-    Admin,
+    Allowed,
     Cursor,
     IfMatch,
     Limit,
     Session,
-    Staff,
     etag,
 )
 from app.problems import ensure_version
@@ -70,7 +69,7 @@ def product_out(p: Product) -> ProductOut:
 
 @router.get("/products", response_model=Page[ProductOut])
 async def list_products(
-    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[ProductOut]:
     items, nxt = await products.list_products(session, limit, cursor)
     return Page[ProductOut](items=[product_out(p) for p in items], next_cursor=nxt)
@@ -78,7 +77,7 @@ async def list_products(
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
 async def create_product(
-    data: ProductCreate, session: Session, _: Admin, response: Response
+    data: ProductCreate, session: Session, _: Allowed, response: Response
 ) -> ProductOut:
     product = await products.create_product(session, data)
     response.headers["Location"] = f"/api/v1/products/{product.id}"
@@ -88,7 +87,7 @@ async def create_product(
 
 @router.get("/products/{product_id}", response_model=ProductOut)
 async def get_product(
-    product_id: uuid.UUID, session: Session, _: Staff, response: Response
+    product_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> ProductOut:
     product = await products.get_product(session, product_id)
     response.headers["ETag"] = etag(product.version)
@@ -101,7 +100,7 @@ async def update_product(
     data: ProductUpdate,
     version: IfMatch,
     session: Session,
-    _: Admin,
+    _: Allowed,
     response: Response,
 ) -> ProductOut:
     product = await products.get_product(session, product_id)
@@ -113,7 +112,7 @@ async def update_product(
 
 
 @router.post("/infusion-time", response_model=InfusionTimeOut)
-async def infusion_time(data: InfusionTimeIn, session: Session, _: Staff) -> InfusionTimeOut:
+async def infusion_time(data: InfusionTimeIn, session: Session, _: Allowed) -> InfusionTimeOut:
     """Dose, infusion and chair time for one session, with the rate steps and the breakdown,
     so a nurse can see why a session is long."""
     result = await products.infusion_time(session, data)

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import DEFAULT_PAGE, Admin, Cursor, IfMatch, Limit, Session, Staff, etag
+from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, IfMatch, Limit, Session, etag
 from app.problems import ensure_version
 from app.schemas import Page
 from scheduling import regimens
@@ -51,7 +51,7 @@ def regimen_out(r: Regimen) -> RegimenOut:
 
 @router.get("/regimens", response_model=Page[RegimenOut])
 async def list_regimens(
-    session: Session, _: Staff, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[RegimenOut]:
     items, nxt = await regimens.list_regimens(session, limit, cursor)
     return Page[RegimenOut](items=[regimen_out(r) for r in items], next_cursor=nxt)
@@ -59,7 +59,7 @@ async def list_regimens(
 
 @router.post("/regimens", status_code=status.HTTP_201_CREATED, response_model=RegimenOut)
 async def create_regimen(
-    data: RegimenCreate, session: Session, _: Admin, response: Response
+    data: RegimenCreate, session: Session, _: Allowed, response: Response
 ) -> RegimenOut:
     regimen = await regimens.create_regimen(session, data)
     response.headers["Location"] = f"/api/v1/regimens/{regimen.id}"
@@ -69,7 +69,7 @@ async def create_regimen(
 
 @router.get("/regimens/{regimen_id}", response_model=RegimenOut)
 async def get_regimen(
-    regimen_id: uuid.UUID, session: Session, _: Staff, response: Response
+    regimen_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> RegimenOut:
     regimen = await regimens.get_regimen(session, regimen_id)
     response.headers["ETag"] = etag(regimen.version)
@@ -82,7 +82,7 @@ async def update_regimen(
     data: RegimenUpdate,
     version: IfMatch,
     session: Session,
-    _: Admin,
+    _: Allowed,
     response: Response,
 ) -> RegimenOut:
     """Changes apply to orders from now on; ordered courses keep their own regimen."""

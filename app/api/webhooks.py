@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.api.deps import (
     DEFAULT_PAGE,
-    Admin,
+    Allowed,
     Cursor,
     IfMatch,
     Limit,
@@ -122,7 +122,7 @@ async def _get(session: Session, webhook_id: uuid.UUID) -> WebhookSubscription:
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 async def create_webhook(
-    data: WebhookCreate, session: Session, _: Admin, response: Response, request: Request
+    data: WebhookCreate, session: Session, _: Allowed, response: Response, request: Request
 ) -> WebhookCreated:
     hook = WebhookSubscription(
         id=uuid.uuid4(),
@@ -139,7 +139,7 @@ async def create_webhook(
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
-async def list_webhooks(session: Session, _: Admin) -> list[WebhookOut]:
+async def list_webhooks(session: Session, _: Allowed) -> list[WebhookOut]:
     hooks = await session.scalars(
         select(WebhookSubscription).order_by(WebhookSubscription.created_at)
     )
@@ -148,7 +148,7 @@ async def list_webhooks(session: Session, _: Admin) -> list[WebhookOut]:
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
 async def get_webhook(
-    webhook_id: uuid.UUID, session: Session, _: Admin, response: Response
+    webhook_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> WebhookOut:
     hook = await _get(session, webhook_id)
     response.headers["ETag"] = etag(hook.version)
@@ -161,7 +161,7 @@ async def update_webhook(
     data: WebhookUpdate,
     version: IfMatch,
     session: Session,
-    _: Admin,
+    _: Allowed,
     response: Response,
     request: Request,
 ) -> WebhookOut:
@@ -182,7 +182,7 @@ async def update_webhook(
 async def list_deliveries(
     webhook_id: uuid.UUID,
     session: Session,
-    _: Admin,
+    _: Allowed,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:

@@ -1,0 +1,153 @@
+"""Who may call what, and what the audit trail keeps of it: one table for every route.
+
+Each row is (method, path template) -> Rule. `roles` may call the route; anyone else signed in
+gets 403, anyone not signed in 401. `audit` names what a call does to patient data (action,
+resource type): every such call, allowed, refused or failed, leaves one audit event. A route
+missing from the table refuses everyone, and the app refuses to start with one (see `check`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+PATIENT = frozenset({"patient"})
+ADMIN = frozenset({"admin"})
+CLINICAL = frozenset({"admin", "nurse"})
+BILLING = frozenset({"admin", "billing"})
+STAFF = frozenset({"admin", "nurse", "billing"})
+SIGNED_IN = STAFF | PATIENT
+ROLES = ("patient", "nurse", "billing", "admin")
+
+
+@dataclass(frozen=True)
+class Audit:
+    action: str  # read, search, create, update, export
+    resource: str  # patient, appointment, course, coverage, authorization, alert, ...
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    audit: Audit | None = None
+    public: bool = False  # no bearer token: ops probes, sign-in, the calendar feed's secret
+
+
+def _r(roles: frozenset[str], action: str | None = None, resource: str | None = None) -> Rule:
+    audit = Audit(action, resource) if action is not None and resource is not None else None
+    return Rule(roles, audit)
+
+
+OPEN = Rule(frozenset(), public=True)
+
+POLICY: dict[tuple[str, str], Rule] = {
+    # operations and sign-in
+    ("GET", "/healthz"): OPEN,
+    ("GET", "/readyz"): OPEN,
+    ("GET", "/metrics"): OPEN,
+    ("POST", "/api/v1/auth/token"): OPEN,
+    ("POST", "/api/v1/auth/logout"): _r(SIGNED_IN),
+    ("GET", "/api/v1/auth/me"): _r(SIGNED_IN),
+    # centers, chairs, closures, blocks
+    ("POST", "/api/v1/centers"): _r(CLINICAL),
+    ("GET", "/api/v1/centers"): _r(STAFF),
+    ("GET", "/api/v1/centers/{center_id}"): _r(STAFF),
+    ("PATCH", "/api/v1/centers/{center_id}"): _r(CLINICAL),
+    ("POST", "/api/v1/centers/{center_id}/closures"): _r(CLINICAL),
+    ("GET", "/api/v1/centers/{center_id}/closures"): _r(STAFF),
+    ("GET", "/api/v1/centers/{center_id}/closures/{closure_id}"): _r(STAFF),
+    ("POST", "/api/v1/centers/{center_id}/chairs"): _r(CLINICAL),
+    ("GET", "/api/v1/centers/{center_id}/chairs"): _r(STAFF),
+    ("GET", "/api/v1/chairs/{chair_id}"): _r(STAFF),
+    ("PATCH", "/api/v1/chairs/{chair_id}"): _r(CLINICAL),
+    ("POST", "/api/v1/chairs/{chair_id}/blocks"): _r(CLINICAL),
+    ("GET", "/api/v1/chairs/{chair_id}/blocks"): _r(STAFF),
+    ("GET", "/api/v1/chairs/{chair_id}/blocks/{block_id}"): _r(STAFF),
+    ("GET", "/api/v1/centers/{center_id}/availability"): _r(STAFF),
+    ("GET", "/api/v1/centers/{center_id}/day"): _r(STAFF, "search", "appointment"),
+    # patients
+    ("POST", "/api/v1/patients"): _r(CLINICAL, "create", "patient"),
+    ("GET", "/api/v1/patients"): _r(STAFF, "search", "patient"),
+    ("POST", "/api/v1/patients/search"): _r(STAFF, "search", "patient"),
+    ("GET", "/api/v1/patients/{patient_id}"): _r(STAFF, "read", "patient"),
+    ("PATCH", "/api/v1/patients/{patient_id}"): _r(CLINICAL, "update", "patient"),
+    # appointments
+    ("POST", "/api/v1/appointments"): _r(CLINICAL, "create", "appointment"),
+    ("GET", "/api/v1/appointments"): _r(STAFF, "search", "appointment"),
+    ("GET", "/api/v1/appointments/{appointment_id}"): _r(STAFF, "read", "appointment"),
+    ("PATCH", "/api/v1/appointments/{appointment_id}"): _r(CLINICAL, "update", "appointment"),
+    ("POST", "/api/v1/appointments/{appointment_id}/{action}"): _r(
+        CLINICAL, "update", "appointment"
+    ),
+    # products, regimens, infusion time
+    ("GET", "/api/v1/products"): _r(STAFF),
+    ("POST", "/api/v1/products"): _r(ADMIN),
+    ("GET", "/api/v1/products/{product_id}"): _r(STAFF),
+    ("PATCH", "/api/v1/products/{product_id}"): _r(ADMIN),
+    ("POST", "/api/v1/infusion-time"): _r(STAFF),
+    ("GET", "/api/v1/regimens"): _r(STAFF),
+    ("POST", "/api/v1/regimens"): _r(ADMIN),
+    ("GET", "/api/v1/regimens/{regimen_id}"): _r(STAFF),
+    ("PATCH", "/api/v1/regimens/{regimen_id}"): _r(ADMIN),
+    # courses
+    ("POST", "/api/v1/courses"): _r(CLINICAL, "create", "course"),
+    ("GET", "/api/v1/courses"): _r(STAFF, "search", "course"),
+    ("GET", "/api/v1/courses/{course_id}"): _r(STAFF, "read", "course"),
+    ("POST", "/api/v1/courses/{course_id}/book"): _r(CLINICAL, "update", "course"),
+    ("GET", "/api/v1/courses/{course_id}/plan"): _r(STAFF, "read", "course"),
+    ("GET", "/api/v1/courses/{course_id}/outcomes"): _r(STAFF, "read", "course"),
+    ("POST", "/api/v1/courses/{course_id}/{action}"): _r(CLINICAL, "update", "course"),
+    # insurance
+    ("GET", "/api/v1/payers"): _r(STAFF),
+    ("POST", "/api/v1/payers"): _r(BILLING),
+    ("GET", "/api/v1/payers/{payer_id}"): _r(STAFF),
+    ("PATCH", "/api/v1/payers/{payer_id}"): _r(BILLING),
+    ("GET", "/api/v1/patients/{patient_id}/coverages"): _r(STAFF, "search", "coverage"),
+    ("POST", "/api/v1/patients/{patient_id}/coverages"): _r(BILLING, "create", "coverage"),
+    ("GET", "/api/v1/coverages/{coverage_id}"): _r(STAFF, "read", "coverage"),
+    ("PATCH", "/api/v1/coverages/{coverage_id}"): _r(BILLING, "update", "coverage"),
+    ("POST", "/api/v1/authorizations"): _r(BILLING, "create", "authorization"),
+    ("GET", "/api/v1/authorizations"): _r(STAFF, "search", "authorization"),
+    ("GET", "/api/v1/authorizations/{authorization_id}"): _r(STAFF, "read", "authorization"),
+    ("PATCH", "/api/v1/authorizations/{authorization_id}"): _r(BILLING, "update", "authorization"),
+    ("GET", "/api/v1/authorizations/{authorization_id}/usage"): _r(STAFF, "read", "authorization"),
+    ("GET", "/api/v1/alerts"): _r(STAFF, "search", "alert"),
+    ("GET", "/api/v1/alerts/{alert_id}"): _r(STAFF, "read", "alert"),
+    ("POST", "/api/v1/alerts/{alert_id}/{action}"): _r(BILLING, "update", "alert"),
+    ("POST", "/api/v1/billing/sweep"): _r(BILLING),
+    ("GET", "/api/v1/billing/worklist.csv"): _r(BILLING, "export", "alert"),
+    # background jobs and webhooks
+    ("GET", "/api/v1/jobs"): _r(STAFF),
+    ("GET", "/api/v1/jobs/runs"): _r(STAFF),
+    ("POST", "/api/v1/jobs/{name}/run"): _r(ADMIN),
+    ("POST", "/api/v1/webhooks"): _r(ADMIN),
+    ("GET", "/api/v1/webhooks"): _r(ADMIN),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): _r(ADMIN),
+    # the audit trail itself: who looked at which patient is itself worth a record
+    ("GET", "/api/v1/audit-events"): _r(ADMIN, "search", "audit_event"),
+    # the patient portal
+    ("GET", "/api/v1/portal/appointments"): _r(PATIENT, "search", "appointment"),
+    ("GET", "/api/v1/portal/appointments/{appointment_id}"): _r(PATIENT, "read", "appointment"),
+    ("GET", "/api/v1/portal/calendar-token"): _r(PATIENT, "create", "calendar_feed"),
+    ("DELETE", "/api/v1/portal/calendar-token"): _r(PATIENT, "update", "calendar_feed"),
+    ("GET", "/calendar/{secret}.ics"): Rule(frozenset(), Audit("export", "appointment"), True),
+    # FHIR R4
+    ("GET", "/fhir/r4/metadata"): OPEN,
+    ("GET", "/fhir/r4/Appointment"): _r(SIGNED_IN, "search", "appointment"),
+    ("GET", "/fhir/r4/Appointment/{appointment_id}"): _r(SIGNED_IN, "read", "appointment"),
+}
+
+
+def rule(method: str, path: str) -> Rule | None:
+    return POLICY.get((method, path))
+
+
+def check(routes: Iterable[tuple[str, str]]) -> None:
+    """Refuse to build an app with a route the table does not cover, or a row no route has."""
+    served = set(routes)
+    missing = sorted(served - set(POLICY))
+    stale = sorted(set(POLICY) - served)
+    if missing or stale:
+        raise RuntimeError(f"access policy out of date: missing {missing}, no such route {stale}")

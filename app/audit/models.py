@@ -1,0 +1,65 @@
+"""The audit trail (append-only), and patients' calendar feeds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Uuid, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Instant, utcnow
+
+OUTCOMES = ("success", "denied", "error")
+
+
+class AuditEvent(Base):
+    """One touch of patient data, or one refused attempt: who, what, whose, how it ended.
+
+    Ids and names of things only; never a clinical value. Rows are never changed or removed:
+    the database refuses UPDATE and DELETE on this table (see migration 0010).
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # no FK: the trail outlives users
+    role: Mapped[str] = mapped_column(String(20))  # "anonymous" when no one signed in
+    action: Mapped[str] = mapped_column(String(20))
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    outcome: Mapped[str] = mapped_column(String(10))
+    request_id: Mapped[str] = mapped_column(String(40))
+    client: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("outcome IN ('success', 'denied', 'error')", name="outcome"),
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_patient", "patient_id", "at"),
+        Index("ix_audit_events_actor", "actor_id", "at"),
+    )
+
+
+class CalendarFeed(Base):
+    """A patient's calendar feed. Its URL's secret is derived from the id with the server's
+    key, never stored; revoking the feed kills the URL, and the next one gets a new id."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+
+    __table_args__ = (
+        # One live feed per patient.
+        Index(
+            "uq_calendar_feeds_live",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )

@@ -1,0 +1,146 @@
+"""A patient's own appointments as the patient (or their apps) may see them: when, where, in
+what kind of chair, for how long, and their status. Nothing clinical or financial: no dose,
+diagnosis, course, insurance or notes. Flushes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.problems import NotFound
+from scheduling.localtime import zone
+from scheduling.models import Appointment, Center, Chair
+
+# Upcoming visits include cancelled ones, so that calendars and apps drop them.
+UPCOMING_STATUSES = ("booked", "checked_in", "in_progress", "cancelled")
+MOST_VISITS = 5000  # one patient's whole history, read at once by FHIR searches and feeds
+
+
+@dataclass(frozen=True)
+class Visit:
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    center_id: uuid.UUID
+    center_name: str
+    center_address: str | None
+    timezone: str
+    chair_kind: str
+    start: datetime  # in the center's offset
+    end: datetime
+    status: str
+    version: int
+    updated_at: datetime
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+_VISITS = (
+    select(
+        Appointment.id,
+        Appointment.patient_id,
+        Appointment.center_id,
+        Center.name.label("center_name"),
+        Center.address.label("center_address"),
+        Center.timezone,
+        Chair.kind.label("chair_kind"),
+        Appointment.start_at,
+        Appointment.end_at,
+        Appointment.status,
+        Appointment.version,
+        Appointment.updated_at,
+    )
+    .join(Center, Center.id == Appointment.center_id)
+    .join(Chair, Chair.id == Appointment.chair_id)
+)
+
+
+def _visit(row: Row[*tuple[Any, ...]]) -> Visit:
+    tz = zone(row.timezone)
+    return Visit(
+        id=row.id,
+        patient_id=row.patient_id,
+        center_id=row.center_id,
+        center_name=row.center_name,
+        center_address=row.center_address,
+        timezone=row.timezone,
+        chair_kind=row.chair_kind,
+        start=row.start_at.astimezone(tz),
+        end=row.end_at.astimezone(tz),
+        status=row.status,
+        version=row.version,
+        updated_at=row.updated_at.astimezone(tz),
+    )
+
+
+async def upcoming(
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    *,
+    include_past: bool,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[Visit]:
+    """Soonest first: visits not yet over (or, with `include_past`, all of them). `after`: the
+    (start, id) of the last visit of the previous page. Up to `limit` + 1 come back: one more
+    when there is a next page."""
+    query = _VISITS.where(Appointment.patient_id == patient_id)
+    if not include_past:
+        query = query.where(
+            Appointment.end_at > utcnow(), Appointment.status.in_(UPCOMING_STATUSES)
+        )
+    if after is not None:
+        start, last_id = after
+        query = query.where(
+            or_(
+                Appointment.start_at > start,
+                and_(Appointment.start_at == start, Appointment.id > last_id),
+            )
+        )
+    rows = await session.execute(
+        query.order_by(Appointment.start_at, Appointment.id).limit(limit + 1)
+    )
+    return [_visit(r) for r in rows]
+
+
+async def between(
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    first: datetime | None,
+    last: datetime | None,
+    statuses: Sequence[str] | None = None,
+) -> list[Visit]:
+    """The patient's visits starting in [first, last), soonest first (at most MOST_VISITS)."""
+    query = _VISITS.where(Appointment.patient_id == patient_id)
+    if first is not None:
+        query = query.where(Appointment.start_at >= first)
+    if last is not None:
+        query = query.where(Appointment.start_at < last)
+    if statuses is not None:
+        query = query.where(Appointment.status.in_(list(statuses)))
+    rows = await session.execute(
+        query.order_by(Appointment.start_at, Appointment.id).limit(MOST_VISITS)
+    )
+    return [_visit(r) for r in rows]
+
+
+async def visit(
+    session: AsyncSession, appointment_id: uuid.UUID, patient_id: uuid.UUID | None
+) -> Visit:
+    """One visit; with `patient_id`, only if it is that patient's: another patient's gets the
+    same 404 as an appointment that does not exist."""
+    query = _VISITS.where(Appointment.id == appointment_id)
+    if patient_id is not None:
+        query = query.where(Appointment.patient_id == patient_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound("no such appointment")
+    return _visit(row)

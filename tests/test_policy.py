@@ -1,0 +1,104 @@
+"""The access policy, cell by cell: every route of the app, every method, every role and no
+one signed in. Generated from the app's routes, so a new route is checked the day it lands."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.api import policy
+from app.audit.models import AuditEvent
+from app.db import Database
+from app.main import ROUTERS, create_app, served
+from app.settings import Settings
+from tests.support import Server, patient_user
+
+# Path parameters that must take a known value for the route to be reached at all.
+KNOWN = {"action": "cancel", "name": "reminders", "secret": "0" * 72}
+
+
+def routes() -> list[tuple[str, str]]:
+    create_app(Settings(database_url="sqlite:///unused.db"))  # refuses a policy out of date
+    return sorted(set(served(ROUTERS)))
+
+
+def test_every_route_has_exactly_one_row_in_the_policy_table() -> None:
+    served = routes()
+    assert len(served) > 60
+    assert set(served) == set(policy.POLICY)  # the app also refuses to start otherwise
+    with pytest.raises(RuntimeError, match="missing"):
+        policy.check([*served, ("GET", "/api/v1/nowhere")])
+
+
+def url_of(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: KNOWN.get(m.group(1), str(uuid.uuid4())), path)
+
+
+@pytest.fixture
+def clients(server: Server, nurse: httpx.Client) -> Iterator[dict[str, httpx.Client]]:
+    _, patient = patient_user(server, nurse)
+    made = {"anonymous": httpx.Client(base_url=server.base_url), "patient": patient}
+    for role in ("nurse", "billing", "admin"):  # tokens of their own: the last call signs out
+        token = server.login(f"{role}@test.local")
+        made[role] = httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        )
+    try:
+        yield made
+    finally:
+        for client in made.values():
+            client.close()
+
+
+def audit_rows(server: Server) -> int:
+    async def count() -> int:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(count())
+
+
+def test_every_role_on_every_route_gets_what_the_table_says(
+    server: Server, clients: dict[str, httpx.Client]
+) -> None:
+    """401 for no one signed in, 403 for a role the table leaves out, neither for a role it
+    lets in (those get 200, 404 or 422 with these made-up ids and empty bodies). And each
+    call to a route that touches patient data leaves exactly one audit event, whatever its
+    outcome."""
+    before = audit_rows(server)
+    audited_calls = 0
+    wrong: list[str] = []
+    # Signing out last: it ends the session the other calls use.
+    for method, path in sorted(policy.POLICY, key=lambda key: key[1] == "/api/v1/auth/logout"):
+        rule = policy.POLICY[(method, path)]
+        url = url_of(path)
+        for who, client in clients.items():
+            body = {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
+            headers = {"If-Match": '"1"', "Idempotency-Key": uuid.uuid4().hex}
+            status = client.request(method, url, headers=headers, **body).status_code
+            if rule.public:
+                expected = "not 401/403"
+                ok = status not in (401, 403)
+            elif who == "anonymous":
+                expected, ok = "401", status == 401
+            elif who in rule.roles:
+                expected = "not 401/403"
+                ok = status not in (401, 403) and status < 500
+            else:
+                expected, ok = "403", status == 403
+            if not ok:
+                wrong.append(f"{who:9} {method:6} {path}: {status}, expected {expected}")
+            if rule.audit is not None:
+                audited_calls += 1
+    assert wrong == []
+    assert audit_rows(server) - before == audited_calls
