@@ -14,6 +14,7 @@ from app.api.covers import coverage_out
 from app.api.deps import (
     DEFAULT_PAGE,
     Allowed,
+    Audited,
     Cursor,
     IfMatch,
     Limit,
@@ -72,13 +73,16 @@ async def create_appointment(
     data: AppointmentCreate,
     caller: Allowed,
     session: Session,
+    trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    trail.saw(data.patient_id)
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/appointments", data)
     if (earlier := await post.earlier()) is not None:
         return earlier
     placed = await booking.book(session, data, caller.user_id)
     appt = placed.appointment
+    trail.saw(appt.patient_id, appt.id)
     out = appointment_out(appt, placed.timezone)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/appointments/{appt.id}")
 
@@ -87,6 +91,7 @@ async def create_appointment(
 async def list_appointments(
     session: Session,
     _: Allowed,
+    trail: Audited,
     center_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     date: Annotated[LocalDate | None, Query()] = None,
@@ -94,6 +99,7 @@ async def list_appointments(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AppointmentOut]:
+    trail.saw(patient_id)
     items, nxt = await booking.list_appointments(
         session,
         center_id=center_id,
@@ -113,9 +119,10 @@ async def list_appointments(
 
 @router.get("/appointments/{appointment_id}", response_model=AppointmentOut)
 async def get_appointment(
-    appointment_id: uuid.UUID, session: Session, _: Allowed, response: Response
+    appointment_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AppointmentOut:
     appt = await booking.get_appointment(session, appointment_id)
+    trail.saw(appt.patient_id, appt.id)
     response.headers["ETag"] = etag(appt.version)
     cover = (await coverage.covers_of(session, [appt.id])).get(appt.id)
     return appointment_out(appt, await _tz(session, appt.center_id), cover)
@@ -140,12 +147,14 @@ async def reschedule_appointment(
     version: IfMatch,
     session: Session,
     caller: Allowed,
+    trail: Audited,
     response: Response,
 ) -> CourseSessionOut:
     """Moving a course session re-places the later ones (`course_changes` says how)."""
     placed, changes = await session_changes.move(
         session, appointment_id, version, data, caller.user_id
     )
+    trail.saw(placed.appointment.patient_id, appointment_id)
     response.headers["ETag"] = etag(placed.appointment.version)
     return await with_course_changes(session, placed.appointment, placed.timezone, changes)
 
@@ -156,6 +165,7 @@ async def act_on_appointment(
     action: Action,
     session: Session,
     caller: Allowed,
+    trail: Audited,
     response: Response,
     record: SessionRecordIn | None = None,
 ) -> CourseSessionOut:
@@ -165,5 +175,6 @@ async def act_on_appointment(
     appt, changes = await session_changes.progress(
         session, appointment_id, action, record, caller.user_id
     )
+    trail.saw(appt.patient_id, appt.id)
     response.headers["ETag"] = etag(appt.version)
     return await with_course_changes(session, appt, await _tz(session, appt.center_id), changes)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.covers import coverage_out
-from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, Limit, Session, etag
+from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session, etag
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from app.problems import Invalid
 from app.schemas import LocalDate, Page
@@ -139,12 +139,18 @@ def changes_out(result: cascade.CascadeResult, tz_name: str) -> CourseChanges:
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
 async def create_course(
-    data: CourseCreate, session: Session, caller: Allowed, idempotency_key: IdempotencyKey = None
+    data: CourseCreate,
+    session: Session,
+    caller: Allowed,
+    trail: Audited,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    trail.saw(data.patient_id)
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/courses", data)
     if (earlier := await post.earlier()) is not None:
         return earlier
     course = await courses.create_course(session, data, caller.user_id)
+    trail.saw(course.patient_id, course.id)
     await coverage.recompute_patient(session, course.patient_id)  # a new need for cover
     location = f"/api/v1/courses/{course.id}"
     return await post.reply(status.HTTP_201_CREATED, course_out(course), location)
@@ -154,20 +160,23 @@ async def create_course(
 async def list_courses(
     session: Session,
     _: Allowed,
+    trail: Audited,
     patient_id: uuid.UUID | None = None,
     status: CourseStatus | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[CourseOut]:
+    trail.saw(patient_id)
     items, nxt = await courses.list_courses(session, patient_id, status, limit, cursor)
     return Page[CourseOut](items=[course_out(c) for c in items], next_cursor=nxt)
 
 
 @router.get("/courses/{course_id}", response_model=CourseOut)
 async def get_course(
-    course_id: uuid.UUID, session: Session, _: Allowed, response: Response
+    course_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> CourseOut:
     course = await courses.get_course(session, course_id)
+    trail.saw(course.patient_id)
     response.headers["ETag"] = etag(course.version)
     return course_out(course)
 
@@ -178,6 +187,7 @@ async def book_course(
     data: BookThrough,
     session: Session,
     caller: Allowed,
+    trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     scope = f"POST /api/v1/courses/{course_id}/book"
@@ -185,6 +195,7 @@ async def book_course(
     if (earlier := await post.earlier()) is not None:
         return earlier
     course = await courses.get_course(session, course_id, for_update=True)
+    trail.saw(course.patient_id)
     center = await course_booking.center_of(session, course)
     if data.through > course_booking.today_at(center) + MAX_BOOKING_AHEAD:
         raise Invalid("book at most a year ahead")
@@ -204,9 +215,11 @@ async def read_course_plan(
     course_id: uuid.UUID,
     session: Session,
     _: Allowed,
+    trail: Audited,
     through: Annotated[LocalDate | None, Query()] = None,
 ) -> CoursePlan:
     course = await courses.get_course(session, course_id)
+    trail.saw(course.patient_id)
     center = await course_booking.center_of(session, course)
     today = course_booking.today_at(center)
     entries = await course_plan.plan(session, course, today, through or today + PLAN_HORIZON)
@@ -222,9 +235,12 @@ async def read_course_plan(
 
 
 @router.get("/courses/{course_id}/outcomes", response_model=list[OutcomeOut])
-async def course_outcomes(course_id: uuid.UUID, session: Session, _: Allowed) -> list[OutcomeOut]:
+async def course_outcomes(
+    course_id: uuid.UUID, session: Session, _: Allowed, trail: Audited
+) -> list[OutcomeOut]:
     """Outcome scores and reactions session by session (proof of benefit for renewals)."""
     course = await courses.get_course(session, course_id)
+    trail.saw(course.patient_id)
     tz = zone((await course_booking.center_of(session, course)).timezone)
     return [
         OutcomeOut(
@@ -250,9 +266,11 @@ async def act_on_course(
     action: Literal["hold", "resume", "discontinue"],
     session: Session,
     caller: Allowed,
+    trail: Audited,
     data: CourseAction | None = None,
 ) -> CourseOut:
     course = await courses.get_course(session, course_id, for_update=True)
+    trail.saw(course.patient_id)
     course = await courses.act(session, course, action, caller.user_id, data.note if data else None)
     await coverage.recompute_patient(session, course.patient_id)
     return course_out(course)

@@ -96,9 +96,8 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 def _event(request: Request, audit: policy.Audit, trail: Trail, outcome: str) -> Entry:
     caller: auth.Caller | None = getattr(request.state, "caller", None)
     client = request.client.host if request.client is not None else None
-    resource_id = trail.resource_id
-    if resource_id is None and outcome != "success":
-        resource_id = _path_id(request, f"{audit.resource}_id")  # what was asked for
+    # What the route says it touched; else what was asked for.
+    resource_id = trail.resource_id or _path_id(request, f"{audit.resource}_id")
     return Entry(
         actor_id=caller.user_id if caller is not None else None,
         role=caller.role if caller is not None else trail.credential,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.deps import (
     DEFAULT_PAGE,
     Allowed,
+    Audited,
     Cursor,
     IfMatch,
     Limit,
@@ -114,9 +115,15 @@ async def list_coverages(patient_id: uuid.UUID, session: Session, _: Allowed) ->
     response_model=CoverageOut,
 )
 async def create_coverage(
-    patient_id: uuid.UUID, data: CoverageCreate, session: Session, _: Allowed, response: Response
+    patient_id: uuid.UUID,
+    data: CoverageCreate,
+    session: Session,
+    _: Allowed,
+    trail: Audited,
+    response: Response,
 ) -> CoverageOut:
     c = await service.create_coverage(session, patient_id, data)
+    trail.saw(patient_id, c.id)
     await coverage.recompute_patient(session, patient_id)
     response.headers["Location"] = f"/api/v1/coverages/{c.id}"
     response.headers["ETag"] = etag(c.version)
@@ -125,9 +132,10 @@ async def create_coverage(
 
 @router.get("/coverages/{coverage_id}", response_model=CoverageOut)
 async def get_coverage(
-    coverage_id: uuid.UUID, session: Session, _: Allowed, response: Response
+    coverage_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> CoverageOut:
     c = await service.get_coverage(session, coverage_id)
+    trail.saw(c.patient_id)
     response.headers["ETag"] = etag(c.version)
     return CoverageOut.model_validate(c)
 
@@ -139,9 +147,11 @@ async def update_coverage(
     version: IfMatch,
     session: Session,
     _: Allowed,
+    trail: Audited,
     response: Response,
 ) -> CoverageOut:
     c = await service.get_coverage(session, coverage_id)
+    trail.saw(c.patient_id)
     ensure_version(c.version, version, "coverage")
     c = await service.update_coverage(session, c, data)
     await coverage.recompute_patient(session, c.patient_id)
@@ -193,12 +203,14 @@ async def create_authorization(
     data: AuthorizationCreate,
     session: Session,
     caller: Allowed,
+    trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/authorizations", data)
     if (earlier := await post.earlier()) is not None:
         return earlier
     auth = await service.create_authorization(session, data, caller.user_id)
+    trail.saw(auth.patient_id, auth.id)
     await coverage.recompute_patient(session, auth.patient_id)
     out = await authorization_out(session, auth)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/authorizations/{auth.id}")
@@ -208,20 +220,23 @@ async def create_authorization(
 async def list_authorizations(
     session: Session,
     _: Allowed,
+    trail: Audited,
     patient_id: uuid.UUID | None = None,
     status: AuthStatus | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AuthorizationOut]:
+    trail.saw(patient_id)
     items, nxt = await service.list_authorizations(session, patient_id, status, limit, cursor)
     return Page[AuthorizationOut](items=await authorizations_out(session, items), next_cursor=nxt)
 
 
 @router.get("/authorizations/{authorization_id}", response_model=AuthorizationOut)
 async def get_authorization(
-    authorization_id: uuid.UUID, session: Session, _: Allowed, response: Response
+    authorization_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
+    trail.saw(auth.patient_id)
     response.headers["ETag"] = etag(auth.version)
     return await authorization_out(session, auth)
 
@@ -233,9 +248,11 @@ async def update_authorization(
     version: IfMatch,
     session: Session,
     caller: Allowed,
+    trail: Audited,
     response: Response,
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
+    trail.saw(auth.patient_id)
     await locks.lock_patient(session, auth.patient_id)
     auth = await service.get_authorization(session, authorization_id, for_update=True)
     ensure_version(auth.version, version, "authorization")
@@ -247,11 +264,11 @@ async def update_authorization(
 
 @router.get("/authorizations/{authorization_id}/usage", response_model=UsageOut)
 async def authorization_usage(
-    authorization_id: uuid.UUID, session: Session, _: Allowed
+    authorization_id: uuid.UUID, session: Session, _: Allowed, trail: Audited
 ) -> UsageOut:
-    usage = await alerts.usage_of(
-        session, await service.get_authorization(session, authorization_id)
-    )
+    auth = await service.get_authorization(session, authorization_id)
+    trail.saw(auth.patient_id)
+    usage = await alerts.usage_of(session, auth)
     return UsageOut(
         units_approved=usage.units_approved,
         units_used=usage.units_used,
@@ -275,6 +292,7 @@ def alert_out(a: Alert) -> AlertOut:
 async def list_alerts(
     session: Session,
     _: Allowed,
+    trail: Audited,
     kind: AlertKind | None = None,
     status: AlertStatus | None = None,
     payer_id: uuid.UUID | None = None,
@@ -284,6 +302,7 @@ async def list_alerts(
     cursor: Cursor = None,
 ) -> Page[AlertOut]:
     """The billing work queue, soonest due first."""
+    trail.saw(patient_id)
     items, nxt = await alerts.list_alerts(
         session, kind, status, payer_id, patient_id, due_before, limit, cursor
     )
@@ -292,9 +311,10 @@ async def list_alerts(
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
 async def get_alert(
-    alert_id: uuid.UUID, session: Session, _: Allowed, response: Response
+    alert_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AlertOut:
     alert = await alerts.get_alert(session, alert_id)
+    trail.saw(alert.patient_id)
     response.headers["ETag"] = etag(alert.version)
     return alert_out(alert)
 
@@ -305,9 +325,11 @@ async def act_on_alert(
     action: Literal["acknowledge", "resolve", "assign"],
     session: Session,
     caller: Allowed,
+    trail: Audited,
     data: AlertAction | None = None,
 ) -> AlertOut:
     alert = await alerts.act(session, alert_id, action, data or AlertAction(), caller.user_id)
+    trail.saw(alert.patient_id)
     return alert_out(alert)
 
 

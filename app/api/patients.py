@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
-from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, IfMatch, Limit, Session, etag
+from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, IfMatch, Limit, Session, etag
 from app.pagination import MAX_LIMIT
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
@@ -26,9 +26,10 @@ router = APIRouter(prefix="/api/v1", tags=["patients"])
     responses={409: {"description": "A patient with this MRN exists"}},
 )
 async def create_patient(
-    data: PatientCreate, session: Session, caller: Allowed, response: Response
+    data: PatientCreate, session: Session, caller: Allowed, trail: Audited, response: Response
 ) -> PatientOut:
     patient = await service.create_patient(session, data, caller.user_id)
+    trail.saw(patient.id, patient.id)
     response.headers["Location"] = f"/api/v1/patients/{patient.id}"
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)
