@@ -48,6 +48,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_deactivate(args: argparse.Namespace) -> int:
+    from app.auth.service import deactivate_user
+    from app.db import Database
+    from app.problems import Problem
+
+    async def run() -> None:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.unit_of_work() as session:
+                await deactivate_user(session, args.email)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except Problem as exc:
+        print(exc.detail, file=sys.stderr)
+        return 1
+    print("deactivated; their tokens are revoked")
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
     from app.auth.service import create_user
@@ -158,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--patient-id")
     create.add_argument("--password")
     create.set_defaults(func=cmd_users_create)
+    deactivate = users_sub.add_parser(
+        "deactivate", help="stop a user signing in; their tokens stop working at once"
+    )
+    deactivate.add_argument("--email", required=True)
+    deactivate.set_defaults(func=cmd_users_deactivate)
 
     demo = sub.add_parser("demo", help="load a realistic demo center into an empty database")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when data exists")

@@ -110,5 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     policy.check(served(ROUTERS))
     _with_problem_schema(app)
-    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestGuard,
+        max_bytes=settings.max_body_bytes,
+        metrics=app.state.metrics,
+        timeout=settings.request_timeout_seconds,
+    )
     return app

@@ -1,7 +1,7 @@
 """Every mapped table, imported in one place for Alembic and the drift check."""
 
 from app.audit.models import AuditEvent, CalendarFeed
-from app.auth.models import AccessToken, IdempotencyRecord, User
+from app.auth.models import AccessToken, IdempotencyRecord, SignInFailure, User
 from app.db import Base
 from app.jobs.models import JobRun, SchedulerLease
 from app.outbox.models import Delivery, OutboxEvent, WebhookSubscription
@@ -62,6 +62,7 @@ __all__ = [
     "SchedulerLease",
     "SessionCover",
     "SessionRecord",
+    "SignInFailure",
     "StaffingBlock",
     "User",
     "WebhookSubscription",

@@ -78,6 +78,18 @@ class Unauthorized(Problem):
     title = "Authentication required"
 
 
+class TooManyRequests(Problem):
+    """Come back in `retry_after` seconds (sent as Retry-After)."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Forbidden(Problem):
     status = 403
     slug = "forbidden"

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     token_ttl_hours: float = 12.0
     token_idle_minutes: float = 30.0
     max_body_bytes: int = 1_000_000
+    # A request still running after this many seconds is answered 503 and its work undone
+    # (background-job and sweep runs, which commit as they go, are exempt).
+    request_timeout_seconds: float = 30.0
+    # Failed sign-ins allowed per account and per client address within the window.
+    sign_in_failures_per_account: int = 5
+    sign_in_failures_per_address: int = 20
+    sign_in_window_minutes: float = 15.0
     # Enough for the usual number of simultaneous requests without opening new connections.
     db_pool_size: int = 20
     db_max_overflow: int = 20

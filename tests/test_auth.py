@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 
@@ -148,3 +149,112 @@ def test_log_lines_never_carry_exception_messages() -> None:
     line = JsonFormatter().format(record)
     assert "IntegrityError" in line and "ValueError" in line
     assert "MRN-4471" not in line and "Secretname" not in line
+
+
+def test_sign_in_guessing_is_throttled_per_account_alike_for_unknown_accounts(
+    server: Server, nurse: httpx.Client
+) -> None:
+    email = f"throttled-{uuid.uuid4().hex[:6]}@test.local"
+    _add_user(server, email)
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}@test.local"
+    with httpx.Client(base_url=server.base_url) as c:
+        for who in (email, ghost):
+            answers = [
+                c.post("/api/v1/auth/token", data={"username": who, "password": "wrong-wrong"})
+                for _ in range(5)
+            ]
+            assert {a.status_code for a in answers} == {401}
+            # Even the right password waits now: the account is being guessed at.
+            r = c.post("/api/v1/auth/token", data={"username": who, "password": PASSWORD})
+            assert r.status_code == 429, r.text
+            assert 0 < int(r.headers["Retry-After"]) <= 15 * 60
+            assert r.headers["content-type"] == "application/problem+json"
+        # Other accounts from the same address are not held up by it.
+        ok = c.post(
+            "/api/v1/auth/token", data={"username": "nurse@test.local", "password": PASSWORD}
+        )
+        assert ok.status_code == 200
+
+
+def test_sign_in_guessing_is_throttled_per_address(server: Server) -> None:
+    # Another loopback address: this test's failures must not hold up the rest of the suite.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=server.base_url, transport=transport) as c:
+        for _ in range(20):
+            who = f"ghost-{uuid.uuid4().hex[:8]}@test.local"
+            r = c.post("/api/v1/auth/token", data={"username": who, "password": "wrong-wrong"})
+            assert r.status_code == 401
+        r = c.post(
+            "/api/v1/auth/token", data={"username": "admin@test.local", "password": PASSWORD}
+        )
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    server.login("admin@test.local")  # from 127.0.0.1, still fine
+
+
+def _add_user(server: Server, email: str) -> None:
+    from app.auth.service import create_user
+    from app.db import Database
+
+    async def add() -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                await create_user(session, email, "billing", PASSWORD, None)
+        finally:
+            await db.dispose()
+
+    asyncio.run(add())
+
+
+def test_a_deactivated_user_is_signed_out_everywhere(server: Server) -> None:
+    from app.auth.service import deactivate_user
+    from app.db import Database
+
+    email = f"leaver-{uuid.uuid4().hex[:6]}@test.local"
+    _add_user(server, email)
+    tokens = [server.login(email), server.login(email)]
+
+    async def deactivate() -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                await deactivate_user(session, email)
+        finally:
+            await db.dispose()
+
+    for token in tokens:
+        me = httpx.get(
+            f"{server.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert me.status_code == 200
+    asyncio.run(deactivate())
+    for token in tokens:
+        me = httpx.get(
+            f"{server.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert me.status_code == 401
+    r = httpx.post(
+        f"{server.base_url}/api/v1/auth/token", data={"username": email, "password": PASSWORD}
+    )
+    assert r.status_code == 401
+
+
+def test_a_request_that_runs_too_long_is_answered_503_and_undone() -> None:
+    from app.api.metrics import Metrics
+    from app.api.middleware import RequestGuard
+
+    finished = []
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(5)
+        finished.append(True)
+
+    async def call() -> httpx.Response:
+        app = RequestGuard(slow, max_bytes=1000, metrics=Metrics(), timeout=0.2)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.get("/api/v1/anything")
+
+    r = asyncio.run(call())
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert finished == []  # cancelled, not left running

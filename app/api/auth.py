@@ -11,8 +11,8 @@ from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel
 
 from app.api.deps import Allowed, Session, get_db, get_settings
-from app.auth import service
-from app.problems import Unauthorized
+from app.auth import service, throttle
+from app.problems import TooManyRequests, Unauthorized
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -26,22 +26,40 @@ class TokenOut(BaseModel):
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses={401: {"description": "Wrong email or password"}},
+    responses={
+        401: {"description": "Wrong email or password"},
+        429: {"description": "Too many failed sign-ins: wait Retry-After seconds"},
+    },
 )
 async def issue_token(
     request: Request,
     username: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=200)],
 ) -> TokenOut:
+    """Unknown emails and wrong passwords get the same answer in the same time; too many
+    failures for an account, or from an address, are turned away for a while (429)."""
     settings, db = get_settings(request), get_db(request)
-    if any(ord(ch) < 32 for ch in username):
-        raise Unauthorized("wrong email or password")
+    account = throttle.account_key(username, settings.secret_key)
+    address = request.client.host if request.client is not None else "unknown"
+    limits = throttle.Limits(
+        settings.sign_in_failures_per_account,
+        settings.sign_in_failures_per_address,
+        timedelta(minutes=settings.sign_in_window_minutes),
+    )
     async with db.unit_of_work(write=False) as session:
-        candidate = await service.login_candidate(session, username)
+        wait = await throttle.wait(session, account, address, limits)
+        if wait:
+            raise TooManyRequests("too many failed sign-ins; try again later", wait)
+        # No email has control characters (PostgreSQL would not even take a NUL): a stranger.
+        printable = not any(ord(ch) < 32 for ch in username)
+        candidate = await service.login_candidate(session, username if printable else "")
     if not await anyio.to_thread.run_sync(service.password_matches, candidate, password):
+        async with db.unit_of_work() as session:
+            await throttle.failed(session, account, address)
         raise Unauthorized("wrong email or password")
     assert candidate.user_id is not None
     async with db.unit_of_work() as session:
+        await throttle.succeeded(session, account)
         token, expires_in = await service.issue_token(
             session,
             candidate.user_id,

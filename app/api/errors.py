@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem
+from app.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -67,7 +67,12 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, slug=exc.slug, title=exc.title, **exc.extra)
+        response = problem_response(
+            exc.status, exc.detail, slug=exc.slug, title=exc.title, **exc.extra
+        )
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(StaleDataError)
     async def _stale(request: Request, __: StaleDataError) -> JSONResponse:

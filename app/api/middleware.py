@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,17 +26,26 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request bodies are limited to {max_bytes} bytes")
 
 
+# Runs of background jobs and sweeps commit as they go and may take minutes on purpose.
+NO_TIMEOUT = ("/api/v1/jobs/", "/api/v1/billing/sweep")
+
+
 class RequestGuard:
-    """Refuses bodies over `max_bytes` (413) and logs each request as one JSON line.
+    """Refuses bodies over `max_bytes` (413), answers a request still running after
+    `timeout` seconds with 503 (its transaction rolls back), and logs each request as one
+    JSON line.
 
     The log line has the route template, never the concrete path or query string: ids and
     searches in URLs can identify patients.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, metrics: Metrics, timeout: float = 30.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.metrics = metrics
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,8 +88,21 @@ class RequestGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        path = str(scope.get("path", ""))
+        limit = None if path.startswith(NO_TIMEOUT) else self.timeout
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            async with asyncio.timeout(limit):
+                await self.app(scope, limited_receive, tracking_send)
+        except TimeoutError:
+            if not status["sent"]:
+                await self._problem(
+                    send,
+                    request_id,
+                    503,
+                    "Busy, try again",
+                    f"the request took longer than {self.timeout:g} s and was undone",
+                )
+            status["code"] = 503
         except BodyTooLarge:
             if not status["sent"]:
                 await self._problem(

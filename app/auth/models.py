@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -67,4 +68,21 @@ class IdempotencyRecord(IdMixin, Base):
     __table_args__ = (
         # One record per caller, route and key: the database settles racing retries.
         UniqueConstraint("user_id", "scope", "key"),
+    )
+
+
+class SignInFailure(Base):
+    """A failed sign-in, for throttling guessers: by account (a keyed hash of the email, so
+    the table names no one) and by client address."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    account: Mapped[bytes] = mapped_column(LargeBinary(32))
+    address: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_sign_in_failures_account", "account", "at"),
+        Index("ix_sign_in_failures_address", "address", "at"),
     )

@@ -162,3 +162,17 @@ async def revoke(session: AsyncSession, token_id: uuid.UUID) -> None:
     await session.execute(
         update(AccessToken).where(AccessToken.id == token_id).values(revoked_at=utcnow())
     )
+
+
+async def deactivate_user(session: AsyncSession, email: str) -> None:
+    """The user can no longer sign in, and every token they hold is revoked now."""
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("no such user")
+    user.active = False
+    await session.execute(
+        update(AccessToken)
+        .where(AccessToken.user_id == user.id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    await session.flush()
