@@ -265,15 +265,21 @@ async def audit_events(url: str) -> int:
 # --- the server ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+
+
 @contextmanager
-def running(url: str) -> Iterator[str]:
-    """The Chairside server, as the tests run it, until the block ends; yields its base URL."""
+def running(url: str) -> Iterator[Server]:
+    """The Chairside server, as the tests run it, until the block ends."""
     port = free_port()
     process = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(url))
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(process, base, "Chairside")
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         try:
@@ -403,6 +409,12 @@ class Figures:
     latencies_ms: list[float]  # sorted
     statuses: Counter[int]  # 0: failed below HTTP (timeout, reset)
     client_cpu: float  # this process's CPU share while timed
+    server_cpu: float  # the server process's CPU share (of one core) while timed; NaN unknown
+
+    @property
+    def server_ms(self) -> float:
+        """Server CPU milliseconds a request."""
+        return 1000 * self.server_cpu * self.seconds / self.requests if self.requests else math.nan
 
     @property
     def rate(self) -> float:
@@ -415,8 +427,23 @@ class Figures:
         return self.latencies_ms[max(1, math.ceil(q * len(self.latencies_ms))) - 1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` (all its threads) so far; NaN without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return math.nan
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime, stime: 14th, 15th
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def drive(
-    conns: Sequence[Getter], path: str, tokens: Sequence[str], seconds: float, seed: int
+    conns: Sequence[Getter],
+    path: str,
+    tokens: Sequence[str],
+    seconds: float,
+    seed: int,
+    server_pid: int,
 ) -> Figures:
     """Every connection sends GET `path` as a random user, back to back, for `seconds`."""
     rng = random.Random(seed)
@@ -444,27 +471,28 @@ async def drive(
             if status == 200:
                 latencies.append((time.perf_counter() - started) * 1000)
 
-    cpu_before = time.process_time()
+    cpu_before, server_before = time.process_time(), cpu_seconds(server_pid)
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         for conn in conns:
             group.create_task(worker(conn))
     elapsed = time.perf_counter() - started
     cpu = (time.process_time() - cpu_before) / elapsed if elapsed > 0 else 0.0
-    return Figures(sum(statuses.values()), elapsed, sorted(latencies), statuses, cpu)
+    server = (cpu_seconds(server_pid) - server_before) / elapsed if elapsed > 0 else math.nan
+    return Figures(sum(statuses.values()), elapsed, sorted(latencies), statuses, cpu, server)
 
 
 async def phase(
-    base: str, path: str, tokens: Sequence[str], args: argparse.Namespace, seed: int
+    server: Server, path: str, tokens: Sequence[str], args: argparse.Namespace, seed: int
 ) -> Figures:
     conns: list[Getter] = [
-        RawConnection(base) if args.http == "raw" else HttpxConnection(base)
+        RawConnection(server.base) if args.http == "raw" else HttpxConnection(server.base)
         for _ in range(args.clients)
     ]
     try:
         if args.warmup > 0:
-            await drive(conns, path, tokens, args.warmup, seed)  # not counted
-        return await drive(conns, path, tokens, args.seconds, seed + 1)
+            await drive(conns, path, tokens, args.warmup, seed, server.pid)  # not counted
+        return await drive(conns, path, tokens, args.seconds, seed + 1, server.pid)
     finally:
         for conn in conns:
             await conn.close()
@@ -478,8 +506,9 @@ def row(name: str, f: Figures) -> str:
         f"{code or 'failed'} x{n}" for code, n in sorted(f.statuses.items()) if code != 200
     )
     return (
-        f"{name:<8}{f.requests:>10,}{f.rate:>10.1f}{f.pct(0.50):>9.1f}{f.pct(0.95):>9.1f}"
-        f"{f.pct(0.99):>9.1f}{f.client_cpu:>12.0%}  {others or 'none'}"
+        f"{name:<8}{f.requests:>9,}{f.rate:>9.1f}{f.pct(0.50):>8.1f}{f.pct(0.95):>8.1f}"
+        f"{f.pct(0.99):>8.1f}{f.client_cpu:>8.0%}{f.server_cpu:>8.0%}{f.server_ms:>9.2f}"
+        f"  {others or 'none'}"
     )
 
 
@@ -502,30 +531,33 @@ async def bench(url: str, plan: Plan, args: argparse.Namespace) -> None:
     say(f"patient users                  : {plan.users:,}")
     say(f"seconds to build               : {built:.1f} (informative)")
 
-    with running(url) as base:
+    with running(url) as server:
         started = time.perf_counter()
-        tokens = await sign_in(base, plan.users)
+        tokens = await sign_in(server.base, plan.users)
         say(
             f"seconds to sign in             : {time.perf_counter() - started:.1f} "
             f"({len(tokens)} users, POST /api/v1/auth/token)"
         )
-        say(f"portal answers                 : {await sample_portal(base, tokens)}")
+        say(f"portal answers                 : {await sample_portal(server.base, tokens)}")
         say("load average before the phases : {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         say(
             f"running {args.clients} clients for {args.seconds:g} s a phase "
             f"(+{args.warmup:g} s warm-up), {args.http} connections"
         )
-        bare = await phase(base, BARE_PATH, tokens, args, seed=1)
-        portal = await phase(base, PORTAL_PATH, tokens, args, seed=3)
+        bare = await phase(server, BARE_PATH, tokens, args, seed=1)
+        portal = await phase(server, PORTAL_PATH, tokens, args, seed=3)
     events = await audit_events(url)
 
     say()
+    say(f"bare = GET {BARE_PATH}, portal = GET {PORTAL_PATH}; req/s counts 200s only;")
+    say("client / server: CPU share (of one core) of this process / of the server process;")
+    say("srv ms: server CPU milliseconds a request")
     say(
-        f"{'phase':<8}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-        f"{'client CPU':>12}  not 200"
+        f"{'phase':<8}{'requests':>9}{'req/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
+        f"{'client':>8}{'server':>8}{'srv ms':>9}  not 200"
     )
-    say(row("bare", bare) + f"   GET {BARE_PATH}")
-    say(row("portal", portal) + f"   GET {PORTAL_PATH}")
+    say(row("bare", bare))
+    say(row("portal", portal))
     ratio = portal.rate / bare.rate if bare.rate else math.nan
     say(
         f"portal / bare throughput       : {ratio:.1%} "

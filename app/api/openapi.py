@@ -34,12 +34,16 @@ def document_errors(router: APIRouter) -> None:
     for route in router.routes:
         if not isinstance(route, APIRoute) or not route.methods:
             continue
-        codes: dict[int, str] = {500: "Internal error", 422: "Invalid input"}
+        codes: dict[int, str] = {
+            500: "Internal error",
+            422: "Invalid input",
+            503: "Busy or too slow: nothing was changed, try again",
+        }
         rules = [policy.rule(m, route.path) for m in route.methods]
         if any(r is not None and not r.public for r in rules):
             codes |= {401: "Not signed in or token expired", 403: "Your role may not do this"}
-        if "{" in route.path:
-            codes[404] = "No such resource (or not yours to see)"
+        # Ids in paths, bodies and queries can name what does not exist (or is not yours).
+        codes[404] = "No such resource (or not yours to see)"
         if route.methods & {"POST", "PATCH", "PUT"}:
             codes |= {409: "Conflicts with stored data", 413: "Request body too large"}
         if "PATCH" in route.methods:
