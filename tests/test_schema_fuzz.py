@@ -61,7 +61,7 @@ def test_every_operation_answers_as_documented(server: Server, nurse: httpx.Clie
                 database=None,
             )
             @given(case=operation.as_strategy())
-            def check(case: Any) -> None:
+            def check(case: Any, headers: dict[str, str] = headers) -> None:
                 case.call_and_validate(headers=headers, checks=CHECKS)
 
             try:
