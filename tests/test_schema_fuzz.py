@@ -41,6 +41,19 @@ def tokens(server: Server, nurse: httpx.Client) -> dict[str, str]:
     return made
 
 
+def checker(operation: Any, headers: dict[str, str]) -> Any:
+    """A few generated requests to the operation, each answer checked."""
+
+    @settings(
+        max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    @given(case=operation.as_strategy())
+    def check(case: Any) -> None:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    return check
+
+
 def test_every_operation_answers_as_documented(server: Server, nurse: httpx.Client) -> None:
     schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
     by_role = tokens(server, nurse)
@@ -52,18 +65,7 @@ def test_every_operation_answers_as_documented(server: Server, nurse: httpx.Clie
             continue
         operations += 1
         for role, token in by_role.items():
-            headers = {"Authorization": f"Bearer {token}"}
-
-            @settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                database=None,
-            )
-            @given(case=operation.as_strategy())
-            def check(case: Any, headers: dict[str, str] = headers) -> None:
-                case.call_and_validate(headers=headers, checks=CHECKS)
-
+            check = checker(operation, {"Authorization": f"Bearer {token}"})
             try:
                 check()
             except (Exception, BaseExceptionGroup) as exc:  # every one tried, all reported
