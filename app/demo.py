@@ -104,6 +104,7 @@ def _center() -> CenterCreate:
     return CenterCreate.model_validate(
         {
             "name": "Riverside Infusion Center",
+            "address": "200 River Road, Suite 3, Springfield",
             "timezone": "America/New_York",
             "patients_per_nurse": 4,
             "opening_hours": [{"weekday": d, "opens": "07:00", "closes": "19:00"} for d in weekdays]
@@ -163,7 +164,6 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                     height_cm=Decimal(str(round(rng.uniform(150, 192), 1))),
                 )
                 patients.append(await create_patient(session, data, None))
-            first_patient = patients[0].id
             week_patients, course_patients = (
                 patients[:-COURSE_PATIENTS],
                 patients[-COURSE_PATIENTS:],
@@ -181,6 +181,11 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
             sessions, unbookable = await _book_courses(
                 session, center, course_patients, today, monday, through
             )
+            portal_patient = course_patients[0].id
+            if not admin_exists:  # a patient with a course, for the portal and FHIR reads
+                await create_user(
+                    session, "patient@chairside.local", "patient", DEMO_PASSWORD, portal_patient
+                )
         return (
             f"demo loaded: 1 center, {len(chairs)} chairs, {len(patients)} patients, "
             f"{booked} appointments in the week of {monday.isoformat()}\n"
@@ -188,10 +193,9 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
             f"through {through.isoformat()}"
             + (f", {unbookable} with a session left unbooked" if unbookable else "")
             + "\n"
-            f"sign in as admin@chairside.local, nurse@chairside.local or billing@chairside.local "
-            f"with password {DEMO_PASSWORD!r} (POST /api/v1/auth/token)\n"
-            f"a patient portal user can be added with: chairside users create --role patient "
-            f"--patient-id {first_patient} --email patient@chairside.local"
+            f"sign in as admin@chairside.local, nurse@chairside.local, billing@chairside.local "
+            f"or patient@chairside.local (the portal, patient {portal_patient}) "
+            f"with password {DEMO_PASSWORD!r} (POST /api/v1/auth/token)"
         )
     finally:
         await db.dispose()

@@ -86,6 +86,21 @@ def test_demo_loads_once_and_users_can_be_created(tmp_path: Path) -> None:
     )
     assert dup.returncode == 1 and "already exists" in dup.stderr
 
+    # The demo's portal user is a patient with a course; a user can be deactivated.
+    assert "patient@chairside.local" in first.stdout
+    with sqlite3.connect(db) as conn:
+        linked = conn.execute(
+            "SELECT count(*) FROM users u JOIN courses c ON c.patient_id = u.patient_id"
+            " WHERE u.role = 'patient'"
+        ).fetchone()[0]
+    assert linked == 1
+    gone = chairside(["users", "deactivate", "--email", "LEAD@example.org"], db)
+    assert gone.returncode == 0, gone.stderr
+    with sqlite3.connect(db) as conn:
+        active = conn.execute("SELECT active FROM users WHERE email = 'lead@example.org'")
+        assert active.fetchone()[0] == 0
+    assert chairside(["users", "deactivate", "--email", "nobody@x.org"], db).returncode == 1
+
 
 def test_refuses_to_start_outside_development_with_the_default_secret(tmp_path: Path) -> None:
     result = chairside(["migrate"], tmp_path / "x.db", CHAIRSIDE_ENVIRONMENT="production")
