@@ -26,9 +26,11 @@ random patient user's token:
 * portal: GET /api/v1/portal/appointments, the patient's upcoming visits, soonest first (one
           page: the token, the visits with their center and chair, one audit event).
 
-Printed per phase: requests, requests/s, p50/p95/p99 latency, this process's CPU share (near
-100 % means the load generator may be what limits the figures) and every status that was not
-200; then portal/bare throughput (target ≥ 70 %) and the portal p99 (target ≤ 30 ms).
+Printed per phase: requests, requests/s (200s only), p50/p95/p99 latency (200s only), the CPU
+share of this process (near 100 % means the load generator may be what limits the figures) and
+of the server process (read from /proc; near 100 % means the one uvicorn process is saturated),
+the server's CPU milliseconds a request, and every status that was not 200; then portal/bare
+throughput (target ≥ 70 %) and the portal p99 (target ≤ 30 ms).
 Client, server and PostgreSQL share the machine (2 cores where the targets were set), so the
 figures are the whole system's, not the server's alone. The clients write pre-encoded requests
 on raw connections (see RawConnection), as bench/booking.py does; --http httpx uses
@@ -268,7 +270,10 @@ async def audit_events(url: str) -> int:
 @dataclass(frozen=True)
 class Server:
     base: str
-    pid: int
+    process: subprocess.Popen[bytes]
+
+    def gone(self) -> bool:
+        return self.process.poll() is not None
 
 
 @contextmanager
@@ -279,7 +284,7 @@ def running(url: str) -> Iterator[Server]:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(process, base, "Chairside")
-        yield Server(base, process.pid)
+        yield Server(base, process)
     finally:
         process.terminate()
         try:
@@ -443,7 +448,7 @@ async def drive(
     tokens: Sequence[str],
     seconds: float,
     seed: int,
-    server_pid: int,
+    server: Server,
 ) -> Figures:
     """Every connection sends GET `path` as a random user, back to back, for `seconds`."""
     rng = random.Random(seed)
@@ -467,19 +472,23 @@ async def drive(
             ):
                 await conn.close()  # start afresh
                 status = 0
+                if server.gone():
+                    return
             statuses[status] += 1
             if status == 200:
                 latencies.append((time.perf_counter() - started) * 1000)
 
-    cpu_before, server_before = time.process_time(), cpu_seconds(server_pid)
+    cpu_before, server_before = time.process_time(), cpu_seconds(server.process.pid)
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         for conn in conns:
             group.create_task(worker(conn))
     elapsed = time.perf_counter() - started
+    if server.gone():
+        raise RuntimeError(f"the server stopped during the run (exit code {server.process.poll()})")
     cpu = (time.process_time() - cpu_before) / elapsed if elapsed > 0 else 0.0
-    server = (cpu_seconds(server_pid) - server_before) / elapsed if elapsed > 0 else math.nan
-    return Figures(sum(statuses.values()), elapsed, sorted(latencies), statuses, cpu, server)
+    own = (cpu_seconds(server.process.pid) - server_before) / elapsed if elapsed > 0 else math.nan
+    return Figures(sum(statuses.values()), elapsed, sorted(latencies), statuses, cpu, own)
 
 
 async def phase(
@@ -491,8 +500,8 @@ async def phase(
     ]
     try:
         if args.warmup > 0:
-            await drive(conns, path, tokens, args.warmup, seed, server.pid)  # not counted
-        return await drive(conns, path, tokens, args.seconds, seed + 1, server.pid)
+            await drive(conns, path, tokens, args.warmup, seed, server)  # not counted
+        return await drive(conns, path, tokens, args.seconds, seed + 1, server)
     finally:
         for conn in conns:
             await conn.close()
