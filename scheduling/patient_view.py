@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, Select, and_, bindparam, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -92,23 +92,33 @@ async def upcoming(
     """Soonest first: visits not yet over (or, with `include_past`, all of them). `after`: the
     (start, id) of the last visit of the previous page. Up to `limit` + 1 come back: one more
     when there is a next page."""
-    query = _VISITS.where(Appointment.patient_id == patient_id)
-    if not include_past:
-        query = query.where(
-            Appointment.end_at > utcnow(), Appointment.status.in_(UPCOMING_STATUSES)
-        )
+    # The statements are built once: the portal's first page is the hottest read there is.
+    params: dict[str, Any] = {"patient_id": patient_id, "limit": limit + 1}
     if after is not None:
-        start, last_id = after
+        params["after_start"], params["after_id"] = after
+    if not include_past:
+        params["now"] = utcnow()
+    query = _PAGES[(include_past, after is not None)]
+    return [_visit(r) for r in await session.execute(query, params)]
+
+
+def _page(include_past: bool, after: bool) -> Select[*tuple[Any, ...]]:
+    query = _VISITS.where(Appointment.patient_id == bindparam("patient_id"))
+    if not include_past:
+        query = query.where(Appointment.end_at > bindparam("now"), _UPCOMING)
+    if after:
+        start = bindparam("after_start", type_=Appointment.start_at.type)
         query = query.where(
             or_(
                 Appointment.start_at > start,
-                and_(Appointment.start_at == start, Appointment.id > last_id),
+                and_(Appointment.start_at == start, Appointment.id > bindparam("after_id")),
             )
         )
-    rows = await session.execute(
-        query.order_by(Appointment.start_at, Appointment.id).limit(limit + 1)
-    )
-    return [_visit(r) for r in rows]
+    return query.order_by(Appointment.start_at, Appointment.id).limit(bindparam("limit"))
+
+
+_UPCOMING = Appointment.status.in_([literal_column(f"'{s}'") for s in UPCOMING_STATUSES])
+_PAGES = {(past, after): _page(past, after) for past in (False, True) for after in (False, True)}
 
 
 async def between(
