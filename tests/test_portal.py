@@ -315,6 +315,10 @@ def test_every_touch_of_patient_data_is_on_the_audit_trail_once(
     assert clash.status_code == 409
     (event,) = events_of(admin, clash.headers["x-request-id"])
     assert (event["action"], event["outcome"]) == ("create", "error")
+    junk = nurse.post("/api/v1/appointments", json={"patient_id": me["id"]})
+    assert junk.status_code == 422
+    (event,) = events_of(admin, junk.headers["x-request-id"])
+    assert (event["action"], event["outcome"]) == ("create", "error")
     made = book(nurse, me["id"], chair, at(day, 14, center["timezone"]).isoformat())
     (event,) = events_of(admin, made.headers["x-request-id"], patient_id=me["id"])
     assert (event["action"], event["outcome"], event["resource_id"]) == (
