@@ -86,10 +86,10 @@ class CenterDays:
     _calendar: CenterCalendar | None = None
     _calendar_span: tuple[date, date] | None = None
     _chairs: dict[str | None, list[uuid.UUID]] = field(default_factory=dict)
-    # Per day, the shortest session found to fit nowhere, and why. A longer one cannot fit
-    # either (it overlaps more, and has fewer starts), so a full day is searched once per run,
-    # not once per course that tries it.
-    _full: dict[date, tuple[timedelta, str]] = field(default_factory=dict)
+    # Per day and chair kind, the shortest session found to fit nowhere, and why. A longer one
+    # cannot fit either (it overlaps more, and has fewer starts), so a full day is searched
+    # once per run, not once per course that tries it.
+    _full: dict[tuple[date, str | None], tuple[timedelta, str]] = field(default_factory=dict)
 
     @property
     def facts(self) -> CenterFacts:
@@ -130,19 +130,24 @@ class CenterDays:
     async def refresh(self, session: AsyncSession, day: date) -> Day:
         """Read the day again: the caller holds its lock, so this is the truth until commit."""
         self._days.pop(day, None)
-        self._full.pop(day, None)  # others may have cancelled meanwhile
+        self._forget_full(day)  # others may have cancelled meanwhile
         return await self.day(session, day)
 
-    def no_room(self, day: date, duration: timedelta) -> str | None:
-        """Why no session of `duration` fits on the day, if that is known already."""
-        full = self._full.get(day)
+    def no_room(self, day: date, kind: str | None, duration: timedelta) -> str | None:
+        """Why no session of `duration` fits on the day in a chair of the kind, if known."""
+        full = self._full.get((day, kind))
         return full[1] if full is not None and duration >= full[0] else None
 
-    def full(self, day: date, duration: timedelta, reason: str) -> None:
-        """No session of `duration` fits anywhere on the day, whoever the patient."""
-        known = self._full.get(day)
+    def full(self, day: date, kind: str | None, duration: timedelta, reason: str) -> None:
+        """No session of `duration` fits anywhere on the day in a chair of the kind, whoever
+        the patient."""
+        known = self._full.get((day, kind))
         if known is None or duration < known[0]:
-            self._full[day] = (duration, reason)
+            self._full[(day, kind)] = (duration, reason)
+
+    def _forget_full(self, day: date) -> None:
+        for key in [k for k in self._full if k[0] == day]:
+            del self._full[key]
 
     async def _read(self, session: AsyncSession, day: date) -> tuple[list[Span], list[Block]]:
         first, last = self.bounds(day)
@@ -166,7 +171,7 @@ class CenterDays:
         if day in self._days:
             spans = self._days[day].spans
             spans[:] = [s for s in spans if s.id != appointment_id]
-        self._full.pop(day, None)
+        self._forget_full(day)
 
     def forget(self) -> None:
         """Drop what was read: a transaction that booked into these days rolled back."""

@@ -262,7 +262,8 @@ def _best_slot(
         return "the patient has other appointments at every open time"
     reason = _why_no_slot(tally)
     if not refused:  # nothing to do with this patient or the clock: the day is full
-        ctx.days.full(day.rules.day, timedelta(minutes=figures.chair_minutes), reason)
+        duration = timedelta(minutes=figures.chair_minutes)
+        ctx.days.full(day.rules.day, ctx.course.chair_kind, duration, reason)
     return reason
 
 
@@ -303,7 +304,9 @@ async def book_day(
     view = await ctx.days.day(session, day)
     if not view.is_open:
         return "center closed"
-    if full := ctx.days.no_room(day, timedelta(minutes=figures.chair_minutes)):
+    if full := ctx.days.no_room(
+        day, ctx.course.chair_kind, timedelta(minutes=figures.chair_minutes)
+    ):
         return full
     chairs = await ctx.days.chairs(session, ctx.course.chair_kind)
     patient = await ctx.patient_spans(session)

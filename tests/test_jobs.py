@@ -352,3 +352,43 @@ def test_a_planned_booking_the_database_refuses_leaves_the_course_transaction_us
             await db.dispose()
 
     asyncio.run(book_with_stale_patient())
+
+
+def test_a_day_full_of_chairs_still_has_room_for_a_bed(server: Server, nurse: httpx.Client) -> None:
+    """A booking run remembers a day found full, per kind of chair: the chairs being taken
+    says nothing about the beds."""
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    make_chair(nurse, center["id"], kind="bed")
+    in_a_chair = course_starting_soon(nurse, center["id"])
+    in_a_bed = course_starting_soon(nurse, center["id"], chair_kind="bed")
+    day = date.fromisoformat(in_a_chair["start_date"])
+    tz = ZoneInfo(center["timezone"])
+    taken = book(
+        nurse,
+        make_patient(nurse)["id"],
+        chair["id"],
+        datetime.combine(day, time(7), tz).isoformat(),
+        minutes=12 * 60,
+    )
+    assert taken.status_code == 201, taken.text
+
+    async def book_both() -> list[date]:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                days = CenterDays(await repository.get_center(session, uuid.UUID(center["id"])))
+            firsts = []
+            for course in (in_a_chair, in_a_bed):  # the chair course first: it finds the day full
+                async with db.unit_of_work() as session:
+                    row = await courses.get_course(
+                        session, uuid.UUID(course["id"]), for_update=True
+                    )
+                    result = await course_booking.book_through(session, row, day, None, days)
+                firsts.append(result.appointments[0].start_at.astimezone(tz).date())
+            return firsts
+        finally:
+            await db.dispose()
+
+    chair_day, bed_day = asyncio.run(book_both())
+    assert chair_day > day and bed_day == day
