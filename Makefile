@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/courses.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/autobook.py
+	$(BIN)/python bench/portal.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
