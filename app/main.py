@@ -35,9 +35,13 @@ from app.jobs.scheduler import JobScheduler
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
+# Requests are matched against routes in this order, one by one: the busiest reads come first
+# (a patient portal's list, FHIR reads), or each would first be tried against every staff route.
 ROUTERS = (
     ops.router,
     auth.router,
+    portal.router,
+    fhir.router,
     centers.router,
     patients.router,
     appointments.router,
@@ -48,8 +52,6 @@ ROUTERS = (
     jobs.router,
     webhooks.router,
     audit.router,
-    portal.router,
-    fhir.router,
 )
 
 

@@ -99,7 +99,9 @@ async def upcoming(
     if not include_past:
         params["now"] = utcnow()
     query = _PAGES[(include_past, after is not None)]
-    return [_visit(r) for r in await session.execute(query, params)]
+    # Plain rows, no entities: on the connection, past the ORM's result machinery.
+    connection = await session.connection()
+    return [_visit(r) for r in await connection.execute(query, params)]
 
 
 def _page(include_past: bool, after: bool) -> Select[*tuple[Any, ...]]:
