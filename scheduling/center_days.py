@@ -173,11 +173,6 @@ class CenterDays:
             spans[:] = [s for s in spans if s.id != appointment_id]
         self._forget_full(day)
 
-    def forget(self) -> None:
-        """Drop what was read: a transaction that booked into these days rolled back."""
-        self._days.clear()
-        self._full.clear()
-
 
 @dataclass
 class PatientSpans:

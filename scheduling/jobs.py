@@ -125,8 +125,9 @@ class _Run:
         self.patients: set[uuid.UUID] = set()
 
     def forget(self) -> None:
-        for days in self.days.values():
-            days.forget()
+        """A course's transaction rolled back: what it booked is gone, and so is the center it
+        may have read in that transaction (a rollback expires what the session loaded)."""
+        self.days.clear()
 
     async def book(self, course_id: uuid.UUID) -> None:
         counts = self.counts

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 import app.models  # noqa: F401 - every table known before the first flush
@@ -19,6 +20,7 @@ from app.jobs.models import JobRun
 from app.outbox.models import OutboxEvent
 from app.problems import BookingConflict
 from scheduling import booking, course_booking, courses, repository
+from scheduling import jobs as scheduling_jobs
 from scheduling.center_days import CenterDays, PatientSpans
 from scheduling.models import Appointment, AppointmentChange
 from tests.support import Server, book, make_center, make_chair, make_patient
@@ -392,3 +394,38 @@ def test_a_day_full_of_chairs_still_has_room_for_a_bed(server: Server, nurse: ht
 
     chair_day, bed_day = asyncio.run(book_both())
     assert chair_day > day and bed_day == day
+
+
+def test_a_course_that_fails_is_flagged_and_the_run_goes_on(
+    server: Server, nurse: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first course's transaction fails half-way; the center it read in that
+    transaction is read again, and the next course books."""
+    center = make_center(nurse)
+    make_chair(nurse, center["id"])
+    made = [course_starting_soon(nurse, center["id"]) for _ in range(2)]
+    real = course_booking.book_through
+    failed: list[uuid.UUID] = []
+
+    async def first_one_fails(session: Any, course: Any, *args: Any) -> Any:
+        if not failed:
+            failed.append(course.id)
+            await real(session, course, *args)  # books, then the transaction rolls back
+            raise RuntimeError("a bug")
+        return await real(session, course, *args)
+
+    monkeypatch.setattr(course_booking, "book_through", first_one_fails)
+
+    async def run_it() -> dict[str, int]:
+        db = Database(server.database_url)
+        try:
+            return await scheduling_jobs.auto_book(db, uuid.UUID(center["id"]))
+        finally:
+            await db.dispose()
+
+    counts = asyncio.run(run_it())
+    assert counts["courses"] == 2 and counts["failed"] == 1 and counts["booked"] == 3
+    bad = next(c for c in made if c["id"] == str(failed[0]))
+    good = next(c for c in made if c["id"] != str(failed[0]))
+    assert booked(nurse, bad["patient_id"]) == []  # rolled back, nothing half-booked
+    assert len(booked(nurse, good["patient_id"])) == 3
