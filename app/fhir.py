@@ -8,6 +8,7 @@ at its center, as a patient reads it.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,11 +19,13 @@ from scheduling.patient_view import Visit
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 
-# Our lifecycle in FHIR's words (R4 AppointmentStatus).
+# Our lifecycle in FHIR's words (R4 AppointmentStatus, whose order is booked, arrived,
+# checked-in, fulfilled): checked in at the desk is "arrived"; in the chair, "checked-in"
+# (the encounter has begun).
 STATUS = {
     "booked": "booked",
-    "checked_in": "checked-in",
-    "in_progress": "arrived",
+    "checked_in": "arrived",
+    "in_progress": "checked-in",
     "completed": "fulfilled",
     "cancelled": "cancelled",
     "no_show": "noshow",
@@ -56,7 +59,10 @@ def appointment(visit: Visit) -> dict[str, Any]:
     }
 
 
-def searchset(visits: Sequence[Visit], self_url: str, next_url: str | None) -> dict[str, Any]:
+def searchset(
+    visits: Sequence[Visit], base_url: str, self_url: str, next_url: str | None
+) -> dict[str, Any]:
+    """`base_url`: the server's root, for each entry's absolute fullUrl."""
     links = [{"relation": "self", "url": self_url}]
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
@@ -66,7 +72,7 @@ def searchset(visits: Sequence[Visit], self_url: str, next_url: str | None) -> d
         "link": links,
         "entry": [
             {
-                "fullUrl": f"Appointment/{v.id}",
+                "fullUrl": f"{base_url.rstrip('/')}/fhir/r4/Appointment/{v.id}",
                 "resource": appointment(v),
                 "search": {"mode": "match"},
             }
@@ -120,12 +126,15 @@ _PATIENT = re.compile(r"(?:Patient/)?([0-9a-fA-F-]{36})")
 _DATE = re.compile(r"(eq|ne|lt|gt|le|ge|sa|eb|ap)?(\d{4}-\d{2}-\d{2})")
 
 
-def patient_reference(value: str) -> str:
+def patient_reference(value: str) -> uuid.UUID:
     """The id in `patient=ID` or `patient=Patient/ID`."""
     match = _PATIENT.fullmatch(value.strip())
-    if match is None:
-        raise BadSearch("patient must be a Patient id or Patient/{id}")
-    return match.group(1)
+    try:
+        if match is not None:
+            return uuid.UUID(match.group(1))
+    except ValueError:
+        pass
+    raise BadSearch("patient must be a Patient id or Patient/{id}")
 
 
 @dataclass(frozen=True)

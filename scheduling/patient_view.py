@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row, Select, and_, bindparam, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,15 +144,30 @@ async def between(
     return [_visit(r) for r in rows]
 
 
+class Witness(Protocol):
+    def saw(
+        self, patient_id: uuid.UUID | None = None, resource_id: uuid.UUID | None = None
+    ) -> None: ...
+
+
 async def visit(
-    session: AsyncSession, appointment_id: uuid.UUID, patient_id: uuid.UUID | None
+    session: AsyncSession,
+    appointment_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
+    witness: Witness | None = None,
 ) -> Visit:
     """One visit; with `patient_id`, only if it is that patient's: another patient's gets the
-    same 404 as an appointment that does not exist."""
+    same 404 as an appointment that does not exist. `witness` (the audit trail) is told whose
+    appointment was asked for, for the record only: never for the answer."""
     query = _VISITS.where(Appointment.id == appointment_id)
     if patient_id is not None:
         query = query.where(Appointment.patient_id == patient_id)
     row = (await session.execute(query)).first()
     if row is None:
+        if witness is not None:
+            owner = await session.scalar(
+                select(Appointment.patient_id).where(Appointment.id == appointment_id)
+            )
+            witness.saw(owner, appointment_id)
         raise NotFound("no such appointment")
     return _visit(row)

@@ -258,3 +258,25 @@ def test_a_request_that_runs_too_long_is_answered_503_and_undone() -> None:
     r = asyncio.run(call())
     assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
     assert finished == []  # cancelled, not left running
+
+
+def test_a_burst_of_guesses_sent_at_once_gets_no_more_tries_than_the_limit(server: Server) -> None:
+    email = f"burst-{uuid.uuid4().hex[:6]}@test.local"
+    _add_user(server, email)
+
+    async def burst() -> list[int]:
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.3")
+        async with httpx.AsyncClient(base_url=server.base_url, transport=transport) as c:
+            answers = await asyncio.gather(
+                *(
+                    c.post(
+                        "/api/v1/auth/token", data={"username": email, "password": "guess-guess"}
+                    )
+                    for _ in range(12)
+                )
+            )
+        return [a.status_code for a in answers]
+
+    statuses = asyncio.run(burst())
+    assert set(statuses) <= {401, 429} and statuses.count(401) <= 5, statuses
+    assert statuses.count(429) >= 7

@@ -4,6 +4,7 @@ else's; and the audit trail those reads leave."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -16,7 +17,7 @@ from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from icalendar import Calendar
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.db import Database
@@ -81,6 +82,8 @@ def test_a_patient_sees_their_own_upcoming_appointments_and_nothing_else(
     assert one["center"]["address"] == "1 Infusion Way, Springfield"
     assert not any(word.lower() in page.text.lower() for word in CLINICAL_WORDS)
 
+    bad_cursor = base64.urlsafe_b64encode(f"2026-12-01T09:00:00|{first['id']}".encode())
+    assert mine.get("/api/v1/portal/appointments", params={"cursor": bad_cursor}).status_code == 422
     # Paging walks the same list.
     first_page = mine.get("/api/v1/portal/appointments", params={"limit": 1}).json()
     rest = mine.get(
@@ -196,7 +199,13 @@ def test_fhir_appointments_are_valid_r4_for_staff_and_for_the_patient(
 
     # Bad searches are refused plainly; staff must name the patient (no unbounded query).
     assert nurse.get("/fhir/r4/Appointment").status_code == 422
-    for bad in ({"date": "yesterday"}, {"status": "maybe"}, {"patient": "Practitioner/1"}):
+    for bad in (
+        {"date": "yesterday"},
+        {"status": "maybe"},
+        {"patient": "Practitioner/1"},
+        {"patient": "0" * 36},
+        {"patient": "-" * 36},
+    ):
         r = nurse.get("/fhir/r4/Appointment", params={"patient": me["id"], **bad})
         assert r.status_code == 422, bad
         assert r.headers["content-type"] == "application/problem+json"
@@ -261,8 +270,9 @@ def test_a_calendar_link_serves_an_icalendar_feed_until_it_is_revoked(
     assert anonymous.get(url.replace(".ics", "0.ics")).status_code == 404
     assert mine.delete("/api/v1/portal/calendar-token").status_code == 204
     assert anonymous.get(url).status_code == 404
-    fresh = mine.get("/api/v1/portal/calendar-token").json()["url"]
-    assert fresh != url and anonymous.get(fresh).status_code == 200
+    fresh = mine.get("/api/v1/portal/calendar-token")
+    assert fresh.headers["Cache-Control"] == "no-store"
+    assert fresh.json()["url"] != url and anonymous.get(fresh.json()["url"]).status_code == 200
 
 
 def events_of(admin: httpx.Client, request_id: str, **filters: str) -> list[dict[str, Any]]:
@@ -302,10 +312,15 @@ def test_every_touch_of_patient_data_is_on_the_audit_trail_once(
         "resource_id", "outcome", "request_id", "client",
     }  # fmt: skip
 
-    # A refused look at someone else's appointment: on record as denied, with what was asked.
+    # A refused look at someone else's appointment: on record as denied, with what was asked
+    # and whose it is (for whoever looks into that patient's record, never for the asker).
     denied = mine.get(f"/api/v1/portal/appointments/{theirs['id']}")
     (event,) = events_of(admin, denied.headers["x-request-id"], actor_id=my_user)
     assert event["outcome"] == "denied" and event["resource_id"] == theirs["id"]
+    assert event["patient_id"] == other["id"] and other["id"] not in denied.text
+    probe = mine.get("/fhir/r4/Appointment", params={"patient": f"Patient/{other['id']}"})
+    (event,) = events_of(admin, probe.headers["x-request-id"], patient_id=other["id"])
+    assert (event["outcome"], event["actor_id"]) == ("denied", my_user)
     nobody = httpx.get(f"{server.base_url}/api/v1/patients/{other['id']}")
     (event,) = events_of(admin, nobody.headers["x-request-id"], patient_id=other["id"])
     assert (event["outcome"], event["role"], event["actor_id"]) == ("denied", "anonymous", None)
@@ -356,3 +371,28 @@ def test_the_audit_trail_cannot_be_changed_or_removed(server: Server, nurse: htt
 
     refused = asyncio.run(tamper())
     assert refused == ["UPDATE", "DELETE"] + (["TRUNCATE"] if server.kind == "postgresql" else [])
+
+
+def test_deactivating_a_patient_user_kills_their_calendar_link(
+    server: Server, anonymous: httpx.Client, two_patients: Any
+) -> None:
+    from app.auth.models import User
+    from app.auth.service import deactivate_user
+
+    _, mine, _, _ = two_patients
+    url = mine.get("/api/v1/portal/calendar-token").json()["url"]
+    assert anonymous.get(url).status_code == 200
+    user_id = uuid.UUID(mine.get("/api/v1/auth/me").json()["id"])
+
+    async def deactivate() -> None:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                email = await session.scalar(select(User.email).where(User.id == user_id))
+                assert email is not None
+                await deactivate_user(session, email)
+        finally:
+            await db.dispose()
+
+    asyncio.run(deactivate())
+    assert anonymous.get(url).status_code == 404

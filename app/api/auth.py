@@ -46,17 +46,19 @@ async def issue_token(
         settings.sign_in_failures_per_address,
         timedelta(minutes=settings.sign_in_window_minutes),
     )
+    async with db.unit_of_work() as session:
+        attempt = await throttle.attempt(session, account, address)
     async with db.unit_of_work(write=False) as session:
         wait = await throttle.wait(session, account, address, limits)
-        if wait:
-            raise TooManyRequests("too many failed sign-ins; try again later", wait)
         # No email has control characters (PostgreSQL would not even take a NUL): a stranger.
         printable = not any(ord(ch) < 32 for ch in username)
         candidate = await service.login_candidate(session, username if printable else "")
-    if not await anyio.to_thread.run_sync(service.password_matches, candidate, password):
+    if wait:
         async with db.unit_of_work() as session:
-            await throttle.failed(session, account, address)
-        raise Unauthorized("wrong email or password")
+            await throttle.withdraw(session, attempt)
+        raise TooManyRequests("too many failed sign-ins; try again later", wait)
+    if not await anyio.to_thread.run_sync(service.password_matches, candidate, password):
+        raise Unauthorized("wrong email or password")  # the attempt stays on record
     assert candidate.user_id is not None
     async with db.unit_of_work() as session:
         await throttle.succeeded(session, account)

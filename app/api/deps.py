@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -79,10 +80,10 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
             if audit is not None and (writes or db.dialect != "sqlite"):
                 await audit_trail.record(session, _event(request, audit, trail, "success"))
                 recorded = True
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:  # a timeout's cancellation is, too
         if audit is not None:
-            async with db.unit_of_work() as writer:
-                await audit_trail.record(writer, _event(request, audit, trail, _outcome(exc)))
+            event = _event(request, audit, trail, _outcome(exc))
+            await asyncio.shield(_record_apart(db, event))
         raise
     token_id = getattr(request.state, "touch_token", None)
     if token_id is not None or (audit is not None and not recorded):
@@ -91,6 +92,11 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
                 await audit_trail.record(writer, _event(request, audit, trail, "success"))
             if token_id is not None:
                 await auth.touch(writer, token_id)
+
+
+async def _record_apart(db: Database, event: Entry) -> None:
+    async with db.unit_of_work() as writer:
+        await audit_trail.record(writer, event)
 
 
 def _event(request: Request, audit: policy.Audit, trail: Trail, outcome: str) -> Entry:
@@ -121,7 +127,7 @@ def _path_id(request: Request, name: str) -> uuid.UUID | None:
         return None
 
 
-def _outcome(exc: Exception) -> str:
+def _outcome(exc: BaseException) -> str:
     status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
     return "denied" if status in (401, 403, 404) else "error"
 
@@ -177,8 +183,9 @@ Cursor = Annotated[str | None, Query(max_length=500)]
 DEFAULT_PAGE = DEFAULT_LIMIT
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int:
-    """The version named by If-Match (428 without one, 412 when it is not a version of ours)."""
+def expected_version(_: Allowed, if_match: Annotated[str | None, Header()] = None) -> int:
+    """The version named by If-Match (428 without one, 412 when it is not a version of ours).
+    Asked only of a caller allowed to make the change: who may not gets 401/403 first."""
     if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag you read")
     # Strong comparison (RFC 9110): weak tags never match.

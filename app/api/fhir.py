@@ -58,20 +58,21 @@ async def search_appointments(
         raise Invalid(str(exc)) from exc
     if caller.role == "patient":
         own = caller.patient_id
-        if own is None or (wanted is not None and uuid.UUID(wanted) != own):
+        if own is None or (wanted is not None and wanted != own):
+            trail.saw(wanted)  # the record shows whose appointments were asked for
             raise NotFound("no such patient")
         patient_id = own
     elif wanted is None:
         raise Invalid("patient is required: search one patient's appointments at a time")
     else:
-        patient_id = uuid.UUID(wanted)
+        patient_id = wanted
     trail.saw(patient_id)
     visits = await patient_view.between(session, patient_id, None, None, statuses)
     matches = [v for v in visits if all(t.holds(v.start.date()) for t in tests)]
     page = matches[offset : offset + count]
     more = offset + count < len(matches)
     next_url = str(request.url.include_query_params(_offset=offset + count)) if more else None
-    bundle = fhir.searchset(page, str(request.url), next_url)
+    bundle = fhir.searchset(page, str(request.base_url), str(request.url), next_url)
     bundle["total"] = len(matches)
     return _fhir(bundle)
 
@@ -83,6 +84,6 @@ async def read_appointment(
     mine = caller.patient_id if caller.role == "patient" else None
     if caller.role == "patient" and mine is None:
         raise NotFound("no such appointment")
-    visit = await patient_view.visit(session, appointment_id, mine)
+    visit = await patient_view.visit(session, appointment_id, mine, trail)
     trail.saw(visit.patient_id, visit.id)
     return _fhir(fhir.appointment(visit))

@@ -206,6 +206,7 @@ async def create_authorization(
     trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    trail.saw(data.patient_id)
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/authorizations", data)
     if (earlier := await post.earlier()) is not None:
         return earlier

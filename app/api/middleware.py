@@ -100,7 +100,8 @@ class RequestGuard:
                     request_id,
                     503,
                     "Busy, try again",
-                    f"the request took longer than {self.timeout:g} s and was undone",
+                    f"the request took longer than {self.timeout:g} s and was stopped; "
+                    "what it had not saved yet was undone",
                 )
             status["code"] = 503
         except BodyTooLarge:

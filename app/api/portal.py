@@ -75,9 +75,12 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         start, _, id_ = raw.partition("|")
-        return datetime.fromisoformat(start), uuid.UUID(id_)
+        after = datetime.fromisoformat(start), uuid.UUID(id_)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise Invalid("the cursor is not one this list handed out") from exc
+    if after[0].tzinfo is None:
+        raise Invalid("the cursor is not one this list handed out")
+    return after
 
 
 @router.get("/api/v1/portal/appointments", response_model=Page[VisitOut])
@@ -106,14 +109,14 @@ async def my_appointment(
     appointment_id: uuid.UUID, session: Session, caller: Allowed, trail: Audited
 ) -> VisitOut:
     patient_id = own_patient(caller)
-    visit = await patient_view.visit(session, appointment_id, patient_id)
+    visit = await patient_view.visit(session, appointment_id, patient_id, trail)
     trail.saw(patient_id, visit.id)
     return visit_out(visit)
 
 
 @router.get("/api/v1/portal/calendar-token", response_model=CalendarLinkOut)
 async def calendar_link(
-    request: Request, session: Session, caller: Allowed, trail: Audited
+    request: Request, response: Response, session: Session, caller: Allowed, trail: Audited
 ) -> CalendarLinkOut:
     """A secret link to an iCalendar feed of your appointments, for your calendar app. The
     same link comes back until you revoke it (DELETE); anyone with it can read the feed."""
@@ -121,6 +124,7 @@ async def calendar_link(
     feed = await calendar_feeds.live_feed(session, patient_id)
     trail.saw(patient_id, feed.id)
     secret = calendar_feeds.secret_of(feed.id, get_settings(request).secret_key)
+    response.headers["Cache-Control"] = "no-store"  # the link is a credential
     return CalendarLinkOut(url=str(request.url_for("calendar_feed", secret=secret)))
 
 
@@ -145,7 +149,7 @@ async def calendar_feed(
     """The feed behind a calendar link: no token, the link's secret is the credential."""
     trail.credential = "calendar_feed"
     feed = await calendar_feeds.feed_of(session, secret, get_settings(request).secret_key)
-    trail.saw(feed.patient_id, feed.id)
+    trail.saw(feed.patient_id)
     first, last = ical.window(utcnow().date())
     visits = await patient_view.between(
         session,

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.models import CalendarFeed
 from app.auth.models import ROLES, AccessToken, User
 from app.db import utcnow
 from app.patients.models import Patient
@@ -175,4 +176,10 @@ async def deactivate_user(session: AsyncSession, email: str) -> None:
         .where(AccessToken.user_id == user.id, AccessToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    if user.patient_id is not None:  # a calendar link is a credential too
+        await session.execute(
+            update(CalendarFeed)
+            .where(CalendarFeed.patient_id == user.patient_id, CalendarFeed.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
     await session.flush()

@@ -1,9 +1,11 @@
 """Throttling sign-in guessers, by account and by client address. Flushes; never commits.
 
-Failed sign-ins are kept for a window; an account or an address with too many of them in it
-is turned away (429) until the oldest that matter age out. Unknown emails count like known
-ones, so the answer never tells whether an account exists. A success clears the account's
-failures; an address's failures only age out.
+Every attempt is on record before its password is checked, and counts as a failure until it
+succeeds: a burst of guesses sent at once sees itself, not only the guesses that finished.
+An account or an address with too many in the window is turned away (429) until the oldest
+that matter age out; a turned-away attempt is taken off the record, so waiting is enough.
+Unknown emails count like known ones, so the answer never tells whether an account exists. A
+success clears the account's record; an address's only ages out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,24 +60,32 @@ def retry_after(recent: list[datetime], limit: int, window: timedelta, now: date
     return max(1, math.ceil((recent[limit - 1] + window - now).total_seconds()))
 
 
+async def attempt(session: AsyncSession, account: bytes, address: str) -> uuid.UUID:
+    """Put an attempt on record (a failure, until it succeeds); its id."""
+    attempt_id = uuid.uuid4()
+    row = {"id": attempt_id, "at": utcnow(), "account": account, "address": address}
+    await session.execute(insert(SignInFailure), row)
+    return attempt_id
+
+
 async def wait(session: AsyncSession, account: bytes, address: str, limits: Limits) -> int:
-    """Seconds the caller must wait before trying to sign in again (0: go ahead)."""
+    """Seconds the caller must wait before trying to sign in again (0: go ahead). The record
+    holds the caller's own attempt too, hence one more than the limit."""
     now = utcnow()
     since = now - limits.window
     waits = []
     for query, key, limit in (
-        (_BY_ACCOUNT, account, limits.per_account),
-        (_BY_ADDRESS, address, limits.per_address),
+        (_BY_ACCOUNT, account, limits.per_account + 1),
+        (_BY_ADDRESS, address, limits.per_address + 1),
     ):
         recent = list(await session.scalars(query, {"key": key, "since": since, "limit": limit}))
         waits.append(retry_after(recent, limit, limits.window, now))
     return max(waits)
 
 
-async def failed(session: AsyncSession, account: bytes, address: str) -> None:
-    await session.execute(
-        insert(SignInFailure), {"at": utcnow(), "account": account, "address": address}
-    )
+async def withdraw(session: AsyncSession, attempt_id: uuid.UUID) -> None:
+    """A turned-away attempt leaves the record: it checked no password."""
+    await session.execute(delete(SignInFailure).where(SignInFailure.id == attempt_id))
 
 
 async def succeeded(session: AsyncSession, account: bytes) -> None:
