@@ -42,6 +42,8 @@ def feed(visits: Sequence[Visit], stamped: datetime) -> bytes:
         )
     for v in visits:
         calendar.add_component(_event(v, stamped))
+    if not visits:  # RFC 5545 wants at least one component
+        calendar.add_component(Timezone.from_tzinfo(zone("UTC"), tzid="UTC"))
     data: bytes = calendar.to_ical()
     return data
 
@@ -49,7 +51,8 @@ def feed(visits: Sequence[Visit], stamped: datetime) -> bytes:
 def _event(v: Visit, stamped: datetime) -> Event:
     event = Event()
     event.add("uid", f"{v.id}@chairside")
-    event.add("sequence", v.version)
+    # Bumped by a move or a cancellation, and by the center's new name or address.
+    event.add("sequence", v.version + v.center_version - 1)
     event.add("dtstamp", stamped)
     event.add("last-modified", v.updated_at)
     event.add("dtstart", v.start)  # aware, in the center's zone: written with its TZID

@@ -36,6 +36,7 @@ class Visit:
     end: datetime
     status: str
     version: int
+    center_version: int  # the center's name and address are part of what a visit shows
     updated_at: datetime
 
     @property
@@ -56,6 +57,7 @@ _VISITS = (
         Appointment.end_at,
         Appointment.status,
         Appointment.version,
+        Center.version.label("center_version"),
         Appointment.updated_at,
     )
     .join(Center, Center.id == Appointment.center_id)
@@ -77,6 +79,7 @@ def _visit(row: Row[*tuple[Any, ...]]) -> Visit:
         end=row.end_at.astimezone(tz),
         status=row.status,
         version=row.version,
+        center_version=row.center_version,
         updated_at=row.updated_at.astimezone(tz),
     )
 

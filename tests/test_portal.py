@@ -257,9 +257,23 @@ def test_a_calendar_link_serves_an_icalendar_feed_until_it_is_revoked(
     (event,) = events()
     assert str(event.get("uid")) == uid and int(event.get("sequence")) == 2
     assert event.get("dtstart").dt.hour == 12
+    # The center's new address is news for the calendar too.
+    version = nurse.get(f"/api/v1/centers/{center['id']}").json()["version"]
+    moved_house = nurse.patch(
+        f"/api/v1/centers/{center['id']}",
+        json={"address": "9 New Street"},
+        headers={"If-Match": f'"{version}"'},
+    )
+    assert moved_house.status_code == 200, moved_house.text
+    (event,) = events()
+    assert int(event.get("sequence")) == 3 and "9 New Street" in str(event.get("location"))
     assert nurse.post(f"/api/v1/appointments/{visit['id']}/cancel").status_code == 200
     (event,) = events()
     assert str(event.get("uid")) == uid and str(event.get("status")) == "CANCELLED"
+    # A patient with nothing booked gets a valid, empty calendar.
+    empty = anonymous.get(theirs.get("/api/v1/portal/calendar-token").json()["url"])
+    assert empty.status_code == 200
+    assert list(Calendar.from_ical(empty.content).walk("VEVENT")) == []
 
     # Bearer tokens never ride in a URL, and the link opens nothing else.
     token = mine.headers["Authorization"].split()[1]
