@@ -4,25 +4,33 @@ twice and no loading course by halves."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+import app.models  # noqa: F401 - every table known before the first flush
+from app.db import Database
+from app.patients.schemas import PatientCreate
+from app.patients.service import create_patient
+from scheduling import courses
+from scheduling.course_schemas import CourseCreate
 from tests.support import (
     ROOT,
     Server,
     make_chair,
-    make_patient,
     server_env,
     start_server,
     stop_server,
@@ -30,7 +38,7 @@ from tests.support import (
 from tests.test_courses import gamunex
 
 T = TypeVar("T")
-COURSES = 60
+COURSES = 300
 
 
 @pytest.fixture
@@ -71,9 +79,11 @@ def scheduler(database_url: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def loading_courses(api: httpx.Client) -> str:
+def loading_courses(api: httpx.Client, database_url: str) -> str:
     """A center booking at midnight (so it is due now), and loading courses starting over the
-    next ten days: enough work that the booking run takes a few seconds."""
+    next four weeks: enough work that the booking run takes a few seconds. The orders go in
+    through the course service in one transaction (hundreds of API calls would take longer
+    than the run)."""
     center = api.post(
         "/api/v1/centers",
         json={
@@ -84,29 +94,47 @@ def loading_courses(api: httpx.Client) -> str:
                 {"weekday": d, "opens": "07:00", "closes": "19:00"} for d in range(7)
             ],
             "staffing": [
-                {"weekday": d, "start": "07:00", "end": "19:00", "nurses": 10} for d in range(7)
+                {"weekday": d, "start": "07:00", "end": "19:00", "nurses": 40} for d in range(7)
             ],
             "auto_book_at": "00:00",
-            "booking_horizon_days": 30,
+            "booking_horizon_days": 35,
         },
     ).json()
-    for _ in range(14):
+    for _ in range(40):
         make_chair(api, center["id"])
-    product = gamunex(api)
-    for i in range(COURSES):
-        patient = make_patient(api, weight_kg=70, height_cm=165, sex="female")["id"]
-        r = api.post(
-            "/api/v1/courses",
-            json={
-                "patient_id": patient,
-                "center_id": center["id"],
-                "product_id": product,
-                "diagnosis_code": "G61.0",
-                "induction": {"total_dose_g_per_kg": 2, "days": 5},
-                "start_date": (date.today() + timedelta(days=2 + i % 10)).isoformat(),
-            },
-        )
-        assert r.status_code == 201, r.text
+    product = uuid.UUID(gamunex(api))
+
+    async def order_all() -> None:
+        db = Database(database_url)
+        try:
+            async with db.unit_of_work() as session:
+                for i in range(COURSES):
+                    patient = await create_patient(
+                        session,
+                        PatientCreate(
+                            mrn=f"NIGHT{i:05d}",
+                            given_name="Night",
+                            family_name=f"Run{i}",
+                            birth_date=date(1960, 1, 1),
+                            sex="female",
+                            weight_kg=Decimal(70),
+                            height_cm=Decimal(165),
+                        ),
+                        None,
+                    )
+                    order = {
+                        "patient_id": patient.id,
+                        "center_id": uuid.UUID(center["id"]),
+                        "product_id": product,
+                        "diagnosis_code": "G61.0",
+                        "induction": {"total_dose_g_per_kg": 2, "days": 5},
+                        "start_date": date.today() + timedelta(days=2 + i % 28),
+                    }
+                    await courses.create_course(session, CourseCreate.model_validate(order), None)
+        finally:
+            await db.dispose()
+
+    asyncio.run(order_all())
     center_id: str = center["id"]
     return center_id
 
@@ -122,7 +150,7 @@ def test_a_survivor_finishes_the_booking_run_of_a_killed_leader(
     own_server: Server, tmp_path: Path
 ) -> None:
     with own_server.client("admin") as api:
-        center_id = loading_courses(api)
+        center_id = loading_courses(api, own_server.database_url)
         logs = [tmp_path / "first.log", tmp_path / "second.log"]
         processes = [scheduler(own_server.database_url, log) for log in logs]
         try:
