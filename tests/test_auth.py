@@ -280,3 +280,37 @@ def test_a_burst_of_guesses_sent_at_once_gets_no_more_tries_than_the_limit(serve
     statuses = asyncio.run(burst())
     assert set(statuses) <= {401, 429} and statuses.count(401) <= 5, statuses
     assert statuses.count(429) >= 7
+
+
+def test_housekeeping_throws_away_old_failed_sign_ins_only(
+    server: Server, admin: httpx.Client
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from app.auth.models import SignInFailure
+    from app.db import Database
+
+    async def plant_and_count(plant: bool) -> tuple[int, int]:
+        db = Database(server.database_url)
+        now = datetime.now(UTC)
+        try:
+            if plant:
+                async with db.unit_of_work() as session:
+                    for age in (timedelta(days=3), timedelta(minutes=1)):
+                        session.add(
+                            SignInFailure(at=now - age, account=b"k" * 32, address="198.51.100.7")
+                        )
+            async with db.unit_of_work(write=False) as session:
+                mine = select(func.count()).where(SignInFailure.address == "198.51.100.7")
+                old = await session.scalar(mine.where(SignInFailure.at < now - timedelta(days=2)))
+                new = await session.scalar(mine.where(SignInFailure.at >= now - timedelta(days=2)))
+                return int(old or 0), int(new or 0)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(plant_and_count(True)) == (1, 1)
+    run = admin.post("/api/v1/jobs/housekeeping/run").json()
+    assert run["outcome"] == "succeeded" and run["counts"]["sign_in_failures_deleted"] >= 1
+    assert asyncio.run(plant_and_count(False)) == (0, 1)

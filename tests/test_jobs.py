@@ -88,6 +88,7 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
         "no_show_sweep",
         "reminders",
         "webhook_delivery",
+        "housekeeping",
     }
     assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
     assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403

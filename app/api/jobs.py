@@ -18,7 +18,9 @@ from app.problems import Invalid
 from app.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
-JobName = Literal["auto_book", "lapse_sweep", "no_show_sweep", "reminders", "webhook_delivery"]
+JobName = Literal[
+    "auto_book", "lapse_sweep", "no_show_sweep", "reminders", "webhook_delivery", "housekeeping"
+]
 
 
 class RunOut(BaseModel):

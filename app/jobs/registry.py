@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.db import Database, utcnow
+from app.jobs.housekeeping import housekeeping
 from app.jobs.models import JobRun
 from app.jobs.no_shows import no_show_sweep
 from app.logs import describe
@@ -53,6 +54,10 @@ async def _reminders(db: Database, _: dict[str, Any]) -> dict[str, int]:
     return await send_reminders(db)
 
 
+async def _housekeeping(db: Database, _: dict[str, Any]) -> dict[str, int]:
+    return await housekeeping(db)
+
+
 async def _no_show_sweep(db: Database, options: dict[str, Any]) -> dict[str, int]:
     return await no_show_sweep(db, options.get("progress"))
 
@@ -65,6 +70,7 @@ JOBS = {
         Job("no_show_sweep", "every 15 minutes, for centers that have closed", _no_show_sweep),
         Job("reminders", "every 5 minutes", _reminders),
         Job("webhook_delivery", "every tick (15 s)", _deliver),
+        Job("housekeeping", "daily: old failed sign-ins", _housekeeping),
     )
 }
 

@@ -147,6 +147,7 @@ class JobScheduler:
             ("lapse_sweep", {"hours": 1}),
             ("no_show_sweep", {"minutes": 15}),
             ("reminders", {"minutes": 5}),
+            ("housekeeping", {"hours": 24}),
         ):
             scheduler.add_job(
                 self._guarded,
