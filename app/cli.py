@@ -148,7 +148,15 @@ def cmd_scheduler(_: argparse.Namespace) -> int:
     return 0
 
 
-JOB_NAMES = ("auto_book", "lapse_sweep", "no_show_sweep", "reminders", "webhook_delivery")
+# As in app.jobs.registry.JOBS (not imported here: the command line starts light).
+JOB_NAMES = (
+    "auto_book",
+    "lapse_sweep",
+    "no_show_sweep",
+    "reminders",
+    "webhook_delivery",
+    "housekeeping",
+)
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
