@@ -112,3 +112,13 @@ def test_refuses_to_start_outside_development_with_the_default_secret(tmp_path: 
         CHAIRSIDE_SECRET_KEY=SECRET,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_the_command_line_and_the_api_know_every_job() -> None:
+    from typing import get_args
+
+    from app.api.jobs import JobName
+    from app.cli import JOB_NAMES
+    from app.jobs.registry import JOBS
+
+    assert set(JOB_NAMES) == set(JOBS) == set(get_args(JobName))
