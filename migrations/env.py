@@ -25,14 +25,36 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite changes a table by copying it and dropping the original, which rows pointing
+        # at it would refuse. Foreign keys are off while migrating (it must be said outside a
+        # transaction, so on the driver's connection) and checked before the end.
+        _foreign_keys(connection, "OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migrating left {len(broken)} rows pointing nowhere")
+    if sqlite:
+        if connection.in_transaction():
+            connection.commit()
+        _foreign_keys(connection, "ON")
+
+
+def _foreign_keys(connection: Connection, state: str) -> None:
+    if connection.in_transaction():
+        raise RuntimeError("foreign keys can only be switched outside a transaction")
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(f"PRAGMA foreign_keys={state}")
+    cursor.close()
 
 
 async def _run_online() -> None:

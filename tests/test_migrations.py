@@ -62,6 +62,32 @@ def test_latest_revision_downgrades_and_upgrades_again(empty_db: str) -> None:
     assert asyncio.run(_run(empty_db, _diff)) == []
 
 
+def test_stepping_back_past_a_table_rebuild_keeps_the_data(empty_db: str) -> None:
+    """On SQLite a column drop rebuilds the table; rows that point at it must not stop it."""
+    upgrade(empty_db)
+
+    def a_center_with_a_chair(connection: Connection) -> None:
+        center, now = uuid.uuid4(), datetime.now(UTC)
+        common = {"version": 1, "created_at": now, "updated_at": now}
+        connection.execute(
+            insert(Center).values(
+                id=center, name="c", timezone="UTC", patients_per_nurse=4, **common
+            )
+        )
+        connection.execute(
+            insert(Chair).values(
+                id=uuid.uuid4(), center_id=center, label="A", kind="chair", active=True, **common
+            )
+        )
+
+    asyncio.run(_run(empty_db, a_center_with_a_chair))
+    downgrade(empty_db, "0009")  # drops centers.address
+    upgrade(empty_db)
+    assert asyncio.run(_run(empty_db, _diff)) == []
+    count = "SELECT (SELECT count(*) FROM centers) + (SELECT count(*) FROM chairs)"
+    assert asyncio.run(_run(empty_db, lambda c: c.execute(text(count)).scalar())) == 2
+
+
 def _overlapping_rows(connection: Connection) -> None:
     center, chair, patient = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     now = datetime.now(UTC)
