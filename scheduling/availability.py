@@ -117,6 +117,7 @@ def best_slots(
             else:
                 busy = {s.chair_id for s in overlapping(spans, start, end)}
                 busy.update(b.chair_id for b in day.blocks if b.start < end and b.end > start)
+                busy.update(day.idle_chairs)
                 checked[start] = [c for c in chairs if c not in busy]
                 if not checked[start]:
                     tally["chairs"] += 1

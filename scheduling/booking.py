@@ -43,7 +43,7 @@ from scheduling.localtime import (
     strict_instant,
     zone,
 )
-from scheduling.models import Appointment, AppointmentChange, Center, Course
+from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentChange, Center, Course
 from scheduling.repository import ChairAtCenter
 from scheduling.rules import (
     DayRules,
@@ -289,6 +289,10 @@ async def book_planned(
     day = local_date(start, zone(center.timezone))
     await lock_center_day(session, center.id, day)
     fresh = await days.refresh(session, day)
+    if not fresh.is_open:
+        raise BookingConflict("the center closed that day meanwhile", conflicts=[])
+    if chair_id in fresh.idle_chairs:
+        raise BookingConflict("the chair was taken out of service meanwhile", conflicts=[])
     for b in fresh.blocks:
         if b.chair_id == chair_id and b.start < end and b.end > start:
             raise BookingConflict(f"the chair is out of service then ({b.reason})", conflicts=[])
@@ -358,6 +362,8 @@ async def _insert_booked(
     columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}
     if refusal_keeps_transaction and session.get_bind().dialect.name == "postgresql":
         if await session.scalar(_INSERT_APPOINTMENT_UNLESS_REFUSED, columns) is None:
+            if course_session is not None and await _course_session_taken(session, course_session):
+                raise Conflict("this session of the course is already booked")
             raise BookingConflict(
                 "the chair or the patient was booked for that time by someone else",
                 conflicts=[],
@@ -369,6 +375,20 @@ async def _insert_booked(
         await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
         await events.emit(session, "appointment.booked", **_event(appt))
     return appt
+
+
+async def _course_session_taken(session: AsyncSession, what: CourseSession) -> bool:
+    """Whether the course's session of that number is booked already: DO NOTHING skips a row
+    the unique (course, phase, sequence) refuses as quietly as one the overlap guards do."""
+    taken = await session.scalar(
+        select(Appointment.id).where(
+            Appointment.course_id == what.course_id,
+            Appointment.phase == what.phase,
+            Appointment.sequence == what.sequence,
+            Appointment.status.in_(ACTIVE_STATUSES),  # as the unique index has it
+        )
+    )
+    return taken is not None
 
 
 async def record_booked(

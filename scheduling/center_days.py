@@ -11,15 +11,16 @@ by the next run.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, bindparam, literal_column, select, union_all
+from sqlalchemy import String, Uuid, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import Instant
 from scheduling import repository
 from scheduling.localtime import day_bounds, zone
-from scheduling.models import Appointment, Center, Chair, ChairBlock
+from scheduling.models import Appointment, Center, Chair, ChairBlock, Closure
 from scheduling.repository import CenterFacts
 from scheduling.rules import CenterCalendar, DayRules, Span, day_rules
 
@@ -39,14 +40,16 @@ class Day:
     rules: DayRules
     spans: list[Span]  # the center's active appointments overlapping the day
     blocks: list[Block]  # its chairs' blocks overlapping the day
+    idle_chairs: frozenset[uuid.UUID] = frozenset()  # chairs out of service when read
 
     @property
     def is_open(self) -> bool:
         return self.rules.closed_reason is None and self.rules.opens_at is not None
 
 
-# A day's active appointments and chair blocks in one round trip: a booking reads its day
-# again under the day's lock, so this runs once per session booked.
+# A day's active appointments, chair blocks, closure and chairs out of service in one round
+# trip: a booking reads its day again under the day's lock, so this runs once per session
+# booked, and what it reads is what the booking decides on.
 _APPOINTMENTS = select(
     literal_column("'appointment'", String).label("what"),
     Appointment.id,
@@ -76,7 +79,20 @@ _BLOCKS = (
         ChairBlock.end_at > bindparam("start"),
     )
 )
-_DAY = union_all(_APPOINTMENTS, _BLOCKS)
+_NO_TIME = literal_column("NULL", Instant)
+_NO_CHAIR = literal_column("NULL", Uuid)
+_CLOSURE = select(
+    literal_column("'closure'", String), Closure.id, _NO_TIME, _NO_TIME, _NO_CHAIR, Closure.reason
+).where(Closure.center_id == bindparam("center_id"), Closure.date == bindparam("day"))
+_IDLE_CHAIRS = select(
+    literal_column("'idle chair'", String),
+    Chair.id,
+    _NO_TIME,
+    _NO_TIME,
+    Chair.id,
+    literal_column("''", String),
+).where(Chair.center_id == bindparam("center_id"), Chair.active.is_(False))
+_DAY = union_all(_APPOINTMENTS, _BLOCKS, _CLOSURE, _IDLE_CHAIRS)
 
 
 @dataclass
@@ -99,10 +115,11 @@ class CenterDays:
         return day_bounds(day, zone(self.center.timezone))
 
     async def chairs(self, session: AsyncSession, kind: str | None) -> list[uuid.UUID]:
-        """The center's chairs in service of the kind (all kinds for None), in label order."""
+        """The center's chairs of the kind (all kinds for None), in label order. Whether one
+        is in service is the day's to say (`Day.idle_chairs`): it is read again with the day."""
         if kind not in self._chairs:
             chairs = await repository.chairs_of(session, self.center.id, kind)
-            self._chairs[kind] = [c.id for c in chairs if c.active]
+            self._chairs[kind] = [c.id for c in chairs]
         return self._chairs[kind]
 
     async def calendar(self, session: AsyncSession, first: date, last: date) -> CenterCalendar:
@@ -120,11 +137,10 @@ class CenterDays:
     async def day(self, session: AsyncSession, day: date) -> Day:
         if day not in self._days:
             rules = await self.rules(session, day)
-            spans: list[Span] = []
-            blocks: list[Block] = []
             if rules.closed_reason is None and rules.opens_at is not None:
-                spans, blocks = await self._read(session, day)
-            self._days[day] = Day(rules, spans, blocks)
+                self._days[day] = await self._read(session, day, rules)
+            else:
+                self._days[day] = Day(rules, [], [])
         return self._days[day]
 
     async def refresh(self, session: AsyncSession, day: date) -> Day:
@@ -149,17 +165,22 @@ class CenterDays:
         for key in [k for k in self._full if k[0] == day]:
             del self._full[key]
 
-    async def _read(self, session: AsyncSession, day: date) -> tuple[list[Span], list[Block]]:
+    async def _read(self, session: AsyncSession, day: date, rules: DayRules) -> Day:
         first, last = self.bounds(day)
-        params = {"center_id": self.center.id, "start": first, "end": last}
+        params = {"center_id": self.center.id, "start": first, "end": last, "day": day}
         spans: list[Span] = []
         blocks: list[Block] = []
+        idle: set[uuid.UUID] = set()
         for what, id_, start, end, chair_id, reason in await session.execute(_DAY, params):
             if what == "appointment":
                 spans.append(Span(id_, start, end, chair_id))
-            else:
+            elif what == "block":
                 blocks.append(Block(chair_id, start, end, reason))
-        return spans, blocks
+            elif what == "closure":  # closed since the run read its calendar
+                rules = replace(rules, closed_reason=reason)
+            else:
+                idle.add(id_)
+        return Day(rules, spans, blocks, frozenset(idle))
 
     def booked(self, day: date, span: Span) -> None:
         """The planner booked `span` on `day` itself."""

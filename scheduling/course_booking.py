@@ -312,6 +312,8 @@ async def book_day(
     patient = await ctx.patient_spans(session)
     what = booking.CourseSession(ctx.course.id, phase, sequence, figures.dose_g)
     for _ in range(SLOTS_TRIED):
+        if not view.is_open:  # closed since the run read the calendar
+            return "center closed"
         slot = _best_slot(ctx, view, chairs, patient, figures, preferred_chair)
         if isinstance(slot, str):
             return slot

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, true
+from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.logs import describe
-from insurance import alerts, coverage
+from insurance import alerts, coverage, locks
 from scheduling import course_booking, courses
 from scheduling.center_days import CenterDays
 from scheduling.localtime import lenient_instant, zone
@@ -115,6 +115,9 @@ def has_work(
     return upcoming <= through
 
 
+_CENTER_VERSION = select(Center.version).where(Center.id == bindparam("id"))
+
+
 class _Run:
     """One booking run: the centers' days it has read, kept across its courses, and the
     patients whose cover it changed."""
@@ -136,20 +139,27 @@ class _Run:
             if course.status != "active":
                 return  # stopped since the list was read
             days = self.days.get(course.center_id)
-            if days is None:
+            version = await session.scalar(_CENTER_VERSION, {"id": course.center_id})
+            if days is None or days.center.version != version:
+                # New to the run, or edited since (hours, staffing, time zone, policy): the
+                # run's copy of its days is read afresh.
                 center = await course_booking.center_of(session, course)
                 days = self.days[course.center_id] = CenterDays(center)
+            was_stuck = course.unbookable is not None
             through = course_booking.today_at(days.center) + timedelta(
                 days=days.center.booking_horizon_days
             )
             result = await course_booking.book_through(session, course, through, None, days)
             counts["booked"] += len(result.appointments)
             if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
+                # Under the patient's coverage lock, so a recompute under way elsewhere cannot
+                # leave the patient marked reviewed on facts from before these bookings.
+                await locks.lock_patient(session, course.patient_id)
                 await coverage.mark_due(session, [course.patient_id])
                 self.patients.add(course.patient_id)
             stuck = result.unbookable
             if stuck is None:
-                if course.id in self.flagged:
+                if was_stuck or course.id in self.flagged:  # flagged by this run or before it
                     await alerts.course_booked(session, course.id)
                 return
             counts["unbookable"] += 1

@@ -430,3 +430,98 @@ def test_a_course_that_fails_is_flagged_and_the_run_goes_on(
     good = next(c for c in made if c["id"] != str(failed[0]))
     assert booked(nurse, bad["patient_id"]) == []  # rolled back, nothing half-booked
     assert len(booked(nurse, good["patient_id"])) == 3
+
+
+def test_a_closure_or_a_chair_out_of_service_added_mid_run_is_respected(
+    server: Server, nurse: httpx.Client
+) -> None:
+    """The run re-reads a day under its lock before booking into it: a closure or a chair
+    taken out of service after the run first read the day counts."""
+    center = make_center(nurse)
+    chairs = []
+    for label in ("A-1", "B-2"):  # the planner tries A-1 first
+        r = nurse.post(f"/api/v1/centers/{center['id']}/chairs", json={"label": label})
+        assert r.status_code == 201, r.text
+        chairs.append(r.json())
+    closed = course_starting_soon(nurse, center["id"])
+    idle = course_starting_soon(nurse, center["id"])
+    day = date.fromisoformat(closed["start_date"])
+    tz = ZoneInfo(center["timezone"])
+
+    async def run() -> tuple[Any, Any]:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                days = CenterDays(await repository.get_center(session, uuid.UUID(center["id"])))
+                assert (await days.day(session, day)).is_open
+            shut = await asyncio.to_thread(
+                nurse.post,
+                f"/api/v1/centers/{center['id']}/closures",
+                json={"date": day.isoformat(), "reason": "burst pipe"},
+            )
+            assert shut.status_code == 201, shut.text
+            async with db.unit_of_work() as session:
+                row = await courses.get_course(session, uuid.UUID(closed["id"]), for_update=True)
+                first = await course_booking.book_through(session, row, day, None, days)
+            # A fresh copy of the next week's day, then chair A-1 leaves service.
+            later = day + timedelta(days=7)
+            async with db.unit_of_work(write=False) as session:
+                await days.day(session, later)
+            off = await asyncio.to_thread(
+                nurse.patch,
+                f"/api/v1/chairs/{chairs[0]['id']}",
+                json={"active": False},
+                headers={"If-Match": f'"{chairs[0]["version"]}"'},
+            )
+            assert off.status_code == 200, off.text
+            async with db.unit_of_work() as session:
+                row = await courses.get_course(session, uuid.UUID(idle["id"]), for_update=True)
+                row.start_date = later
+                second = await course_booking.book_through(session, row, later, None, days)
+            return first, second
+        finally:
+            await db.dispose()
+
+    first, second = asyncio.run(run())
+    (session_one,) = first.appointments
+    assert session_one.start_at.astimezone(tz).date() != day  # not on the day that closed
+    (session_two,) = second.appointments
+    assert str(session_two.chair_id) == chairs[1]["id"]  # not in the chair out of service
+
+
+def test_a_run_reads_an_edited_center_again_and_clears_a_flag_raised_after_it_began(
+    server: Server, nurse: httpx.Client, billing: httpx.Client
+) -> None:
+    center = make_center(nurse)
+    make_chair(nurse, center["id"])
+    first, second = (course_starting_soon(nurse, center["id"]) for _ in range(2))
+
+    async def run() -> tuple[int, int]:
+        db = Database(server.database_url)
+        try:
+            the_run = scheduling_jobs._Run(db, set(), {"booked": 0, "unbookable": 0})
+            await the_run.book(uuid.UUID(first["id"]))
+            before = the_run.days[uuid.UUID(center["id"])].center.version
+            edited = await asyncio.to_thread(
+                nurse.patch,
+                f"/api/v1/centers/{center['id']}",
+                json={"turnover_minutes": 20},
+                headers={"If-Match": f'"{before}"'},
+            )
+            assert edited.status_code == 200, edited.text
+            # Another run flagged the second course after this one read its flags.
+            await scheduling_jobs._flag(db, uuid.UUID(second["id"]), "stuck elsewhere")
+            async with db.unit_of_work() as session:
+                row = await courses.get_course(session, uuid.UUID(second["id"]))
+                row.unbookable = {"reason": "stuck elsewhere"}
+            await the_run.book(uuid.UUID(second["id"]))
+            return before, the_run.days[uuid.UUID(center["id"])].center.version
+        finally:
+            await db.dispose()
+
+    before, after = asyncio.run(run())
+    assert after == before + 1
+    flags = billing.get(
+        "/api/v1/alerts", params={"kind": "course_unbookable", "patient_id": second["patient_id"]}
+    ).json()["items"]
+    assert [a["status"] for a in flags] == ["resolved"]
