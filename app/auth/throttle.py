@@ -16,8 +16,9 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import SignInFailure
@@ -37,18 +38,18 @@ def account_key(email: str, secret: str) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
 
 
-_BY_ACCOUNT = (
-    select(SignInFailure.at)
-    .where(SignInFailure.account == bindparam("key"), SignInFailure.at > bindparam("since"))
-    .order_by(SignInFailure.at.desc())
-    .limit(bindparam("limit"))
-)
-_BY_ADDRESS = (
-    select(SignInFailure.at)
-    .where(SignInFailure.address == bindparam("key"), SignInFailure.at > bindparam("since"))
-    .order_by(SignInFailure.at.desc())
-    .limit(bindparam("limit"))
-)
+def _recent(column: Any) -> Select[datetime]:
+    """The newest failures on record for one key (an account or an address)."""
+    return (
+        select(SignInFailure.at)
+        .where(column == bindparam("key"), SignInFailure.at > bindparam("since"))
+        .order_by(SignInFailure.at.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+_BY_ACCOUNT = _recent(SignInFailure.account)
+_BY_ADDRESS = _recent(SignInFailure.address)
 
 
 def retry_after(recent: list[datetime], limit: int, window: timedelta, now: datetime) -> int:
