@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import CalendarFeed
-from app.db import utcnow
-from app.problems import NotFound
+from core.clock import utcnow
+from core.problems import NotFound
 
 _SECRET = re.compile(r"([0-9a-f]{32})([0-9a-f]{40})")
 

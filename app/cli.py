@@ -50,8 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_users_deactivate(args: argparse.Namespace) -> int:
     from app.auth.service import deactivate_user
-    from app.db import Database
-    from app.problems import Problem
+    from core.db import Database
+    from core.problems import Problem
 
     async def run() -> None:
         db = Database(get_settings().database_url)
@@ -73,8 +73,8 @@ def cmd_users_deactivate(args: argparse.Namespace) -> int:
 def cmd_users_create(args: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
     from app.auth.service import create_user
-    from app.db import Database
-    from app.problems import Problem
+    from core.db import Database
+    from core.problems import Problem
 
     password = args.password or os.environ.get("CHAIRSIDE_NEW_USER_PASSWORD")
     if not password:
@@ -113,8 +113,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
-    from app.db import Database
-    from insurance.alerts import sweep
+    from core.db import Database
+    from insurance.worklist import sweep
 
     async def run() -> str:
         db = Database(get_settings().database_url)
@@ -134,9 +134,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(_: argparse.Namespace) -> int:
     import app.models  # noqa: F401 - every table known before the first flush
-    from app.db import Database
     from app.jobs.scheduler import run_forever
-    from app.logs import configure_logging
+    from core.db import Database
+    from core.logs import configure_logging
 
     _migrate()
     settings = get_settings()

@@ -14,17 +14,23 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
 from app.auth.service import create_user
-from app.db import Database
-from app.patients.models import Patient
-from app.patients.schemas import PatientCreate
-from app.patients.service import create_patient
-from app.problems import Conflict, Invalid
-from scheduling import booking, course_booking, courses, service
-from scheduling.course_schemas import CourseCreate
-from scheduling.models import Center, Product
-from scheduling.schemas import AppointmentCreate, CenterCreate, ChairCreate, ClosureIn
+from core.db import Database
+from core.problems import Conflict, Invalid
+from core.users import User
+from patients.models import Patient
+from patients.schemas import PatientCreate
+from patients.service import create_patient
+from scheduling.appointments import booking
+from scheduling.appointments.schemas import AppointmentCreate
+from scheduling.catalog.models import Product
+from scheduling.centers import service as centers
+from scheduling.centers.models import Center
+from scheduling.centers.schemas import CenterCreate, ChairCreate, ClosureIn
+from scheduling.courses import booking as course_booking
+from scheduling.courses import service as courses
+from scheduling.courses import sessions as course_sessions
+from scheduling.courses.schemas import CourseCreate
 
 DEMO_PASSWORD = "chairside-demo"  # noqa: S105 - printed for the demo's own users only
 COURSE_WEEKS = 8  # courses are booked this far ahead
@@ -127,20 +133,20 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                     return "demo data not loaded: the database already has a center"
                 raise Conflict("the database is not empty; the demo loads only into an empty one")
             rng = random.Random(20261124)
-            center = await service.create_center(session, _center())
+            center = await centers.create_center(session, _center())
             chairs = []
             for i in range(1, 20):
                 chairs.append(
-                    await service.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
+                    await centers.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
                 )
             for i in range(1, 5):
                 chairs.append(
-                    await service.create_chair(
+                    await centers.create_chair(
                         session, center, ChairCreate(label=f"B{i}", kind="bed")
                     )
                 )
             chairs.append(
-                await service.create_chair(
+                await centers.create_chair(
                     session, center, ChairCreate(label="ISO1", kind="isolation")
                 )
             )
@@ -169,9 +175,9 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                 patients[-COURSE_PATIENTS:],
             )
 
-            today = course_booking.today_at(center)
+            today = course_sessions.today_at(center)
             monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-            await service.add_closure(
+            await centers.add_closure(
                 session,
                 center,
                 ClosureIn(date=monday + timedelta(days=14), reason="staff training"),

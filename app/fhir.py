@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from scheduling.patient_view import Visit
+from scheduling.appointments.patient_view import Visit
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"

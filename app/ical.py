@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 
 from icalendar import Calendar, Event, Timezone
 
+from scheduling.appointments.patient_view import Visit
 from scheduling.localtime import zone
-from scheduling.patient_view import Visit
 
 ICAL = "text/calendar; charset=utf-8"
 STATUS = {"cancelled": "CANCELLED", "booked": "CONFIRMED"}

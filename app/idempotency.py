@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import IdempotencyRecord
-from app.problems import Conflict, Invalid
+from core.problems import Conflict, Invalid
 
 
 @dataclass(frozen=True)

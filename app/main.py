@@ -30,10 +30,10 @@ from app.api import (
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
 from app.api.openapi import add_problem_schema, document_errors
-from app.db import Database
 from app.jobs.scheduler import JobScheduler
-from app.logs import configure_logging
 from app.settings import Settings, get_settings
+from core.db import Database
+from core.logs import configure_logging
 
 # Requests are matched against routes in this order, one by one: the busiest reads come first
 # (a patient portal's list, FHIR reads), or each would first be tried against every staff route.

@@ -1,11 +1,11 @@
 """Every mapped table, imported in one place for Alembic and the drift check."""
 
 from app.audit.models import AuditEvent, CalendarFeed
-from app.auth.models import AccessToken, IdempotencyRecord, SignInFailure, User
-from app.db import Base
+from app.auth.models import AccessToken, IdempotencyRecord, SignInFailure
 from app.jobs.models import JobRun, SchedulerLease
-from app.outbox.models import Delivery, OutboxEvent, WebhookSubscription
-from app.patients.models import Patient, PatientMeasurement
+from core.db import Base
+from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
+from core.users import User
 from insurance.models import (
     Alert,
     Authorization,
@@ -15,21 +15,18 @@ from insurance.models import (
     Payer,
     SessionCover,
 )
-from scheduling.models import (
-    Appointment,
-    AppointmentChange,
+from patients.models import Patient, PatientMeasurement
+from scheduling.appointments.models import Appointment, AppointmentChange
+from scheduling.catalog.models import Product, Regimen
+from scheduling.centers.models import (
     Center,
     Chair,
     ChairBlock,
     Closure,
-    Course,
-    CourseChange,
     OpeningHours,
-    Product,
-    Regimen,
-    SessionRecord,
     StaffingBlock,
 )
+from scheduling.courses.models import Course, CourseChange, SessionRecord
 
 __all__ = [
     "AccessToken",

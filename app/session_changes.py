@@ -12,13 +12,16 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.problems import Conflict, Invalid
-from insurance import coverage, draws
-from scheduling import booking, cascade, courses, repository
-from scheduling.booking import Placed
-from scheduling.course_schemas import SessionRecordIn
-from scheduling.models import Appointment
-from scheduling.schemas import AppointmentReschedule
+from core.problems import Conflict, Invalid
+from insurance import allocation, usage
+from scheduling.appointments import booking
+from scheduling.appointments.booking import Placed
+from scheduling.appointments.models import Appointment
+from scheduling.appointments.schemas import AppointmentReschedule
+from scheduling.centers import repository as center_repository
+from scheduling.courses import cascade
+from scheduling.courses import service as courses
+from scheduling.courses.schemas import SessionRecordIn
 
 
 async def move(
@@ -35,23 +38,23 @@ async def move(
     blocking = False
     unpaid_before: set[uuid.UUID] = set()
     if appt.course_id is not None:
-        center = await repository.get_center(session, appt.center_id)
+        center = await center_repository.get_center(session, appt.center_id)
         blocking = center.coverage_policy == "block"
         if blocking:
-            unpaid_before = set(await coverage.uncovered(session, appt.patient_id))
+            unpaid_before = set(await allocation.uncovered(session, appt.patient_id))
     placed = await booking.reschedule(session, appt, version, data, actor_id)
     if appt.course_id is None:
         return placed, None
     changes = await cascade.cascade(session, appt.course_id, actor_id, keep=appt.id)
     if blocking:
-        unpaid = await coverage.uncovered(session, appt.patient_id)
+        unpaid = await allocation.uncovered(session, appt.patient_id)
         newly = {a: why for a, why in unpaid.items() if a not in unpaid_before}
         if newly:
             why = next(iter(newly.values()))
             raise Conflict(
                 f"insurance would not pay for {len(newly)} session(s) after this move: {why}"
             )
-    await coverage.recompute_patient(session, appt.patient_id)
+    await allocation.recompute_patient(session, appt.patient_id)
     return placed, changes
 
 
@@ -84,7 +87,7 @@ async def progress(
     if appt.course_id is not None and changes is None and (lost or record is not None):
         changes = await cascade.cascade(session, appt.course_id, actor_id)
     if appt.course_id is not None and appt.status == "completed":
-        await draws.consume(session, appt.id, record.dose_given_g if record else None)
+        await usage.consume(session, appt.id, record.dose_given_g if record else None)
     if appt.course_id is not None or weighed:
-        await coverage.recompute_patient(session, appt.patient_id)
+        await allocation.recompute_patient(session, appt.patient_id)
     return appt, changes

@@ -39,22 +39,26 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from scheduling.centers import service as centers
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test harness makes the databases
 
 from sqlalchemy import select, text  # noqa: E402
 
 import app.models  # noqa: E402, F401 - every table known before the first flush
-from app.db import Database  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from app.patients.schemas import PatientCreate  # noqa: E402
-from app.patients.service import create_patient  # noqa: E402
+from core.db import Database  # noqa: E402
 from insurance import facts  # noqa: E402
 from insurance.models import Alert  # noqa: E402
-from scheduling import courses, jobs, service  # noqa: E402
-from scheduling.course_schemas import CourseCreate  # noqa: E402
-from scheduling.models import Appointment, Product  # noqa: E402
-from scheduling.schemas import CenterCreate, ChairCreate  # noqa: E402
+from patients.schemas import PatientCreate  # noqa: E402
+from patients.service import create_patient  # noqa: E402
+from scheduling import jobs  # noqa: E402
+from scheduling.appointments.models import Appointment  # noqa: E402
+from scheduling.catalog.models import Product  # noqa: E402
+from scheduling.centers.schemas import CenterCreate, ChairCreate  # noqa: E402
+from scheduling.courses import service as courses  # noqa: E402
+from scheduling.courses.schemas import CourseCreate  # noqa: E402
 from tests.support import drop_database, fresh_database  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -93,7 +97,7 @@ async def setup(db: Database, count: int) -> uuid.UUID:
     rng = random.Random(7)
     tomorrow = datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=1)
     async with db.unit_of_work() as session:
-        center = await service.create_center(
+        center = await centers.create_center(
             session,
             CenterCreate.model_validate(
                 {
@@ -112,7 +116,7 @@ async def setup(db: Database, count: int) -> uuid.UUID:
             ),
         )
         for i in range(CHAIRS):
-            await service.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
+            await centers.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
         product_id = await session.scalar(select(Product.id).where(Product.hcpcs_code == "J1561"))
         assert product_id is not None, "the seeded J1561 product is missing"
         for n in range(count):

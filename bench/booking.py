@@ -44,9 +44,9 @@ from sqlalchemy import Column, MetaData, Table, Text, Uuid, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth.service import create_user
-from app.db import Database
 from app.migrate import upgrade
 from app.settings import Settings
+from core.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test harness starts servers and databases for us too

@@ -27,21 +27,25 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from scheduling.centers import service as centers
+from scheduling.courses import booking as course_booking
+from scheduling.courses import sessions as course_sessions
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test harness makes the databases
 
 from sqlalchemy import select  # noqa: E402
 
 import app.models  # noqa: E402, F401 - every table known before the first flush
-from app.db import Database  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from app.patients.schemas import PatientCreate  # noqa: E402
-from app.patients.service import create_patient  # noqa: E402
-from scheduling import course_booking, courses, service  # noqa: E402
-from scheduling.course_schemas import CourseCreate  # noqa: E402
+from core.db import Database  # noqa: E402
+from patients.schemas import PatientCreate  # noqa: E402
+from patients.service import create_patient  # noqa: E402
+from scheduling.catalog.models import Product  # noqa: E402
+from scheduling.centers.schemas import CenterCreate, ChairCreate  # noqa: E402
+from scheduling.courses import service as courses  # noqa: E402
+from scheduling.courses.schemas import CourseCreate  # noqa: E402
 from scheduling.localtime import zone  # noqa: E402
-from scheduling.models import Product  # noqa: E402
-from scheduling.schemas import CenterCreate, ChairCreate  # noqa: E402
 from tests.support import drop_database, fresh_database  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -54,7 +58,7 @@ async def setup(url: str, count: int) -> list[str]:
     rng = random.Random(7)
     try:
         async with db.unit_of_work() as session:
-            center = await service.create_center(
+            center = await centers.create_center(
                 session,
                 CenterCreate.model_validate(
                     {
@@ -72,7 +76,7 @@ async def setup(url: str, count: int) -> list[str]:
                 ),
             )
             for i in range(60):
-                await service.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
+                await centers.create_chair(session, center, ChairCreate(label=f"C{i:02d}"))
             product_id = await session.scalar(
                 select(Product.id).where(Product.hcpcs_code == "J1561")
             )
@@ -123,7 +127,7 @@ async def book_all(url: str, course_ids: list[str]) -> tuple[float, Counter[str]
         for course_id in course_ids:
             async with db.unit_of_work() as session:  # one transaction per course
                 course = await courses.get_course(session, uuid.UUID(course_id))
-                tz = zone((await course_booking.center_of(session, course)).timezone)
+                tz = zone((await course_sessions.center_of(session, course)).timezone)
                 result = await course_booking.book_through(
                     session, course, FIRST_DAY + HORIZON, None
                 )

@@ -54,6 +54,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from insurance import worklist
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test harness makes the databases
 
@@ -61,13 +63,16 @@ from sqlalchemy import JSON, Table, func, insert, select, text, update  # noqa: 
 from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
 
 import app.models  # noqa: E402, F401 - every table known before the first flush
-from app.db import Database  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from app.patients.models import Patient  # noqa: E402
-from insurance import alerts, rules  # noqa: E402
-from insurance.coverage import Outcome  # noqa: E402
+from core.db import Database  # noqa: E402
+from insurance import rules  # noqa: E402
+from insurance.allocation import Outcome  # noqa: E402
 from insurance.models import Alert, Authorization, Coverage, Payer, SessionCover  # noqa: E402
-from scheduling.models import Appointment, Center, Chair, Course, Product  # noqa: E402
+from patients.models import Patient  # noqa: E402
+from scheduling.appointments.models import Appointment  # noqa: E402
+from scheduling.catalog.models import Product  # noqa: E402
+from scheduling.centers.models import Center, Chair  # noqa: E402
+from scheduling.courses.models import Course  # noqa: E402
 from tests.support import drop_database, fresh_database  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -465,7 +470,7 @@ async def build(db: Database, patients: int, per_patient: int) -> tuple[Plan, in
 
 async def timed_sweep(db: Database, everyone: bool = False) -> tuple[Outcome, float, float]:
     started = time.perf_counter()
-    outcome, reported = await alerts.sweep(db, everyone=everyone)
+    outcome, reported = await worklist.sweep(db, everyone=everyone)
     return outcome, time.perf_counter() - started, reported
 
 

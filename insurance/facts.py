@@ -18,15 +18,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from insurance import lapse, rules
+from insurance import alert_rules, rules
 from insurance.models import (
     Authorization,
     Coverage,
     Payer,
     SessionCover,
 )
+from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
+from scheduling.catalog.models import Product
+from scheduling.centers.models import Center
+from scheduling.courses.models import Course
 from scheduling.localtime import zone
-from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course, Product
 
 LIVE = ("open", "acknowledged")
 # A session given without cover that billing has dealt with by hand (resolved its alert).
@@ -47,9 +50,9 @@ class Facts:
 
     today: date
     sessions: list[tuple[rules.Need, Decimal | None]] = field(default_factory=list)
-    auths: list[lapse.Auth] = field(default_factory=list)
-    coverages: list[lapse.Cover] = field(default_factory=list)
-    plans: list[lapse.Plan] = field(default_factory=list)
+    auths: list[alert_rules.Auth] = field(default_factory=list)
+    coverages: list[alert_rules.Cover] = field(default_factory=list)
+    plans: list[alert_rules.Plan] = field(default_factory=list)
     # Sessions already given that no authorization paid for: the real unpaid bills.
     unpaid: list[tuple[rules.Need, Decimal | None, str]] = field(default_factory=list)
 
@@ -107,7 +110,7 @@ async def load(
     )
     for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
         left = max(cycles - count, 0) if cycles is not None else None
-        of(patient_id, tz_name).plans.append(lapse.Plan(course_id, hcpcs, interval, left))
+        of(patient_id, tz_name).plans.append(alert_rules.Plan(course_id, hcpcs, interval, left))
 
     def course_sessions(*extra: Any) -> Select[Any]:
         """Course sessions with what their cover depends on: day, drug, dose, price."""
@@ -178,7 +181,7 @@ async def load(
             auth_id, status, code, for_course, valid_from, valid_to, kind, approved - used
         )
         of(owner).auths.append(
-            lapse.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
+            alert_rules.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
         )
 
     unpaid = await session.execute(
@@ -206,13 +209,13 @@ async def load(
         ).where(mine(Coverage.patient_id))
     )
     for owner, coverage_id, payer_id, starts, ends in coverages:
-        of(owner).coverages.append(lapse.Cover(coverage_id, payer_id, starts, ends))
+        of(owner).coverages.append(alert_rules.Cover(coverage_id, payer_id, starts, ends))
     return facts
 
 
 class Decision(NamedTuple):
-    sessions: list[lapse.Session]  # every booked session with its cover
-    alerts: list[lapse.AlertSpec]  # the alerts that should be live
+    sessions: list[alert_rules.Session]  # every booked session with its cover
+    alerts: list[alert_rules.AlertSpec]  # the alerts that should be live
     review_on: date | None  # when time alone could next change them
 
 
@@ -222,20 +225,22 @@ def decide(facts: Facts) -> Decision:
     prices = {need.appointment_id: price for need, price in facts.sessions}
     covers = rules.allocate([n for n, _ in facts.sessions], [a.grant for a in facts.auths])
     by_id = {n.appointment_id: n for n, _ in facts.sessions}
-    sessions = [lapse.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers]
+    sessions = [
+        alert_rules.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers
+    ]
     given = [
-        lapse.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
+        alert_rules.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
         for need, price, reason in facts.unpaid
     ]
     usages = {
-        a.grant.authorization_id: lapse.auth_usage(a, sessions, facts.plans)
+        a.grant.authorization_id: alert_rules.auth_usage(a, sessions, facts.plans)
         for a in facts.auths
         if a.grant.status in rules.APPROVED
     }
-    alerts = lapse.patient_alerts(
+    alerts = alert_rules.patient_alerts(
         facts.today, sessions, facts.auths, facts.coverages, facts.plans, given, usages
     )
-    review = lapse.next_review(
+    review = alert_rules.next_review(
         facts.today, sessions, facts.auths, facts.coverages, facts.plans, usages
     )
     return Decision(sessions, alerts, review)

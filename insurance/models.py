@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, IdMixin, Instant, TimestampMixin, utcnow
+from core.clock import utcnow
+from core.db import Base, IdMixin, Instant, TimestampMixin
 from insurance.rules import AUTH_STATUSES
 
 UNITS_TYPES = ("visits", "billing_units")

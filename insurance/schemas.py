@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from app.schemas import Input, LocalDate, Output, Text, printable
+from core.schemas import Input, LocalDate, Output, Text, printable
 
 UnitsType = Literal["visits", "billing_units"]
 AuthStatus = Literal[

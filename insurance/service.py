@@ -8,9 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.pagination import page
-from app.patients.models import Patient
-from app.problems import Duplicate, IllegalTransition, Invalid, NotFound
+from core.pagination import page
+from core.problems import Duplicate, IllegalTransition, Invalid, NotFound
 from insurance import rules
 from insurance.models import Authorization, AuthorizationChange, Coverage, Payer
 from insurance.schemas import (
@@ -21,7 +20,8 @@ from insurance.schemas import (
     PayerCreate,
     PayerUpdate,
 )
-from scheduling.models import Course
+from patients.models import Patient
+from scheduling.courses.models import Course
 
 # --- payers ----------------------------------------------------------------------------------
 

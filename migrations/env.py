@@ -8,9 +8,9 @@ import logging.config
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.db import create_engine
 from app.models import Base
 from app.settings import get_settings
+from core.db import create_engine
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):

@@ -11,13 +11,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database
-from app.logs import describe
-from insurance import alerts, coverage, locks
-from scheduling import course_booking, courses
-from scheduling.center_days import CenterDays
+from core import locks
+from core.db import Database
+from core.logs import describe
+from insurance import allocation, worklist
+from scheduling.appointments.center_days import CenterDays
+from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
+from scheduling.centers.models import Center
+from scheduling.courses import booking as course_booking
+from scheduling.courses import service as courses
+from scheduling.courses import sessions as course_sessions
+from scheduling.courses.models import Course
 from scheduling.localtime import lenient_instant, zone
-from scheduling.models import ACTIVE_STATUSES, Appointment, Center, Course
 
 Progress = Callable[[int, int], None]  # done, total
 log = logging.getLogger("chairside.jobs")
@@ -32,7 +37,7 @@ async def auto_book(
     fails, raises a `course_unbookable` alert; one that books cleanly clears it."""
     async with db.unit_of_work(write=False) as session:
         course_ids = await _courses_to_book(session, center_id)
-        flagged = set(await session.scalars(alerts.flagged_courses()))
+        flagged = set(await session.scalars(worklist.flagged_courses()))
     counts = {"courses": len(course_ids), "booked": 0, "unbookable": 0, "failed": 0}
     run = _Run(db, flagged, counts)
     for done, course_id in enumerate(course_ids, start=1):
@@ -53,7 +58,7 @@ async def auto_book(
     # Each course's transaction marked its patient due for review; recomputing them together
     # here costs a fraction of one recompute per course. If the run dies first, the hourly
     # sweep picks them up.
-    await alerts.recompute_patients(db, sorted(run.patients))
+    await worklist.recompute_patients(db, sorted(run.patients))
     return counts
 
 
@@ -143,10 +148,10 @@ class _Run:
             if days is None or days.center.version != version:
                 # New to the run, or edited since (hours, staffing, time zone, policy): the
                 # run's copy of its days is read afresh.
-                center = await course_booking.center_of(session, course)
+                center = await course_sessions.center_of(session, course)
                 days = self.days[course.center_id] = CenterDays(center)
             was_stuck = course.unbookable is not None
-            through = course_booking.today_at(days.center) + timedelta(
+            through = course_sessions.today_at(days.center) + timedelta(
                 days=days.center.booking_horizon_days
             )
             result = await course_booking.book_through(session, course, through, None, days)
@@ -155,12 +160,12 @@ class _Run:
                 # Under the patient's coverage lock, so a recompute under way elsewhere cannot
                 # leave the patient marked reviewed on facts from before these bookings.
                 await locks.lock_patient(session, course.patient_id)
-                await coverage.mark_due(session, [course.patient_id])
+                await allocation.mark_due(session, [course.patient_id])
                 self.patients.add(course.patient_id)
             stuck = result.unbookable
             if stuck is None:
                 if was_stuck or course.id in self.flagged:  # flagged by this run or before it
-                    await alerts.course_booked(session, course.id)
+                    await worklist.course_booked(session, course.id)
                 return
             counts["unbookable"] += 1
             # Flagged in the booking's own transaction: what was booked and why not commit
@@ -168,14 +173,14 @@ class _Run:
             problem = (
                 f"{stuck.phase} session {stuck.sequence} ({stuck.window.target}): {stuck.reason}"
             )
-            await alerts.course_unbookable(session, course, problem)
+            await worklist.course_unbookable(session, course, problem)
 
 
 async def _flag(db: Database, course_id: uuid.UUID, problem: str) -> None:
     async with db.unit_of_work() as session:
         course = await session.get(Course, course_id)
         if course is not None:
-            await alerts.course_unbookable(session, course, problem)
+            await worklist.course_unbookable(session, course, problem)
 
 
 async def centers_due_for_booking(

@@ -18,8 +18,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from app.auth.service import create_user
-from app.db import Database
 from app.migrate import upgrade
+from core.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

@@ -49,7 +49,7 @@ def test_billing_reads_but_does_not_write(billing: httpx.Client, nurse: httpx.Cl
 
 def test_patients_may_not_use_staff_routes(server: Server, nurse: httpx.Client) -> None:
     from app.auth.service import create_user
-    from app.db import Database
+    from core.db import Database
 
     patient = make_patient(nurse)
     email = f"p-{uuid.uuid4().hex[:6]}@test.local"
@@ -91,7 +91,7 @@ def test_idle_and_expired_tokens_are_refused(server: Server) -> None:
 
     from app.auth.models import AccessToken
     from app.auth.service import token_digest
-    from app.db import Database
+    from core.db import Database
     from tests.support import SECRET
 
     async def age(token: str, **values: datetime) -> None:
@@ -129,7 +129,7 @@ def test_log_lines_never_carry_exception_messages() -> None:
 
     from sqlalchemy.exc import IntegrityError
 
-    from app.logs import JsonFormatter
+    from core.logs import JsonFormatter
 
     try:
         try:
@@ -193,7 +193,7 @@ def test_sign_in_guessing_is_throttled_per_address(server: Server) -> None:
 
 def _add_user(server: Server, email: str) -> None:
     from app.auth.service import create_user
-    from app.db import Database
+    from core.db import Database
 
     async def add() -> None:
         db = Database(server.database_url)
@@ -208,7 +208,7 @@ def _add_user(server: Server, email: str) -> None:
 
 def test_a_deactivated_user_is_signed_out_everywhere(server: Server) -> None:
     from app.auth.service import deactivate_user
-    from app.db import Database
+    from core.db import Database
 
     email = f"leaver-{uuid.uuid4().hex[:6]}@test.local"
     _add_user(server, email)
@@ -290,7 +290,7 @@ def test_housekeeping_throws_away_old_failed_sign_ins_only(
     from sqlalchemy import func, select
 
     from app.auth.models import SignInFailure
-    from app.db import Database
+    from core.db import Database
 
     async def plant_and_count(plant: bool) -> tuple[int, int]:
         db = Database(server.database_url)

@@ -206,7 +206,7 @@ def test_reads_due_a_token_touch_never_starve_the_pool(server: Server) -> None:
     from sqlalchemy import update
 
     from app.auth.models import AccessToken
-    from app.db import Database
+    from core.db import Database
 
     tokens = [server.login("billing@test.local") for _ in range(45)]
 

@@ -15,14 +15,19 @@ import pytest
 from sqlalchemy import select, update
 
 import app.models  # noqa: F401 - every table known before the first flush
-from app.db import Database, utcnow
 from app.jobs.models import JobRun
-from app.outbox.models import OutboxEvent
-from app.problems import BookingConflict
-from scheduling import booking, course_booking, courses, repository
+from core.clock import utcnow
+from core.db import Database
+from core.outbox.models import OutboxEvent
+from core.problems import BookingConflict
 from scheduling import jobs as scheduling_jobs
-from scheduling.center_days import CenterDays, PatientSpans
-from scheduling.models import Appointment, AppointmentChange
+from scheduling.appointments import placement
+from scheduling.appointments import repository as appointment_repository
+from scheduling.appointments.center_days import CenterDays, PatientSpans
+from scheduling.appointments.models import Appointment, AppointmentChange
+from scheduling.centers import repository as center_repository
+from scheduling.courses import booking as course_booking
+from scheduling.courses import service as courses
 from tests.support import Server, book, make_center, make_chair, make_patient
 from tests.test_courses import gamunex
 
@@ -281,7 +286,9 @@ def test_a_booking_run_checks_its_copy_of_a_day_against_what_was_booked_meanwhil
         db = Database(server.database_url)
         try:
             async with db.unit_of_work(write=False) as session:
-                days = CenterDays(await repository.get_center(session, uuid.UUID(center["id"])))
+                days = CenterDays(
+                    await center_repository.get_center(session, uuid.UUID(center["id"]))
+                )
                 assert (await days.day(session, day)).spans == []  # the run has read the day
             taken = book(
                 nurse,
@@ -298,7 +305,9 @@ def test_a_booking_run_checks_its_copy_of_a_day_against_what_was_booked_meanwhil
             (first,) = result.appointments
             async with db.unit_of_work(write=False) as session:
                 kept = [s.id for s in (await days.day(session, day)).spans]
-                truth = await repository.active_spans(session, row.center_id, *days.bounds(day))
+                truth = await appointment_repository.active_spans(
+                    session, row.center_id, *days.bounds(day)
+                )
             assert sorted(kept) == sorted(s.id for s in truth)  # each booking counted once
             return first
         finally:
@@ -329,12 +338,14 @@ def test_a_planned_booking_the_database_refuses_leaves_the_course_transaction_us
         db = Database(server.database_url)
         try:
             async with db.unit_of_work() as session:
-                days = CenterDays(await repository.get_center(session, uuid.UUID(here["id"])))
+                days = CenterDays(
+                    await center_repository.get_center(session, uuid.UUID(here["id"]))
+                )
                 week = timedelta(days=7)
                 stale = PatientSpans(uuid.UUID(patient["id"]), start - week, start + week)
-                what = booking.CourseSession(uuid.uuid4(), "maintenance", 1, Decimal(70))
+                what = placement.CourseSession(uuid.uuid4(), "maintenance", 1, Decimal(70))
                 try:
-                    await booking.book_planned(
+                    await placement.book_planned(
                         session,
                         days,
                         uuid.UUID(chair["id"]),
@@ -350,7 +361,9 @@ def test_a_planned_booking_the_database_refuses_leaves_the_course_transaction_us
                     raise AssertionError("the overlapping session was booked")
                 assert [s.id for s in stale.spans] == [uuid.UUID(taken.json()["id"])]
                 # The transaction is still usable.
-                assert await repository.patient_exists(session, uuid.UUID(patient["id"]))
+                assert await appointment_repository.patient_exists(
+                    session, uuid.UUID(patient["id"])
+                )
         finally:
             await db.dispose()
 
@@ -380,7 +393,9 @@ def test_a_day_full_of_chairs_still_has_room_for_a_bed(server: Server, nurse: ht
         db = Database(server.database_url)
         try:
             async with db.unit_of_work(write=False) as session:
-                days = CenterDays(await repository.get_center(session, uuid.UUID(center["id"])))
+                days = CenterDays(
+                    await center_repository.get_center(session, uuid.UUID(center["id"]))
+                )
             firsts = []
             for course in (in_a_chair, in_a_bed):  # the chair course first: it finds the day full
                 async with db.unit_of_work() as session:
@@ -452,7 +467,9 @@ def test_a_closure_or_a_chair_out_of_service_added_mid_run_is_respected(
         db = Database(server.database_url)
         try:
             async with db.unit_of_work(write=False) as session:
-                days = CenterDays(await repository.get_center(session, uuid.UUID(center["id"])))
+                days = CenterDays(
+                    await center_repository.get_center(session, uuid.UUID(center["id"]))
+                )
                 assert (await days.day(session, day)).is_open
             shut = await asyncio.to_thread(
                 nurse.post,

@@ -15,9 +15,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert, text
 from sqlalchemy.exc import IntegrityError
 
-from app.db import create_engine
 from app.migrate import downgrade, head_revision, upgrade
 from app.models import Appointment, Base, Center, Chair, Patient
+from core.db import create_engine
 from tests.support import backends, drop_database, fresh_database
 
 

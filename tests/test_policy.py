@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from app.api import policy
 from app.audit.models import AuditEvent
-from app.db import Database
 from app.main import ROUTERS, create_app, served
 from app.settings import Settings
+from core.db import Database
 from tests.support import Server, patient_user
 
 # Path parameters that must take a known value for the route to be reached at all.

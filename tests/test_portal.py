@@ -20,8 +20,8 @@ from icalendar import Calendar
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from app.db import Database
-from scheduling.models import Appointment
+from core.db import Database
+from scheduling.appointments.models import Appointment
 from tests.support import Server, book, make_center, make_chair, patient_user
 
 CLINICAL_WORDS = ("diagnosis", "dose", "insurance", "coverage", "notes", "mrn", "G61", "IVIG")
@@ -390,8 +390,8 @@ def test_the_audit_trail_cannot_be_changed_or_removed(server: Server, nurse: htt
 def test_deactivating_a_patient_user_kills_their_calendar_link(
     server: Server, anonymous: httpx.Client, two_patients: Any
 ) -> None:
-    from app.auth.models import User
     from app.auth.service import deactivate_user
+    from core.users import User
 
     _, mine, _, _ = two_patients
     url = mine.get("/api/v1/portal/calendar-token").json()["url"]

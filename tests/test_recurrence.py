@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling.localtime import AmbiguousLocalTime, NonexistentLocalTime, strict_instant
-from scheduling.recurrence import (
+from scheduling.courses.recurrence import (
     InductionImpossible,
     days_by_preference,
     induction_days,
     maintenance_window,
 )
+from scheduling.localtime import AmbiguousLocalTime, NonexistentLocalTime, strict_instant
 
 regimens = st.tuples(st.integers(1, 30), st.integers(0, 20), st.integers(0, 20)).map(
     lambda t: (t[0], t[0] + t[1], t[0] + t[1] + t[2])  # window_min <= interval <= window_max

@@ -11,17 +11,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from scheduling.availability import OpenSlot, best_slots
-from scheduling.center_days import Day
-from scheduling.localtime import (
-    AmbiguousLocalTime,
-    NonexistentLocalTime,
-    UnknownTimeZone,
-    day_bounds,
-    strict_instant,
-    zone,
-)
-from scheduling.rules import (
+from scheduling.appointments.availability import OpenSlot, best_slots
+from scheduling.appointments.center_days import Day
+from scheduling.appointments.rules import (
     CenterCalendar,
     Shift,
     Span,
@@ -32,6 +24,14 @@ from scheduling.rules import (
     opening_problem,
     span_problem,
     start_conflicts,
+)
+from scheduling.localtime import (
+    AmbiguousLocalTime,
+    NonexistentLocalTime,
+    UnknownTimeZone,
+    day_bounds,
+    strict_instant,
+    zone,
 )
 
 NY = ZoneInfo("America/New_York")

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 import app.models  # noqa: F401 - every table known before the first flush
-from app.db import Database
-from app.patients.schemas import PatientCreate
-from app.patients.service import create_patient
-from scheduling import courses
-from scheduling.course_schemas import CourseCreate
+from core.db import Database
+from patients.schemas import PatientCreate
+from patients.service import create_patient
+from scheduling.courses import service as courses
+from scheduling.courses.schemas import CourseCreate
 from tests.support import (
     ROOT,
     Server,

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from scheduling.dose import (
+from scheduling.catalog.dose import (
     MissingMeasurement,
     dose_grams,
     dosing_weight,
     ideal_body_weight,
     round_to_vials,
 )
-from scheduling.titration import Titration, ceiling_rate, chair_time, infusion_plan
+from scheduling.catalog.titration import Titration, ceiling_rate, chair_time, infusion_plan
 
 rates = st.floats(0.05, 15, allow_nan=False)
 titrations = st.builds(

@@ -22,14 +22,21 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from app.schemas import LocalDate, Page
-from insurance import coverage
-from insurance.coverage import SessionState
-from scheduling import booking, cascade, repository
-from scheduling.course_schemas import CourseSessionOut, SessionRecordIn
+from core.schemas import LocalDate, Page
+from insurance import allocation
+from insurance.allocation import SessionState
+from scheduling.appointments import booking
+from scheduling.appointments.models import Appointment
+from scheduling.appointments.schemas import (
+    AppointmentCreate,
+    AppointmentOut,
+    AppointmentReschedule,
+    Status,
+)
+from scheduling.centers import repository as center_repository
+from scheduling.courses import cascade
+from scheduling.courses.schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
-from scheduling.models import Appointment
-from scheduling.schemas import AppointmentCreate, AppointmentOut, AppointmentReschedule, Status
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
 CONFLICT_DOC: dict[int | str, dict[str, Any]] = {
@@ -60,7 +67,7 @@ def appointment_out(
 
 
 async def _tz(session: AsyncSession, center_id: uuid.UUID) -> str:
-    return await repository.timezone_of(session, center_id)
+    return await center_repository.timezone_of(session, center_id)
 
 
 @router.post(
@@ -110,7 +117,7 @@ async def list_appointments(
         cursor=cursor,
     )
     zones = await booking.center_zones(session, {a.center_id for a in items})
-    covers = await coverage.covers_of(session, [a.id for a in items if a.course_id])
+    covers = await allocation.covers_of(session, [a.id for a in items if a.course_id])
     return Page[AppointmentOut](
         items=[appointment_out(a, zones[a.center_id], covers.get(a.id)) for a in items],
         next_cursor=nxt,
@@ -124,14 +131,14 @@ async def get_appointment(
     appt = await booking.get_appointment(session, appointment_id)
     trail.saw(appt.patient_id, appt.id)
     response.headers["ETag"] = etag(appt.version)
-    cover = (await coverage.covers_of(session, [appt.id])).get(appt.id)
+    cover = (await allocation.covers_of(session, [appt.id])).get(appt.id)
     return appointment_out(appt, await _tz(session, appt.center_id), cover)
 
 
 async def with_course_changes(
     session: AsyncSession, appt: Appointment, tz_name: str, changes: cascade.CascadeResult | None
 ) -> CourseSessionOut:
-    cover = (await coverage.covers_of(session, [appt.id])).get(appt.id)
+    cover = (await allocation.covers_of(session, [appt.id])).get(appt.id)
     out = appointment_out(appt, tz_name, cover).model_dump()
     return CourseSessionOut(
         **out, course_changes=changes_out(changes, tz_name) if changes is not None else None

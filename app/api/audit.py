@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session
 from app.audit import service
 from app.audit.models import AuditEvent
-from app.schemas import Instant, Output, Page
+from core.schemas import Instant, Output, Page
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from app.api.deps import Allowed, Session, get_db, get_settings
 from app.auth import service, throttle
-from app.problems import TooManyRequests, Unauthorized
+from core.problems import TooManyRequests, Unauthorized
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

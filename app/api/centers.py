@@ -18,17 +18,22 @@ from app.api.deps import (
     Session,
     etag,
 )
-from app.problems import ensure_version
-from app.schemas import LocalDate, Page
-from insurance import coverage
-from scheduling import availability, repository, service
-from scheduling.localtime import zone
-from scheduling.models import Center, Chair, ChairBlock
-from scheduling.schemas import (
+from core.problems import ensure_version
+from core.schemas import LocalDate, Page
+from insurance import allocation
+from scheduling.appointments import availability
+from scheduling.appointments.schemas import (
     Availability,
     BoardAppointment,
     BoardChair,
     BoardSlot,
+    DayBoard,
+    Slot,
+)
+from scheduling.centers import repository as center_repository
+from scheduling.centers import service as centers
+from scheduling.centers.models import Center, Chair, ChairBlock
+from scheduling.centers.schemas import (
     CenterCreate,
     CenterOut,
     CenterUpdate,
@@ -40,11 +45,10 @@ from scheduling.schemas import (
     ChairUpdate,
     ClosureIn,
     ClosureOut,
-    DayBoard,
     OpeningHoursOut,
-    Slot,
     StaffingOut,
 )
+from scheduling.localtime import zone
 
 router = APIRouter(prefix="/api/v1", tags=["centers"])
 
@@ -85,8 +89,8 @@ def center_out(center: Center) -> CenterOut:
 async def create_center(
     data: CenterCreate, session: Session, _: Allowed, response: Response
 ) -> CenterOut:
-    center = await service.create_center(session, data)
-    center = await repository.get_center(session, center.id)
+    center = await centers.create_center(session, data)
+    center = await center_repository.get_center(session, center.id)
     response.headers["Location"] = f"/api/v1/centers/{center.id}"
     response.headers["ETag"] = etag(center.version)
     return center_out(center)
@@ -96,7 +100,7 @@ async def create_center(
 async def list_centers(
     session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[CenterOut]:
-    items, nxt = await service.list_centers(session, limit, cursor)
+    items, nxt = await centers.list_centers(session, limit, cursor)
     return Page[CenterOut](items=[center_out(c) for c in items], next_cursor=nxt)
 
 
@@ -104,7 +108,7 @@ async def list_centers(
 async def get_center(
     center_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> CenterOut:
-    center = await repository.get_center(session, center_id)
+    center = await center_repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)
     return center_out(center)
 
@@ -118,13 +122,13 @@ async def update_center(
     _: Allowed,
     response: Response,
 ) -> CenterOut:
-    center = await repository.get_center(session, center_id)
+    center = await center_repository.get_center(session, center_id)
     ensure_version(center.version, version, "center")
-    await service.update_center(session, center, data)
+    await centers.update_center(session, center, data)
     if data.timezone is not None:  # the next sweep recomputes its patients
-        await coverage.center_changed(session, center_id)
+        await allocation.center_changed(session, center_id)
     session.expire(center)
-    center = await repository.get_center(session, center_id)
+    center = await center_repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)
     return center_out(center)
 
@@ -135,8 +139,8 @@ async def update_center(
 async def add_closure(
     center_id: uuid.UUID, data: ClosureIn, session: Session, _: Allowed, response: Response
 ) -> ClosureOut:
-    center = await repository.get_center(session, center_id)
-    closure = await service.add_closure(session, center, data)
+    center = await center_repository.get_center(session, center_id)
+    closure = await centers.add_closure(session, center, data)
     response.headers["Location"] = f"/api/v1/centers/{center_id}/closures/{closure.id}"
     return ClosureOut.model_validate(closure)
 
@@ -149,8 +153,8 @@ async def list_closures(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ClosureOut]:
-    await repository.get_center(session, center_id)
-    items, nxt = await service.list_closures(session, center_id, limit, cursor)
+    await center_repository.get_center(session, center_id)
+    items, nxt = await centers.list_closures(session, center_id, limit, cursor)
     return Page[ClosureOut](items=[ClosureOut.model_validate(c) for c in items], next_cursor=nxt)
 
 
@@ -158,7 +162,7 @@ async def list_closures(
 async def get_closure(
     center_id: uuid.UUID, closure_id: uuid.UUID, session: Session, _: Allowed
 ) -> ClosureOut:
-    return ClosureOut.model_validate(await service.get_closure(session, center_id, closure_id))
+    return ClosureOut.model_validate(await centers.get_closure(session, center_id, closure_id))
 
 
 @router.post(
@@ -167,8 +171,8 @@ async def get_closure(
 async def create_chair(
     center_id: uuid.UUID, data: ChairCreate, session: Session, _: Allowed, response: Response
 ) -> ChairOut:
-    center = await repository.get_center(session, center_id)
-    chair = await service.create_chair(session, center, data)
+    center = await center_repository.get_center(session, center_id)
+    chair = await centers.create_chair(session, center, data)
     response.headers["Location"] = f"/api/v1/chairs/{chair.id}"
     response.headers["ETag"] = etag(chair.version)
     return ChairOut.model_validate(chair)
@@ -182,8 +186,8 @@ async def list_chairs(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairOut]:
-    await repository.get_center(session, center_id)
-    items, nxt = await service.list_chairs(session, center_id, limit, cursor)
+    await center_repository.get_center(session, center_id)
+    items, nxt = await centers.list_chairs(session, center_id, limit, cursor)
     return Page[ChairOut](items=[ChairOut.model_validate(c) for c in items], next_cursor=nxt)
 
 
@@ -191,7 +195,7 @@ async def list_chairs(
 async def get_chair(
     chair_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> ChairOut:
-    chair = await repository.get_chair(session, chair_id)
+    chair = await center_repository.get_chair(session, chair_id)
     response.headers["ETag"] = etag(chair.version)
     return ChairOut.model_validate(chair)
 
@@ -205,9 +209,9 @@ async def update_chair(
     _: Allowed,
     response: Response,
 ) -> ChairOut:
-    chair: Chair = await repository.get_chair(session, chair_id)
+    chair: Chair = await center_repository.get_chair(session, chair_id)
     ensure_version(chair.version, version, "chair")
-    await service.update_chair(session, chair, data)
+    await centers.update_chair(session, chair, data)
     response.headers["ETag"] = etag(chair.version)
     return ChairOut.model_validate(chair)
 
@@ -218,10 +222,10 @@ async def update_chair(
 async def add_chair_block(
     chair_id: uuid.UUID, data: ChairBlockIn, session: Session, _: Allowed, response: Response
 ) -> ChairBlockOut:
-    chair = await repository.get_chair(session, chair_id)
-    block = await service.add_chair_block(session, chair, data)
+    chair = await center_repository.get_chair(session, chair_id)
+    block = await centers.add_chair_block(session, chair, data)
     response.headers["Location"] = f"/api/v1/chairs/{chair_id}/blocks/{block.id}"
-    return block_out(block, await repository.timezone_of(session, chair.center_id))
+    return block_out(block, await center_repository.timezone_of(session, chair.center_id))
 
 
 def block_out(block: ChairBlock, tz_name: str) -> ChairBlockOut:
@@ -243,9 +247,9 @@ async def list_chair_blocks(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairBlockOut]:
-    chair = await repository.get_chair(session, chair_id)
-    tz = await repository.timezone_of(session, chair.center_id)
-    items, nxt = await service.list_chair_blocks(session, chair_id, limit, cursor)
+    chair = await center_repository.get_chair(session, chair_id)
+    tz = await center_repository.timezone_of(session, chair.center_id)
+    items, nxt = await centers.list_chair_blocks(session, chair_id, limit, cursor)
     return Page[ChairBlockOut](items=[block_out(b, tz) for b in items], next_cursor=nxt)
 
 
@@ -253,9 +257,9 @@ async def list_chair_blocks(
 async def get_chair_block(
     chair_id: uuid.UUID, block_id: uuid.UUID, session: Session, _: Allowed
 ) -> ChairBlockOut:
-    chair = await repository.get_chair(session, chair_id)
-    block = await service.get_chair_block(session, chair_id, block_id)
-    return block_out(block, await repository.timezone_of(session, chair.center_id))
+    chair = await center_repository.get_chair(session, chair_id)
+    block = await centers.get_chair_block(session, chair_id, block_id)
+    return block_out(block, await center_repository.timezone_of(session, chair.center_id))
 
 
 @router.get("/centers/{center_id}/availability", response_model=Availability)
@@ -267,7 +271,7 @@ async def get_availability(
     duration_minutes: Annotated[int, Query(ge=1, le=24 * 60)],
     chair_kind: Annotated[ChairKind | None, Query()] = None,
 ) -> Availability:
-    center = await repository.get_center(session, center_id)
+    center = await center_repository.get_center(session, center_id)
     tz = zone(center.timezone)
     slots = await availability.open_slots(
         session, center, date, timedelta(minutes=duration_minutes), chair_kind
@@ -284,10 +288,10 @@ async def get_availability(
 async def get_day(
     center_id: uuid.UUID, session: Session, _: Allowed, date: Annotated[LocalDate, Query()]
 ) -> DayBoard:
-    center = await repository.get_center(session, center_id)
+    center = await center_repository.get_center(session, center_id)
     tz = zone(center.timezone)
     board = await availability.day_board(session, center, date)
-    covers = await coverage.covers_of(session, [a.id for a in board.appointments if a.course_id])
+    covers = await allocation.covers_of(session, [a.id for a in board.appointments if a.course_id])
     by_chair: dict[uuid.UUID, list[BoardAppointment]] = {c.id: [] for c in board.chairs}
     for a in board.appointments:
         by_chair.setdefault(a.chair_id, []).append(

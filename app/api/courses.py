@@ -11,12 +11,19 @@ from fastapi import APIRouter, Query, Response, status
 from app.api.covers import coverage_out
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session, etag
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from app.problems import Invalid
-from app.schemas import LocalDate, Page
-from insurance import coverage
-from insurance.coverage import SessionState
-from scheduling import cascade, course_booking, course_plan, courses
-from scheduling.course_schemas import (
+from core.problems import Invalid
+from core.schemas import LocalDate, Page
+from insurance import allocation
+from insurance.allocation import SessionState
+from scheduling.appointments.models import Appointment
+from scheduling.catalog.schemas import InductionOut, MaintenanceOut
+from scheduling.courses import booking as course_booking
+from scheduling.courses import cascade
+from scheduling.courses import plan as course_plan
+from scheduling.courses import service as courses
+from scheduling.courses import sessions as course_sessions
+from scheduling.courses.models import Course
+from scheduling.courses.schemas import (
     BookingResult,
     BookThrough,
     CourseAction,
@@ -25,14 +32,11 @@ from scheduling.course_schemas import (
     CourseOut,
     CoursePlan,
     CourseStatus,
-    InductionOut,
-    MaintenanceOut,
     OutcomeOut,
     PlannedSession,
     SessionAppointment,
 )
 from scheduling.localtime import zone
-from scheduling.models import Appointment, Course
 
 router = APIRouter(prefix="/api/v1", tags=["courses"])
 PLAN_HORIZON = timedelta(weeks=12)
@@ -114,7 +118,7 @@ def planned_out(
     )
 
 
-def unbookable_out(u: course_booking.Unbookable) -> PlannedSession:
+def unbookable_out(u: course_sessions.Unbookable) -> PlannedSession:
     return PlannedSession(
         phase=u.phase,
         sequence=u.sequence,
@@ -151,7 +155,7 @@ async def create_course(
         return earlier
     course = await courses.create_course(session, data, caller.user_id)
     trail.saw(course.patient_id, course.id)
-    await coverage.recompute_patient(session, course.patient_id)  # a new need for cover
+    await allocation.recompute_patient(session, course.patient_id)  # a new need for cover
     location = f"/api/v1/courses/{course.id}"
     return await post.reply(status.HTTP_201_CREATED, course_out(course), location)
 
@@ -196,11 +200,11 @@ async def book_course(
         return earlier
     course = await courses.get_course(session, course_id, for_update=True)
     trail.saw(course.patient_id)
-    center = await course_booking.center_of(session, course)
-    if data.through > course_booking.today_at(center) + MAX_BOOKING_AHEAD:
+    center = await course_sessions.center_of(session, course)
+    if data.through > course_sessions.today_at(center) + MAX_BOOKING_AHEAD:
         raise Invalid("book at most a year ahead")
     result = await course_booking.book_through(session, course, data.through, caller.user_id)
-    await coverage.recompute_patient(session, course.patient_id)
+    await allocation.recompute_patient(session, course.patient_id)
     stuck = result.unbookable
     out = BookingResult(
         booked=[session_out(a, center.timezone) for a in result.appointments],
@@ -220,10 +224,12 @@ async def read_course_plan(
 ) -> CoursePlan:
     course = await courses.get_course(session, course_id)
     trail.saw(course.patient_id)
-    center = await course_booking.center_of(session, course)
-    today = course_booking.today_at(center)
+    center = await course_sessions.center_of(session, course)
+    today = course_sessions.today_at(center)
     entries = await course_plan.plan(session, course, today, through or today + PLAN_HORIZON)
-    covers = await coverage.covers_of(session, [e.appointment.id for e in entries if e.appointment])
+    covers = await allocation.covers_of(
+        session, [e.appointment.id for e in entries if e.appointment]
+    )
     return CoursePlan(
         course_id=course.id,
         status=course.status,
@@ -241,7 +247,7 @@ async def course_outcomes(
     """Outcome scores and reactions session by session (proof of benefit for renewals)."""
     course = await courses.get_course(session, course_id)
     trail.saw(course.patient_id)
-    tz = zone((await course_booking.center_of(session, course)).timezone)
+    tz = zone((await course_sessions.center_of(session, course)).timezone)
     return [
         OutcomeOut(
             appointment_id=appt.id,
@@ -272,5 +278,5 @@ async def act_on_course(
     course = await courses.get_course(session, course_id, for_update=True)
     trail.saw(course.patient_id)
     course = await courses.act(session, course, action, caller.user_id, data.note if data else None)
-    await coverage.recompute_patient(session, course.patient_id)
+    await allocation.recompute_patient(session, course.patient_id)
     return course_out(course)

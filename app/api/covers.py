@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from insurance.coverage import SessionState
-from scheduling.schemas import SessionCoverage
+from insurance.allocation import SessionState
+from scheduling.appointments.schemas import SessionCoverage
 
 
 def coverage_out(cover: SessionState | None) -> SessionCoverage | None:

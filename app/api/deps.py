@@ -16,10 +16,11 @@ from app.api import policy
 from app.audit import service as audit_trail
 from app.audit.service import Entry, Trail
 from app.auth import service as auth
-from app.db import Database, utcnow
-from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.problems import Forbidden, PreconditionFailed, PreconditionRequired, Unauthorized
 from app.settings import Settings
+from core.clock import utcnow
+from core.db import Database
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from core.problems import Forbidden, PreconditionFailed, PreconditionRequired, Unauthorized
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (a search with its terms in the body): no write lock for them.

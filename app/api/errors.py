@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem, TooManyRequests
+from core.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 
 from app import fhir
 from app.api.deps import Allowed, Audited, Session
-from app.db import utcnow
-from app.problems import Invalid, NotFound
-from scheduling import patient_view
+from core.clock import utcnow
+from core.problems import Invalid, NotFound
+from scheduling.appointments import patient_view
 
 router = APIRouter(prefix="/fhir/r4", tags=["fhir"])
 FHIR_OK: dict[int | str, dict[str, Any]] = {

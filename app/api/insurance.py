@@ -23,9 +23,10 @@ from app.api.deps import (
     get_db,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from app.problems import ensure_version
-from app.schemas import LocalDate, Page
-from insurance import alerts, coverage, locks, service
+from core import locks
+from core.problems import ensure_version
+from core.schemas import LocalDate, Page
+from insurance import allocation, service, worklist
 from insurance.models import Alert, Authorization
 from insurance.schemas import (
     AlertAction,
@@ -94,7 +95,7 @@ async def update_payer(
     payer = await service.get_payer(session, payer_id)
     ensure_version(payer.version, version, "payer")
     payer = await service.update_payer(session, payer, data)
-    await coverage.payer_changed(session, payer.id)
+    await allocation.payer_changed(session, payer.id)
     response.headers["ETag"] = etag(payer.version)
     return PayerOut.model_validate(payer)
 
@@ -124,7 +125,7 @@ async def create_coverage(
 ) -> CoverageOut:
     c = await service.create_coverage(session, patient_id, data)
     trail.saw(patient_id, c.id)
-    await coverage.recompute_patient(session, patient_id)
+    await allocation.recompute_patient(session, patient_id)
     response.headers["Location"] = f"/api/v1/coverages/{c.id}"
     response.headers["ETag"] = etag(c.version)
     return CoverageOut.model_validate(c)
@@ -154,7 +155,7 @@ async def update_coverage(
     trail.saw(c.patient_id)
     ensure_version(c.version, version, "coverage")
     c = await service.update_coverage(session, c, data)
-    await coverage.recompute_patient(session, c.patient_id)
+    await allocation.recompute_patient(session, c.patient_id)
     response.headers["ETag"] = etag(c.version)
     return CoverageOut.model_validate(c)
 
@@ -212,7 +213,7 @@ async def create_authorization(
         return earlier
     auth = await service.create_authorization(session, data, caller.user_id)
     trail.saw(auth.patient_id, auth.id)
-    await coverage.recompute_patient(session, auth.patient_id)
+    await allocation.recompute_patient(session, auth.patient_id)
     out = await authorization_out(session, auth)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/authorizations/{auth.id}")
 
@@ -258,7 +259,7 @@ async def update_authorization(
     auth = await service.get_authorization(session, authorization_id, for_update=True)
     ensure_version(auth.version, version, "authorization")
     auth = await service.update_authorization(session, auth, data, caller.user_id)
-    await coverage.recompute(session, [auth.patient_id])
+    await allocation.recompute(session, [auth.patient_id])
     response.headers["ETag"] = etag(auth.version)
     return await authorization_out(session, auth)
 
@@ -269,7 +270,7 @@ async def authorization_usage(
 ) -> UsageOut:
     auth = await service.get_authorization(session, authorization_id)
     trail.saw(auth.patient_id)
-    usage = await alerts.usage_of(session, auth)
+    usage = await worklist.usage_of(session, auth)
     return UsageOut(
         units_approved=usage.units_approved,
         units_used=usage.units_used,
@@ -304,7 +305,7 @@ async def list_alerts(
 ) -> Page[AlertOut]:
     """The billing work queue, soonest due first."""
     trail.saw(patient_id)
-    items, nxt = await alerts.list_alerts(
+    items, nxt = await worklist.list_alerts(
         session, kind, status, payer_id, patient_id, due_before, limit, cursor
     )
     return Page[AlertOut](items=[alert_out(a) for a in items], next_cursor=nxt)
@@ -314,7 +315,7 @@ async def list_alerts(
 async def get_alert(
     alert_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AlertOut:
-    alert = await alerts.get_alert(session, alert_id)
+    alert = await worklist.get_alert(session, alert_id)
     trail.saw(alert.patient_id)
     response.headers["ETag"] = etag(alert.version)
     return alert_out(alert)
@@ -329,7 +330,7 @@ async def act_on_alert(
     trail: Audited,
     data: AlertAction | None = None,
 ) -> AlertOut:
-    alert = await alerts.act(session, alert_id, action, data or AlertAction(), caller.user_id)
+    alert = await worklist.act(session, alert_id, action, data or AlertAction(), caller.user_id)
     trail.saw(alert.patient_id)
     return alert_out(alert)
 
@@ -339,7 +340,7 @@ async def run_sweep(request: Request, _: Allowed, everyone: bool = False) -> Swe
     """Recompute cover and alerts now for the patients whose review date has come, or for
     `everyone` (after a price or product change, say). The scheduler runs it hourly. It
     commits chunk by chunk in transactions of its own."""
-    outcome, seconds = await alerts.sweep(get_db(request), everyone=everyone)
+    outcome, seconds = await worklist.sweep(get_db(request), everyone=everyone)
     return SweepOut(
         patients=outcome.patients, opened=outcome.opened, resolved=outcome.resolved, seconds=seconds
     )
@@ -370,7 +371,7 @@ async def worklist_csv(session: Session, _: Allowed) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for row in await alerts.worklist(session):
+    for row in await worklist.worklist(session):
         writer.writerow([_cell(v) for v in row])
     today = date.today().isoformat()
     return Response(

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, Limit, Session, get_db
 from app.jobs.models import JobRun
 from app.jobs.registry import JOBS, run_job
-from app.pagination import page
-from app.problems import Invalid
-from app.schemas import Page
+from core.pagination import page
+from core.problems import Invalid
+from core.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 JobName = Literal[

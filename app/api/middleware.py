@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import PROBLEM_JSON
 from app.api.metrics import Metrics
-from app.logs import describe
+from core.logs import describe
 
 log = logging.getLogger("chairside.access")
 

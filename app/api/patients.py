@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, IfMatch, Limit, Session, etag
-from app.pagination import MAX_LIMIT
-from app.patients import service
-from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
-from app.schemas import Input, Page, SearchText
-from insurance import coverage
-from scheduling import cascade
+from core.pagination import MAX_LIMIT
+from core.schemas import Input, Page, SearchText
+from insurance import allocation
+from patients import service
+from patients.schemas import PatientCreate, PatientOut, PatientUpdate
+from scheduling.courses import cascade
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -88,6 +88,6 @@ async def update_patient(
     if measured:
         # Doses follow the dosing weight: booked sessions get the dose and chair time it needs.
         await cascade.replan_patient(session, patient.id, caller.user_id)
-        await coverage.recompute_patient(session, patient.id)  # billing units follow the dose
+        await allocation.recompute_patient(session, patient.id)  # billing units follow the dose
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)

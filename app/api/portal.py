@@ -16,12 +16,12 @@ from fastapi import APIRouter, Request, Response, status
 from app import calendar_feeds, ical
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session, get_settings
 from app.auth.service import Caller
-from app.db import utcnow
-from app.problems import Forbidden, Invalid
-from app.schemas import Output, Page
-from scheduling import patient_view
+from core.clock import utcnow
+from core.problems import Forbidden, Invalid
+from core.schemas import Output, Page
+from scheduling.appointments import patient_view
+from scheduling.appointments.patient_view import Visit
 from scheduling.localtime import zone
-from scheduling.patient_view import Visit
 
 router = APIRouter(tags=["portal"])
 

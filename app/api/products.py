@@ -16,12 +16,12 @@ from app.api.deps import (
     Session,
     etag,
 )
-from app.problems import ensure_version
-from app.schemas import Page
-from insurance import coverage
-from scheduling import products
-from scheduling.models import Product
-from scheduling.schemas import (
+from core.problems import ensure_version
+from core.schemas import Page
+from insurance import allocation
+from scheduling.catalog import products
+from scheduling.catalog.models import Product
+from scheduling.catalog.schemas import (
     ChairBreakdown,
     InfusionTimeIn,
     InfusionTimeOut,
@@ -106,7 +106,7 @@ async def update_product(
     product = await products.get_product(session, product_id)
     ensure_version(product.version, version, "product")
     product = await products.update_product(session, product, data)
-    await coverage.product_changed(session, product.id)  # the next sweep recomputes them
+    await allocation.product_changed(session, product.id)  # the next sweep recomputes them
     response.headers["ETag"] = etag(product.version)
     return product_out(product)
 

@@ -7,17 +7,17 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, IfMatch, Limit, Session, etag
-from app.problems import ensure_version
-from app.schemas import Page
-from scheduling import regimens
-from scheduling.course_schemas import (
+from core.problems import ensure_version
+from core.schemas import Page
+from scheduling.catalog import regimens
+from scheduling.catalog.models import Regimen
+from scheduling.catalog.schemas import (
     InductionOut,
     MaintenanceOut,
     RegimenCreate,
     RegimenOut,
     RegimenUpdate,
 )
-from scheduling.models import Regimen
 
 router = APIRouter(prefix="/api/v1", tags=["courses"])
 

@@ -22,10 +22,10 @@ from app.api.deps import (
     etag,
     get_settings,
 )
-from app.outbox.models import Delivery, OutboxEvent, WebhookSubscription
-from app.pagination import page
-from app.problems import Invalid, NotFound, ensure_version
-from app.schemas import Input, Page
+from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
+from core.pagination import page
+from core.problems import Invalid, NotFound, ensure_version
+from core.schemas import Input, Page
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 EventType = Literal[

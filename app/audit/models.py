@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Instant, utcnow
+from core.clock import utcnow
+from core.db import Base, Instant
 
 OUTCOMES = ("success", "denied", "error")
 

@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
-from app.db import utcnow
-from app.pagination import page
+from core.clock import utcnow
+from core.pagination import page
 
 
 @dataclass

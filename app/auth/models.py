@@ -1,4 +1,4 @@
-"""Users, their access tokens, and idempotency records of POSTs."""
+"""Access tokens, failed sign-ins and idempotency records of POSTs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -18,24 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, IdMixin, Instant, TimestampMixin, utcnow
-
-ROLES = ("admin", "nurse", "billing", "patient")
-
-
-class User(IdMixin, TimestampMixin, Base):
-    __tablename__ = "users"
-
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))
-    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-    __table_args__ = (
-        CheckConstraint("role IN ('admin', 'nurse', 'billing', 'patient')", name="role"),
-        CheckConstraint("(role = 'patient') = (patient_id IS NOT NULL)", name="patient_link"),
-    )
+from core.clock import utcnow
+from core.db import Base, IdMixin, Instant
 
 
 class AccessToken(IdMixin, Base):

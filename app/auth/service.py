@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import CalendarFeed
-from app.auth.models import ROLES, AccessToken, User
-from app.db import utcnow
-from app.patients.models import Patient
-from app.problems import Duplicate, Invalid, NotFound, Unauthorized
+from app.auth.models import AccessToken
+from core.clock import utcnow
+from core.problems import Duplicate, Invalid, NotFound, Unauthorized
+from core.users import ROLES, User
+from patients.models import Patient
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as one for a known email.

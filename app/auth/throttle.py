@@ -22,7 +22,7 @@ from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import SignInFailure
-from app.db import utcnow
+from core.clock import utcnow
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from app.db import Database
 from app.jobs.registry import JOBS, run_job
 from app.settings import get_settings
+from core.db import Database
 
 
 def run_now(name: str) -> int:

@@ -12,8 +12,9 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from app.auth.models import SignInFailure
-from app.db import Database, utcnow
 from app.settings import get_settings
+from core.clock import utcnow
+from core.db import Database
 
 KEEP_BEYOND_WINDOW = timedelta(days=1)
 

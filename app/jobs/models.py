@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Instant, utcnow
+from core.clock import utcnow
+from core.db import Base, Instant
 
 RUN_OUTCOMES = ("running", "succeeded", "failed")
 TRIGGERS = ("schedule", "manual", "command")

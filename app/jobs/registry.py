@@ -15,16 +15,17 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.db import Database, utcnow
 from app.jobs.housekeeping import housekeeping
 from app.jobs.models import JobRun
-from app.jobs.no_shows import no_show_sweep
-from app.logs import describe
-from app.outbox.delivery import deliver
-from app.outbox.reminders import send_reminders
-from app.problems import Conflict
 from app.settings import get_settings
+from core.clock import utcnow
+from core.db import Database
+from core.logs import describe
+from core.outbox.delivery import deliver
+from core.problems import Conflict
 from insurance.jobs import lapse_sweep
+from scheduling.appointments.no_shows import no_show_sweep
+from scheduling.appointments.reminders import send_reminders
 from scheduling.jobs import auto_book
 
 RUNNER = f"{socket.gethostname()}:{os.getpid()}"[:80]

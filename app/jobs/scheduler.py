@@ -20,12 +20,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import Database, utcnow
 from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
-from app.logs import describe
-from app.outbox.delivery import deliver
-from app.problems import Conflict
+from core.clock import utcnow
+from core.db import Database
+from core.logs import describe
+from core.outbox.delivery import deliver
+from core.problems import Conflict
 from scheduling.jobs import centers_due_for_booking
 
 log = logging.getLogger("chairside.scheduler")

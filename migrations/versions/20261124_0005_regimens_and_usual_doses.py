@@ -17,7 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from alembic import op
 
-from app.db import Instant
+from core.db import Instant
 
 revision: str = "0005"
 down_revision: str | None = "0004"

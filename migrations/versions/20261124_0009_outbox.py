@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.db import Instant
+from core.db import Instant
 
 revision: str = "0009"
 down_revision: str | None = "0008"

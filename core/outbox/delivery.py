@@ -1,0 +1,180 @@
+"""Delivering outbox events to webhook subscribers: signed, retried with exponential backoff
+while the receiver is down or refuses, and never sent again once acknowledged (2xx)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from app.settings import get_settings
+from core.clock import utcnow
+from core.db import Database
+from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
+
+log = logging.getLogger("chairside.webhooks")
+MAX_ATTEMPTS = 40  # with the 1 h cap, more than a day and a half of trying
+CLAIM = timedelta(seconds=60)  # a delivery being sent is not picked up again meanwhile
+SEND_LIMIT = 20.0  # seconds a receiver gets, all told: well inside the claim
+BATCH = 200
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`Chairside-Signature`: HMAC-SHA256 of "{timestamp}.{body}" with the subscription's
+    secret; receivers recompute it and reject old timestamps (replays)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def backoff(attempts: int, base_seconds: float) -> timedelta:
+    """The wait before the next attempt: doubling from `base_seconds`, at most an hour."""
+    return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 3600))
+
+
+async def fan_out(db: Database) -> int:
+    """Make a delivery of each new event for every active subscription that wants its type."""
+    made = 0
+    async with db.unit_of_work() as session:
+        pending = list(
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.fanned_out.is_(False))
+                .order_by(OutboxEvent.occurred_at)
+                .limit(5000)
+            )
+        )
+        if not pending:
+            return 0
+        subscriptions = list(
+            await session.scalars(
+                select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+            )
+        )
+        if not subscriptions:  # nobody listens: these events reach no one, now or later
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.fanned_out.is_(False)).values(fanned_out=True)
+            )
+            return 0
+        for event in pending:
+            for sub in subscriptions:
+                # A subscriber hears what happens from the moment it subscribed.
+                if event.type in sub.event_types and sub.created_at <= event.occurred_at:
+                    session.add(
+                        Delivery(id=uuid.uuid4(), event_id=event.id, subscription_id=sub.id)
+                    )
+                    made += 1
+            event.fanned_out = True
+    return made
+
+
+async def send_due(db: Database, client: httpx.AsyncClient) -> dict[str, int]:
+    """Send the deliveries that are due, each claimed first, its outcome kept afterwards; no
+    transaction stays open while a receiver answers."""
+    now = utcnow()
+    counts = {"sent": 0, "delivered": 0, "retrying": 0, "failed": 0}
+    async with db.unit_of_work(write=False) as session:
+        due = (
+            await session.execute(
+                select(
+                    Delivery.id, OutboxEvent, WebhookSubscription.url, WebhookSubscription.secret
+                )
+                .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+                .join(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
+                .where(
+                    Delivery.status == "pending",
+                    Delivery.next_attempt_at <= now,
+                    WebhookSubscription.active.is_(True),
+                )
+                .order_by(Delivery.next_attempt_at)
+                .limit(BATCH)
+            )
+        ).all()
+    base = get_settings().webhook_retry_seconds
+    for delivery_id, event, url, secret in due:
+        if not await _claim(db, delivery_id):
+            continue  # another sender has it
+        counts["sent"] += 1
+        code, error = await _post(client, url, secret, event)
+        async with db.unit_of_work() as session:
+            delivery = await session.get(Delivery, delivery_id, with_for_update=True)
+            assert delivery is not None
+            if delivery.status != "pending":
+                continue  # settled meanwhile: an acknowledgement is never overwritten
+            delivery.attempts += 1
+            delivery.last_status_code, delivery.last_error = code, error
+            if code is not None and 200 <= code < 300:
+                delivery.status, delivery.delivered_at = "delivered", utcnow()
+                counts["delivered"] += 1
+            elif delivery.attempts >= MAX_ATTEMPTS:
+                delivery.status = "failed"
+                counts["failed"] += 1
+            else:
+                delivery.next_attempt_at = utcnow() + backoff(delivery.attempts, base)
+                counts["retrying"] += 1
+    return counts
+
+
+async def _claim(db: Database, delivery_id: uuid.UUID) -> bool:
+    async with db.unit_of_work() as session:
+        now = utcnow()  # now, not when the batch began: the claim must outlast this send
+        claimed = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == "pending",
+                Delivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + CLAIM)
+        )
+        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def body_of(event: OutboxEvent) -> bytes:
+    payload: dict[str, Any] = {
+        "id": str(event.id),
+        "type": event.type,
+        "occurred_at": event.occurred_at.isoformat(),
+        "data": event.data,
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, secret: str, event: OutboxEvent
+) -> tuple[int | None, str | None]:
+    body = body_of(event)
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "Chairside-Event-Id": str(event.id),
+        "Chairside-Event-Type": event.type,
+        "Chairside-Timestamp": timestamp,
+        "Chairside-Signature": signature(secret, timestamp, body),
+    }
+    try:
+        response = await asyncio.wait_for(
+            client.post(url, content=body, headers=headers), SEND_LIMIT
+        )
+    except Exception as exc:  # any failure to get an answer is one failed attempt
+        return None, type(exc).__name__
+    return response.status_code, None
+
+
+async def deliver(db: Database, client: httpx.AsyncClient | None = None) -> dict[str, int]:
+    """The delivery job: fan out new events, then send what is due."""
+    made = await fan_out(db)
+    if client is not None:
+        counts = await send_due(db, client)
+    else:
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as own:
+            counts = await send_due(db, own)
+    return {"fanned_out": made, **counts}

@@ -1,0 +1,251 @@
+"""Billing's work queue: reading, acting on and sweeping alerts. Flushes; never commits."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, select, union, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import locks
+from core.clock import utcnow
+from core.db import Database
+from core.outbox import events
+from core.pagination import page
+from core.problems import IllegalTransition, Invalid, NotFound
+from insurance import alert_rules, allocation, facts, rules
+from insurance.models import Alert, Authorization, Payer, SessionCover
+from insurance.schemas import AlertAction
+from patients.models import Patient
+from scheduling.courses.models import Course
+
+# Patients per transaction: bounded memory and lock count, few round trips.
+SWEEP_CHUNK = 2000
+
+
+async def list_alerts(
+    session: AsyncSession,
+    kind: str | None,
+    status: str | None,
+    payer_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    due_before: date | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Alert], str | None]:
+    query = select(Alert)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    if payer_id is not None:
+        query = query.where(Alert.payer_id == payer_id)
+    if patient_id is not None:
+        query = query.where(Alert.patient_id == patient_id)
+    if due_before is not None:
+        query = query.where(Alert.due_date < due_before)
+    return await page(session, query, [Alert.due_date, Alert.id], limit, cursor)
+
+
+async def get_alert(
+    session: AsyncSession, alert_id: uuid.UUID, *, for_update: bool = False
+) -> Alert:
+    alert = await session.get(Alert, alert_id, with_for_update=for_update)
+    if alert is None:
+        raise NotFound("no such alert")
+    return alert
+
+
+async def act(
+    session: AsyncSession,
+    alert_id: uuid.UUID,
+    action: str,
+    data: AlertAction,
+    actor_id: uuid.UUID | None,
+) -> Alert:
+    alert = await get_alert(session, alert_id, for_update=True)
+    if alert.status == "resolved":
+        raise IllegalTransition(f"cannot {action} a resolved alert")
+    if action == "acknowledge":
+        if alert.status == "acknowledged":
+            raise IllegalTransition("the alert is already acknowledged")
+        alert.status, alert.acknowledged_at = "acknowledged", utcnow()
+    elif action == "resolve":
+        # Done by hand; if the condition is still there the next recompute opens a new one,
+        # except for a session already given: billing has settled that bill its own way.
+        alert.status, alert.resolved_at, alert.resolution = "resolved", utcnow(), "by_hand"
+        if alert.kind == "session_uncovered" and alert.appointment_id is not None:
+            await session.execute(
+                update(SessionCover)
+                .where(
+                    SessionCover.appointment_id == alert.appointment_id,
+                    SessionCover.authorization_id.is_(None),
+                )
+                .values(reason=facts.WRITTEN_OFF)
+            )
+    else:
+        assignee = data.assignee_id or actor_id
+        user = await _biller(session, assignee)
+        alert.assigned_to = user
+    await session.flush()
+    return alert
+
+
+async def _biller(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID:
+    from core.users import User  # the users table lives with the app's auth
+
+    user = await session.get(User, user_id) if user_id is not None else None
+    if user is None or user.role not in ("billing", "admin") or not user.active:
+        raise Invalid("alerts are assigned to an active billing or admin user")
+    return user.id
+
+
+async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
+    known = (await facts.load(session, [auth.patient_id])).get(auth.patient_id)
+    assert known is not None  # the authorization itself is one of the facts
+    sessions = facts.decide(known).sessions
+    mine = next(a for a in known.auths if a.grant.authorization_id == auth.id)
+    return alert_rules.auth_usage(mine, sessions, known.plans)
+
+
+async def sweep(db: Database, *, everyone: bool = False) -> tuple[allocation.Outcome, float]:
+    """Recompute the patients whose review date has come (or, with `everyone`, every patient
+    with a course, an authorization or a live alert). One transaction per chunk of patients,
+    each holding those patients' coverage locks, so a nurse's request never waits long and
+    never races the sweep; a patient a request is recomputing right now is left to it. A
+    second sweep straight after has nobody to recompute, and would open nothing if it had."""
+    started = time.perf_counter()
+    async with db.unit_of_work(write=False) as session:
+        # Course sessions, authorizations, given-but-unpaid sessions and live alerts all
+        # belong to patients with a course or an authorization, or with a live alert.
+        ids = sorted(
+            await session.scalars(
+                union(
+                    select(Authorization.patient_id),
+                    select(Course.patient_id),
+                    select(Alert.patient_id).where(Alert.status.in_(facts.LIVE)),
+                )
+            )
+        )
+        due = ids if everyone else await allocation.due_for_review(session, ids)
+    # Read by id range when (nearly) everyone is due, by id list when few are.
+    total = await recompute_patients(db, due, dense=len(due) * 2 > len(ids))
+    return total, time.perf_counter() - started
+
+
+async def recompute_patients(
+    db: Database, patient_ids: Sequence[uuid.UUID], *, dense: bool = False
+) -> allocation.Outcome:
+    """Recompute the patients (sorted by id) in chunks, one transaction each, holding their
+    coverage locks; a patient a request is recomputing right now is left to it. `dense`: the
+    ids are (nearly) every patient's, so each chunk reads its facts by id range."""
+    total = allocation.Outcome()
+    for i in range(0, len(patient_ids), SWEEP_CHUNK):
+        chunk = list(patient_ids[i : i + SWEEP_CHUNK])
+        async with db.unit_of_work() as session:
+            free = await locks.try_lock_patients(session, chunk)
+            span = (chunk[0], chunk[-1]) if dense else None
+            outcome = await allocation.recompute(session, free, span=span)
+        total.patients += outcome.patients
+        total.opened += outcome.opened
+        total.resolved += outcome.resolved
+        total.updated += outcome.updated
+    return total
+
+
+def flagged_courses() -> Select[uuid.UUID]:
+    """The courses with a live `course_unbookable` alert."""
+    return select(Alert.subject_id).where(
+        Alert.kind == "course_unbookable", Alert.status.in_(facts.LIVE)
+    )
+
+
+async def worklist(session: AsyncSession) -> list[list[Any]]:
+    """One row per live alert for the CSV export, soonest due first."""
+    rows = await session.execute(
+        select(
+            Alert.due_date,
+            Alert.severity,
+            Alert.kind,
+            Alert.status,
+            Patient.mrn,
+            Patient.family_name,
+            Patient.given_name,
+            Payer.name,
+            Authorization.auth_number,
+            Alert.amount_at_risk,
+            Alert.detail,
+            Alert.id,
+        )
+        .join(Patient, Patient.id == Alert.patient_id)
+        .outerjoin(Payer, Payer.id == Alert.payer_id)
+        .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
+        .where(Alert.status.in_(facts.LIVE))
+        .order_by(Alert.due_date, Alert.id)
+    )
+    return [
+        [due, sev, kind, st, mrn, f"{family}, {given}", payer, number, amount, detail, aid]
+        for due, sev, kind, st, mrn, family, given, payer, number, amount, detail, aid in rows
+    ]
+
+
+async def course_unbookable(session: AsyncSession, course: Course, problem: str) -> Alert:
+    """The booking run could not book a course as planned: one live alert per course, brought
+    up to date on every run that still cannot."""
+    live = await session.scalar(
+        select(Alert).where(
+            Alert.kind == "course_unbookable",
+            Alert.subject_id == course.id,
+            Alert.status.in_(facts.LIVE),
+        )
+    )
+    detail = problem[:500]
+    if live is not None:
+        live.detail, live.due_date = detail, utcnow().date()
+        await session.flush()
+        return live
+    alert = Alert(
+        id=uuid.uuid4(),
+        kind="course_unbookable",
+        subject_id=course.id,
+        status="open",
+        severity="warning",
+        due_date=utcnow().date(),
+        patient_id=course.patient_id,
+        course_id=course.id,
+        detail=detail,
+    )
+    session.add(alert)
+    await session.flush()
+    await events.emit(
+        session,
+        "alert.opened",
+        alert_id=alert.id,
+        kind=alert.kind,
+        patient_id=alert.patient_id,
+        course_id=alert.course_id,
+        due_date=alert.due_date,
+    )
+    return alert
+
+
+async def course_booked(session: AsyncSession, course_id: uuid.UUID) -> None:
+    """The course booked cleanly: its unbookable alert, if any, is resolved."""
+    await session.execute(
+        update(Alert)
+        .where(
+            Alert.kind == "course_unbookable",
+            Alert.subject_id == course_id,
+            Alert.status.in_(facts.LIVE),
+        )
+        .values(
+            status="resolved",
+            resolved_at=utcnow(),
+            resolution="cleared",
+            version=Alert.version + 1,
+        )
+    )

@@ -1,0 +1,221 @@
+"""Booking, moving and progressing appointments as nurses ask. Flushes; never commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from core.locks import lock_course_planning
+from core.outbox import events
+from core.pagination import page
+from core.problems import (
+    IllegalTransition,
+    Invalid,
+    NotFound,
+    ensure_version,
+)
+from scheduling.appointments import repository as appointment_repository
+from scheduling.appointments.models import Appointment
+from scheduling.appointments.placement import (
+    _INSERT_CHANGE,
+    CourseSession,
+    _event,
+    _guarded,
+    _insert_booked,
+    _place,
+    _record,
+    local_start,
+)
+from scheduling.appointments.rules import (
+    next_status,
+)
+from scheduling.appointments.schemas import AppointmentCreate, AppointmentReschedule
+from scheduling.centers import repository as center_repository
+from scheduling.centers.models import Center
+from scheduling.centers.repository import ChairAtCenter
+from scheduling.courses.models import Course
+from scheduling.localtime import (
+    day_bounds,
+    zone,
+)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A booked or moved appointment and its center's time zone, for the reply."""
+
+    appointment: Appointment
+    timezone: str
+
+
+async def book(
+    session: AsyncSession,
+    data: AppointmentCreate,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None = None,
+) -> Placed:
+    """Book one appointment as a nurse asked for it."""
+    place = await center_repository.chair_at_center(session, data.chair_id)
+    if data.start is not None:
+        start = data.start
+    else:
+        assert data.local_date is not None and data.local_time is not None
+        start = local_start(data.local_date, data.local_time, place.timezone)
+    end = (
+        data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
+    )
+    return await book_span(session, place, data.patient_id, start, end, actor_id, course_session)
+
+
+async def book_span(
+    session: AsyncSession,
+    place: ChairAtCenter,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None = None,
+) -> Placed:
+    """Book [start, end) on the chair for the patient, if every rule allows it."""
+    if not await appointment_repository.patient_exists(session, patient_id):
+        raise NotFound("no such patient")
+    await _place(session, place, patient_id, start, end)
+    appt = await _insert_booked(
+        session, place.center_id, place.chair_id, patient_id, start, end, actor_id, course_session
+    )
+    return Placed(appt, place.timezone)
+
+
+async def patient_of(session: AsyncSession, appointment_id: uuid.UUID) -> uuid.UUID:
+    patient_id = await session.scalar(
+        select(Appointment.patient_id).where(Appointment.id == appointment_id)
+    )
+    if patient_id is None:
+        raise NotFound("no such appointment")
+    return patient_id
+
+
+async def get_appointment(
+    session: AsyncSession, appointment_id: uuid.UUID, *, for_update: bool = False
+) -> Appointment:
+    """The appointment; `for_update` locks its row (PostgreSQL) so racing changes queue up
+    and each sees the status the previous one left.
+
+    A course session's change may re-place the course's other sessions, so its course row and
+    its center's planning lock are taken first: everyone who changes a course's sessions takes
+    the course, the planning, the appointments, then the days, in that order, and no two of
+    them can wait on each other in a circle."""
+    if for_update:
+        course_id = await session.scalar(
+            select(Appointment.course_id).where(Appointment.id == appointment_id)
+        )
+        if course_id is not None:
+            center_id = await session.scalar(
+                select(Course.center_id).where(Course.id == course_id).with_for_update()
+            )
+            if center_id is not None:
+                await lock_course_planning(session, [center_id])
+    appt = await session.get(Appointment, appointment_id, with_for_update=for_update)
+    if appt is None:
+        raise NotFound("no such appointment")
+    return appt
+
+
+async def reschedule(
+    session: AsyncSession,
+    appt: Appointment,
+    expected_version: int,
+    data: AppointmentReschedule,
+    actor_id: uuid.UUID | None,
+) -> Placed:
+    ensure_version(appt.version, expected_version, "appointment")
+    if appt.status != "booked":
+        raise IllegalTransition(f"a {appt.status} appointment cannot be moved")
+    place = await center_repository.chair_at_center(session, data.chair_id or appt.chair_id)
+    start = data.start or appt.start_at
+    if data.end is not None:
+        end = data.end
+    elif data.duration_minutes is not None:
+        end = start + timedelta(minutes=data.duration_minutes)
+    else:
+        end = start + (appt.end_at - appt.start_at)
+    return await move_span(session, appt, place, start, end, actor_id)
+
+
+async def move_span(
+    session: AsyncSession,
+    appt: Appointment,
+    place: ChairAtCenter,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+) -> Placed:
+    """Move a booked appointment to [start, end) on the chair, if every rule allows it."""
+    await _place(session, place, appt.patient_id, start, end, exclude=appt.id)
+    appt.center_id, appt.chair_id = place.center_id, place.chair_id
+    appt.start_at, appt.end_at = start, end
+    async with _guarded():
+        await session.flush()
+    await session.execute(_INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status))
+    await events.emit(session, "appointment.rescheduled", **_event(appt))
+    return Placed(appt, place.timezone)
+
+
+async def transition(
+    session: AsyncSession, appt: Appointment, action: str, actor_id: uuid.UUID | None
+) -> Appointment:
+    before = appt.status
+    target = next_status(before, action)
+    if target is None:
+        raise IllegalTransition(f"cannot {action} an appointment that is {before}")
+    appt.status = target
+    appt.status_changed_at = utcnow()
+    await session.flush()
+    await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before))
+    if target == "cancelled":
+        await events.emit(session, "appointment.cancelled", **_event(appt))
+    return appt
+
+
+async def list_appointments(
+    session: AsyncSession,
+    *,
+    center_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    day: date | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Appointment], str | None]:
+    query = select(Appointment)
+    if center_id is not None:
+        query = query.where(Appointment.center_id == center_id)
+    if patient_id is not None:
+        query = query.where(Appointment.patient_id == patient_id)
+    if status is not None:
+        query = query.where(Appointment.status == status)
+    if day is not None:
+        if center_id is None:
+            raise Invalid("filtering by date needs center_id (dates are local to a center)")
+        center = await center_repository.get_center(session, center_id)
+        first, last = day_bounds(day, zone(center.timezone))
+        query = query.where(Appointment.start_at >= first, Appointment.start_at < last)
+    return await page(
+        session,
+        query,
+        [Appointment.start_at, Appointment.id],
+        limit,
+        cursor,
+    )
+
+
+async def center_zones(session: AsyncSession, center_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(Center.id, Center.timezone).where(Center.id.in_(center_ids))
+    )
+    return {i: tz for i, tz in rows}

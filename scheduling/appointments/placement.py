@@ -1,0 +1,334 @@
+"""Placing an appointment: every booking rule checked under the day's lock, then the row written.
+Flushes; never commits.
+
+The application checks give friendly errors naming the conflicting appointments; the
+database has the last word (exclusion constraints / triggers, see migrations). Nurse capacity
+cannot be expressed as a constraint, so bookings for one center and day are serialised: an
+advisory lock on PostgreSQL, the database write lock (BEGIN IMMEDIATE) on SQLite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from core.locks import lock_center_day
+from core.outbox import events
+from core.problems import (
+    BookingConflict,
+    Conflict,
+    Invalid,
+)
+from scheduling.appointments import repository as appointment_repository
+from scheduling.appointments.center_days import CenterDays, PatientSpans
+from scheduling.appointments.models import ACTIVE_STATUSES, Appointment, AppointmentChange
+from scheduling.appointments.rules import (
+    DayRules,
+    Span,
+    census_conflicts,
+    day_rules,
+    opening_problem,
+    overlapping,
+    span_problem,
+    start_conflicts,
+)
+from scheduling.centers import repository as center_repository
+from scheduling.centers.repository import ChairAtCenter
+from scheduling.localtime import (
+    AmbiguousLocalTime,
+    NonexistentLocalTime,
+    day_bounds,
+    local_date,
+    strict_instant,
+    zone,
+)
+
+
+def _ids(items: Sequence[uuid.UUID]) -> list[str]:
+    return sorted(str(i) for i in items)
+
+
+def local_start(day: date, hhmm: str, tz_name: str) -> datetime:
+    try:
+        return strict_instant(day, time.fromisoformat(hhmm), zone(tz_name))
+    except (NonexistentLocalTime, AmbiguousLocalTime) as exc:
+        raise Invalid(str(exc)) from exc
+
+
+async def _place(
+    session: AsyncSession,
+    place: ChairAtCenter,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """Raise unless [start, end) on the chair for the patient keeps every booking rule."""
+    if problem := span_problem(start, end):
+        raise Invalid(problem)
+    if not place.chair_active:
+        raise Invalid("the chair is out of service")
+    tz = zone(place.timezone)
+    day = local_date(start, tz)
+    rules = day_rules(await center_repository.center_calendar(session, place, day, day), day)
+    if problem := opening_problem(rules, start, end):
+        raise Invalid(problem)
+    for reason in await appointment_repository.chair_block_reasons(
+        session, place.chair_id, start, end
+    ):
+        raise Invalid(f"the chair is out of service then ({reason})")
+
+    # From here on the decision depends on the day's other bookings: hold the day's lock
+    # for as few round trips as possible.
+    await lock_center_day(session, place.center_id, day)
+    spans = [
+        s
+        for s in await appointment_repository.active_spans(
+            session, place.center_id, *day_bounds(day, tz)
+        )
+        if s.id != exclude
+    ]
+    busy = await appointment_repository.patient_overlaps(session, patient_id, start, end, exclude)
+    check_day(rules, spans, place.chair_id, start, end, busy)
+
+
+def check_day(
+    rules: DayRules,
+    spans: Sequence[Span],
+    chair_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    patient_busy: Sequence[uuid.UUID],
+) -> None:
+    """Raise unless [start, end) on the chair fits among the day's other active appointments
+    (`spans`) and the patient's own overlapping ones (`patient_busy`)."""
+    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == chair_id]
+    if taken:
+        raise BookingConflict("the chair is taken at that time", conflicts=_ids(taken))
+    if patient_busy:
+        raise BookingConflict(
+            "the patient already has an appointment at that time", conflicts=_ids(patient_busy)
+        )
+    full = census_conflicts(rules, spans, start, end)
+    if full is not None:
+        raise BookingConflict(
+            "nurse capacity is full at that time (nurses on duty x patients per nurse)",
+            conflicts=_ids([s.id for s in full]),
+        )
+    crowded = start_conflicts(rules, spans, start)
+    if crowded is not None:
+        raise BookingConflict(
+            "too many infusion starts within 30 minutes for the nurses on duty",
+            conflicts=_ids([s.id for s in crowded]),
+        )
+
+
+@asynccontextmanager
+async def _guarded() -> AsyncIterator[None]:
+    """A racing booking that slipped past the checks is stopped by the database."""
+    try:
+        yield
+    except IntegrityError as exc:
+        message = str(exc.orig)
+        if "course" in message:
+            raise Conflict("this session of the course is already booked") from exc
+        if "overlap" in message:
+            raise BookingConflict(
+                "the chair or the patient was booked for that time by someone else",
+                conflicts=[],
+            ) from exc
+        raise
+
+
+def _record(
+    appt: Appointment, action: str, actor_id: uuid.UUID | None, before: str | None
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "at": utcnow(),
+        "appointment_id": appt.id,
+        "actor_id": actor_id,
+        "action": action,
+        "from_status": before,
+        "to_status": appt.status,
+        "chair_id": appt.chair_id,
+        "start_at": appt.start_at,
+        "end_at": appt.end_at,
+    }
+
+
+def _event(appt: Appointment) -> dict[str, Any]:
+    """What other systems hear about an appointment: ids and times, nothing clinical."""
+    return {
+        "appointment_id": appt.id,
+        "patient_id": appt.patient_id,
+        "center_id": appt.center_id,
+        "chair_id": appt.chair_id,
+        "start": appt.start_at,
+        "end": appt.end_at,
+        "status": appt.status,
+    }
+
+
+_INSERT_APPOINTMENT = insert(Appointment)
+# Skips a row an exclusion constraint refuses (DO NOTHING handles those too); no id, no row.
+_INSERT_APPOINTMENT_UNLESS_REFUSED = (
+    postgresql.insert(Appointment).on_conflict_do_nothing().returning(Appointment.id)
+)
+_INSERT_CHANGE = insert(AppointmentChange)
+
+
+@dataclass(frozen=True)
+class CourseSession:
+    """Which session of which course an appointment is, and the dose it was planned with."""
+
+    course_id: uuid.UUID
+    phase: str
+    sequence: int
+    dose_g: Decimal
+
+
+async def book_planned(
+    session: AsyncSession,
+    days: CenterDays,
+    chair_id: uuid.UUID,
+    patient: PatientSpans,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession,
+) -> Appointment:
+    """Book a slot a course planner chose from `days` (so inside opening hours, on a chair of
+    the center): lock the day, read it again, and check the slot against what is there now.
+    The fresh read replaces the planner's copy of the day, so after a refusal it plans with
+    the truth. `patient`: the patient's active appointments, read again after a refusal only
+    the database saw. The caller adds the booking to both copies once its savepoint holds,
+    and writes the history and events of what it kept with `record_booked`."""
+    center = days.center
+    day = local_date(start, zone(center.timezone))
+    await lock_center_day(session, center.id, day)
+    fresh = await days.refresh(session, day)
+    if not fresh.is_open:
+        raise BookingConflict("the center closed that day meanwhile", conflicts=[])
+    if chair_id in fresh.idle_chairs:
+        raise BookingConflict("the chair was taken out of service meanwhile", conflicts=[])
+    for b in fresh.blocks:
+        if b.chair_id == chair_id and b.start < end and b.end > start:
+            raise BookingConflict(f"the chair is out of service then ({b.reason})", conflicts=[])
+    busy = [s.id for s in overlapping(patient.spans, start, end)]
+    check_day(fresh.rules, fresh.spans, chair_id, start, end, busy)
+    try:
+        # No savepoint needed: a refused row leaves the transaction usable on both databases.
+        appt = await _insert_booked(
+            session,
+            center.id,
+            chair_id,
+            patient.patient_id,
+            start,
+            end,
+            actor_id,
+            course_session,
+            refusal_keeps_transaction=True,
+            recorded=False,
+        )
+    except BookingConflict:
+        # Only a booking elsewhere can slip past the day's lock: the patient's, at another
+        # center. Read the patient's appointments again before the next try.
+        await patient.reload(session)
+        raise
+    return appt
+
+
+async def _insert_booked(
+    session: AsyncSession,
+    center_id: uuid.UUID,
+    chair_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None,
+    *,
+    refusal_keeps_transaction: bool = False,
+    recorded: bool = True,
+) -> Appointment:
+    """The appointment comes back detached from the session: it was a plain INSERT.
+
+    A row the overlap guards refuse raises BookingConflict. On PostgreSQL that error aborts
+    the transaction unless the caller holds a savepoint; `refusal_keeps_transaction` asks
+    for an insert that skips a refused row instead (SQLite undoes only the statement).
+    `recorded=False` leaves its history row and event to the caller (see `record_booked`)."""
+    now = utcnow()
+    appt = Appointment(
+        id=uuid.uuid4(),
+        center_id=center_id,
+        chair_id=chair_id,
+        patient_id=patient_id,
+        start_at=start,
+        end_at=end,
+        status="booked",
+        version=1,
+        booked_by=actor_id,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+        course_id=course_session.course_id if course_session else None,
+        phase=course_session.phase if course_session else None,
+        sequence=course_session.sequence if course_session else None,
+        dose_g=course_session.dose_g if course_session else None,
+    )
+    # Plain INSERTs: the hot path of the service needs no unit-of-work bookkeeping.
+    columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}
+    if refusal_keeps_transaction and session.get_bind().dialect.name == "postgresql":
+        if await session.scalar(_INSERT_APPOINTMENT_UNLESS_REFUSED, columns) is None:
+            if course_session is not None and await _course_session_taken(session, course_session):
+                raise Conflict("this session of the course is already booked")
+            raise BookingConflict(
+                "the chair or the patient was booked for that time by someone else",
+                conflicts=[],
+            )
+    else:
+        async with _guarded():
+            await session.execute(_INSERT_APPOINTMENT, columns)
+    if recorded:
+        await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
+        await events.emit(session, "appointment.booked", **_event(appt))
+    return appt
+
+
+async def _course_session_taken(session: AsyncSession, what: CourseSession) -> bool:
+    """Whether the course's session of that number is booked already: DO NOTHING skips a row
+    the unique (course, phase, sequence) refuses as quietly as one the overlap guards do."""
+    taken = await session.scalar(
+        select(Appointment.id).where(
+            Appointment.course_id == what.course_id,
+            Appointment.phase == what.phase,
+            Appointment.sequence == what.sequence,
+            Appointment.status.in_(ACTIVE_STATUSES),  # as the unique index has it
+        )
+    )
+    return taken is not None
+
+
+async def record_booked(
+    session: AsyncSession, appointments: Sequence[Appointment], actor_id: uuid.UUID | None
+) -> None:
+    """The history rows and `appointment.booked` events of a planner's bookings, in one
+    statement each (a course books several sessions in one transaction)."""
+    if not appointments:
+        return
+    await session.execute(
+        _INSERT_CHANGE, [_record(a, "booked", actor_id, None) for a in appointments]
+    )
+    await events.emit_many(session, "appointment.booked", [_event(a) for a in appointments])

@@ -1,0 +1,129 @@
+"""Request and response models for appointments, availability and the day board."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from core.schemas import HHMM, Input, Instant, LocalDate, Output
+from scheduling.centers.schemas import ChairKind
+
+Status = Literal["booked", "checked_in", "in_progress", "completed", "cancelled", "no_show"]
+
+
+class SessionCoverage(Output):
+    """Whether insurance pays for a course session, and which authorization (billing's view)."""
+
+    state: Literal["covered", "uncovered"]
+    authorization_id: uuid.UUID | None
+    reason: str | None
+
+
+class AppointmentCreate(Input):
+    """Give `start` as an instant, or `local_date` + `local_time` in the center's time zone;
+    and `end` or `duration_minutes`."""
+
+    patient_id: uuid.UUID
+    chair_id: uuid.UUID
+    start: Instant | None = None
+    local_date: LocalDate | None = None
+    local_time: HHMM | None = None
+    end: Instant | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _shape(self) -> AppointmentCreate:
+        local = self.local_date is not None or self.local_time is not None
+        if (self.start is None) == (not local) or (
+            local and (self.local_date is None or self.local_time is None)
+        ):
+            raise ValueError("give either start, or both local_date and local_time")
+        if (self.end is None) == (self.duration_minutes is None):
+            raise ValueError("give either end or duration_minutes")
+        return self
+
+
+class AppointmentReschedule(Input):
+    start: Instant | None = None
+    end: Instant | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    chair_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> AppointmentReschedule:
+        if self.end is not None and self.duration_minutes is not None:
+            raise ValueError("give either end or duration_minutes, not both")
+        if (
+            self.start is None
+            and self.end is None
+            and self.duration_minutes is None
+            and (self.chair_id is None)
+        ):
+            raise ValueError("nothing to change")
+        return self
+
+
+class AppointmentOut(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    chair_id: uuid.UUID
+    center_id: uuid.UUID
+    start: datetime
+    end: datetime
+    duration_minutes: int
+    status: Status
+    version: int
+    booked_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    coverage: SessionCoverage | None = Field(
+        default=None, description="course sessions only: who pays, or why nobody does"
+    )
+
+
+class Slot(Output):
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+class Availability(Output):
+    slots: list[Slot]
+
+
+class BoardAppointment(Output):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: Status
+    coverage: SessionCoverage | None = None
+
+
+class BoardChair(Output):
+    id: uuid.UUID
+    label: str
+    kind: ChairKind
+    active: bool
+    appointments: list[BoardAppointment]
+
+
+class BoardSlot(Output):
+    start: datetime
+    census: int
+    nurses: int
+    nurse_capacity: int
+    starts: int
+
+
+class DayBoard(Output):
+    center_id: uuid.UUID
+    date: date
+    opens: datetime | None
+    closes: datetime | None
+    closed_reason: str | None
+    chairs: list[BoardChair]
+    slots: list[BoardSlot]

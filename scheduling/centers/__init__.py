@@ -1,0 +1,1 @@
+"""Centers: opening hours, nurse staffing, closures, chairs and chair blocks."""

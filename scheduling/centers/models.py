@@ -1,0 +1,144 @@
+"""Centers: opening hours, nurse staffing, closures, chairs and chair blocks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.clock import utcnow
+from core.db import Base, IdMixin, Instant, TimestampMixin
+
+CHAIR_KINDS = ("chair", "bed", "isolation")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Center(IdMixin, TimestampMixin, Base):
+    __tablename__ = "centers"
+
+    name: Mapped[str] = mapped_column(String(200))
+    # Where patients go: the portal and calendar feeds show it.
+    address: Mapped[str | None] = mapped_column(String(300))
+    timezone: Mapped[str] = mapped_column(String(64))
+    patients_per_nurse: Mapped[int] = mapped_column(Integer)
+    # Cleaning and resetting a chair between patients; part of every session's chair time.
+    turnover_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # A course session no authorization covers: booked with a flag for billing ("warn") or
+    # refused ("block").
+    coverage_policy: Mapped[str] = mapped_column(String(10), default="warn", server_default="warn")
+    # The nightly booking run books each active course this many days ahead, at this local time.
+    booking_horizon_days: Mapped[int] = mapped_column(Integer, default=56, server_default="56")
+    auto_book_at: Mapped[time] = mapped_column(
+        Time, default=time(2, 0), server_default=text("'02:00:00'")
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    opening_hours: Mapped[list[OpeningHours]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", order_by="OpeningHours.weekday"
+    )
+    staffing: Mapped[list[StaffingBlock]] = relationship(
+        lazy="raise",
+        cascade="all, delete-orphan",
+        order_by="(StaffingBlock.weekday, StaffingBlock.start)",
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),
+        CheckConstraint("turnover_minutes BETWEEN 0 AND 120", name="turnover_range"),
+        CheckConstraint("coverage_policy IN ('warn', 'block')", name="coverage_policy"),
+        CheckConstraint("booking_horizon_days BETWEEN 1 AND 366", name="booking_horizon"),
+    )
+
+
+class OpeningHours(Base):
+    __tablename__ = "opening_hours"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[time] = mapped_column(Time)
+    closes: Mapped[time] = mapped_column(Time)
+
+    __table_args__ = (
+        UniqueConstraint("center_id", "weekday"),
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("opens < closes", name="opens_before_closes"),
+    )
+
+
+class StaffingBlock(Base):
+    """Nurses on duty during a weekly block; overlapping blocks add up."""
+
+    __tablename__ = "staffing_blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    center_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("centers.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)
+    start: Mapped[time] = mapped_column(Time)
+    end: Mapped[time] = mapped_column(Time)
+    nurses: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint('start < "end"', name="start_before_end"),
+        CheckConstraint("nurses BETWEEN 0 AND 100", name="nurses_range"),
+    )
+
+
+class Closure(IdMixin, Base):
+    __tablename__ = "closures"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("center_id", "date"),)
+
+
+class Chair(IdMixin, TimestampMixin, Base):
+    __tablename__ = "chairs"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id"), index=True)
+    label: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        UniqueConstraint("center_id", "label"),
+        CheckConstraint(_in("kind", CHAIR_KINDS), name="kind"),
+    )
+
+
+class ChairBlock(IdMixin, Base):
+    """A chair out of service (repair, deep cleaning) for a span of time."""
+
+    __tablename__ = "chair_blocks"
+
+    chair_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chairs.id"), index=True)
+    start_at: Mapped[datetime] = mapped_column(Instant)
+    end_at: Mapped[datetime] = mapped_column(Instant)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+
+    __table_args__ = (CheckConstraint("start_at < end_at", name="start_before_end"),)

@@ -1,0 +1,167 @@
+"""Request and response models for centers, closures, chairs and chair blocks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+
+from core.schemas import HHMM, Input, Instant, LocalDate, Output, Text, printable
+
+ChairKind = Literal["chair", "bed", "isolation"]
+Label = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(printable),
+]
+
+
+class OpeningHoursIn(Input):
+    weekday: int = Field(ge=0, le=6, description="Monday = 0")
+    opens: HHMM
+    closes: HHMM
+
+    @model_validator(mode="after")
+    def _order(self) -> OpeningHoursIn:
+        if self.opens >= self.closes:
+            raise ValueError("opens must be before closes")
+        return self
+
+
+class StaffingIn(Input):
+    weekday: int = Field(ge=0, le=6)
+    start: HHMM
+    end: HHMM
+    nurses: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> StaffingIn:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+def _one_per_weekday(hours: list[OpeningHoursIn] | None) -> list[OpeningHoursIn] | None:
+    if hours is not None and len({h.weekday for h in hours}) != len(hours):
+        raise ValueError("one opening-hours entry per weekday")
+    return hours
+
+
+CoveragePolicy = Literal["warn", "block"]
+
+
+class CenterCreate(Input):
+    name: Text
+    address: str | None = Field(default=None, min_length=1, max_length=300)
+    timezone: str = Field(min_length=1, max_length=64, examples=["America/New_York"])
+    opening_hours: list[OpeningHoursIn] = Field(max_length=7)
+    patients_per_nurse: int = Field(ge=1, le=20)
+    staffing: list[StaffingIn] = Field(default_factory=list, max_length=200)
+    turnover_minutes: int = Field(default=15, ge=0, le=120)
+    coverage_policy: CoveragePolicy = Field(
+        default="warn",
+        description="a course session no authorization covers: booked and flagged, or refused",
+    )
+    booking_horizon_days: int = Field(
+        default=56, ge=1, le=366, description="how far ahead the nightly run books courses"
+    )
+    auto_book_at: HHMM = Field(default="02:00", description="local time of the nightly run")
+
+    _weekdays = field_validator("opening_hours")(_one_per_weekday)
+
+
+class CenterUpdate(Input):
+    name: Text | None = None
+    address: str | None = Field(default=None, min_length=1, max_length=300)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    opening_hours: list[OpeningHoursIn] | None = Field(default=None, max_length=7)
+    patients_per_nurse: int | None = Field(default=None, ge=1, le=20)
+    staffing: list[StaffingIn] | None = Field(default=None, max_length=200)
+    turnover_minutes: int | None = Field(default=None, ge=0, le=120)
+    coverage_policy: CoveragePolicy | None = None
+    booking_horizon_days: int | None = Field(default=None, ge=1, le=366)
+    auto_book_at: HHMM | None = None
+
+    _weekdays = field_validator("opening_hours")(_one_per_weekday)
+
+
+class OpeningHoursOut(Output):
+    weekday: int
+    opens: str
+    closes: str
+
+
+class StaffingOut(Output):
+    weekday: int
+    start: str
+    end: str
+    nurses: int
+
+
+class CenterOut(Output):
+    id: uuid.UUID
+    name: str
+    address: str | None
+    timezone: str
+    patients_per_nurse: int
+    turnover_minutes: int
+    coverage_policy: CoveragePolicy
+    booking_horizon_days: int
+    auto_book_at: str
+    opening_hours: list[OpeningHoursOut]
+    staffing: list[StaffingOut]
+    version: int
+
+
+class ClosureIn(Input):
+    date: LocalDate
+    reason: Text
+
+
+class ClosureOut(Output):
+    id: uuid.UUID
+    center_id: uuid.UUID
+    date: date
+    reason: str
+
+
+class ChairCreate(Input):
+    label: Label
+    kind: ChairKind = "chair"
+
+
+class ChairUpdate(Input):
+    label: Label | None = None
+    kind: ChairKind | None = None
+    active: bool | None = None
+
+
+class ChairOut(Output):
+    id: uuid.UUID
+    center_id: uuid.UUID
+    label: str
+    kind: ChairKind
+    active: bool
+    version: int
+
+
+class ChairBlockIn(Input):
+    start: Instant
+    end: Instant
+    reason: Text
+
+    @model_validator(mode="after")
+    def _order(self) -> ChairBlockIn:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class ChairBlockOut(Output):
+    id: uuid.UUID
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str

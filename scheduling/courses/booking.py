@@ -1,0 +1,230 @@
+"""Booking a course's sessions: induction days all or none, maintenance sessions inside their
+windows. Flushes; never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import locks
+from core.problems import Conflict
+from scheduling.appointments import placement
+from scheduling.appointments.center_days import CenterDays
+from scheduling.appointments.models import Appointment
+from scheduling.appointments.rules import day_rules
+from scheduling.courses.models import Course
+from scheduling.courses.recurrence import (
+    InductionImpossible,
+    Window,
+    days_by_preference,
+    induction_days,
+)
+from scheduling.courses.sessions import (
+    Booked,
+    Context,
+    Unbookable,
+    last_sequence,
+    load_context,
+    local_day,
+    lost_days_are_final,
+    next_loading_day,
+    session_figures,
+    today_at,
+    window_after,
+)
+from scheduling.courses.slots import book_day
+
+
+class _InductionFailed(Exception):
+    def __init__(self, reason: str, day: date) -> None:
+        self.reason, self.day = reason, day
+
+
+async def book_through(
+    session: AsyncSession,
+    course: Course,
+    through: date,
+    actor_id: uuid.UUID | None,
+    days: CenterDays | None = None,
+) -> Booked:
+    """Book the course's sessions due by `through`. `days`: the center's days kept by a
+    booking run across its courses."""
+    if course.status != "active":
+        raise Conflict(f"a course that is {course.status} books nothing")
+    await locks.lock_course_planning(session, [course.center_id])
+    ctx = await load_context(session, course, days)
+    booked: list[Appointment] = []
+    turnover = ctx.center.turnover_minutes
+
+    problems: list[Unbookable] = []
+    induction_failed = False
+    induction_due = course.induction_days and course.start_date <= through
+    if induction_due and not any(a.phase == "induction" for a in ctx.sessions):
+        stuck = await _book_induction(session, ctx, turnover, actor_id, booked)
+        if stuck is not None:
+            problems.append(stuck)
+            induction_failed = True  # maintenance follows a loading course that is not booked
+    elif induction_due:  # days lost earlier that could not be replaced then
+        added, lost = await _replace_lost_days(session, ctx, actor_id)
+        booked.extend(added)
+        problems.extend(lost)  # maintenance still goes on: the lost dose is the doctor's call
+    if course.interval_days and not induction_failed:
+        stuck = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
+        if stuck is not None:
+            problems.append(stuck)
+
+    course.unbookable = problems[0].as_record() if problems else None
+    await placement.record_booked(session, booked, actor_id)
+    await session.flush()
+    return Booked(booked, problems)
+
+
+async def _book_induction(
+    session: AsyncSession,
+    ctx: Context,
+    turnover: int,
+    actor_id: uuid.UUID | None,
+    booked: list[Appointment],
+) -> Unbookable | None:
+    course = ctx.course
+    count = course.induction_days or 1
+    first_day = max(course.start_date, today_at(ctx.center))
+    calendar = await ctx.days.calendar(session, first_day, first_day + timedelta(days=count + 14))
+
+    def is_open(day: date) -> bool:
+        return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
+
+    window = Window(course.start_date, course.start_date, course.start_date)
+    try:
+        days = induction_days(first_day, count, is_open, course.induction_skips_closures)
+    except InductionImpossible as exc:
+        return Unbookable("induction", 1, window, str(exc))
+    chair: uuid.UUID | None = None
+    placed: list[Appointment] = []
+    try:
+        async with session.begin_nested():  # all days or none
+            for sequence, day in enumerate(days, start=1):
+                figures = session_figures(
+                    course, ctx.product, ctx.patient, turnover, "induction", sequence == 1
+                )
+                result = await book_day(
+                    session, ctx, day, "induction", sequence, figures, chair, actor_id
+                )
+                if isinstance(result, str):
+                    raise _InductionFailed(result, day)
+                chair = result.chair_id
+                placed.append(result)
+    except _InductionFailed as failed:
+        ctx.withdraw(placed)  # all days or none: those already placed were rolled back
+        return Unbookable(
+            "induction", 1, window, f"{failed.reason} on {failed.day.isoformat()}: nothing booked"
+        )
+    booked.extend(placed)
+    ctx.sessions.extend(placed)
+    return None
+
+
+async def _book_maintenance(
+    session: AsyncSession,
+    ctx: Context,
+    through: date,
+    turnover: int,
+    actor_id: uuid.UUID | None,
+    booked: list[Appointment],
+) -> Unbookable | None:
+    course = ctx.course
+    assert course.interval_days and course.window_min_days and course.window_max_days
+    tz_name = ctx.center.timezone
+    today = today_at(ctx.center)
+    done = [a for a in ctx.sessions if a.phase == "maintenance"]
+    # Sessions count towards the cycles; numbers are never reused (a cancelled one keeps its).
+    count = len(done)
+    sequence = await last_sequence(session, course.id, "maintenance")
+    last = max(ctx.sessions, key=lambda a: a.start_at) if ctx.sessions else None
+    previous = local_day(last, tz_name) if last else None
+    chair = last.chair_id if last else None
+    while course.cycles is None or count < course.cycles:
+        window = window_after(course, previous)
+        if window.target > through or (course.end_date and window.target > course.end_date):
+            return None
+        sequence += 1
+        count += 1
+        figures = session_figures(
+            course, ctx.product, ctx.patient, turnover, "maintenance", not ctx.sessions
+        )
+        reasons: list[str] = []
+        placed: Appointment | None = None
+        for day in days_by_preference(window, course.preferred_weekdays):
+            if day < today:
+                reasons.append("the window has passed")
+                continue
+            result = await book_day(
+                session, ctx, day, "maintenance", sequence, figures, chair, actor_id
+            )
+            if isinstance(result, Appointment):
+                placed = result
+                break
+            reasons.append(result)
+        if placed is None:
+            reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
+            return Unbookable("maintenance", sequence, window, f"no slot in the window: {reason}")
+        booked.append(placed)
+        ctx.sessions.append(placed)
+        previous, chair = local_day(placed, tz_name), placed.chair_id
+    return None
+
+
+async def replace_lost_induction_days(
+    session: AsyncSession, ctx: Context, actor_id: uuid.UUID | None
+) -> tuple[list[Appointment], list[Unbookable]]:
+    """Book loading days lost earlier (see `_replace_lost_days`), with their history."""
+    added, problems = await _replace_lost_days(session, ctx, actor_id)
+    await placement.record_booked(session, added, actor_id)
+    return added, problems
+
+
+async def _replace_lost_days(
+    session: AsyncSession, ctx: Context, actor_id: uuid.UUID | None
+) -> tuple[list[Appointment], list[Unbookable]]:
+    """A loading course delivers its total dose over its days: a cancelled or missed day is
+    added after the last planned one (on the next open day when the regimen allows skipping),
+    until maintenance begins; from then on it is the doctor's call."""
+    course = ctx.course
+    given = [a for a in ctx.sessions if a.phase == "induction"]
+    missing = (course.induction_days or 0) - len(given)
+    if not given or missing <= 0 or lost_days_are_final(ctx):
+        return [], []  # not booked yet (a booking run books it whole), complete, or too late
+    start = await next_loading_day(session, ctx)
+    calendar = await ctx.days.calendar(session, start, start + timedelta(days=14))
+
+    def is_open(day: date) -> bool:
+        return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
+
+    window = Window(start, start, start)
+    sequence = await last_sequence(session, course.id, "induction")
+    if not is_open(start) and not course.induction_skips_closures:
+        reason = (
+            f"a lost induction day cannot follow on: the center is closed on {start}, "
+            "and this regimen does not allow skipping a day"
+        )
+        return [], [Unbookable("induction", sequence + 1, window, reason)]
+    try:
+        days = induction_days(start, missing, is_open, course.induction_skips_closures)
+    except InductionImpossible as exc:
+        return [], [Unbookable("induction", sequence + 1, window, str(exc))]
+    figures = session_figures(
+        course, ctx.product, ctx.patient, ctx.center.turnover_minutes, "induction", False
+    )
+    chair = given[-1].chair_id
+    added: list[Appointment] = []
+    for day in days:
+        sequence += 1
+        placed = await book_day(session, ctx, day, "induction", sequence, figures, chair, actor_id)
+        if isinstance(placed, str):
+            return added, [Unbookable("induction", sequence, Window(day, day, day), placed)]
+        added.append(placed)
+        ctx.sessions.append(placed)
+        ctx.sessions.sort(key=lambda a: a.start_at)
+    return added, []
