@@ -1,17 +1,44 @@
-# Chairside: `make run` serves the demo center, `make test` runs lint, types and the suite.
+# Chairside: `make run` serves the demo center, `make test` runs lint, types, import contracts
+# and the suite.
+#
+# Installs come from uv.lock, exactly: uv checks that the lock still matches pyproject.toml (it
+# stops with an error when it does not, rather than resolving again) and writes the locked
+# packages out with their hashes; pip installs those, so the machine's pip configuration
+# (index, mirrors, find-links, certificates) applies. After changing dependencies in
+# pyproject.toml, run `make lock` and commit uv.lock with it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP_VERSION := 26.3
+UV_VERSION := 0.13.9
+TOOLS := $(VENV)/.tools-pip-$(PIP_VERSION)-uv-$(UV_VERSION)
+UV := UV_PYTHON=$(BIN)/python UV_PYTHON_DOWNLOADS=never $(BIN)/uv
+LOCKED := $(VENV)/requirements.lock.txt
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck contracts pytest bench lock clean
+# One step at a time, even under -j: `make test` runs lint, typecheck, contracts, pytest in order.
+.NOTPARALLEL:
 
-$(STAMP): pyproject.toml
+$(TOOLS):
 	@$(PYTHON) -c 'import sys; sys.exit("Chairside needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION) uv==$(UV_VERSION)
+	@touch $@
+
+$(STAMP): pyproject.toml uv.lock $(TOOLS)
+	$(UV) export --no-config --locked --offline --quiet --extra dev --no-emit-project \
+	    --format requirements.txt --output-file $(LOCKED) \
+	  || { echo 'uv.lock is out of date with pyproject.toml: run `make lock` and commit uv.lock' >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps --only-binary :all: -r $(LOCKED)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+# Re-resolve uv.lock after a change to pyproject.toml (packages already locked keep their
+# versions; `$(BIN)/uv lock --upgrade-package NAME` moves one on).
+lock: $(TOOLS)
+	$(UV) lock --system-certs
 
 run: $(STAMP)
 	$(BIN)/chairside migrate
@@ -23,12 +50,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app scheduling insurance migrations bench
+	$(BIN)/mypy app core patients scheduling insurance migrations bench
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
 
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck contracts pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/booking.py
@@ -38,4 +68,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/portal.py
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+	    .schemathesis .import_linter_cache
