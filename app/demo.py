@@ -182,11 +182,12 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                 center,
                 ClosureIn(date=monday + timedelta(days=14), reason="staff training"),
             )
-            booked = await _book_week(session, rng, monday, chairs, week_patients)
+            # Courses first: a planner takes a center's planning lock before any of its days.
             through = today + timedelta(weeks=COURSE_WEEKS)
             sessions, unbookable = await _book_courses(
                 session, center, course_patients, today, monday, through
             )
+            booked = await _book_week(session, rng, monday, chairs, week_patients)
             portal_patient = course_patients[0].id
             if not admin_exists:  # a patient with a course, for the portal and FHIR reads
                 await create_user(

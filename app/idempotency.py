@@ -13,10 +13,11 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import IdempotencyRecord
+from core import locks
 from core.problems import Conflict, Invalid
 
 
@@ -41,17 +42,10 @@ def attempt(user_id: uuid.UUID, scope: str, key: str, body: bytes) -> Attempt:
     return Attempt(user_id, scope, key, hashlib.sha256(body).hexdigest())
 
 
-def _lock_key(a: Attempt) -> int:
-    digest = hashlib.blake2b(f"{a.user_id}|{a.scope}|{a.key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 async def earlier_reply(session: AsyncSession, a: Attempt) -> Replay | None:
     """The reply to an earlier request with this key, or None when this is the first."""
-    if session.get_bind().dialect.name == "postgresql":
-        mine = await session.scalar(select(func.pg_try_advisory_xact_lock(_lock_key(a))))
-        if not mine:
-            raise Conflict("a request with this Idempotency-Key is still running; retry shortly")
+    if not await locks.idempotency_key(session, a.user_id, a.scope, a.key):
+        raise Conflict("a request with this Idempotency-Key is still running; retry shortly")
     existing = await session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == a.user_id,

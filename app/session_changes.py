@@ -73,7 +73,9 @@ async def progress(
     weighed = record is not None and record.weight_kg is not None
     if weighed:
         # A new weight re-plans all the patient's courses: lock them in the usual order first.
-        await cascade.lock_patient(session, await booking.patient_of(session, appointment_id))
+        await cascade.lock_patient_courses(
+            session, await booking.patient_of(session, appointment_id)
+        )
     appt = await booking.get_appointment(session, appointment_id, for_update=True)
     appt = await booking.transition(session, appt, action, actor_id)
     changes = None

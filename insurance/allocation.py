@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import locks
 from core.clock import utcnow
-from core.locks import lock_patient
 from core.outbox import events
 from core.outbox.models import OutboxEvent
 from insurance import alert_rules
@@ -235,7 +235,7 @@ async def _insert(
 
 
 async def recompute_patient(session: AsyncSession, patient_id: uuid.UUID) -> Outcome:
-    await lock_patient(session, patient_id)
+    await locks.patient_cover(session, [patient_id])
     return await recompute(session, [patient_id])
 
 
@@ -284,7 +284,7 @@ async def covers_of(
 
 async def uncovered(session: AsyncSession, patient_id: uuid.UUID) -> dict[uuid.UUID, str]:
     """The patient's booked course sessions no authorization would pay for, and why."""
-    await lock_patient(session, patient_id)
+    await locks.patient_cover(session, [patient_id])
     facts = (await load(session, [patient_id])).get(patient_id)
     if facts is None:
         return {}
@@ -301,7 +301,7 @@ async def uncovered_reason(
 ) -> str | None:
     """Why no authorization would pay for this booked session, or None when one would: the
     check a center with the `block` policy makes before keeping a booking."""
-    await lock_patient(session, patient_id)
+    await locks.patient_cover(session, [patient_id])
     facts = (await load(session, [patient_id])).get(patient_id)
     if facts is None:
         return None

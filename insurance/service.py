@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import locks
 from core.pagination import page
 from core.problems import Duplicate, IllegalTransition, Invalid, NotFound
 from insurance import rules
@@ -119,12 +120,10 @@ async def update_coverage(
 async def get_authorization(
     session: AsyncSession, authorization_id: uuid.UUID, *, for_update: bool = False
 ) -> Authorization:
-    auth = await session.get(
-        Authorization,
-        authorization_id,
-        with_for_update=for_update,
-        populate_existing=for_update,  # the locked row as it is now, not as first read
-    )
+    if for_update:  # under the patient's cover lock
+        auth = await locks.authorization(session, Authorization, authorization_id)
+    else:
+        auth = await session.get(Authorization, authorization_id)
     if auth is None:
         raise NotFound("no such authorization")
     return auth

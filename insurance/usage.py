@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.locks import lock_patient
+from core import locks
 from insurance import rules
 from insurance.facts import Facts, load
 from insurance.models import (
@@ -87,7 +87,7 @@ async def consume(
     appt = await session.get(Appointment, appointment_id)
     if appt is None or appt.course_id is None:
         return None
-    await lock_patient(session, appt.patient_id)
+    await locks.patient_cover(session, [appt.patient_id])
     row = (
         await session.execute(
             select(Product.hcpcs_code, Product.billing_unit_mg, Center.timezone)

@@ -147,7 +147,7 @@ async def recompute_patients(
     for i in range(0, len(patient_ids), SWEEP_CHUNK):
         chunk = list(patient_ids[i : i + SWEEP_CHUNK])
         async with db.unit_of_work() as session:
-            free = await locks.try_lock_patients(session, chunk)
+            free = await locks.try_patient_cover(session, chunk)
             span = (chunk[0], chunk[-1]) if dense else None
             outcome = await allocation.recompute(session, free, span=span)
         total.patients += outcome.patients

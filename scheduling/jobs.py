@@ -159,7 +159,7 @@ class _Run:
             if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
                 # Under the patient's coverage lock, so a recompute under way elsewhere cannot
                 # leave the patient marked reviewed on facts from before these bookings.
-                await locks.lock_patient(session, course.patient_id)
+                await locks.patient_cover(session, [course.patient_id])
                 await allocation.mark_due(session, [course.patient_id])
                 self.patients.add(course.patient_id)
             stuck = result.unbookable

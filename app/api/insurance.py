@@ -255,7 +255,7 @@ async def update_authorization(
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
     trail.saw(auth.patient_id)
-    await locks.lock_patient(session, auth.patient_id)
+    await locks.patient_cover(session, [auth.patient_id])
     auth = await service.get_authorization(session, authorization_id, for_update=True)
     ensure_version(auth.version, version, "authorization")
     auth = await service.update_authorization(session, auth, data, caller.user_id)

@@ -82,7 +82,7 @@ async def update_patient(
 ) -> PatientOut:
     measured = bool({"weight_kg", "height_cm", "sex"} & data.model_fields_set)
     if measured:
-        await cascade.lock_patient(session, patient_id)
+        await cascade.lock_patient_courses(session, patient_id)
     patient = await service.get_patient(session, patient_id)
     patient = await service.update_patient(session, patient, version, data, caller.user_id)
     if measured:

@@ -10,7 +10,6 @@ ticks). Jobs are idempotent, so a takeover in the middle of a run does no harm.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
+from core import locks
 from core.clock import utcnow
 from core.db import Database
 from core.logs import describe
@@ -31,12 +31,6 @@ from scheduling.jobs import centers_due_for_booking
 
 log = logging.getLogger("chairside.scheduler")
 LEASE = "jobs"
-
-
-def _key(name: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
-    )
 
 
 class Leader:
@@ -72,7 +66,7 @@ class Leader:
             isolation_level="AUTOCOMMIT"
         )
         got = await connection.scalar(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": _key("chairside/scheduler")}
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": locks.scheduler_leader_key()}
         )
         if got:
             self._connection = connection

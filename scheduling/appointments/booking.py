@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import locks
 from core.clock import utcnow
-from core.locks import lock_course_planning
 from core.outbox import events
 from core.pagination import page
 from core.problems import (
@@ -110,17 +110,16 @@ async def get_appointment(
     its center's planning lock are taken first: everyone who changes a course's sessions takes
     the course, the planning, the appointments, then the days, in that order, and no two of
     them can wait on each other in a circle."""
-    if for_update:
+    if not for_update:
+        appt = await session.get(Appointment, appointment_id)
+    else:
         course_id = await session.scalar(
             select(Appointment.course_id).where(Appointment.id == appointment_id)
         )
         if course_id is not None:
-            center_id = await session.scalar(
-                select(Course.center_id).where(Course.id == course_id).with_for_update()
-            )
-            if center_id is not None:
-                await lock_course_planning(session, [center_id])
-    appt = await session.get(Appointment, appointment_id, with_for_update=for_update)
+            for course in await locks.courses(session, Course, [course_id]):
+                await locks.course_planning(session, [course.center_id])
+        appt = await locks.appointment(session, Appointment, appointment_id)
     if appt is None:
         raise NotFound("no such appointment")
     return appt

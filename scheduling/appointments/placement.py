@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import locks
 from core.clock import utcnow
-from core.locks import lock_center_day
 from core.outbox import events
 from core.problems import (
     BookingConflict,
@@ -91,7 +91,7 @@ async def _place(
 
     # From here on the decision depends on the day's other bookings: hold the day's lock
     # for as few round trips as possible.
-    await lock_center_day(session, place.center_id, day)
+    await locks.center_day(session, place.center_id, day)
     spans = [
         s
         for s in await appointment_repository.active_spans(
@@ -217,7 +217,7 @@ async def book_planned(
     and writes the history and events of what it kept with `record_booked`."""
     center = days.center
     day = local_date(start, zone(center.timezone))
-    await lock_center_day(session, center.id, day)
+    await locks.center_day(session, center.id, day)
     fresh = await days.refresh(session, day)
     if not fresh.is_open:
         raise BookingConflict("the center closed that day meanwhile", conflicts=[])

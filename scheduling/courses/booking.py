@@ -53,7 +53,7 @@ async def book_through(
     booking run across its courses."""
     if course.status != "active":
         raise Conflict(f"a course that is {course.status} books nothing")
-    await locks.lock_course_planning(session, [course.center_id])
+    await locks.course_planning(session, [course.center_id])
     ctx = await load_context(session, course, days)
     booked: list[Appointment] = []
     turnover = ctx.center.turnover_minutes

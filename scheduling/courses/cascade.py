@@ -65,7 +65,7 @@ async def cascade(
     course = await get_course(session, course_id, for_update=True)
     if course.status not in ("active", "on_hold"):
         return result
-    await locks.lock_course_planning(session, [course.center_id])
+    await locks.course_planning(session, [course.center_id])
     ctx = await load_context(session, course)
     added, problems = await replace_lost_induction_days(session, ctx, actor_id)
     result.added.extend(added)
@@ -184,19 +184,13 @@ async def _move_into(
     return max(set(reasons), key=reasons.count)
 
 
-async def lock_patient(session: AsyncSession, patient_id: uuid.UUID) -> list[uuid.UUID]:
+async def lock_patient_courses(session: AsyncSession, patient_id: uuid.UUID) -> list[uuid.UUID]:
     """Lock the patient's courses, then their centers' planning, in the order every planner
     takes them; before the patient row changes. Returns the courses to re-plan."""
-    rows = (
-        await session.execute(
-            select(Course.id, Course.center_id, Course.status)
-            .where(Course.patient_id == patient_id)
-            .order_by(Course.id)
-            .with_for_update()
-        )
-    ).all()
-    await locks.lock_course_planning(session, [center for _, center, _ in rows])
-    return [cid for cid, _, status in rows if status in ("active", "on_hold")]
+    ids = await session.scalars(select(Course.id).where(Course.patient_id == patient_id))
+    rows = await locks.courses(session, Course, ids)
+    await locks.course_planning(session, [c.center_id for c in rows])
+    return [c.id for c in rows if c.status in ("active", "on_hold")]
 
 
 async def replan_patient(
@@ -206,5 +200,5 @@ async def replan_patient(
     re-sizes its booked sessions (dose and chair time), moving those that no longer fit."""
     return {
         cid: await cascade(session, cid, actor_id)
-        for cid in await lock_patient(session, patient_id)
+        for cid in await lock_patient_courses(session, patient_id)
     }

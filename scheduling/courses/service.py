@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import locks
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
 from patients.models import Patient, PatientMeasurement
@@ -129,7 +130,11 @@ async def get_course(
 ) -> Course:
     """The course; `for_update` locks its row, so booking runs and cascades of one course
     queue up instead of placing the same session twice."""
-    course = await session.get(Course, course_id, with_for_update=for_update)
+    if for_update:
+        locked = await locks.courses(session, Course, [course_id])
+        course = locked[0] if locked else None
+    else:
+        course = await session.get(Course, course_id)
     if course is None:
         raise NotFound("no such course")
     return course
