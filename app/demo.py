@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import create_user
+from core import locks, settle
 from core.db import Database
 from core.problems import Conflict, Invalid
 from core.users import User
@@ -30,6 +31,7 @@ from scheduling.centers.schemas import CenterCreate, ChairCreate, ClosureIn
 from scheduling.courses import booking as course_booking
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
+from scheduling.courses.models import Course
 from scheduling.courses.schemas import CourseCreate
 
 DEMO_PASSWORD = "chairside-demo"  # noqa: S105 - printed for the demo's own users only
@@ -127,7 +129,8 @@ def _center() -> CenterCreate:
 async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
     db = Database(database_url)
     try:
-        async with db.unit_of_work() as session:
+        # One transaction, settled once at its end (cover recomputed after every booking).
+        async with db.unit_of_work() as session, settle.batch(session):
             if await session.scalar(select(func.count()).select_from(Center)):
                 if only_if_empty:
                     return "demo data not loaded: the database already has a center"
@@ -251,24 +254,33 @@ async def _book_courses(
         p.hcpcs_code: p.id
         for p in await session.scalars(select(Product).where(Product.active).order_by(Product.name))
     }
-    sessions = stuck = 0
+    ordered = []
     for patient, (diagnosis, hcpcs, offset, extra) in zip(patients, COURSES, strict=True):
         start = max(monday + timedelta(days=offset), today + timedelta(days=1))
-        course = await courses.create_course(
-            session,
-            CourseCreate.model_validate(
-                {
-                    "patient_id": patient.id,
-                    "center_id": center.id,
-                    "product_id": product_ids[hcpcs],
-                    "diagnosis_code": diagnosis,
-                    "start_date": start,
-                    **extra,
-                }
-            ),
-            None,
+        ordered.append(
+            await courses.create_course(
+                session,
+                CourseCreate.model_validate(
+                    {
+                        "patient_id": patient.id,
+                        "center_id": center.id,
+                        "product_id": product_ids[hcpcs],
+                        "diagnosis_code": diagnosis,
+                        "start_date": start,
+                        **extra,
+                    }
+                ),
+                None,
+            )
         )
+    # Every course row, then the center's planning, before any day (core.locks): one
+    # transaction books them all.
+    await locks.courses(session, Course, [c.id for c in ordered])
+    await locks.course_planning(session, [center.id])
+    sessions = stuck = 0
+    for course in ordered:
         result = await course_booking.book_through(session, course, through, None)
+        settle.mark(session, settle.COVER, course.patient_id)
         sessions += len(result.appointments)
         stuck += result.unbookable is not None
     return sessions, stuck

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from app.api import (
@@ -27,6 +28,7 @@ from app.api import (
     regimens,
     webhooks,
 )
+from app.api.deps import get_db, unit_of_work
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard
 from app.api.openapi import add_problem_schema, document_errors
@@ -66,15 +68,25 @@ def _with_problem_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def served(routers: Iterable[APIRouter]) -> list[tuple[str, str]]:
-    """(method, path template) of every route the routers serve."""
-    return [
-        (method, route.path)
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods or ()
-    ]
+def served(routers: Iterable[APIRouter]) -> list[policy.Served]:
+    """Every route the routers serve, and how it reaches the database."""
+    out = []
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                calls = _calls(route.dependant)
+                for method in route.methods or ():
+                    out.append(
+                        policy.Served(method, route.path, get_db in calls, unit_of_work in calls)
+                    )
+    return out
+
+
+def _calls(dependant: Dependant) -> set[object]:
+    found: set[object] = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

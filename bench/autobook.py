@@ -47,18 +47,19 @@ sys.path.insert(0, str(ROOT))  # the test harness makes the databases
 from sqlalchemy import select, text  # noqa: E402
 
 import app.models  # noqa: E402, F401 - every table known before the first flush
+from app.jobs.registry import JOBS  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from core.db import Database  # noqa: E402
 from insurance import facts  # noqa: E402
 from insurance.models import Alert  # noqa: E402
 from patients.schemas import PatientCreate  # noqa: E402
 from patients.service import create_patient  # noqa: E402
-from scheduling import jobs  # noqa: E402
 from scheduling.appointments.models import Appointment  # noqa: E402
 from scheduling.catalog.models import Product  # noqa: E402
 from scheduling.centers.schemas import CenterCreate, ChairCreate  # noqa: E402
 from scheduling.courses import service as courses  # noqa: E402
 from scheduling.courses.schemas import CourseCreate  # noqa: E402
+from scheduling.jobs import Progress  # noqa: E402
 from tests.support import drop_database, fresh_database  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -154,7 +155,7 @@ async def setup(db: Database, count: int) -> uuid.UUID:
     return center_id
 
 
-def progress_printer(label: str) -> jobs.Progress:
+def progress_printer(label: str) -> Progress:
     """Progress on stderr every tenth of the courses, so a long run shows it is moving."""
     started = time.perf_counter()
 
@@ -169,7 +170,9 @@ def progress_printer(label: str) -> jobs.Progress:
 
 async def timed_run(db: Database, center_id: uuid.UUID, label: str) -> Run:
     started = time.perf_counter()
-    counts = await jobs.auto_book(db, center_id, progress_printer(label))
+    # As the scheduler runs it: the booking run, then the recompute of the patients it booked.
+    job = JOBS["auto_book"]
+    counts = await job.run(db, {"center_id": center_id, "progress": progress_printer(label)})
     return Run(time.perf_counter() - started, counts)
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
 
 from core.clock import utcnow
+from core.settle import forget, settle
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -156,7 +157,8 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block succeeds, rolled back when it raises.
+        """One transaction: committed when the block succeeds, once what its changes imply
+        is settled (`core.settle`); rolled back when it raises.
 
         Do not open a write unit of work inside another one: on SQLite the inner one would
         wait for the outer one's lock.
@@ -171,7 +173,12 @@ class Database:
             factory = self.write_sessions if write else self.read_sessions
             session = await stack.enter_async_context(factory())
             await stack.enter_async_context(session.begin())
-            yield session
+            try:
+                yield session
+                await settle(session)  # what the changes imply commits with them
+            except BaseException:
+                forget(session)
+                raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

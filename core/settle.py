@@ -16,7 +16,8 @@ consequence nobody settles is a programming error and stops the commit.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,8 @@ COVER_LATER = "cover later"  # patients whose cover the next sweep recomputes (b
 CENTER_CHANGED = "center changed"  # centers whose time zone changed: their patients' cover
 PRODUCT_CHANGED = "product changed"  # products whose billing unit changed: their patients'
 PAYER_CHANGED = "payer changed"  # payers whose turnaround or margins changed: their patients'
+COURSE_UNBOOKABLE = "course unbookable"  # (course id, why): billing hears of a stuck course
+COURSE_BOOKED = "course booked"  # courses that booked cleanly: billing's flag on them clears
 
 _SETTLERS: dict[str, Settler] = {}
 _MARKS = "chairside.marks"
@@ -103,3 +106,18 @@ def use_case(
         return result
 
     return run
+
+
+@asynccontextmanager
+async def batch(session: AsyncSession) -> AsyncIterator[None]:
+    """Several use cases in one transaction, settled once when the block ends, as if they were
+    one: a script that orders and books many courses takes every patient's cover lock once, at
+    the end, after all its bookings (see core.locks for why the order matters)."""
+    depth: int = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
+    try:
+        yield
+    finally:
+        session.info[_DEPTH] = depth
+    if depth == 0:
+        await settle(session)

@@ -282,9 +282,14 @@ async def covers_of(
     return found
 
 
-async def uncovered(session: AsyncSession, patient_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    """The patient's booked course sessions no authorization would pay for, and why."""
-    await locks.patient_cover(session, [patient_id])
+async def uncovered(
+    session: AsyncSession, patient_id: uuid.UUID, *, locked: bool = True
+) -> dict[uuid.UUID, str]:
+    """The patient's booked course sessions no authorization would pay for, and why.
+    `locked`: decided under the patient's cover lock; False reads without it (what was unpaid
+    before a change, to tell what the change left unpaid)."""
+    if locked:
+        await locks.patient_cover(session, [patient_id])
     facts = (await load(session, [patient_id])).get(patient_id)
     if facts is None:
         return {}

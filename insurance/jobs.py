@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 from core.db import Database
 from insurance import worklist
 
@@ -15,3 +18,9 @@ async def lapse_sweep(db: Database) -> dict[str, int]:
         "updated": outcome.updated,
         "resolved": outcome.resolved,
     }
+
+
+async def review_now(db: Database, patient_ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """Recompute these patients' cover now (after a booking run), in chunks of their own."""
+    outcome = await worklist.recompute_patients(db, sorted(patient_ids))
+    return {"patients": outcome.patients, "opened": outcome.opened}

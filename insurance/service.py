@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
+from core import locks, settle
 from core.pagination import page
-from core.problems import Duplicate, IllegalTransition, Invalid, NotFound
+from core.problems import Duplicate, IllegalTransition, Invalid, NotFound, ensure_version
 from insurance import rules
 from insurance.models import Authorization, AuthorizationChange, Coverage, Payer
 from insurance.schemas import (
@@ -57,11 +57,13 @@ async def create_payer(session: AsyncSession, data: PayerCreate) -> Payer:
     return payer
 
 
+@settle.use_case
 async def update_payer(session: AsyncSession, payer: Payer, data: PayerUpdate) -> Payer:
     for name, value in data.model_dump(exclude_unset=True).items():
         if value is not None or name == "max_auth_days":
             setattr(payer, name, value)
     await _flush_named(session, payer.name)
+    settle.mark(session, settle.PAYER_CHANGED, payer.id)  # its patients' renew-by dates
     return payer
 
 
@@ -90,6 +92,7 @@ async def get_coverage(session: AsyncSession, coverage_id: uuid.UUID) -> Coverag
     return coverage
 
 
+@settle.use_case
 async def create_coverage(
     session: AsyncSession, patient_id: uuid.UUID, data: CoverageCreate
 ) -> Coverage:
@@ -99,9 +102,11 @@ async def create_coverage(
     coverage = Coverage(id=uuid.uuid4(), patient_id=patient_id, **data.model_dump())
     session.add(coverage)
     await session.flush()
+    settle.mark(session, settle.COVER, patient_id)
     return coverage
 
 
+@settle.use_case
 async def update_coverage(
     session: AsyncSession, coverage: Coverage, data: CoverageUpdate
 ) -> Coverage:
@@ -111,6 +116,7 @@ async def update_coverage(
     if coverage.effective_to is not None and coverage.effective_to < coverage.effective_from:
         raise Invalid("the coverage ends before it starts")
     await session.flush()
+    settle.mark(session, settle.COVER, coverage.patient_id)
     return coverage
 
 
@@ -175,6 +181,7 @@ def _check_length(auth: Authorization, payer: Payer) -> None:
         raise Invalid(f"{payer.name} approves at most {payer.max_auth_days} days at a time")
 
 
+@settle.use_case
 async def create_authorization(
     session: AsyncSession, data: AuthorizationCreate, actor_id: uuid.UUID | None
 ) -> Authorization:
@@ -200,10 +207,30 @@ async def create_authorization(
         AuthorizationChange(authorization_id=auth.id, actor_id=actor_id, to_status=auth.status)
     )
     await session.flush()
+    settle.mark(session, settle.COVER, auth.patient_id)
     return auth
 
 
+@settle.use_case
 async def update_authorization(
+    session: AsyncSession,
+    authorization_id: uuid.UUID,
+    version: int,
+    data: AuthorizationUpdate,
+    actor_id: uuid.UUID | None,
+) -> Authorization:
+    """Change an authorization (its status, units, dates) under its patient's cover lock: the
+    units it has left are shared by every session it pays for."""
+    auth = await get_authorization(session, authorization_id)
+    await locks.patient_cover(session, [auth.patient_id])
+    auth = await get_authorization(session, authorization_id, for_update=True)
+    ensure_version(auth.version, version, "authorization")
+    auth = await _update_authorization(session, auth, data, actor_id)
+    settle.mark(session, settle.COVER, auth.patient_id)
+    return auth
+
+
+async def _update_authorization(
     session: AsyncSession,
     auth: Authorization,
     data: AuthorizationUpdate,

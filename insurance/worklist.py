@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select, union, update
+from sqlalchemy import select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import locks
@@ -157,13 +157,6 @@ async def recompute_patients(
     return total
 
 
-def flagged_courses() -> Select[uuid.UUID]:
-    """The courses with a live `course_unbookable` alert."""
-    return select(Alert.subject_id).where(
-        Alert.kind == "course_unbookable", Alert.status.in_(facts.LIVE)
-    )
-
-
 async def worklist(session: AsyncSession) -> list[list[Any]]:
     """One row per live alert for the CSV export, soonest due first."""
     rows = await session.execute(
@@ -233,13 +226,13 @@ async def course_unbookable(session: AsyncSession, course: Course, problem: str)
     return alert
 
 
-async def course_booked(session: AsyncSession, course_id: uuid.UUID) -> None:
-    """The course booked cleanly: its unbookable alert, if any, is resolved."""
+async def courses_booked(session: AsyncSession, course_ids: Sequence[uuid.UUID]) -> None:
+    """These courses booked cleanly: their unbookable alerts, if any, are resolved."""
     await session.execute(
         update(Alert)
         .where(
             Alert.kind == "course_unbookable",
-            Alert.subject_id == course_id,
+            Alert.subject_id.in_(course_ids),
             Alert.status.in_(facts.LIVE),
         )
         .values(

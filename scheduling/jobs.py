@@ -1,45 +1,60 @@
-"""Scheduling's background jobs. Each takes the database and commits its own steps: one
-transaction per course, so one course that fails is recorded and the others go on."""
+"""Scheduling's background jobs: the nightly booking run, the no-show sweep and appointment
+reminders. Each takes the database and commits its own steps (one transaction per course, or
+per missed appointment), so one that fails is recorded and the others go on."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
+from core import settle
+from core.clock import utcnow
 from core.db import Database
 from core.logs import describe
-from insurance import allocation, worklist
+from core.outbox import events
+from core.problems import Problem
 from scheduling.appointments.center_days import CenterDays
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
+from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center
+from scheduling.centers.rules import day_rules
 from scheduling.courses import booking as course_booking
+from scheduling.courses import changes as session_changes
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
 from scheduling.courses.models import Course
-from scheduling.localtime import lenient_instant, zone
+from scheduling.localtime import day_bounds, lenient_instant, zone
 
 Progress = Callable[[int, int], None]  # done, total
 log = logging.getLogger("chairside.jobs")
 
 
+@dataclass
+class BookingRun:
+    counts: dict[str, int]
+    # Whose cover this run changed. Each course's transaction marked them due for review;
+    # recomputing them together after the run costs a fraction of one recompute per course
+    # (the job does, see app/jobs/registry.py). If the run dies first, the hourly sweep does.
+    patients: list[uuid.UUID]
+
+
 async def auto_book(
     db: Database, center_id: uuid.UUID | None = None, progress: Progress | None = None
-) -> dict[str, int]:
+) -> BookingRun:
     """Book every active course's sessions due within its center's booking horizon. Booking
     what is already booked books nothing, so a re-run or a takeover does no harm (and the
     database refuses a course session twice). A course that cannot be booked as planned, or
-    fails, raises a `course_unbookable` alert; one that books cleanly clears it."""
+    fails, is flagged to billing (`course_unbookable`); one that books cleanly is cleared."""
     async with db.unit_of_work(write=False) as session:
         course_ids = await _courses_to_book(session, center_id)
-        flagged = set(await session.scalars(worklist.flagged_courses()))
     counts = {"courses": len(course_ids), "booked": 0, "unbookable": 0, "failed": 0}
-    run = _Run(db, flagged, counts)
+    run = _Run(db, counts)
     for done, course_id in enumerate(course_ids, start=1):
         try:
             await run.book(course_id)
@@ -55,11 +70,7 @@ async def auto_book(
                 )
         if progress is not None:
             progress(done, len(course_ids))
-    # Each course's transaction marked its patient due for review; recomputing them together
-    # here costs a fraction of one recompute per course. If the run dies first, the hourly
-    # sweep picks them up.
-    await worklist.recompute_patients(db, sorted(run.patients))
-    return counts
+    return BookingRun(counts, sorted(run.patients))
 
 
 async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -> list[uuid.UUID]:
@@ -127,8 +138,8 @@ class _Run:
     """One booking run: the centers' days it has read, kept across its courses, and the
     patients whose cover it changed."""
 
-    def __init__(self, db: Database, flagged: set[uuid.UUID], counts: dict[str, int]) -> None:
-        self.db, self.flagged, self.counts = db, flagged, counts
+    def __init__(self, db: Database, counts: dict[str, int]) -> None:
+        self.db, self.counts = db, counts
         self.days: dict[uuid.UUID, CenterDays] = {}
         self.patients: set[uuid.UUID] = set()
 
@@ -150,22 +161,17 @@ class _Run:
                 # run's copy of its days is read afresh.
                 center = await course_sessions.center_of(session, course)
                 days = self.days[course.center_id] = CenterDays(center)
-            was_stuck = course.unbookable is not None
             through = course_sessions.today_at(days.center) + timedelta(
                 days=days.center.booking_horizon_days
             )
             result = await course_booking.book_through(session, course, through, None, days)
             counts["booked"] += len(result.appointments)
             if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
-                # Under the patient's coverage lock, so a recompute under way elsewhere cannot
-                # leave the patient marked reviewed on facts from before these bookings.
-                await locks.patient_cover(session, [course.patient_id])
-                await allocation.mark_due(session, [course.patient_id])
+                settle.mark(session, settle.COVER_LATER, course.patient_id)
                 self.patients.add(course.patient_id)
             stuck = result.unbookable
             if stuck is None:
-                if was_stuck or course.id in self.flagged:  # flagged by this run or before it
-                    await worklist.course_booked(session, course.id)
+                settle.mark(session, settle.COURSE_BOOKED, course.id)
                 return
             counts["unbookable"] += 1
             # Flagged in the booking's own transaction: what was booked and why not commit
@@ -173,14 +179,12 @@ class _Run:
             problem = (
                 f"{stuck.phase} session {stuck.sequence} ({stuck.window.target}): {stuck.reason}"
             )
-            await worklist.course_unbookable(session, course, problem)
+            settle.mark(session, settle.COURSE_UNBOOKABLE, (course.id, problem))
 
 
 async def _flag(db: Database, course_id: uuid.UUID, problem: str) -> None:
     async with db.unit_of_work() as session:
-        course = await session.get(Course, course_id)
-        if course is not None:
-            await worklist.course_unbookable(session, course, problem)
+        settle.mark(session, settle.COURSE_UNBOOKABLE, (course_id, problem))
 
 
 async def centers_due_for_booking(
@@ -203,3 +207,95 @@ async def centers_due_for_booking(
         if last is None or last < since:
             due.append(center_id)
     return due
+
+
+# --- no-shows ----------------------------------------------------------------------------
+
+
+async def _cutoffs(db: Database, now: datetime) -> dict[uuid.UUID, datetime]:
+    """Per center, the instant before which a booked appointment was missed: today's closing
+    time once it has passed, else the start of today (every earlier day has closed)."""
+    cutoffs: dict[uuid.UUID, datetime] = {}
+    async with db.unit_of_work(write=False) as session:
+        for center in await session.scalars(select(Center)):
+            tz = zone(center.timezone)
+            today = now.astimezone(tz).date()
+            facts = center_repository.CenterFacts.of(center)
+            rules = day_rules(
+                await center_repository.center_calendar(session, facts, today, today), today
+            )
+            closes = rules.closes_at
+            cutoffs[center.id] = (
+                closes if closes is not None and now >= closes else day_bounds(today, tz)[0]
+            )
+    return cutoffs
+
+
+async def no_show_sweep(
+    db: Database, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Mark missed appointments as no-shows, one transaction each (with its course's cascade and
+    its patient's alerts). Running it twice marks nothing twice: only `booked` ones change."""
+    now = utcnow()
+    cutoffs = await _cutoffs(db, now)
+    async with db.unit_of_work(write=False) as session:
+        missed: list[uuid.UUID] = []
+        for center_id, cutoff in cutoffs.items():
+            missed += await session.scalars(
+                select(Appointment.id)
+                .where(
+                    Appointment.center_id == center_id,
+                    Appointment.status == "booked",
+                    Appointment.start_at < cutoff,
+                )
+                .order_by(Appointment.start_at)
+            )
+    counts = {"missed": len(missed), "marked": 0, "skipped": 0, "failed": 0}
+    for done, appointment_id in enumerate(missed, start=1):
+        try:
+            async with db.unit_of_work() as session:
+                await session_changes.progress(session, appointment_id, "no-show", None, None)
+            counts["marked"] += 1
+        except Problem:
+            counts["skipped"] += 1  # checked in (or cancelled) since the list was read
+        except Exception as exc:  # one appointment's failure must not stop the others
+            counts["failed"] += 1
+            log.warning("no_show_sweep: an appointment failed", extra={"error": describe(exc)})
+        if progress is not None:
+            progress(done, len(missed))
+    return counts
+
+
+# --- reminders ---------------------------------------------------------------------------
+
+
+async def send_reminders(db: Database, hours: float) -> dict[str, int]:
+    """An `appointment.reminder` event for each booked appointment starting within the next
+    `hours` (the `reminder_hours` setting, 48 by default): exactly once per appointment,
+    however often this runs or however many schedulers run it (the outbox's unique dedupe
+    key sees to it)."""
+    now = utcnow()
+    counts = {"due": 0, "reminded": 0}
+    async with db.unit_of_work() as session:
+        due = await session.scalars(
+            select(Appointment).where(
+                Appointment.status == "booked",
+                Appointment.start_at > now,
+                Appointment.start_at <= now + timedelta(hours=hours),
+            )
+        )
+        for appt in due:
+            counts["due"] += 1
+            made = await events.emit_once(
+                session,
+                "appointment.reminder",
+                # Moved after its reminder went out, an appointment is reminded again.
+                f"reminder:{appt.id}:{appt.start_at.isoformat()}",
+                appointment_id=appt.id,
+                patient_id=appt.patient_id,
+                center_id=appt.center_id,
+                start=appt.start_at,
+                end=appt.end_at,
+            )
+            counts["reminded"] += int(made)
+    return counts

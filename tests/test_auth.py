@@ -260,6 +260,34 @@ def test_a_request_that_runs_too_long_is_answered_503_and_undone() -> None:
     assert finished == []  # cancelled, not left running
 
 
+def test_a_route_the_policy_exempts_lifts_the_time_limit() -> None:
+    """Job runs and sweeps (timeout=False in the policy table) lift the request's deadline
+    from inside the route, once routing has told which route it is."""
+    from starlette.requests import Request
+
+    from app.api.deps import unlimited
+    from app.api.metrics import Metrics
+    from app.api.middleware import RequestGuard
+
+    finished = []
+
+    async def long_run(scope: Any, receive: Any, send: Any) -> None:
+        unlimited(Request(scope))
+        await asyncio.sleep(0.6)
+        finished.append(True)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    async def call() -> httpx.Response:
+        app = RequestGuard(long_run, max_bytes=1000, metrics=Metrics(), timeout=0.2)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.post("/api/v1/jobs/auto_book/run")
+
+    r = asyncio.run(call())
+    assert (r.status_code, r.text, finished) == (200, "done", [True])
+
+
 def test_a_burst_of_guesses_sent_at_once_gets_no_more_tries_than_the_limit(server: Server) -> None:
     email = f"burst-{uuid.uuid4().hex[:6]}@test.local"
     _add_user(server, email)

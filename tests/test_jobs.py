@@ -435,7 +435,7 @@ def test_a_course_that_fails_is_flagged_and_the_run_goes_on(
     async def run_it() -> dict[str, int]:
         db = Database(server.database_url)
         try:
-            return await scheduling_jobs.auto_book(db, uuid.UUID(center["id"]))
+            return (await scheduling_jobs.auto_book(db, uuid.UUID(center["id"]))).counts
         finally:
             await db.dispose()
 
@@ -516,7 +516,7 @@ def test_a_run_reads_an_edited_center_again_and_clears_a_flag_raised_after_it_be
     async def run() -> tuple[int, int]:
         db = Database(server.database_url)
         try:
-            the_run = scheduling_jobs._Run(db, set(), {"booked": 0, "unbookable": 0})
+            the_run = scheduling_jobs._Run(db, {"booked": 0, "unbookable": 0})
             await the_run.book(uuid.UUID(first["id"]))
             before = the_run.days[uuid.UUID(center["id"])].center.version
             edited = await asyncio.to_thread(

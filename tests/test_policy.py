@@ -7,6 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -25,15 +26,37 @@ KNOWN = {"action": "cancel", "name": "reminders", "secret": "0" * 72}
 
 def routes() -> list[tuple[str, str]]:
     create_app(Settings(database_url="sqlite:///unused.db"))  # refuses a policy out of date
-    return sorted(set(served(ROUTERS)))
+    return sorted({(r.method, r.path) for r in served(ROUTERS)})
 
 
 def test_every_route_has_exactly_one_row_in_the_policy_table() -> None:
-    served = routes()
-    assert len(served) > 60
-    assert set(served) == set(policy.POLICY)  # the app also refuses to start otherwise
+    routes_served = routes()
+    assert len(routes_served) > 60
+    assert set(routes_served) == set(policy.POLICY)  # the app also refuses to start otherwise
     with pytest.raises(RuntimeError, match="missing"):
-        policy.check([*served, ("GET", "/api/v1/nowhere")])
+        policy.check([*served(ROUTERS), policy.Served("GET", "/api/v1/nowhere", False, True)])
+
+
+def test_the_table_says_how_each_route_runs_and_the_app_checks_it() -> None:
+    """A route that commits in transactions of its own (a sweep, a job run) must say so: a
+    write transaction around it would wait on SQLite's one writer forever."""
+    table = served(ROUTERS)
+    own = sorted((r.method, r.path) for r in table if r.opens_transactions)
+    assert own == [("POST", "/api/v1/billing/sweep"), ("POST", "/api/v1/jobs/{name}/run")]
+    assert all(policy.POLICY[key].transaction == "own" for key in own)
+    assert all(not policy.POLICY[key].timeout for key in own)  # runs that take minutes
+    policy.check(table)
+    forgot = [
+        replace(r, opens_transactions=True) if r.path == "/api/v1/patients/search" else r
+        for r in table
+    ]
+    with pytest.raises(RuntimeError, match="transaction='own'"):
+        policy.check(forgot)
+    rule = policy.POLICY
+    assert not rule[("POST", "/api/v1/patients/search")].writes("POST")  # a search reads
+    assert rule[("GET", "/api/v1/portal/calendar-token")].writes("GET")  # made on first asking
+    assert rule[("POST", "/api/v1/appointments")].writes("POST")
+    assert not rule[("GET", "/api/v1/appointments")].writes("GET")
 
 
 def url_of(path: str) -> str:

@@ -13,16 +13,15 @@ from hypothesis import strategies as st
 
 from scheduling.appointments.availability import OpenSlot, best_slots
 from scheduling.appointments.center_days import Day
-from scheduling.appointments.rules import (
+from scheduling.appointments.rules import next_status, span_problem
+from scheduling.centers.rules import (
     CenterCalendar,
     Shift,
     Span,
     WeeklyHours,
     census_conflicts,
     day_rules,
-    next_status,
     opening_problem,
-    span_problem,
     start_conflicts,
 )
 from scheduling.localtime import (

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import session_changes
 from app.api.courses import changes_out
 from app.api.covers import coverage_out
 from app.api.deps import (
@@ -35,6 +34,7 @@ from scheduling.appointments.schemas import (
 )
 from scheduling.centers import repository as center_repository
 from scheduling.courses import cascade
+from scheduling.courses import changes as session_changes
 from scheduling.courses.schemas import CourseSessionOut, SessionRecordIn
 from scheduling.localtime import zone
 

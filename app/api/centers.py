@@ -125,8 +125,6 @@ async def update_center(
     center = await center_repository.get_center(session, center_id)
     ensure_version(center.version, version, "center")
     await centers.update_center(session, center, data)
-    if data.timezone is not None:  # the next sweep recomputes its patients
-        await allocation.center_changed(session, center_id)
     session.expire(center)
     center = await center_repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)

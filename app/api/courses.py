@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Response, status
 from app.api.covers import coverage_out
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session, etag
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from core.problems import Invalid
 from core.schemas import LocalDate, Page
 from insurance import allocation
 from insurance.allocation import SessionState
@@ -40,7 +39,6 @@ from scheduling.localtime import zone
 
 router = APIRouter(prefix="/api/v1", tags=["courses"])
 PLAN_HORIZON = timedelta(weeks=12)
-MAX_BOOKING_AHEAD = timedelta(days=366)
 
 
 def course_out(c: Course) -> CourseOut:
@@ -155,7 +153,6 @@ async def create_course(
         return earlier
     course = await courses.create_course(session, data, caller.user_id)
     trail.saw(course.patient_id, course.id)
-    await allocation.recompute_patient(session, course.patient_id)  # a new need for cover
     location = f"/api/v1/courses/{course.id}"
     return await post.reply(status.HTTP_201_CREATED, course_out(course), location)
 
@@ -198,13 +195,10 @@ async def book_course(
     post = IdempotentPost(session, caller, idempotency_key, scope, data)
     if (earlier := await post.earlier()) is not None:
         return earlier
-    course = await courses.get_course(session, course_id, for_update=True)
+    course, center, result = await course_booking.book_course(
+        session, course_id, data.through, caller.user_id
+    )
     trail.saw(course.patient_id)
-    center = await course_sessions.center_of(session, course)
-    if data.through > course_sessions.today_at(center) + MAX_BOOKING_AHEAD:
-        raise Invalid("book at most a year ahead")
-    result = await course_booking.book_through(session, course, data.through, caller.user_id)
-    await allocation.recompute_patient(session, course.patient_id)
     stuck = result.unbookable
     out = BookingResult(
         booked=[session_out(a, center.timezone) for a in result.appointments],
@@ -278,5 +272,4 @@ async def act_on_course(
     course = await courses.get_course(session, course_id, for_update=True)
     trail.saw(course.patient_id)
     course = await courses.act(session, course, action, caller.user_id, data.note if data else None)
-    await allocation.recompute_patient(session, course.patient_id)
     return course_out(course)

@@ -13,6 +13,8 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import policy
+from app.api.middleware import TIME_LIMIT
+from app.api.policy import READ_METHODS
 from app.audit import service as audit_trail
 from app.audit.service import Entry, Trail
 from app.auth import service as auth
@@ -22,19 +24,6 @@ from core.db import Database
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from core.problems import Forbidden, PreconditionFailed, PreconditionRequired, Unauthorized
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# POSTs that only read (a search with its terms in the body): no write lock for them.
-# POSTs whose request transaction only reads: sweeps and jobs write in transactions of their own.
-READ_POSTS = frozenset(
-    {
-        "/api/v1/patients/search",
-        "/api/v1/infusion-time",
-        "/api/v1/billing/sweep",
-        "/api/v1/jobs/{name}/run",
-    }
-)
-# GETs that may write: the calendar link is made on first asking.
-WRITE_GETS = frozenset({"/api/v1/portal/calendar-token"})
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -48,11 +37,21 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+# A route that commits in transactions of its own takes the database (its row in the policy
+# table says transaction="own", and the app refuses to start otherwise).
+OwnTransactions = Annotated[Database, Depends(get_db)]
+
+
 def _writes(request: Request) -> bool:
-    path = route_path(request)
-    if request.method in READ_METHODS:
-        return path in WRITE_GETS
-    return path not in READ_POSTS
+    rule = policy.rule(request.method, route_path(request) or "")
+    return rule.writes(request.method) if rule is not None else request.method not in READ_METHODS
+
+
+def unlimited(request: Request) -> None:
+    """Lift the request time limit (see RequestGuard) for a route the policy exempts."""
+    deadline: asyncio.Timeout | None = request.scope.get(TIME_LIMIT)
+    if deadline is not None:
+        deadline.reschedule(None)
 
 
 def route_path(request: Request) -> str | None:
@@ -60,7 +59,7 @@ def route_path(request: Request) -> str | None:
     return getattr(route, "path", None)
 
 
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, rolled back if it raises.
 
     A route that touches patient data leaves one audit event (see `policy`): in the same
@@ -72,6 +71,8 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     db = get_db(request)
     rule = policy.rule(request.method, route_path(request) or "")
     audit = rule.audit if rule is not None else None
+    if rule is not None and not rule.timeout:
+        unlimited(request)
     trail = request.state.trail = Trail()
     writes = _writes(request)
     recorded = False
@@ -133,7 +134,7 @@ def _outcome(exc: BaseException) -> str:
     return "denied" if status in (401, 403, 404) else "error"
 
 
-Session = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+Session = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 
 
 async def authenticate(
@@ -151,7 +152,7 @@ async def authenticate(
         if _writes(request):
             await auth.touch(session, state.caller.token_id)
         else:
-            request.state.touch_token = state.caller.token_id  # see _unit_of_work
+            request.state.touch_token = state.caller.token_id  # see unit_of_work
     request.state.caller = state.caller
     return state.caller
 

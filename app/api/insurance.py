@@ -8,7 +8,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
@@ -18,15 +18,14 @@ from app.api.deps import (
     Cursor,
     IfMatch,
     Limit,
+    OwnTransactions,
     Session,
     etag,
-    get_db,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from core import locks
 from core.problems import ensure_version
 from core.schemas import LocalDate, Page
-from insurance import allocation, service, worklist
+from insurance import service, worklist
 from insurance.models import Alert, Authorization
 from insurance.schemas import (
     AlertAction,
@@ -95,7 +94,6 @@ async def update_payer(
     payer = await service.get_payer(session, payer_id)
     ensure_version(payer.version, version, "payer")
     payer = await service.update_payer(session, payer, data)
-    await allocation.payer_changed(session, payer.id)
     response.headers["ETag"] = etag(payer.version)
     return PayerOut.model_validate(payer)
 
@@ -125,7 +123,6 @@ async def create_coverage(
 ) -> CoverageOut:
     c = await service.create_coverage(session, patient_id, data)
     trail.saw(patient_id, c.id)
-    await allocation.recompute_patient(session, patient_id)
     response.headers["Location"] = f"/api/v1/coverages/{c.id}"
     response.headers["ETag"] = etag(c.version)
     return CoverageOut.model_validate(c)
@@ -155,7 +152,6 @@ async def update_coverage(
     trail.saw(c.patient_id)
     ensure_version(c.version, version, "coverage")
     c = await service.update_coverage(session, c, data)
-    await allocation.recompute_patient(session, c.patient_id)
     response.headers["ETag"] = etag(c.version)
     return CoverageOut.model_validate(c)
 
@@ -213,7 +209,6 @@ async def create_authorization(
         return earlier
     auth = await service.create_authorization(session, data, caller.user_id)
     trail.saw(auth.patient_id, auth.id)
-    await allocation.recompute_patient(session, auth.patient_id)
     out = await authorization_out(session, auth)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/authorizations/{auth.id}")
 
@@ -255,11 +250,9 @@ async def update_authorization(
 ) -> AuthorizationOut:
     auth = await service.get_authorization(session, authorization_id)
     trail.saw(auth.patient_id)
-    await locks.patient_cover(session, [auth.patient_id])
-    auth = await service.get_authorization(session, authorization_id, for_update=True)
-    ensure_version(auth.version, version, "authorization")
-    auth = await service.update_authorization(session, auth, data, caller.user_id)
-    await allocation.recompute(session, [auth.patient_id])
+    auth = await service.update_authorization(
+        session, authorization_id, version, data, caller.user_id
+    )
     response.headers["ETag"] = etag(auth.version)
     return await authorization_out(session, auth)
 
@@ -336,11 +329,11 @@ async def act_on_alert(
 
 
 @router.post("/billing/sweep", response_model=SweepOut)
-async def run_sweep(request: Request, _: Allowed, everyone: bool = False) -> SweepOut:
+async def run_sweep(db: OwnTransactions, _: Allowed, everyone: bool = False) -> SweepOut:
     """Recompute cover and alerts now for the patients whose review date has come, or for
     `everyone` (after a price or product change, say). The scheduler runs it hourly. It
     commits chunk by chunk in transactions of its own."""
-    outcome, seconds = await worklist.sweep(get_db(request), everyone=everyone)
+    outcome, seconds = await worklist.sweep(db, everyone=everyone)
     return SweepOut(
         patients=outcome.patients, opened=outcome.opened, resolved=outcome.resolved, seconds=seconds
     )

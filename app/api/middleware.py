@@ -26,8 +26,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request bodies are limited to {max_bytes} bytes")
 
 
-# Runs of background jobs and sweeps commit as they go and may take minutes on purpose.
-NO_TIMEOUT = ("/api/v1/jobs/", "/api/v1/billing/sweep")
+# Where a request's time limit is kept, for a route the policy exempts to lift it (runs of
+# background jobs and sweeps commit as they go and may take minutes on purpose).
+TIME_LIMIT = "chairside.time_limit"
 
 
 class RequestGuard:
@@ -88,10 +89,9 @@ class RequestGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
-        path = str(scope.get("path", ""))
-        limit = None if path.startswith(NO_TIMEOUT) else self.timeout
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(self.timeout) as deadline:
+                scope[TIME_LIMIT] = deadline
                 await self.app(scope, limited_receive, tracking_send)
         except TimeoutError:
             if not status["sent"]:

@@ -11,10 +11,9 @@ from pydantic import Field
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, IfMatch, Limit, Session, etag
 from core.pagination import MAX_LIMIT
 from core.schemas import Input, Page, SearchText
-from insurance import allocation
 from patients import service
 from patients.schemas import PatientCreate, PatientOut, PatientUpdate
-from scheduling.courses import cascade
+from scheduling.courses import changes
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -80,14 +79,6 @@ async def update_patient(
     caller: Allowed,
     response: Response,
 ) -> PatientOut:
-    measured = bool({"weight_kg", "height_cm", "sex"} & data.model_fields_set)
-    if measured:
-        await cascade.lock_patient_courses(session, patient_id)
-    patient = await service.get_patient(session, patient_id)
-    patient = await service.update_patient(session, patient, version, data, caller.user_id)
-    if measured:
-        # Doses follow the dosing weight: booked sessions get the dose and chair time it needs.
-        await cascade.replan_patient(session, patient.id, caller.user_id)
-        await allocation.recompute_patient(session, patient.id)  # billing units follow the dose
+    patient = await changes.update_patient(session, patient_id, version, data, caller.user_id)
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)

@@ -2,14 +2,26 @@
 
 Each row is (method, path template) -> Rule. `roles` may call the route; anyone else signed in
 gets 403, anyone not signed in 401. `audit` names what a call does to patient data (action,
-resource type): every such call, allowed, refused or failed, leaves one audit event. A route
-missing from the table refuses everyone, and the app refuses to start with one (see `check`).
+resource type): every such call, allowed, refused or failed, leaves one audit event.
+`transaction` says how the request's unit of work runs: `read` (no write lock), `write`, or
+`own` — the request only reads, and the route commits its work in transactions of its own (a
+sweep, a job run), which a write transaction around it would wait on forever on SQLite. By
+default GETs read and everything else writes. `timeout=False` exempts a route from the
+request time limit (runs that take minutes on purpose).
+
+A route missing from the table refuses everyone, and the app refuses to start with one, or
+with a route that opens transactions of its own under a row that does not say `own` (see
+`check`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
+
+Transaction = Literal["read", "write", "own"]
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 PATIENT = frozenset({"patient"})
 ADMIN = frozenset({"admin"})
@@ -31,11 +43,25 @@ class Rule:
     roles: frozenset[str]
     audit: Audit | None = None
     public: bool = False  # no bearer token: ops probes, sign-in, the calendar feed's secret
+    transaction: Transaction | None = None  # None: read for GETs, write for the rest
+    timeout: bool = True
+
+    def writes(self, method: str) -> bool:
+        """Whether the request's own transaction writes (takes SQLite's write lock)."""
+        mode = self.transaction or ("read" if method in READ_METHODS else "write")
+        return mode == "write"
 
 
-def _r(roles: frozenset[str], action: str | None = None, resource: str | None = None) -> Rule:
+def _r(
+    roles: frozenset[str],
+    action: str | None = None,
+    resource: str | None = None,
+    *,
+    transaction: Transaction | None = None,
+    timeout: bool = True,
+) -> Rule:
     audit = Audit(action, resource) if action is not None and resource is not None else None
-    return Rule(roles, audit)
+    return Rule(roles, audit, transaction=transaction, timeout=timeout)
 
 
 OPEN = Rule(frozenset(), public=True)
@@ -68,7 +94,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # patients
     ("POST", "/api/v1/patients"): _r(CLINICAL, "create", "patient"),
     ("GET", "/api/v1/patients"): _r(STAFF, "search", "patient"),
-    ("POST", "/api/v1/patients/search"): _r(STAFF, "search", "patient"),
+    # a search with its terms in the body (names never in URLs): it only reads
+    ("POST", "/api/v1/patients/search"): _r(STAFF, "search", "patient", transaction="read"),
     ("GET", "/api/v1/patients/{patient_id}"): _r(STAFF, "read", "patient"),
     ("PATCH", "/api/v1/patients/{patient_id}"): _r(CLINICAL, "update", "patient"),
     # appointments
@@ -84,7 +111,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/products"): _r(ADMIN),
     ("GET", "/api/v1/products/{product_id}"): _r(STAFF),
     ("PATCH", "/api/v1/products/{product_id}"): _r(ADMIN),
-    ("POST", "/api/v1/infusion-time"): _r(STAFF),
+    ("POST", "/api/v1/infusion-time"): _r(STAFF, transaction="read"),  # a calculator
     ("GET", "/api/v1/regimens"): _r(STAFF),
     ("POST", "/api/v1/regimens"): _r(ADMIN),
     ("GET", "/api/v1/regimens/{regimen_id}"): _r(STAFF),
@@ -114,12 +141,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/alerts"): _r(STAFF, "search", "alert"),
     ("GET", "/api/v1/alerts/{alert_id}"): _r(STAFF, "read", "alert"),
     ("POST", "/api/v1/alerts/{alert_id}/{action}"): _r(BILLING, "update", "alert"),
-    ("POST", "/api/v1/billing/sweep"): _r(BILLING),
+    ("POST", "/api/v1/billing/sweep"): _r(BILLING, transaction="own", timeout=False),
     ("GET", "/api/v1/billing/worklist.csv"): _r(BILLING, "export", "alert"),
     # background jobs and webhooks
     ("GET", "/api/v1/jobs"): _r(STAFF),
     ("GET", "/api/v1/jobs/runs"): _r(STAFF),
-    ("POST", "/api/v1/jobs/{name}/run"): _r(ADMIN),
+    ("POST", "/api/v1/jobs/{name}/run"): _r(ADMIN, transaction="own", timeout=False),
     ("POST", "/api/v1/webhooks"): _r(ADMIN),
     ("GET", "/api/v1/webhooks"): _r(ADMIN),
     ("GET", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
@@ -130,7 +157,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     # the patient portal
     ("GET", "/api/v1/portal/appointments"): _r(PATIENT, "search", "appointment"),
     ("GET", "/api/v1/portal/appointments/{appointment_id}"): _r(PATIENT, "read", "appointment"),
-    ("GET", "/api/v1/portal/calendar-token"): _r(PATIENT, "create", "calendar_feed"),
+    # the link is made on first asking
+    ("GET", "/api/v1/portal/calendar-token"): _r(
+        PATIENT, "create", "calendar_feed", transaction="write"
+    ),
     ("DELETE", "/api/v1/portal/calendar-token"): _r(PATIENT, "update", "calendar_feed"),
     ("GET", "/calendar/{secret}.ics"): Rule(frozenset(), Audit("export", "appointment"), True),
     # FHIR R4
@@ -144,10 +174,31 @@ def rule(method: str, path: str) -> Rule | None:
     return POLICY.get((method, path))
 
 
-def check(routes: Iterable[tuple[str, str]]) -> None:
-    """Refuse to build an app with a route the table does not cover, or a row no route has."""
-    served = set(routes)
-    missing = sorted(served - set(POLICY))
-    stale = sorted(set(POLICY) - served)
+@dataclass(frozen=True)
+class Served:
+    """A route as the app serves it: what `check` holds against the table."""
+
+    method: str
+    path: str
+    opens_transactions: bool  # takes the database to commit in transactions of its own
+    in_a_transaction: bool  # takes the request's unit of work
+
+
+def check(routes: Iterable[Served]) -> None:
+    """Refuse to build an app with a route the table does not cover, a row no route has, or
+    a route whose way of running the table misstates."""
+    served = {(r.method, r.path): r for r in routes}
+    missing = sorted(set(served) - set(POLICY))
+    stale = sorted(set(POLICY) - set(served))
     if missing or stale:
         raise RuntimeError(f"access policy out of date: missing {missing}, no such route {stale}")
+    wrong = sorted(
+        key
+        for key, r in served.items()
+        if r.in_a_transaction and r.opens_transactions != (POLICY[key].transaction == "own")
+    )
+    if wrong:
+        raise RuntimeError(
+            f"routes that open transactions of their own, and only those, say transaction='own' "
+            f"in the access policy: {wrong}"
+        )

@@ -18,7 +18,6 @@ from app.api.deps import (
 )
 from core.problems import ensure_version
 from core.schemas import Page
-from insurance import allocation
 from scheduling.catalog import products
 from scheduling.catalog.models import Product
 from scheduling.catalog.schemas import (
@@ -106,7 +105,6 @@ async def update_product(
     product = await products.get_product(session, product_id)
     ensure_version(product.version, version, "product")
     product = await products.update_product(session, product, data)
-    await allocation.product_changed(session, product.id)  # the next sweep recomputes them
     response.headers["ETag"] = etag(product.version)
     return product_out(product)
 

@@ -23,10 +23,8 @@ from core.db import Database
 from core.logs import describe
 from core.outbox.delivery import deliver
 from core.problems import Conflict
-from insurance.jobs import lapse_sweep
-from scheduling.appointments.no_shows import no_show_sweep
-from scheduling.appointments.reminders import send_reminders
-from scheduling.jobs import auto_book
+from insurance.jobs import lapse_sweep, review_now
+from scheduling.jobs import auto_book, no_show_sweep, send_reminders
 
 RUNNER = f"{socket.gethostname()}:{os.getpid()}"[:80]
 log = logging.getLogger("chairside.jobs")
@@ -40,7 +38,9 @@ class Job:
 
 
 async def _auto_book(db: Database, options: dict[str, Any]) -> dict[str, int]:
-    return await auto_book(db, options.get("center_id"), options.get("progress"))
+    run = await auto_book(db, options.get("center_id"), options.get("progress"))
+    await review_now(db, run.patients)  # whose cover the run changed, together
+    return run.counts
 
 
 async def _lapse_sweep(db: Database, _: dict[str, Any]) -> dict[str, int]:
@@ -48,11 +48,11 @@ async def _lapse_sweep(db: Database, _: dict[str, Any]) -> dict[str, int]:
 
 
 async def _deliver(db: Database, _: dict[str, Any]) -> dict[str, int]:
-    return await deliver(db)
+    return await deliver(db, get_settings().webhook_retry_seconds)
 
 
 async def _reminders(db: Database, _: dict[str, Any]) -> dict[str, int]:
-    return await send_reminders(db)
+    return await send_reminders(db, get_settings().reminder_hours)
 
 
 async def _housekeeping(db: Database, _: dict[str, Any]) -> dict[str, int]:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
+from app.settings import get_settings
 from core import locks
 from core.clock import utcnow
 from core.db import Database
@@ -200,7 +201,7 @@ class JobScheduler:
         record); each delivery keeps its own history."""
         if self.leader.holds:
             try:
-                await deliver(self.db)
+                await deliver(self.db, get_settings().webhook_retry_seconds)
             except Exception as exc:
                 log.warning("scheduler: webhook delivery failed", extra={"error": describe(exc)})
 

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from app.settings import get_settings
 from core.clock import utcnow
 from core.db import Database
 from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
@@ -76,7 +75,7 @@ async def fan_out(db: Database) -> int:
     return made
 
 
-async def send_due(db: Database, client: httpx.AsyncClient) -> dict[str, int]:
+async def send_due(db: Database, client: httpx.AsyncClient, retry_seconds: float) -> dict[str, int]:
     """Send the deliveries that are due, each claimed first, its outcome kept afterwards; no
     transaction stays open while a receiver answers."""
     now = utcnow()
@@ -98,7 +97,7 @@ async def send_due(db: Database, client: httpx.AsyncClient) -> dict[str, int]:
                 .limit(BATCH)
             )
         ).all()
-    base = get_settings().webhook_retry_seconds
+    base = retry_seconds
     for delivery_id, event, url, secret in due:
         if not await _claim(db, delivery_id):
             continue  # another sender has it
@@ -169,12 +168,15 @@ async def _post(
     return response.status_code, None
 
 
-async def deliver(db: Database, client: httpx.AsyncClient | None = None) -> dict[str, int]:
-    """The delivery job: fan out new events, then send what is due."""
+async def deliver(
+    db: Database, retry_seconds: float, client: httpx.AsyncClient | None = None
+) -> dict[str, int]:
+    """The delivery job: fan out new events, then send what is due. `retry_seconds`: the
+    first wait after a failed attempt (it doubles with each)."""
     made = await fan_out(db)
     if client is not None:
-        counts = await send_due(db, client)
+        counts = await send_due(db, client, retry_seconds)
     else:
         async with httpx.AsyncClient(timeout=10, follow_redirects=False) as own:
-            counts = await send_due(db, own)
+            counts = await send_due(db, own, retry_seconds)
     return {"fanned_out": made, **counts}

@@ -14,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.center_days import Day
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
-from scheduling.appointments.rules import (
+from scheduling.centers import repository as center_repository
+from scheduling.centers.models import Center, Chair
+from scheduling.centers.repository import CenterFacts
+from scheduling.centers.rules import (
     GRID,
     DayRules,
     census_conflicts,
@@ -23,9 +26,6 @@ from scheduling.appointments.rules import (
     overlapping,
     start_conflicts,
 )
-from scheduling.centers import repository as center_repository
-from scheduling.centers.models import Center, Chair
-from scheduling.centers.repository import CenterFacts
 from scheduling.localtime import day_bounds, zone
 
 

@@ -31,14 +31,11 @@ from scheduling.appointments.placement import (
     _record,
     local_start,
 )
-from scheduling.appointments.rules import (
-    next_status,
-)
+from scheduling.appointments.rules import next_status
 from scheduling.appointments.schemas import AppointmentCreate, AppointmentReschedule
 from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center
 from scheduling.centers.repository import ChairAtCenter
-from scheduling.courses.models import Course
 from scheduling.localtime import (
     day_bounds,
     zone,
@@ -104,22 +101,12 @@ async def get_appointment(
     session: AsyncSession, appointment_id: uuid.UUID, *, for_update: bool = False
 ) -> Appointment:
     """The appointment; `for_update` locks its row (PostgreSQL) so racing changes queue up
-    and each sees the status the previous one left.
-
-    A course session's change may re-place the course's other sessions, so its course row and
-    its center's planning lock are taken first: everyone who changes a course's sessions takes
-    the course, the planning, the appointments, then the days, in that order, and no two of
-    them can wait on each other in a circle."""
-    if not for_update:
-        appt = await session.get(Appointment, appointment_id)
-    else:
-        course_id = await session.scalar(
-            select(Appointment.course_id).where(Appointment.id == appointment_id)
-        )
-        if course_id is not None:
-            for course in await locks.courses(session, Course, [course_id]):
-                await locks.course_planning(session, [course.center_id])
+    and each sees the status the previous one left. A course session's course is locked
+    first: see `scheduling.courses.changes.locked_session`."""
+    if for_update:
         appt = await locks.appointment(session, Appointment, appointment_id)
+    else:
+        appt = await session.get(Appointment, appointment_id)
     if appt is None:
         raise NotFound("no such appointment")
     return appt

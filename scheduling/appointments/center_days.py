@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Instant
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.models import Appointment
-from scheduling.appointments.rules import CenterCalendar, DayRules, Span, day_rules
 from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center, Chair, ChairBlock, Closure
 from scheduling.centers.repository import CenterFacts
+from scheduling.centers.rules import CenterCalendar, DayRules, Span, day_rules
 from scheduling.localtime import day_bounds, zone
 
 CALENDAR_DAYS = 120  # closures are read this many days at a time

@@ -33,18 +33,18 @@ from core.problems import (
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.center_days import CenterDays, PatientSpans
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment, AppointmentChange
-from scheduling.appointments.rules import (
+from scheduling.appointments.rules import span_problem
+from scheduling.centers import repository as center_repository
+from scheduling.centers.repository import ChairAtCenter
+from scheduling.centers.rules import (
     DayRules,
     Span,
     census_conflicts,
     day_rules,
     opening_problem,
     overlapping,
-    span_problem,
     start_conflicts,
 )
-from scheduling.centers import repository as center_repository
-from scheduling.centers.repository import ChairAtCenter
 from scheduling.localtime import (
     AmbiguousLocalTime,
     NonexistentLocalTime,

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patients.models import Patient
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
-from scheduling.appointments.rules import Span
 from scheduling.centers.models import (
     ChairBlock,
 )
+from scheduling.centers.rules import Span
 
 _NO_ID = uuid.UUID(int=0)
 # The active statuses as literal SQL: a list parameter would be re-rendered on every execution.

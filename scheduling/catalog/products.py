@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import settle
 from core.pagination import page
 from core.problems import Duplicate, Invalid, NotFound
 from scheduling.catalog.models import Product
@@ -101,6 +102,7 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> Product:
     return product
 
 
+@settle.use_case
 async def update_product(session: AsyncSession, product: Product, data: ProductUpdate) -> Product:
     """Changes apply to sessions planned from now on; booked sessions keep their figures."""
     for name, value in _columns(data).items():
@@ -112,6 +114,9 @@ async def update_product(session: AsyncSession, product: Product, data: ProductU
         raise Invalid("the initial and minimum rates cannot exceed the maximum rate")
     _check_usual_dose(product.usual_dose_min_g_per_kg, product.usual_dose_max_g_per_kg)
     await _flush_unique(session, product.name)
+    # Price and billing unit change money at risk and billing units: the next sweep
+    # recomputes the patients treated with it.
+    settle.mark(session, settle.PRODUCT_CHANGED, product.id)
     return product
 
 

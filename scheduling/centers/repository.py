@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from core.problems import NotFound
-from scheduling.appointments.rules import CenterCalendar, Shift, WeeklyHours
 from scheduling.centers.models import (
     Center,
     Chair,
@@ -20,6 +19,7 @@ from scheduling.centers.models import (
     OpeningHours,
     StaffingBlock,
 )
+from scheduling.centers.rules import CenterCalendar, Shift, WeeklyHours
 from scheduling.localtime import zone
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from core import settle
 from core.clock import utcnow
 from core.pagination import page
 from core.problems import Duplicate, Invalid, NotFound
@@ -84,6 +85,7 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
     return center
 
 
+@settle.use_case
 async def update_center(session: AsyncSession, center: Center, data: CenterUpdate) -> Center:
     if data.name is not None:
         center.name = data.name
@@ -91,6 +93,8 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.address = data.address
     if data.timezone is not None:
         center.timezone = _checked_zone(data.timezone)
+        # Its sessions' local dates may move: the next sweep recomputes its patients' cover.
+        settle.mark(session, settle.CENTER_CHANGED, center.id)
     if data.patients_per_nurse is not None:
         center.patients_per_nurse = data.patients_per_nurse
     if data.turnover_minutes is not None:

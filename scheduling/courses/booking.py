@@ -8,12 +8,14 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
-from core.problems import Conflict
+from core import locks, settle
+from core.problems import Conflict, Invalid
 from scheduling.appointments import placement
 from scheduling.appointments.center_days import CenterDays
 from scheduling.appointments.models import Appointment
-from scheduling.appointments.rules import day_rules
+from scheduling.centers.models import Center
+from scheduling.centers.rules import day_rules
+from scheduling.courses import service as courses
 from scheduling.courses.models import Course
 from scheduling.courses.recurrence import (
     InductionImpossible,
@@ -25,6 +27,7 @@ from scheduling.courses.sessions import (
     Booked,
     Context,
     Unbookable,
+    center_of,
     last_sequence,
     load_context,
     local_day,
@@ -40,6 +43,23 @@ from scheduling.courses.slots import book_day
 class _InductionFailed(Exception):
     def __init__(self, reason: str, day: date) -> None:
         self.reason, self.day = reason, day
+
+
+MAX_BOOKING_AHEAD = timedelta(days=366)
+
+
+@settle.use_case
+async def book_course(
+    session: AsyncSession, course_id: uuid.UUID, through: date, actor_id: uuid.UUID | None
+) -> tuple[Course, Center, Booked]:
+    """Book the course's sessions due by `through`, as a nurse asks (at most a year ahead)."""
+    course = await courses.get_course(session, course_id, for_update=True)
+    center = await center_of(session, course)
+    if through > today_at(center) + MAX_BOOKING_AHEAD:
+        raise Invalid("book at most a year ahead")
+    result = await book_through(session, course, through, actor_id)
+    settle.mark(session, settle.COVER, course.patient_id)
+    return course, center, result
 
 
 async def book_through(

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
+from core import locks, settle
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
 from patients.models import Patient, PatientMeasurement
@@ -42,6 +42,7 @@ def _check_dose(value: Decimal, what: str, product: Product, override: str | Non
     )
 
 
+@settle.use_case
 async def create_course(
     session: AsyncSession, data: CourseCreate, actor_id: uuid.UUID | None
 ) -> Course:
@@ -107,6 +108,7 @@ async def create_course(
     session.add(course)
     session.add(CourseChange(course_id=course.id, actor_id=actor_id, to_status="active"))
     await session.flush()
+    settle.mark(session, settle.COVER, course.patient_id)  # a new need for cover
     return course
 
 
@@ -140,6 +142,7 @@ async def get_course(
     return course
 
 
+@settle.use_case
 async def act(
     session: AsyncSession,
     course: Course,
@@ -171,6 +174,7 @@ async def act(
         )
     )
     await session.flush()
+    settle.mark(session, settle.COVER, course.patient_id)
     return course
 
 

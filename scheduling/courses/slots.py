@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.problems import BookingConflict
-from insurance import allocation
+from scheduling import cover
 from scheduling.appointments import availability, placement
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.center_days import Day, PatientSpans
 from scheduling.appointments.models import Appointment
-from scheduling.appointments.rules import Span
+from scheduling.centers.rules import Span
 from scheduling.courses.sessions import Context, SessionFigures
 from scheduling.localtime import day_bounds, zone
 
@@ -162,7 +162,7 @@ async def book_day(
                 )
                 if blocking:
                     # Cover depends on the date, not the slot: one check decides the day.
-                    why = await allocation.uncovered_reason(session, ctx.patient.id, appt.id)
+                    why = await cover.check().why_uncovered(session, ctx.patient.id, appt.id)
                     if why is not None:
                         raise _Uncovered(why)
         except BookingConflict:

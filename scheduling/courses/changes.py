@@ -1,19 +1,21 @@
-"""What follows when a nurse moves or progresses a session: the course is re-planned, units
-are drawn from the authorization that pays, and billing's alerts are recomputed — all in the
-request's one transaction. Flushes; never commits.
-
-This is where scheduling and insurance meet, so it lives in `app/`: neither domain imports
-the other's services.
+"""What follows when a nurse changes a session or a patient: the course is re-planned, and
+what that means for insurance (units drawn, cover and billing alerts recomputed) is marked
+for the unit of work to settle, all in the caller's one transaction. Flushes; never commits.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import locks, settle
 from core.problems import Conflict, Invalid
-from insurance import allocation, usage
+from patients import service as patients
+from patients.models import Patient
+from patients.schemas import PatientUpdate
+from scheduling import cover
 from scheduling.appointments import booking
 from scheduling.appointments.booking import Placed
 from scheduling.appointments.models import Appointment
@@ -21,9 +23,27 @@ from scheduling.appointments.schemas import AppointmentReschedule
 from scheduling.centers import repository as center_repository
 from scheduling.courses import cascade
 from scheduling.courses import service as courses
+from scheduling.courses.models import Course
 from scheduling.courses.schemas import SessionRecordIn
 
+MEASURES = frozenset({"weight_kg", "height_cm", "sex"})  # what dosing weight comes from
 
+
+async def locked_session(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
+    """The appointment, its row locked. A course session's change may re-place the course's
+    other sessions, so its course row and its center's planning lock are taken first:
+    everyone who changes a course's sessions takes the course, the planning, the
+    appointments, then the days (core.locks), and no two of them wait on each other."""
+    course_id = await session.scalar(
+        select(Appointment.course_id).where(Appointment.id == appointment_id)
+    )
+    if course_id is not None:
+        for course in await locks.courses(session, Course, [course_id]):
+            await locks.course_planning(session, [course.center_id])
+    return await booking.get_appointment(session, appointment_id, for_update=True)
+
+
+@settle.use_case
 async def move(
     session: AsyncSession,
     appointment_id: uuid.UUID,
@@ -34,30 +54,33 @@ async def move(
     """Move a session; a course session's later ones follow it. At a center whose policy is
     `block`, the move is refused (409, nothing changes) when it would leave a session of the
     course, the moved one or one that followed it, where no authorization pays."""
-    appt = await booking.get_appointment(session, appointment_id, for_update=True)
+    appt = await locked_session(session, appointment_id)
     blocking = False
     unpaid_before: set[uuid.UUID] = set()
     if appt.course_id is not None:
         center = await center_repository.get_center(session, appt.center_id)
         blocking = center.coverage_policy == "block"
         if blocking:
-            unpaid_before = set(await allocation.uncovered(session, appt.patient_id))
+            # Read without the cover lock: that comes last, after the days (core.locks).
+            before = await cover.check().uncovered(session, appt.patient_id, locked=False)
+            unpaid_before = set(before)
     placed = await booking.reschedule(session, appt, version, data, actor_id)
     if appt.course_id is None:
         return placed, None
     changes = await cascade.cascade(session, appt.course_id, actor_id, keep=appt.id)
     if blocking:
-        unpaid = await allocation.uncovered(session, appt.patient_id)
+        unpaid = await cover.check().uncovered(session, appt.patient_id)
         newly = {a: why for a, why in unpaid.items() if a not in unpaid_before}
         if newly:
             why = next(iter(newly.values()))
             raise Conflict(
                 f"insurance would not pay for {len(newly)} session(s) after this move: {why}"
             )
-    await allocation.recompute_patient(session, appt.patient_id)
+    settle.mark(session, settle.COVER, appt.patient_id)
     return placed, changes
 
 
+@settle.use_case
 async def progress(
     session: AsyncSession,
     appointment_id: uuid.UUID,
@@ -73,10 +96,9 @@ async def progress(
     weighed = record is not None and record.weight_kg is not None
     if weighed:
         # A new weight re-plans all the patient's courses: lock them in the usual order first.
-        await cascade.lock_patient_courses(
-            session, await booking.patient_of(session, appointment_id)
-        )
-    appt = await booking.get_appointment(session, appointment_id, for_update=True)
+        patient_id = await booking.patient_of(session, appointment_id)
+        await cascade.lock_patient_courses(session, patient_id)
+    appt = await locked_session(session, appointment_id)
     appt = await booking.transition(session, appt, action, actor_id)
     changes = None
     if record is not None:
@@ -89,7 +111,31 @@ async def progress(
     if appt.course_id is not None and changes is None and (lost or record is not None):
         changes = await cascade.cascade(session, appt.course_id, actor_id)
     if appt.course_id is not None and appt.status == "completed":
-        await usage.consume(session, appt.id, record.dose_given_g if record else None)
+        dose_given = record.dose_given_g if record else None
+        settle.mark(session, settle.SESSION_GIVEN, (appt.id, dose_given))
     if appt.course_id is not None or weighed:
-        await allocation.recompute_patient(session, appt.patient_id)
+        settle.mark(session, settle.COVER, appt.patient_id)
     return appt, changes
+
+
+@settle.use_case
+async def update_patient(
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    version: int,
+    data: PatientUpdate,
+    actor_id: uuid.UUID | None,
+) -> Patient:
+    """Change a patient's record. A new weight, height or sex changes the dosing weight: every
+    booked session of their courses gets the dose and chair time it now needs, and billing's
+    units follow the dose."""
+    measured = bool(MEASURES & data.model_fields_set)
+    if measured:
+        # The courses, then the patient row: the order every planner takes them in.
+        await cascade.lock_patient_courses(session, patient_id)
+    patient = await patients.get_patient(session, patient_id)
+    patient = await patients.update_patient(session, patient, version, data, actor_id)
+    if measured:
+        await cascade.replan_patient(session, patient.id, actor_id)
+        settle.mark(session, settle.COVER, patient.id)
+    return patient

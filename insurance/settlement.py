@@ -1,0 +1,85 @@
+"""What insurance settles when something it depends on changed, and its answer to the cover
+check a `block` center makes. Importing `insurance` registers both (see `__init__.py`); the
+settlers run in the order they are registered here."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import locks, settle
+from insurance import allocation, usage, worklist
+from scheduling import cover
+from scheduling.courses.models import Course
+
+
+@settle.settles(settle.SESSION_GIVEN)
+async def draw_units(session: AsyncSession, given: list[tuple[uuid.UUID, Decimal | None]]) -> None:
+    """A course session was given: it draws its units from the authorization that pays."""
+    for appointment_id, dose_given_g in given:
+        drawn = await usage.consume(session, appointment_id, dose_given_g)
+        if drawn is not None:
+            settle.mark(session, settle.COVER, drawn.patient_id)
+
+
+@settle.settles(settle.COURSE_UNBOOKABLE)
+async def flag_courses(session: AsyncSession, stuck: list[tuple[uuid.UUID, str]]) -> None:
+    """The booking run could not book these courses as planned: billing hears of it."""
+    for course_id, problem in stuck:
+        course = await session.get(Course, course_id)
+        if course is not None:
+            await worklist.course_unbookable(session, course, problem)
+
+
+@settle.settles(settle.COURSE_BOOKED)
+async def clear_courses(session: AsyncSession, course_ids: list[uuid.UUID]) -> None:
+    await worklist.courses_booked(session, course_ids)
+
+
+@settle.settles(settle.PAYER_CHANGED)
+async def payers_changed(session: AsyncSession, payer_ids: list[uuid.UUID]) -> None:
+    for payer_id in payer_ids:
+        await allocation.payer_changed(session, payer_id)
+
+
+@settle.settles(settle.PRODUCT_CHANGED)
+async def products_changed(session: AsyncSession, product_ids: list[uuid.UUID]) -> None:
+    for product_id in product_ids:
+        await allocation.product_changed(session, product_id)
+
+
+@settle.settles(settle.CENTER_CHANGED)
+async def centers_changed(session: AsyncSession, center_ids: list[uuid.UUID]) -> None:
+    for center_id in center_ids:
+        await allocation.center_changed(session, center_id)
+
+
+@settle.settles(settle.COVER_LATER)
+async def review_later(session: AsyncSession, patient_ids: list[uuid.UUID]) -> None:
+    """Under the patients' cover locks, so a recompute under way elsewhere cannot leave them
+    marked reviewed on facts from before this change."""
+    await locks.patient_cover(session, patient_ids)
+    await allocation.mark_due(session, sorted(patient_ids))
+
+
+@settle.settles(settle.COVER)
+async def recompute(session: AsyncSession, patient_ids: list[uuid.UUID]) -> None:
+    await locks.patient_cover(session, patient_ids)
+    await allocation.recompute(session, patient_ids)
+
+
+class _Check:
+    async def uncovered(
+        self, session: AsyncSession, patient_id: uuid.UUID, *, locked: bool = True
+    ) -> dict[uuid.UUID, str]:
+        return await allocation.uncovered(session, patient_id, locked=locked)
+
+    async def why_uncovered(
+        self, session: AsyncSession, patient_id: uuid.UUID, appointment_id: uuid.UUID
+    ) -> str | None:
+        return await allocation.uncovered_reason(session, patient_id, appointment_id)
+
+
+cover.provide(_Check())

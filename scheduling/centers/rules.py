@@ -1,0 +1,195 @@
+"""Booking rules as plain functions: opening hours, closures, nurse capacity.
+
+Everything here works on one local day of one center, described by `DayRules`, and on plain
+spans; no session, no clock. Times are instants (aware, UTC).
+
+Nurse rules (docs/domain.md):
+- census: at every instant, active appointments <= nurses on duty x patients per nurse;
+- starts: for every instant t, appointments starting in [t, t + 30 min) <= nurses on duty at t.
+  Appointments start on whole minutes and shifts change on whole minutes, so checking every
+  whole minute t, with the nurses on duty at t and just before it, is exact. Instants
+  with no nurse on duty are left to the census rule, which already refuses any patient there;
+  otherwise a 08:00 start would be refused because nobody is on duty at 07:45.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from scheduling.localtime import lenient_instant
+
+START_WINDOW = timedelta(minutes=30)
+GRID = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    opens: time
+    closes: time
+
+
+@dataclass(frozen=True)
+class Shift:
+    weekday: int
+    start: time
+    end: time
+    nurses: int
+
+
+@dataclass(frozen=True)
+class CenterCalendar:
+    """What a center's configuration says about time, as plain values."""
+
+    tz: ZoneInfo
+    patients_per_nurse: int
+    opening_hours: Mapping[int, WeeklyHours]
+    shifts: Sequence[Shift]
+    closures: Mapping[date, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaffedSpan:
+    start: datetime
+    end: datetime
+    nurses: int
+
+
+@dataclass(frozen=True)
+class DayRules:
+    day: date
+    opens_at: datetime | None
+    closes_at: datetime | None
+    closed_reason: str | None
+    staffing: tuple[StaffedSpan, ...]
+    patients_per_nurse: int
+
+    def nurses_at(self, t: datetime) -> int:
+        return sum(s.nurses for s in self.staffing if s.start <= t < s.end)
+
+    def capacity_at(self, t: datetime) -> int:
+        return self.nurses_at(t) * self.patients_per_nurse
+
+    def boundaries(self) -> list[datetime]:
+        return sorted({b for s in self.staffing for b in (s.start, s.end)})
+
+
+@dataclass(frozen=True)
+class Span:
+    """An active appointment, reduced to what the rules need."""
+
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    chair_id: uuid.UUID | None = None
+
+
+def day_rules(calendar: CenterCalendar, day: date) -> DayRules:
+    hours = calendar.opening_hours.get(day.weekday())
+    opens_at = closes_at = None
+    if hours is not None:
+        opens_at = lenient_instant(day, hours.opens, calendar.tz)
+        closes_at = lenient_instant(day, hours.closes, calendar.tz)
+    staffing = tuple(
+        StaffedSpan(
+            lenient_instant(day, s.start, calendar.tz),
+            lenient_instant(day, s.end, calendar.tz),
+            s.nurses,
+        )
+        for s in calendar.shifts
+        if s.weekday == day.weekday() and s.nurses > 0
+    )
+    return DayRules(
+        day=day,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        closed_reason=calendar.closures.get(day),
+        staffing=staffing,
+        patients_per_nurse=calendar.patients_per_nurse,
+    )
+
+
+def opening_problem(rules: DayRules, start: datetime, end: datetime) -> str | None:
+    """Why [start, end) cannot be booked on this day, or None when the center is open."""
+    if rules.closed_reason is not None:
+        return f"the center is closed on {rules.day.isoformat()} ({rules.closed_reason})"
+    if rules.opens_at is None or rules.closes_at is None:
+        return f"the center is not open on {rules.day.strftime('%A')}s"
+    if start < rules.opens_at or end > rules.closes_at:
+        return "the appointment must lie within the day's opening hours"
+    return None
+
+
+def overlapping(spans: Iterable[Span], start: datetime, end: datetime) -> list[Span]:
+    return [s for s in spans if s.start < end and s.end > start]
+
+
+def census_conflicts(
+    rules: DayRules, existing: Sequence[Span], start: datetime, end: datetime
+) -> list[Span] | None:
+    """The appointments that fill nurse capacity somewhere in [start, end), or None if it fits.
+
+    Census only rises at appointment starts and capacity only changes at shift boundaries, so
+    checking those instants inside the new span (and its own start) is exact.
+    """
+    points = {start}
+    points.update(s.start for s in existing if start < s.start < end)
+    points.update(b for b in rules.boundaries() if start < b < end)
+    # Counted, not listed: how many have started by t minus how many have ended by t. The
+    # list is built only for the answer, when capacity is full.
+    starts = sorted(s.start for s in existing)
+    ends = sorted(s.end for s in existing)
+    for t in sorted(points):
+        present = bisect.bisect_right(starts, t) - bisect.bisect_right(ends, t)
+        if present + 1 > rules.capacity_at(t):
+            return [s for s in existing if s.start <= t < s.end]
+    return None
+
+
+def start_conflicts(
+    rules: DayRules, existing: Sequence[Span], start: datetime
+) -> list[Span] | None:
+    """The starts that use up the nurses around `start`, or None if one more start fits."""
+    ordered = sorted(existing, key=lambda s: s.start)
+    starts = [s.start for s in ordered]
+    minute = timedelta(minutes=1)
+    # Quick answer for the common case: even counting every start that any window below can
+    # see, one more fits under the fewest nurses on duty anywhere in the span examined.
+    # Staffing only changes at shift boundaries, so the fewest is found at those and the ends.
+    earliest = start - START_WINDOW
+    seen = bisect.bisect_left(starts, start + START_WINDOW) - bisect.bisect_left(
+        starts, earliest + minute
+    )
+    instants = [earliest, start, *(b for b in rules.boundaries() if earliest < b < start)]
+    fewest = min(rules.nurses_at(x) for x in instants)
+    if fewest > 0 and seen + 1 <= fewest:
+        return None
+    t = start - START_WINDOW + minute
+    while t <= start:
+        # Windows starting in (t - 1 min, t] hold the same whole-minute starts, but those
+        # starting just before t still see the nurses on duty in the minute before t.
+        on_duty = [n for n in (rules.nurses_at(t), rules.nurses_at(t - minute)) if n > 0]
+        if on_duty:
+            nurses = min(on_duty)
+            lo = bisect.bisect_left(starts, t)
+            hi = bisect.bisect_left(starts, t + START_WINDOW)
+            if hi - lo + 1 > nurses:
+                return ordered[lo:hi]
+        t += minute
+    return None
+
+
+def grid_starts(rules: DayRules, duration: timedelta) -> list[datetime]:
+    """Start times on the 15-minute grid from opening at which `duration` ends by closing."""
+    if rules.closed_reason is not None or rules.opens_at is None or rules.closes_at is None:
+        return []
+    out: list[datetime] = []
+    t = rules.opens_at
+    while t + duration <= rules.closes_at:
+        out.append(t)
+        t += GRID
+    return out
