@@ -50,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app core patients scheduling insurance migrations bench
+	$(BIN)/mypy app core patients scheduling insurance migrations bench tests
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
@@ -61,11 +61,11 @@ pytest: $(STAMP)
 test: lint typecheck contracts pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/booking.py
-	$(BIN)/python bench/courses.py
-	$(BIN)/python bench/sweep.py
-	$(BIN)/python bench/autobook.py
-	$(BIN)/python bench/portal.py
+	$(BIN)/python -m bench.booking
+	$(BIN)/python -m bench.courses
+	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.autobook
+	$(BIN)/python -m bench.portal
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \

@@ -14,7 +14,7 @@ of booked sessions that start at least 7 days after they were booked (appointmen
 to start_at), and across sizes how the first run grows (target: 4,000 courses in at most
 2.2 x the time of 2,000).
 
-    .venv/bin/python bench/autobook.py [--db postgresql|sqlite|both] [--courses 2000]
+    .venv/bin/python -m bench.autobook [--db postgresql|sqlite|both] [--courses 2000]
                                        [--sizes 2000,4000]
 
 --sizes defaults to the --courses figure and twice it. `--courses 200` is a quick check.
@@ -39,28 +39,24 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select, text
+
+import app.models  # noqa: F401 - every table known before the first flush
+from app.jobs.registry import JOBS
+from app.migrate import upgrade
+from core.db import Database
+from insurance import facts
+from insurance.models import Alert
+from patients.schemas import PatientCreate
+from patients.service import create_patient
+from scheduling.appointments.models import Appointment
+from scheduling.catalog.models import Product
 from scheduling.centers import service as centers
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the test harness makes the databases
-
-from sqlalchemy import select, text  # noqa: E402
-
-import app.models  # noqa: E402, F401 - every table known before the first flush
-from app.jobs.registry import JOBS  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from core.db import Database  # noqa: E402
-from insurance import facts  # noqa: E402
-from insurance.models import Alert  # noqa: E402
-from patients.schemas import PatientCreate  # noqa: E402
-from patients.service import create_patient  # noqa: E402
-from scheduling.appointments.models import Appointment  # noqa: E402
-from scheduling.catalog.models import Product  # noqa: E402
-from scheduling.centers.schemas import CenterCreate, ChairCreate  # noqa: E402
-from scheduling.courses import service as courses  # noqa: E402
-from scheduling.courses.schemas import CourseCreate  # noqa: E402
-from scheduling.jobs import Progress  # noqa: E402
-from tests.support import drop_database, fresh_database  # noqa: E402
+from scheduling.centers.schemas import CenterCreate, ChairCreate
+from scheduling.courses import service as courses
+from scheduling.courses.schemas import CourseCreate
+from scheduling.jobs import Progress
+from tests.support.databases import drop_database, fresh_database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TIMEZONE = "America/New_York"

@@ -6,7 +6,7 @@ with N concurrent clients. A "bare" app (defined below, served by uvicorn in a s
 own) does exactly one INSERT per request through the same driver, pool and transaction mode; it
 is the floor that the booking figures are compared with.
 
-    .venv/bin/python bench/booking.py [--db sqlite|postgresql|both] [--clients 32]
+    .venv/bin/python -m bench.booking [--db sqlite|postgresql|both] [--clients 32]
                                       [--requests 2000] [--port 8700]
 
 It prints figures; it asserts nothing about timing.
@@ -47,19 +47,10 @@ from app.auth.service import create_user
 from app.migrate import upgrade
 from app.settings import Settings
 from core.db import Database
+from tests.support.databases import drop_database, fresh_database
+from tests.support.servers import free_port, server_command, server_env, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the test harness starts servers and databases for us too
-
-from tests.support import (  # noqa: E402
-    drop_database,
-    free_port,
-    fresh_database,
-    server_command,
-    server_env,
-    wait_healthy,
-)
-
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ADMIN_EMAIL = "admin@bench.local"
 WARMUP = 50

@@ -7,7 +7,7 @@ dates spread over four weeks. Then every course is booked through 12 weeks, one 
 per course, as the scheduler will. It prints the seconds, sessions booked, the share placed on
 their target date, and the sessions that could not be placed.
 
-    .venv/bin/python bench/courses.py [--db sqlite|postgresql|both] [--courses 2000]
+    .venv/bin/python -m bench.courses [--db sqlite|postgresql|both] [--courses 2000]
 
 It prints figures; it asserts nothing about timing.
 """
@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import random
-import sys
 import tempfile
 import time
 import uuid
@@ -27,26 +26,22 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import select
+
+import app.models  # noqa: F401 - every table known before the first flush
+from app.migrate import upgrade
+from core.db import Database
+from patients.schemas import PatientCreate
+from patients.service import create_patient
+from scheduling.catalog.models import Product
 from scheduling.centers import service as centers
+from scheduling.centers.schemas import CenterCreate, ChairCreate
 from scheduling.courses import booking as course_booking
+from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the test harness makes the databases
-
-from sqlalchemy import select  # noqa: E402
-
-import app.models  # noqa: E402, F401 - every table known before the first flush
-from app.migrate import upgrade  # noqa: E402
-from core.db import Database  # noqa: E402
-from patients.schemas import PatientCreate  # noqa: E402
-from patients.service import create_patient  # noqa: E402
-from scheduling.catalog.models import Product  # noqa: E402
-from scheduling.centers.schemas import CenterCreate, ChairCreate  # noqa: E402
-from scheduling.courses import service as courses  # noqa: E402
-from scheduling.courses.schemas import CourseCreate  # noqa: E402
-from scheduling.localtime import zone  # noqa: E402
-from tests.support import drop_database, fresh_database  # noqa: E402
+from scheduling.courses.schemas import CourseCreate
+from scheduling.localtime import zone
+from tests.support.databases import drop_database, fresh_database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 FIRST_DAY = date(2027, 3, 1)  # a Monday

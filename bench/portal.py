@@ -36,7 +36,7 @@ figures are the whole system's, not the server's alone. The clients write pre-en
 on raw connections (see RawConnection), as bench/booking.py does; --http httpx uses
 httpx.AsyncClient instead, which costs the client far more CPU.
 
-    .venv/bin/python bench/portal.py [--appointments 1000000] [--patients 50000] [--users 200]
+    .venv/bin/python -m bench.portal [--appointments 1000000] [--patients 50000] [--users 200]
                                      [--clients 32] [--seconds 15] [--warmup 3]
                                      [--http raw|httpx] [--pg-url postgresql://...]
 
@@ -70,21 +70,12 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from app.auth.service import hash_password
+from app.migrate import upgrade
+from tests.support.databases import drop_database, fresh_database
+from tests.support.servers import PASSWORD, free_port, server_command, server_env, wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the test harness makes the databases and starts the server
-
-from app.auth.service import hash_password  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from tests.support import (  # noqa: E402
-    PASSWORD,
-    drop_database,
-    free_port,
-    fresh_database,
-    server_command,
-    server_env,
-    wait_healthy,
-)
-
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TIMEZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
 CHAIRS_PER_CENTER = 50

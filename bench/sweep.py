@@ -28,7 +28,7 @@ transactions (it commits chunk by chunk): first cold (no patient reviewed yet, s
 recomputed), then straight after (only the patients whose review date has come), then with
 `everyone` (a full pass, which should open, update and resolve nothing).
 
-    .venv/bin/python bench/sweep.py [--db postgresql|sqlite] [--patients 50000]
+    .venv/bin/python -m bench.sweep [--db postgresql|sqlite] [--patients 50000]
                                     [--sessions-per-patient 10]
 
 It prints figures; it asserts nothing about timing. The database is dropped at the end, also
@@ -42,7 +42,6 @@ import asyncio
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -54,26 +53,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from insurance import worklist
+from sqlalchemy import JSON, Table, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the test harness makes the databases
-
-from sqlalchemy import JSON, Table, func, insert, select, text, update  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
-
-import app.models  # noqa: E402, F401 - every table known before the first flush
-from app.migrate import upgrade  # noqa: E402
-from core.db import Database  # noqa: E402
-from insurance import rules  # noqa: E402
-from insurance.allocation import Outcome  # noqa: E402
-from insurance.models import Alert, Authorization, Coverage, Payer, SessionCover  # noqa: E402
-from patients.models import Patient  # noqa: E402
-from scheduling.appointments.models import Appointment  # noqa: E402
-from scheduling.catalog.models import Product  # noqa: E402
-from scheduling.centers.models import Center, Chair  # noqa: E402
-from scheduling.courses.models import Course  # noqa: E402
-from tests.support import drop_database, fresh_database  # noqa: E402
+import app.models  # noqa: F401 - every table known before the first flush
+from app.migrate import upgrade
+from core.db import Database
+from insurance import rules, worklist
+from insurance.allocation import Outcome
+from insurance.models import Alert, Authorization, Coverage, Payer, SessionCover
+from patients.models import Patient
+from scheduling.appointments.models import Appointment
+from scheduling.catalog.models import Product
+from scheduling.centers.models import Center, Chair
+from scheduling.courses.models import Course
+from tests.support.databases import drop_database, fresh_database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TIMEZONE = "America/New_York"

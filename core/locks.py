@@ -37,8 +37,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 M = TypeVar("M")
 K = TypeVar("K")
@@ -61,18 +62,21 @@ class LockOrderError(RuntimeError):
 
 
 class _Held:
-    def __init__(self, transaction: object) -> None:
-        self.transaction = transaction
+    def __init__(self) -> None:
         self.highest = -1
         self.keys: set[tuple[str, object]] = set()
 
 
 def _held(session: AsyncSession) -> _Held:
-    transaction = session.sync_session.get_transaction()
-    held: _Held | None = session.info.get(_HELD)
-    if held is None or held.transaction is not transaction:
-        held = session.info[_HELD] = _Held(transaction)
+    held: _Held = session.info.setdefault(_HELD, _Held())
     return held
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _released(session: Session, transaction: SessionTransaction) -> None:
+    """Every lock here ends with the transaction: the next one starts holding none."""
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
 
 
 def _check(

@@ -6,7 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Server, backends, start_server, stop_server
+from tests.support.databases import backends
+from tests.support.servers import Server, start_server, stop_server
 
 
 @pytest.fixture(scope="session", params=backends())

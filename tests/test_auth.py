@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.support import PASSWORD, Server, make_center, make_patient
+from tests.support.factories import make_center, make_patient
+from tests.support.servers import PASSWORD, Server
 
 
 def test_login_logout_and_revocation(server: Server) -> None:
@@ -92,7 +93,7 @@ def test_idle_and_expired_tokens_are_refused(server: Server) -> None:
     from app.auth.models import AccessToken
     from app.auth.service import token_digest
     from core.db import Database
-    from tests.support import SECRET
+    from tests.support.servers import SECRET
 
     async def age(token: str, **values: datetime) -> None:
         db = Database(server.database_url)

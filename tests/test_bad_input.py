@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import book, make_center, make_chair, make_patient
+from tests.support.factories import book, make_center, make_chair, make_patient
 
 DAY = "2027-01-12"  # a Tuesday, EST (-05:00)
 PROBLEM_JSON = "application/problem+json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support import book, make_center, make_chair, make_patient
+from tests.support.factories import book, make_center, make_chair, make_patient
 
 DAY = "2027-01-12"  # a Tuesday, EST (-05:00)
 

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from tests.support import make_center, make_chair, make_patient
+from tests.support.factories import make_center, make_chair, make_patient
 
 
 def test_center_round_trip_and_patch_with_etag(nurse: httpx.Client) -> None:
@@ -130,6 +130,10 @@ def test_closures_and_chair_blocks_can_be_listed_and_followed(nurse: httpx.Clien
 def test_weak_etags_do_not_satisfy_if_match(nurse: httpx.Client) -> None:
     center = make_center(nurse)
     url = f"/api/v1/centers/{center['id']}"
-    for tag in ('W/"1"', "1", '"²"'.encode(), '"1", "2"'):
-        assert nurse.patch(url, json={"name": "x"}, headers={"If-Match": tag}).status_code == 412
+    tags: list[str | bytes] = ['W/"1"', "1", '"²"'.encode(), '"1", "2"']
+    for tag in tags:
+        headers: dict[str, str] | dict[bytes, bytes] = (
+            {"If-Match": tag} if isinstance(tag, str) else {b"If-Match": tag}
+        )
+        assert nurse.patch(url, json={"name": "x"}, headers=headers).status_code == 412
     assert nurse.get(url).json()["name"] == center["name"]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT, SECRET
+from tests.support.servers import ROOT, SECRET
 
 
 def chairside(args: list[str], db: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Server, make_center, make_chair, make_patient
+from tests.support.factories import make_center, make_chair, make_patient
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.concurrency
 DAY = "2027-02-09"  # a Tuesday

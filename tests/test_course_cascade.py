@@ -8,8 +8,17 @@ from typing import Any
 
 import httpx
 
-from tests.support import Server, make_center, make_chair, make_patient
-from tests.test_courses import MONDAY, _maintenance_course, _sessions, local_day, order
+from tests.support.factories import (
+    MONDAY,
+    local_day,
+    maintenance_course,
+    make_center,
+    make_chair,
+    make_patient,
+    order,
+    sessions_of,
+)
+from tests.support.servers import Server
 
 THROUGH = {"through": (MONDAY + timedelta(weeks=12)).isoformat()}
 
@@ -32,8 +41,8 @@ def plan(api: httpx.Client, course_id: str) -> list[dict[str, Any]]:
 
 def test_a_reaction_and_a_new_weight_resize_the_booked_sessions(nurse: httpx.Client) -> None:
     center, _ = weekday_center(nurse)
-    course = _maintenance_course(nurse, center)
-    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    course = maintenance_course(nurse, center)
+    s1, s2, s3 = sessions_of(nurse, course["patient_id"])
     before = {p["appointment"]["id"]: p for p in plan(nurse, course["id"])}
     assert before[s2["id"]]["dose_g"] == 70.0
     url = f"/api/v1/appointments/{s1['id']}"
@@ -54,13 +63,13 @@ def test_a_reaction_and_a_new_weight_resize_the_booked_sessions(nurse: httpx.Cli
         assert after[s["id"]]["dose_g"] == 80.0  # the new weight
         # More drug at a lower ceiling takes longer, and the chair is booked for it.
         assert after[s["id"]]["chair_minutes"] > before[s["id"]]["chair_minutes"]
-    booked = {a["id"]: a for a in _sessions(nurse, course["patient_id"])}
+    booked = {a["id"]: a for a in sessions_of(nurse, course["patient_id"])}
     assert minutes(booked[s2["id"]]) == after[s2["id"]]["chair_minutes"]
 
 
 def test_a_weight_change_on_the_patient_redoses_booked_sessions(nurse: httpx.Client) -> None:
     center, _ = weekday_center(nurse)
-    course = _maintenance_course(nurse, center)
+    course = maintenance_course(nurse, center)
     patient = nurse.get(f"/api/v1/patients/{course['patient_id']}")
     r = nurse.patch(
         f"/api/v1/patients/{course['patient_id']}",
@@ -70,7 +79,7 @@ def test_a_weight_change_on_the_patient_redoses_booked_sessions(nurse: httpx.Cli
     assert r.status_code == 200, r.text
     doses = [p["dose_g"] for p in plan(nurse, course["id"]) if p["appointment"]]
     assert doses == [60.0, 60.0, 60.0]
-    booked = _sessions(nurse, course["patient_id"])
+    booked = sessions_of(nurse, course["patient_id"])
     planned = [p["chair_minutes"] for p in plan(nurse, course["id"]) if p["appointment"]]
     assert [minutes(a) for a in booked] == planned
 
@@ -79,8 +88,8 @@ def test_cancelling_the_first_session_gives_the_next_the_first_dose_observation(
     nurse: httpx.Client,
 ) -> None:
     center, _ = weekday_center(nurse)
-    course = _maintenance_course(nurse, center)
-    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    course = maintenance_course(nurse, center)
+    s1, s2, s3 = sessions_of(nurse, course["patient_id"])
     assert minutes(s1) > minutes(s2)  # the first dose is watched for longer
     r = nurse.post(f"/api/v1/appointments/{s1['id']}/cancel")
     assert r.status_code == 200
@@ -88,7 +97,7 @@ def test_cancelling_the_first_session_gives_the_next_the_first_dose_observation(
     assert [a["id"] for a in changes["moved"]] == [s2["id"], s3["id"]]
     now_first = changes["moved"][0]
     assert local_day(now_first["start"]) == MONDAY  # pulled to the course's start
-    booked = {a["id"]: a for a in _sessions(nurse, course["patient_id"])}
+    booked = {a["id"]: a for a in sessions_of(nurse, course["patient_id"])}
     assert minutes(booked[s2["id"]]) == minutes(s1)
 
 
@@ -109,7 +118,7 @@ def test_a_missed_induction_day_is_added_after_the_last_one(nurse: httpx.Client)
     assert added["chair_id"] == induction[-1]["chair_id"]
     # Maintenance now follows the added day: each session inside its window again.
     previous = local_day(added["start"])
-    current = {a["id"]: local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])}
+    current = {a["id"]: local_day(a["start"]) for a in sessions_of(nurse, course["patient_id"])}
     for a in maintenance:
         day = current[a["id"]]
         assert 21 <= (day - previous).days <= 28
@@ -141,8 +150,8 @@ def test_a_session_that_cannot_fit_stays_reported_and_the_rest_follow_it(
     nurse: httpx.Client,
 ) -> None:
     center, chairs = weekday_center(nurse, chairs=1)
-    course = _maintenance_course(nurse, center, cycles=4)
-    _s1, s2, s3, s4 = _sessions(nurse, course["patient_id"])
+    course = maintenance_course(nurse, center, cycles=4)
+    _s1, s2, s3, s4 = sessions_of(nurse, course["patient_id"])
     # The only chair is out of service for the whole window of session 3 after session 1.
     nurse.post(
         f"/api/v1/chairs/{chairs[0]}/blocks",
@@ -159,7 +168,7 @@ def test_a_session_that_cannot_fit_stays_reported_and_the_rest_follow_it(
     reason = problems[0]["unbookable_reason"]
     assert "kept outside its window" in reason and "no chair free" in reason
     # Session 3 keeps the patient's place, and session 4 still follows it.
-    left = {a["id"]: a for a in _sessions(nurse, course["patient_id"])}
+    left = {a["id"]: a for a in sessions_of(nurse, course["patient_id"])}
     assert set(left) == {_s1["id"], s3["id"], s4["id"]}
     assert left[s3["id"]]["start"] == s3["start"] and left[s4["id"]]["start"] == s4["start"]
     shown = [p for p in plan(nurse, course["id"]) if p["unbookable_reason"]]
@@ -179,7 +188,7 @@ def test_cancelling_the_last_loading_day_books_a_new_one_after_it(nurse: httpx.C
     # Another booking run adds nothing: every session exists once.
     again = nurse.post(f"/api/v1/courses/{course['id']}/book", json=THROUGH).json()
     assert again["booked"] == [] and again["problems"] == []
-    days = [local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])]
+    days = [local_day(a["start"]) for a in sessions_of(nurse, course["patient_id"])]
     assert len(days) == len(set(days))
 
 
@@ -192,7 +201,7 @@ def test_a_booking_run_after_a_lost_day_books_nothing_twice(nurse: httpx.Client)
     again = nurse.post(f"/api/v1/courses/{course['id']}/book", json=THROUGH).json()
     assert again["booked"] == []
     assert [p["phase"] for p in again["problems"]] == ["induction"]
-    days = [local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])]
+    days = [local_day(a["start"]) for a in sessions_of(nurse, course["patient_id"])]
     assert len(days) == len(set(days)) == len(booked) - 1
 
 
@@ -222,8 +231,8 @@ def test_racing_bookings_and_changes_of_courses_at_one_center(
     """Several courses booked at once, one of them twice, while a session of another is
     cancelled: every request is answered (no lock cycle), nothing is booked twice."""
     center, _ = weekday_center(nurse, chairs=4)
-    first = _maintenance_course(nurse, center)
-    s1, s2, _ = _sessions(nurse, first["patient_id"])
+    first = maintenance_course(nurse, center)
+    s1, s2, _ = sessions_of(nurse, first["patient_id"])
     others = [
         order(nurse, center, diagnosis_code="G61.82", induction=None, start_date=d).json()
         for d in (MONDAY.isoformat(), (MONDAY + timedelta(days=1)).isoformat())
@@ -249,6 +258,6 @@ def test_racing_bookings_and_changes_of_courses_at_one_center(
     codes = [r.status_code for r in answers]
     assert codes[:4] == [200] * 4 and codes[4] in (200, 412), [r.text for r in answers]
     for o in others:
-        sessions = _sessions(nurse, o["patient_id"])
+        sessions = sessions_of(nurse, o["patient_id"])
         keys = [(a["start"], a["chair_id"]) for a in sessions]
         assert len(set(keys)) == len(sessions) >= 3

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
-from tests.support import Server, make_center, make_chair, make_patient
-
-MONDAY = date(2027, 1, 11)
-
-
-def gamunex(api: httpx.Client) -> str:
-    items = api.get("/api/v1/products", params={"limit": 500}).json()["items"]
-    return next(p["id"] for p in items if p["hcpcs_code"] == "J1561")
-
-
-def weekday_center(api: httpx.Client, chairs: int = 2) -> tuple[dict[str, Any], list[str]]:
-    center = make_center(api, days=range(5))  # Monday to Friday, 07:00-19:00, EST/EDT
-    return center, [make_chair(api, center["id"])["id"] for _ in range(chairs)]
-
-
-def order(api: httpx.Client, center_id: str, **overrides: Any) -> httpx.Response:
-    body = {
-        "patient_id": make_patient(api, weight_kg=70, height_cm=165, sex="female")["id"],
-        "center_id": center_id,
-        "product_id": gamunex(api),
-        "diagnosis_code": "G61.81",
-        "start_date": MONDAY.isoformat(),
-        "preferred_weekdays": [0],
-        "preferred_start_time": "09:00",
-        **overrides,
-    }
-    return api.post("/api/v1/courses", json=body)
-
-
-def local_day(instant: str) -> date:
-    return datetime.fromisoformat(instant).date()
+from tests.support.factories import (
+    MONDAY,
+    gamunex,
+    local_day,
+    maintenance_course,
+    make_patient,
+    order,
+    sessions_of,
+    weekday_center,
+)
+from tests.support.servers import Server
 
 
 def test_a_cidp_order_takes_the_preset_regimen(nurse: httpx.Client) -> None:
@@ -63,7 +43,7 @@ def test_bad_orders_are_refused_and_not_stored(nurse: httpx.Client) -> None:
         "window_max_days": 42,
         "cycles": 6,
     }
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"induction": {"total_dose_g_per_kg": 2, "days": 6}},
         {"maintenance": {**maintenance, "window_min_days": 30, "window_max_days": 25}},
         {"maintenance": {**maintenance, "dose_g_per_kg": 3.5}},
@@ -215,37 +195,10 @@ def test_induction_racing_a_manual_booking_is_all_or_nothing(
     assert (len(sessions) == 5) == (manual_r.status_code == 409)
 
 
-def _maintenance_course(nurse: httpx.Client, center_id: str, cycles: int = 3) -> dict[str, Any]:
-    course = order(
-        nurse,
-        center_id,
-        diagnosis_code="G61.82",
-        induction=None,
-        maintenance={
-            "dose_g_per_kg": 1,
-            "interval_days": 28,
-            "window_min_days": 21,
-            "window_max_days": 42,
-            "cycles": cycles,
-        },
-    ).json()
-    r = nurse.post(
-        f"/api/v1/courses/{course['id']}/book",
-        json={"through": (MONDAY + timedelta(weeks=12)).isoformat()},
-    )
-    assert r.status_code == 200 and len(r.json()["booked"]) == cycles, r.text
-    return course
-
-
-def _sessions(nurse: httpx.Client, patient_id: str) -> list[dict[str, Any]]:
-    items = nurse.get("/api/v1/appointments", params={"patient_id": patient_id}).json()["items"]
-    return [a for a in items if a["status"] == "booked"]
-
-
 def test_moving_a_session_moves_the_later_ones_into_their_windows(nurse: httpx.Client) -> None:
     center, _ = weekday_center(nurse)
-    course = _maintenance_course(nurse, center["id"])
-    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    course = maintenance_course(nurse, center["id"])
+    s1, s2, s3 = sessions_of(nurse, course["patient_id"])
     assert [local_day(s["start"]) for s in (s1, s2, s3)] == [
         MONDAY,
         MONDAY + timedelta(days=28),
@@ -259,7 +212,7 @@ def test_moving_a_session_moves_the_later_ones_into_their_windows(nurse: httpx.C
         headers={"If-Match": f'"{s2["version"]}"'},
     )
     assert r.status_code == 200, r.text
-    after = {a["id"]: local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])}
+    after = {a["id"]: local_day(a["start"]) for a in sessions_of(nurse, course["patient_id"])}
     gap = (after[s3["id"]] - after[s2["id"]]).days
     assert 21 <= gap <= 42, after  # session 3 followed session 2
     assert after[s3["id"]] != MONDAY + timedelta(days=56)
@@ -269,10 +222,10 @@ def test_a_no_show_pulls_the_next_session_into_the_window_after_the_last_one(
     nurse: httpx.Client,
 ) -> None:
     center, _ = weekday_center(nurse)
-    course = _maintenance_course(nurse, center["id"])
-    s1, s2, s3 = _sessions(nurse, course["patient_id"])
+    course = maintenance_course(nurse, center["id"])
+    s1, s2, s3 = sessions_of(nurse, course["patient_id"])
     assert nurse.post(f"/api/v1/appointments/{s2['id']}/no-show").status_code == 200
-    remaining = {a["id"]: local_day(a["start"]) for a in _sessions(nurse, course["patient_id"])}
+    remaining = {a["id"]: local_day(a["start"]) for a in sessions_of(nurse, course["patient_id"])}
     assert set(remaining) == {s1["id"], s3["id"]}
     gap = (remaining[s3["id"]] - remaining[s1["id"]]).days
     assert 21 <= gap <= 42
@@ -360,10 +313,10 @@ def test_nothing_is_booked_in_the_past_or_too_far_ahead(nurse: httpx.Client) -> 
 
 def test_discontinuing_a_course_frees_its_chairs(nurse: httpx.Client) -> None:
     center, _ = weekday_center(nurse)
-    course = _maintenance_course(nurse, center["id"])
-    assert len(_sessions(nurse, course["patient_id"])) == 3
+    course = maintenance_course(nurse, center["id"])
+    assert len(sessions_of(nurse, course["patient_id"])) == 3
     assert nurse.post(f"/api/v1/courses/{course['id']}/discontinue").status_code == 200
-    assert _sessions(nurse, course["patient_id"]) == []
+    assert sessions_of(nurse, course["patient_id"]) == []
 
 
 def test_an_order_needs_the_measurements_its_dose_is_taken_from(nurse: httpx.Client) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import book, make_center, make_chair, make_patient
+from tests.support.factories import book, make_center, make_chair, make_patient
 
 SPRING = "2027-03-14"
 SPRING_NORMAL = "2027-03-07"  # the Sunday before, all EST

@@ -7,7 +7,8 @@ import uuid
 
 import httpx
 
-from tests.support import Server, make_center, make_chair, make_patient
+from tests.support.factories import make_center, make_chair, make_patient
+from tests.support.servers import Server
 
 
 def _body(patient: str, chair: str, hhmm: str = "09:00") -> dict[str, object]:

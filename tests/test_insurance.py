@@ -10,8 +10,16 @@ from typing import Any
 
 import httpx
 
-from tests.support import Server, make_center, make_chair
-from tests.test_courses import MONDAY, gamunex, local_day, order, weekday_center
+from tests.support.factories import (
+    MONDAY,
+    gamunex,
+    local_day,
+    make_center,
+    make_chair,
+    order,
+    weekday_center,
+)
+from tests.support.servers import Server
 
 MAINTENANCE = {
     "dose_g_per_kg": 1,

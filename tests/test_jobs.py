@@ -28,8 +28,8 @@ from scheduling.appointments.models import Appointment, AppointmentChange
 from scheduling.centers import repository as center_repository
 from scheduling.courses import booking as course_booking
 from scheduling.courses import service as courses
-from tests.support import Server, book, make_center, make_chair, make_patient
-from tests.test_courses import gamunex
+from tests.support.factories import book, gamunex, make_center, make_chair, make_patient
+from tests.support.servers import Server
 
 
 def course_starting_soon(api: httpx.Client, center_id: str, **overrides: Any) -> dict[str, Any]:
@@ -163,6 +163,7 @@ def test_a_course_the_run_cannot_book_is_flagged_until_it_can(
             "/api/v1/alerts",
             params={"kind": "course_unbookable", "patient_id": course["patient_id"]},
         ).json()["items"]
+        assert isinstance(items, list)
         return items
 
     open_flags = [a for a in flags() if a["status"] == "open"]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.migrate import downgrade, head_revision, upgrade
 from app.models import Appointment, Base, Center, Chair, Patient
 from core.db import create_engine
-from tests.support import backends, drop_database, fresh_database
+from tests.support.databases import backends, drop_database, fresh_database
 
 
 @pytest.fixture(params=backends())

@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,8 @@ from app.audit.models import AuditEvent
 from app.main import ROUTERS, create_app, served
 from app.settings import Settings
 from core.db import Database
-from tests.support import Server, patient_user
+from tests.support.factories import patient_user
+from tests.support.servers import Server
 
 # Path parameters that must take a known value for the route to be reached at all.
 KNOWN = {"action": "cancel", "name": "reminders", "secret": "0" * 72}
@@ -106,10 +108,10 @@ def test_every_role_on_every_route_gets_what_the_table_says(
         rule = policy.POLICY[(method, path)]
         url = url_of(path)
         for who, client in clients.items():
-            body = {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
+            body: dict[str, Any] | None = {} if method in ("POST", "PATCH", "PUT") else None
             # No If-Match: who may not change a record hears so before any precondition.
             headers = {"Idempotency-Key": uuid.uuid4().hex}
-            status = client.request(method, url, headers=headers, **body).status_code
+            status = client.request(method, url, headers=headers, json=body).status_code
             if rule.public:
                 expected = "not 401/403"
                 ok = status not in (401, 403)

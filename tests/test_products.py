@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import make_center
+from tests.support.factories import make_center
 
 
 def seeded(api: httpx.Client, name: str) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import make_patient
-from tests.test_courses import order, weekday_center
+from tests.support.factories import make_patient, order, weekday_center
 
 
 def regimen(api: httpx.Client, code: str) -> dict[str, Any]:
@@ -68,7 +67,7 @@ def test_an_edited_regimen_shapes_new_orders_only(nurse: httpx.Client, admin: ht
 
 
 def test_bad_regimens_are_refused_and_nothing_changes(admin: httpx.Client) -> None:
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"diagnosis_code": "G61.81", "name": "again", "maintenance": MAINTENANCE},  # 409
         {"diagnosis_code": "G62.0", "name": "no phases"},
         {

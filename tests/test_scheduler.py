@@ -27,15 +27,8 @@ from patients.schemas import PatientCreate
 from patients.service import create_patient
 from scheduling.courses import service as courses
 from scheduling.courses.schemas import CourseCreate
-from tests.support import (
-    ROOT,
-    Server,
-    make_chair,
-    server_env,
-    start_server,
-    stop_server,
-)
-from tests.test_courses import gamunex
+from tests.support.factories import gamunex, make_chair
+from tests.support.servers import ROOT, Server, server_env, start_server, stop_server
 
 T = TypeVar("T")
 COURSES = 300

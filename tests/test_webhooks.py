@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import free_port, make_center, make_chair, make_patient
+from tests.support.factories import make_center, make_chair, make_patient
+from tests.support.servers import free_port
 
 
 class Receiver:

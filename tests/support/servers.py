@@ -1,0 +1,142 @@
+"""A real Chairside server per database kind, started as production starts it (uvicorn in a
+process of its own), with a user of each role."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.auth.service import create_user
+from app.migrate import upgrade
+from core.db import Database
+from tests.support.databases import drop_database, fresh_database
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+SECRET = "test-secret-not-for-production"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def server_command(port: int) -> list[str]:
+    """The Chairside API as uvicorn runs it, on the loopback."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    process.wait(10)
+    raise RuntimeError(f"the {what} server did not start")
+
+
+async def _make_users(url: str) -> dict[str, uuid.UUID]:
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            ids = {}
+            for role in ("admin", "nurse", "billing"):
+                user = await create_user(session, f"{role}@test.local", role, PASSWORD, None)
+                ids[role] = user.id
+            return ids
+    finally:
+        await db.dispose()
+
+
+@dataclass
+class Server:
+    """A running `uvicorn` process serving Chairside on a fresh, migrated database."""
+
+    kind: str
+    database_url: str
+    base_url: str
+    process: subprocess.Popen[bytes]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = "admin", **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60, **kwargs)
+
+    def login(self, email: str, password: str = PASSWORD) -> str:
+        with httpx.Client(base_url=self.base_url, timeout=60) as c:
+            r = c.post("/api/v1/auth/token", data={"username": email, "password": password})
+            r.raise_for_status()
+            token: str = r.json()["access_token"]
+            return token
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CHAIRSIDE_DATABASE_URL": database_url,
+        "CHAIRSIDE_ENVIRONMENT": "test",
+        "CHAIRSIDE_SECRET_KEY": SECRET,
+        "CHAIRSIDE_LOG_LEVEL": "WARNING",
+        # Retry failed webhook deliveries at once, so tests need not wait for the backoff.
+        "CHAIRSIDE_WEBHOOK_RETRY_SECONDS": "0",
+        # Test servers run no jobs of their own (the scheduler test starts schedulers itself),
+        # and the tests' webhook receiver listens on the loopback.
+        "CHAIRSIDE_SCHEDULER": "false",
+        "CHAIRSIDE_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
+
+
+def start_server(kind: str, tmp: Path) -> Server:
+    url = fresh_database(kind, tmp)
+    try:
+        upgrade(url)
+        asyncio.run(_make_users(url))
+        port = free_port()
+        process = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(url))
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(process, base, "test")
+        server = Server(kind, url, base, process)
+        for role in ("admin", "nurse", "billing"):
+            server.tokens[role] = server.login(f"{role}@test.local")
+    except BaseException:
+        drop_database(url)
+        raise
+    return server
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+    drop_database(server.database_url)
