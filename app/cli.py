@@ -19,6 +19,14 @@ def _migrate() -> None:
     upgrade(get_settings().database_url)
 
 
+def _behind() -> str | None:
+    """A server or scheduler does not migrate: `chairside migrate` is a release step, so that
+    replicas starting together never race to change the schema."""
+    from app.migrate import behind
+
+    return behind(get_settings().database_url)
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     _migrate()
     print("database migrated to the latest revision")
@@ -35,7 +43,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         os.environ.setdefault("CHAIRSIDE_SCHEDULER", "true")
     get_settings.cache_clear()
-    _migrate()
+    if (refusal := _behind()) is not None:
+        print(refusal, file=sys.stderr)
+        return 1
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -71,7 +81,6 @@ def cmd_users_deactivate(args: argparse.Namespace) -> int:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
-    import app.models  # noqa: F401 - every table known before the first flush
     from app.auth.service import create_user
     from core.db import Database
     from core.problems import Problem
@@ -112,7 +121,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import app.models  # noqa: F401 - every table known before the first flush
     from core.db import Database
     from insurance.worklist import sweep
 
@@ -133,12 +141,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(_: argparse.Namespace) -> int:
-    import app.models  # noqa: F401 - every table known before the first flush
     from app.jobs.scheduler import run_forever
     from core.db import Database
     from core.logs import configure_logging
 
-    _migrate()
+    if (refusal := _behind()) is not None:
+        print(refusal, file=sys.stderr)
+        return 1
     settings = get_settings()
     configure_logging(settings.log_level)
     db = Database(settings.database_url)
@@ -160,7 +169,6 @@ JOB_NAMES = (
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
-    import app.models  # noqa: F401 - every table known before the first flush
     from app.jobs.cli import run_now
 
     return run_now(args.name)

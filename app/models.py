@@ -13,7 +13,7 @@ from insurance.models import (
     Coverage,
     CoverageReview,
     Payer,
-    SessionCover,
+    SessionDraw,
 )
 from patients.models import Patient, PatientMeasurement
 from scheduling.appointments.models import Appointment, AppointmentChange
@@ -57,7 +57,7 @@ __all__ = [
     "Product",
     "Regimen",
     "SchedulerLease",
-    "SessionCover",
+    "SessionDraw",
     "SessionRecord",
     "SignInFailure",
     "StaffingBlock",

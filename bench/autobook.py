@@ -41,7 +41,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 
-import app.models  # noqa: F401 - every table known before the first flush
 from app.jobs.registry import JOBS
 from app.migrate import upgrade
 from core.db import Database

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-import app.models  # noqa: F401 - every table known before the first flush
 from app.migrate import upgrade
 from core.db import Database
 from patients.schemas import PatientCreate

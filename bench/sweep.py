@@ -56,12 +56,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import app.models  # noqa: F401 - every table known before the first flush
 from app.migrate import upgrade
 from core.db import Database
 from insurance import rules, worklist
 from insurance.allocation import Outcome
-from insurance.models import Alert, Authorization, Coverage, Payer, SessionCover
+from insurance.models import Alert, Authorization, Coverage, Payer, SessionDraw
 from patients.models import Patient
 from scheduling.appointments.models import Appointment
 from scheduling.catalog.models import Product
@@ -470,7 +469,7 @@ async def timed_sweep(db: Database, everyone: bool = False) -> tuple[Outcome, fl
 
 async def tallies(db: Database) -> tuple[int, dict[tuple[str, str], int]]:
     async with db.unit_of_work(write=False) as session:
-        covers = await session.scalar(select(func.count()).select_from(SessionCover))
+        covers = await session.scalar(select(func.count()).select_from(SessionDraw))
         rows = await session.execute(
             select(Alert.kind, Alert.status, func.count()).group_by(Alert.kind, Alert.status)
         )

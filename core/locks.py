@@ -250,6 +250,11 @@ async def authorization(
 # --- apart -----------------------------------------------------------------------------------
 
 
+def migration_key() -> int:
+    """Held by `chairside migrate` while it migrates PostgreSQL, so two at once take turns."""
+    return _key("chairside/migrations")
+
+
 def scheduler_leader_key() -> int:
     """The session-level advisory lock a scheduler holds on its own connection while it runs
     jobs. Not part of the order: it is never taken inside a transaction."""

@@ -28,7 +28,7 @@ REASON_TEXT = {
 @dataclass(frozen=True)
 class Session:
     need: rules.Need
-    cover: rules.Cover
+    allocation: rules.Allocation
     price_per_unit: Decimal | None  # of the drug's billing unit, when the catalog knows it
 
     @property
@@ -51,7 +51,7 @@ class Auth:
 
 
 @dataclass(frozen=True)
-class Plan:
+class CoursePace:
     """An active course: what it needs and at what pace (for exhaustion at the planned pace)."""
 
     course_id: uuid.UUID
@@ -61,7 +61,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Cover:
+class CoverageTerm:
     coverage_id: uuid.UUID
     payer_id: uuid.UUID
     effective_from: date
@@ -97,11 +97,11 @@ def _severity(due: date, today: date, soon: int) -> str:
     return "warning" if (due - today).days <= soon else "info"
 
 
-def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[Plan]) -> rules.Usage:
+def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[CoursePace]) -> rules.Usage:
     """Units used, scheduled and left, and when to renew, at the pace of its course."""
     g = auth.grant
-    mine = [s for s in sessions if s.cover.authorization_id == g.authorization_id]
-    scheduled = sum(s.cover.units for s in mine)
+    mine = [s for s in sessions if s.allocation.authorization_id == g.authorization_id]
+    scheduled = sum(s.allocation.units for s in mine)
     last = max((s.need.day for s in mine), default=None)
     plan = next(
         (
@@ -112,7 +112,7 @@ def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[Plan]) -
         None,
     )
     pace = plan.interval_days if plan is not None else None
-    per_session = max((s.cover.units for s in mine), default=None)
+    per_session = max((s.allocation.units for s in mine), default=None)
     if per_session is None:  # nothing booked on it yet: the next session's size, if known
         upcoming = [s for s in sessions if _applies(g, s.need)]
         per_session = (
@@ -138,7 +138,7 @@ def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[Plan]) -
         return usage
     # Units that outlast the course do not run out: nothing left to pay for.
     short = any(
-        s.cover.reason is not None
+        s.allocation.reason is not None
         and _applies(g, s.need)
         and g.valid_from <= s.need.day <= g.valid_to
         for s in sessions
@@ -172,8 +172,8 @@ def patient_alerts(
     today: date,
     sessions: Sequence[Session],
     auths: Sequence[Auth],
-    coverages: Sequence[Cover],
-    plans: Sequence[Plan],
+    coverages: Sequence[CoverageTerm],
+    plans: Sequence[CoursePace],
     unpaid: Sequence[Session] = (),
     usages: Mapping[uuid.UUID, rules.Usage] | None = None,
 ) -> list[AlertSpec]:
@@ -205,12 +205,12 @@ def patient_alerts(
         )
 
     for s in unpaid:
-        why = REASON_TEXT.get(s.cover.reason or "", "no cover")
+        why = REASON_TEXT.get(s.allocation.reason or "", "no cover")
         alerts.append(uncovered(s, "critical", f"given on {s.need.day} without cover: {why}"))
     for s in upcoming:
-        if s.cover.reason is not None:
+        if s.allocation.reason is not None:
             severity = _severity(s.need.day, today, 7)
-            why = REASON_TEXT[s.cover.reason]
+            why = REASON_TEXT[s.allocation.reason]
             alerts.append(uncovered(s, severity, f"session on {s.need.day} is not covered: {why}"))
 
     needed = {p.service_code for p in plans}
@@ -300,8 +300,8 @@ def next_review(
     today: date,
     sessions: Sequence[Session],
     auths: Sequence[Auth],
-    coverages: Sequence[Cover],
-    plans: Sequence[Plan],
+    coverages: Sequence[CoverageTerm],
+    plans: Sequence[CoursePace],
     usages: Mapping[uuid.UUID, rules.Usage] | None = None,
 ) -> date | None:
     """The first day after today on which time alone could change this patient's alerts:

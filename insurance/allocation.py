@@ -39,7 +39,7 @@ from insurance.models import (
     Alert,
     Coverage,
     CoverageReview,
-    SessionCover,
+    SessionDraw,
 )
 from insurance.usage import settle_unpaid
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
@@ -240,7 +240,7 @@ async def recompute_patient(session: AsyncSession, patient_id: uuid.UUID) -> Out
 
 
 @dataclass(frozen=True)
-class SessionState:
+class SessionPayment:
     """Who pays for a course session: drawn from an authorization when it was given, or the
     authorization the rules allocate it today (derived, never stored)."""
 
@@ -250,18 +250,18 @@ class SessionState:
 
 async def covers_of(
     session: AsyncSession, appointment_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, SessionState]:
+) -> dict[uuid.UUID, SessionPayment]:
     """The cover of these sessions: given ones as drawn, booked ones as allocated now.
     Appointments outside a course have none."""
     ids = list(appointment_ids)
     if not ids:
         return {}
     drawn = await session.execute(
-        select(
-            SessionCover.appointment_id, SessionCover.authorization_id, SessionCover.reason
-        ).where(SessionCover.appointment_id.in_(ids))
+        select(SessionDraw.appointment_id, SessionDraw.authorization_id, SessionDraw.reason).where(
+            SessionDraw.appointment_id.in_(ids)
+        )
     )
-    found = {a: SessionState(auth, reason) for a, auth, reason in drawn}
+    found = {a: SessionPayment(auth, reason) for a, auth, reason in drawn}
     patients = await session.scalars(
         select(Appointment.patient_id)
         .where(
@@ -276,8 +276,8 @@ async def covers_of(
         sessions = decide(facts).sessions
         for s in sessions:
             if s.need.appointment_id in wanted and s.need.appointment_id not in found:
-                found[s.need.appointment_id] = SessionState(
-                    s.cover.authorization_id, s.cover.reason
+                found[s.need.appointment_id] = SessionPayment(
+                    s.allocation.authorization_id, s.allocation.reason
                 )
     return found
 
@@ -295,9 +295,9 @@ async def uncovered(
         return {}
     sessions = decide(facts).sessions
     return {
-        s.need.appointment_id: alert_rules.REASON_TEXT[s.cover.reason]
+        s.need.appointment_id: alert_rules.REASON_TEXT[s.allocation.reason]
         for s in sessions
-        if s.cover.reason is not None
+        if s.allocation.reason is not None
     }
 
 
@@ -312,8 +312,8 @@ async def uncovered_reason(
         return None
     sessions = decide(facts).sessions
     for s in sessions:
-        if s.need.appointment_id == appointment_id and s.cover.reason is not None:
-            return alert_rules.REASON_TEXT[s.cover.reason]
+        if s.need.appointment_id == appointment_id and s.allocation.reason is not None:
+            return alert_rules.REASON_TEXT[s.allocation.reason]
     return None
 
 

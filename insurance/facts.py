@@ -23,7 +23,7 @@ from insurance.models import (
     Authorization,
     Coverage,
     Payer,
-    SessionCover,
+    SessionDraw,
 )
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.catalog.models import Product
@@ -51,8 +51,8 @@ class Facts:
     today: date
     sessions: list[tuple[rules.Need, Decimal | None]] = field(default_factory=list)
     auths: list[alert_rules.Auth] = field(default_factory=list)
-    coverages: list[alert_rules.Cover] = field(default_factory=list)
-    plans: list[alert_rules.Plan] = field(default_factory=list)
+    coverages: list[alert_rules.CoverageTerm] = field(default_factory=list)
+    plans: list[alert_rules.CoursePace] = field(default_factory=list)
     # Sessions already given that no authorization paid for: the real unpaid bills.
     unpaid: list[tuple[rules.Need, Decimal | None, str]] = field(default_factory=list)
 
@@ -110,7 +110,9 @@ async def load(
     )
     for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
         left = max(cycles - count, 0) if cycles is not None else None
-        of(patient_id, tz_name).plans.append(alert_rules.Plan(course_id, hcpcs, interval, left))
+        of(patient_id, tz_name).plans.append(
+            alert_rules.CoursePace(course_id, hcpcs, interval, left)
+        )
 
     def course_sessions(*extra: Any) -> Select[Any]:
         """Course sessions with what their cover depends on: day, drug, dose, price."""
@@ -185,13 +187,13 @@ async def load(
         )
 
     unpaid = await session.execute(
-        course_sessions(SessionCover.reason)
-        .join(SessionCover, SessionCover.appointment_id == Appointment.id)
+        course_sessions(SessionDraw.reason)
+        .join(SessionDraw, SessionDraw.appointment_id == Appointment.id)
         .where(
-            mine(SessionCover.patient_id),
-            SessionCover.consumed.is_(True),
-            SessionCover.authorization_id.is_(None),
-            SessionCover.reason.is_distinct_from(WRITTEN_OFF),
+            mine(SessionDraw.patient_id),
+            SessionDraw.consumed.is_(True),
+            SessionDraw.authorization_id.is_(None),
+            SessionDraw.reason.is_distinct_from(WRITTEN_OFF),
         )
         .order_by(Appointment.start_at)
     )
@@ -209,7 +211,7 @@ async def load(
         ).where(mine(Coverage.patient_id))
     )
     for owner, coverage_id, payer_id, starts, ends in coverages:
-        of(owner).coverages.append(alert_rules.Cover(coverage_id, payer_id, starts, ends))
+        of(owner).coverages.append(alert_rules.CoverageTerm(coverage_id, payer_id, starts, ends))
     return facts
 
 
@@ -229,7 +231,7 @@ def decide(facts: Facts) -> Decision:
         alert_rules.Session(by_id[c.appointment_id], c, prices[c.appointment_id]) for c in covers
     ]
     given = [
-        alert_rules.Session(need, rules.Cover(need.appointment_id, None, 0, reason), price)
+        alert_rules.Session(need, rules.Allocation(need.appointment_id, None, 0, reason), price)
         for need, price, reason in facts.unpaid
     ]
     usages = {

@@ -141,7 +141,7 @@ class AuthorizationChange(Base):
     note: Mapped[str | None] = mapped_column(String(1000))
 
 
-class SessionCover(Base):
+class SessionDraw(Base):
     """What a given course session drew from an authorization, or why nothing paid for it.
     Written once, when the session is completed (`consumed`); booked sessions' cover is
     derived from the authorizations whenever it is asked for, never stored."""

@@ -115,7 +115,7 @@ class Grant:
 
 
 @dataclass(frozen=True)
-class Cover:
+class Allocation:
     appointment_id: uuid.UUID
     authorization_id: uuid.UUID | None
     units: int  # taken from that authorization; 0 when uncovered
@@ -134,7 +134,7 @@ def _valid_on(grant: Grant, day: date) -> bool:
     return grant.valid_from <= day <= grant.valid_to
 
 
-def allocate(needs: Sequence[Need], grants: Sequence[Grant]) -> list[Cover]:
+def allocate(needs: Sequence[Need], grants: Sequence[Grant]) -> list[Allocation]:
     """Which authorization pays for each session, in (day, appointment) order.
 
     Earlier sessions are served first, each from the applicable authorization that expires
@@ -149,7 +149,7 @@ def allocate(needs: Sequence[Need], grants: Sequence[Grant]) -> list[Cover]:
     if len(set(ids)) != len(ids):
         raise ValueError("each authorization may appear only once")
     left = {g.authorization_id: g.units_left for g in grants}
-    covers: list[Cover] = []
+    covers: list[Allocation] = []
     for need in sorted(needs, key=lambda n: (n.day, n.appointment_id)):
         applicable = [g for g in grants if _applies(g, need)]
         candidates: list[tuple[Grant, int]] = []
@@ -167,9 +167,11 @@ def allocate(needs: Sequence[Need], grants: Sequence[Grant]) -> list[Cover]:
         if candidates:
             grant, units = min(candidates, key=lambda c: (c[0].valid_to, c[0].authorization_id))
             left[grant.authorization_id] -= units
-            covers.append(Cover(need.appointment_id, grant.authorization_id, units, None))
+            covers.append(Allocation(need.appointment_id, grant.authorization_id, units, None))
         else:
-            covers.append(Cover(need.appointment_id, None, 0, _why_uncovered(need, applicable)))
+            covers.append(
+                Allocation(need.appointment_id, None, 0, _why_uncovered(need, applicable))
+            )
     return covers
 
 

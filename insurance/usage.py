@@ -19,7 +19,7 @@ from insurance import rules
 from insurance.facts import Facts, load
 from insurance.models import (
     Authorization,
-    SessionCover,
+    SessionDraw,
 )
 from scheduling.appointments.models import Appointment
 from scheduling.catalog.models import Product
@@ -53,17 +53,17 @@ async def settle_unpaid(session: AsyncSession, facts: Facts) -> None:
             continue
         # Claim the session first: a concurrent settle of the same session then finds it
         # taken (after waiting for this transaction) and draws nothing.
-        mine = SessionCover.appointment_id == need.appointment_id
+        mine = SessionDraw.appointment_id == need.appointment_id
         claimed = await session.execute(
-            update(SessionCover)
-            .where(mine, SessionCover.authorization_id.is_(None))
+            update(SessionDraw)
+            .where(mine, SessionDraw.authorization_id.is_(None))
             .values(authorization_id=cover.authorization_id, units=cover.units, reason=None)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             continue  # settled meanwhile
         if not await draw(session, cover.authorization_id, cover.units):
             await session.execute(
-                update(SessionCover)
+                update(SessionDraw)
                 .where(mine)
                 .values(authorization_id=None, units=0, reason="units_exhausted")
             )
@@ -80,7 +80,7 @@ async def settle_unpaid(session: AsyncSession, facts: Facts) -> None:
 
 async def consume(
     session: AsyncSession, appointment_id: uuid.UUID, dose_given_g: Decimal | None
-) -> SessionCover | None:
+) -> SessionDraw | None:
     """A course session was given: draw its units from the authorization that covers it.
     The draw is one conditional UPDATE, so two completions racing for the last unit can never
     both take it; the loser tries the next authorization or stays uncovered."""
@@ -114,8 +114,8 @@ async def consume(
             break
         grants = [g for g in grants if g.authorization_id != cover.authorization_id]
         cover = rules.allocate([need], grants)[0]
-    await session.execute(delete(SessionCover).where(SessionCover.appointment_id == appt.id))
-    record = SessionCover(
+    await session.execute(delete(SessionDraw).where(SessionDraw.appointment_id == appt.id))
+    record = SessionDraw(
         appointment_id=appt.id,
         patient_id=appt.patient_id,
         authorization_id=cover.authorization_id,

@@ -18,7 +18,7 @@ from core.outbox import events
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
 from insurance import alert_rules, allocation, facts, rules
-from insurance.models import Alert, Authorization, Payer, SessionCover
+from insurance.models import Alert, Authorization, Payer, SessionDraw
 from insurance.schemas import AlertAction
 from patients.models import Patient
 from scheduling.courses.models import Course
@@ -80,10 +80,10 @@ async def act(
         alert.status, alert.resolved_at, alert.resolution = "resolved", utcnow(), "by_hand"
         if alert.kind == "session_uncovered" and alert.appointment_id is not None:
             await session.execute(
-                update(SessionCover)
+                update(SessionDraw)
                 .where(
-                    SessionCover.appointment_id == alert.appointment_id,
-                    SessionCover.authorization_id.is_(None),
+                    SessionDraw.appointment_id == alert.appointment_id,
+                    SessionDraw.authorization_id.is_(None),
                 )
                 .values(reason=facts.WRITTEN_OFF)
             )

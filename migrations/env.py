@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from app.models import Base
 from app.settings import get_settings
 from core.db import create_engine
+from core.locks import migration_key
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
@@ -38,6 +39,9 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if not sqlite:
+            # Two migrators started at once: the second waits here, then finds nothing to do.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({migration_key()})")
         context.run_migrations()
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from app.migrate import database_revision, head_revision
+from tests.support.databases import drop_database, fresh_database, postgres_admin_url
 from tests.support.servers import ROOT, SECRET
 
 
@@ -128,3 +134,44 @@ def test_the_command_line_and_the_api_know_every_job() -> None:
     from app.jobs.registry import JOBS
 
     assert set(JOB_NAMES) == set(JOBS) == set(get_args(JobName))
+
+
+def test_servers_and_schedulers_do_not_migrate_they_refuse_a_database_behind_the_code(
+    tmp_path: Path,
+) -> None:
+    """`chairside migrate` is the release step: replicas starting together never race to
+    change the schema, and none of them serves on a schema older than its code."""
+    db = tmp_path / "fresh.db"
+    env = {"CHAIRSIDE_SECRET_KEY": SECRET}
+    for command in (["serve", "--port", "1"], ["scheduler"]):
+        refused = chairside(command, db, **env)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "run `chairside migrate` first" in refused.stderr
+    with sqlite3.connect(db) as conn:  # nothing was created
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    assert chairside(["migrate"], db).returncode == 0
+    again = chairside(["migrate"], db)  # a second release step finds nothing to do
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.skipif(postgres_admin_url() is None, reason="needs CHAIRSIDE_TEST_POSTGRES_URL")
+def test_two_release_steps_at_once_take_turns_on_postgresql() -> None:
+    url = fresh_database("postgresql", Path("."))
+    try:
+        env = {**os.environ, "CHAIRSIDE_DATABASE_URL": url}
+        both = [
+            subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "migrate"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outcomes = [(p.wait(120), p.stderr.read() if p.stderr else "") for p in both]
+        assert [code for code, _ in outcomes] == [0, 0], outcomes
+        assert asyncio.run(database_revision(url)) == head_revision()
+    finally:
+        drop_database(url)

@@ -18,7 +18,7 @@ from insurance.rules import (
     TRANSITIONS,
     UNCOVERED_REASONS,
     WAITING,
-    Cover,
+    Allocation,
     Grant,
     Need,
     UnitsType,
@@ -74,7 +74,7 @@ def grant(
     )
 
 
-def auth_of(covers: list[Cover]) -> list[int | None]:
+def auth_of(covers: list[Allocation]) -> list[int | None]:
     """Covers as the short grant numbers used by `grant`, or the reason when uncovered."""
     return [c.authorization_id.int - 1000 if c.authorization_id else None for c in covers]
 
@@ -212,7 +212,7 @@ def test_an_authorization_pays_only_for_its_service_and_course() -> None:
     ],
 )
 def test_why_a_session_is_not_covered(grants: list[Grant], reason: str) -> None:
-    assert allocate([need(1, 20)], grants) == [Cover(uuid.UUID(int=1), None, 0, reason)]
+    assert allocate([need(1, 20)], grants) == [Allocation(uuid.UUID(int=1), None, 0, reason)]
 
 
 def test_allocation_refuses_what_it_cannot_count() -> None:

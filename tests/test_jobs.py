@@ -14,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-import app.models  # noqa: F401 - every table known before the first flush
 from app.jobs.models import JobRun
 from core.clock import utcnow
 from core.db import Database

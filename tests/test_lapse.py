@@ -17,7 +17,9 @@ def session(days_ahead: int, covered_by: uuid.UUID | None = None) -> alert_rules
         uuid.uuid4(), TODAY + timedelta(days=days_ahead), "J1561", COURSE, Decimal(70), 500
     )
     reason = None if covered_by else "no_authorization"
-    return alert_rules.Session(need, rules.Cover(need.appointment_id, covered_by, 1, reason), None)
+    return alert_rules.Session(
+        need, rules.Allocation(need.appointment_id, covered_by, 1, reason), None
+    )
 
 
 def auth(valid_to_days: int, approved: int = 10, alert_days: int = 14) -> alert_rules.Auth:
@@ -34,7 +36,7 @@ def auth(valid_to_days: int, approved: int = 10, alert_days: int = 14) -> alert_
     return alert_rules.Auth(grant, approved, 0, uuid.uuid4(), 14, 7, alert_days)
 
 
-PLAN = [alert_rules.Plan(COURSE, "J1561", 21, 12)]
+PLAN = [alert_rules.CoursePace(COURSE, "J1561", 21, 12)]
 
 
 def test_nothing_ahead_needs_no_review() -> None:

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-import app.models  # noqa: F401 - every table known before the first flush
 from core.db import Database
 from patients.schemas import PatientCreate
 from patients.service import create_patient

@@ -23,7 +23,7 @@ from app.api.deps import (
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from core.schemas import LocalDate, Page
 from insurance import allocation
-from insurance.allocation import SessionState
+from insurance.allocation import SessionPayment
 from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
 from scheduling.appointments.schemas import (
@@ -46,7 +46,7 @@ Action = Literal["check-in", "start", "complete", "cancel", "no-show"]
 
 
 def appointment_out(
-    appt: Appointment, tz_name: str, cover: SessionState | None = None
+    appt: Appointment, tz_name: str, cover: SessionPayment | None = None
 ) -> AppointmentOut:
     tz = zone(tz_name)
     return AppointmentOut(

@@ -13,7 +13,7 @@ from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session,
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from core.schemas import LocalDate, Page
 from insurance import allocation
-from insurance.allocation import SessionState
+from insurance.allocation import SessionPayment
 from scheduling.appointments.models import Appointment
 from scheduling.catalog.schemas import InductionOut, MaintenanceOut
 from scheduling.courses import booking as course_booking
@@ -98,7 +98,7 @@ def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
 
 
 def planned_out(
-    e: course_plan.PlanEntry, tz_name: str, cover: SessionState | None = None
+    e: course_plan.PlanEntry, tz_name: str, cover: SessionPayment | None = None
 ) -> PlannedSession:
     shown = coverage_out(cover)
     return PlannedSession(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from insurance.allocation import SessionState
-from scheduling.appointments.schemas import SessionCoverage
+from insurance.allocation import SessionPayment
+from scheduling.appointments.schemas import SessionPaymentOut
 
 
-def coverage_out(cover: SessionState | None) -> SessionCoverage | None:
+def coverage_out(cover: SessionPayment | None) -> SessionPaymentOut | None:
     if cover is None:
         return None
-    return SessionCoverage(
+    return SessionPaymentOut(
         state="covered" if cover.reason is None else "uncovered",
         authorization_id=cover.authorization_id,
         reason=cover.reason,

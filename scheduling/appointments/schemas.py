@@ -14,7 +14,7 @@ from scheduling.centers.schemas import ChairKind
 Status = Literal["booked", "checked_in", "in_progress", "completed", "cancelled", "no_show"]
 
 
-class SessionCoverage(Output):
+class SessionPaymentOut(Output):
     """Whether insurance pays for a course session, and which authorization (billing's view)."""
 
     state: Literal["covered", "uncovered"]
@@ -79,7 +79,7 @@ class AppointmentOut(Output):
     booked_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
-    coverage: SessionCoverage | None = Field(
+    coverage: SessionPaymentOut | None = Field(
         default=None, description="course sessions only: who pays, or why nobody does"
     )
 
@@ -100,7 +100,7 @@ class BoardAppointment(Output):
     start: datetime
     end: datetime
     status: Status
-    coverage: SessionCoverage | None = None
+    coverage: SessionPaymentOut | None = None
 
 
 class BoardChair(Output):

@@ -13,7 +13,6 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import app.models  # noqa: F401 - every table, and insurance's settlers, known before a flush
 from app.migrate import upgrade
 from core.db import Database
 from tests.support.databases import drop_database, fresh_database
