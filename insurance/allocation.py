@@ -335,16 +335,16 @@ _FORGET_REVIEWS = delete(CoverageReview).where(
 )
 
 
-async def payer_changed(session: AsyncSession, payer_id: uuid.UUID) -> None:
-    """Turnaround, margin and alert window feed every renew-by date of the payer's patients."""
-    await _mark_due(session, select(Coverage.patient_id).where(Coverage.payer_id == payer_id))
+async def payers_changed(session: AsyncSession, payer_ids: Sequence[uuid.UUID]) -> None:
+    """Turnaround, margin and alert window feed every renew-by date of the payers' patients."""
+    await _mark_due(session, select(Coverage.patient_id).where(Coverage.payer_id.in_(payer_ids)))
 
 
-async def product_changed(session: AsyncSession, product_id: uuid.UUID) -> None:
+async def products_changed(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> None:
     """A drug's price or billing unit changes money at risk and billing units."""
-    await _mark_due(session, select(Course.patient_id).where(Course.product_id == product_id))
+    await _mark_due(session, select(Course.patient_id).where(Course.product_id.in_(product_ids)))
 
 
-async def center_changed(session: AsyncSession, center_id: uuid.UUID) -> None:
+async def centers_changed(session: AsyncSession, center_ids: Sequence[uuid.UUID]) -> None:
     """A center's time zone can move its sessions' local dates."""
-    await _mark_due(session, select(Course.patient_id).where(Course.center_id == center_id))
+    await _mark_due(session, select(Course.patient_id).where(Course.center_id.in_(center_ids)))

@@ -38,22 +38,11 @@ async def clear_courses(session: AsyncSession, course_ids: list[uuid.UUID]) -> N
     await worklist.courses_booked(session, course_ids)
 
 
-@settle.settles(settle.PAYER_CHANGED)
-async def payers_changed(session: AsyncSession, payer_ids: list[uuid.UUID]) -> None:
-    for payer_id in payer_ids:
-        await allocation.payer_changed(session, payer_id)
-
-
-@settle.settles(settle.PRODUCT_CHANGED)
-async def products_changed(session: AsyncSession, product_ids: list[uuid.UUID]) -> None:
-    for product_id in product_ids:
-        await allocation.product_changed(session, product_id)
-
-
-@settle.settles(settle.CENTER_CHANGED)
-async def centers_changed(session: AsyncSession, center_ids: list[uuid.UUID]) -> None:
-    for center_id in center_ids:
-        await allocation.center_changed(session, center_id)
+# Payers, products and centers whose change touches many patients: the next sweep recomputes
+# those patients (one statement, however many).
+settle.settles(settle.PAYER_CHANGED)(allocation.payers_changed)
+settle.settles(settle.PRODUCT_CHANGED)(allocation.products_changed)
+settle.settles(settle.CENTER_CHANGED)(allocation.centers_changed)
 
 
 @settle.settles(settle.COVER_LATER)

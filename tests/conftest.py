@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.databases import backends
 from tests.support.servers import Server, start_server, stop_server
+from tests.support.transactions import migrated_database
 
 
 @pytest.fixture(scope="session", params=backends())
@@ -20,6 +21,14 @@ def server(
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture(scope="module", params=backends())
+def migrated_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The in-process tier's database: one per kind and test module, at the latest revision."""
+    yield from migrated_database(request.param, tmp_path_factory.mktemp(request.param))
 
 
 @pytest.fixture

@@ -240,9 +240,18 @@ def test_a_deactivated_user_is_signed_out_everywhere(server: Server) -> None:
     assert r.status_code == 401
 
 
-def test_a_request_that_runs_too_long_is_answered_503_and_undone() -> None:
+async def _through_guard(inner: Any, method: str, path: str, limit: float) -> httpx.Response:
+    """One request through the request guard (time limit, body limit) around `inner`."""
     from app.api.metrics import Metrics
     from app.api.middleware import RequestGuard
+
+    app = RequestGuard(inner, max_bytes=1000, metrics=Metrics(), timeout=limit)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        return await c.request(method, path)
+
+
+def test_a_request_that_runs_too_long_is_answered_503_and_undone() -> None:
 
     finished = []
 
@@ -250,13 +259,7 @@ def test_a_request_that_runs_too_long_is_answered_503_and_undone() -> None:
         await asyncio.sleep(5)
         finished.append(True)
 
-    async def call() -> httpx.Response:
-        app = RequestGuard(slow, max_bytes=1000, metrics=Metrics(), timeout=0.2)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            return await c.get("/api/v1/anything")
-
-    r = asyncio.run(call())
+    r = asyncio.run(_through_guard(slow, "GET", "/api/v1/anything", limit=0.2))
     assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
     assert finished == []  # cancelled, not left running
 
@@ -267,8 +270,6 @@ def test_a_route_the_policy_exempts_lifts_the_time_limit() -> None:
     from starlette.requests import Request
 
     from app.api.deps import unlimited
-    from app.api.metrics import Metrics
-    from app.api.middleware import RequestGuard
 
     finished = []
 
@@ -279,13 +280,7 @@ def test_a_route_the_policy_exempts_lifts_the_time_limit() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
 
-    async def call() -> httpx.Response:
-        app = RequestGuard(long_run, max_bytes=1000, metrics=Metrics(), timeout=0.2)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            return await c.post("/api/v1/jobs/auto_book/run")
-
-    r = asyncio.run(call())
+    r = asyncio.run(_through_guard(long_run, "POST", "/api/v1/jobs/auto_book/run", limit=0.2))
     assert (r.status_code, r.text, finished) == (200, "done", [True])
 
 

@@ -376,7 +376,7 @@ def test_malformed_json_is_422(nurse: httpx.Client, world: dict[str, Any], conte
 def test_json_that_is_not_utf8_is_a_client_error(
     nurse: httpx.Client, world: dict[str, Any]
 ) -> None:
-    # API.md prefers 422 for a body that cannot be read; 400 is tolerated (and reported).
+    # docs/api.md prefers 422 for a body that cannot be read; 400 is tolerated (and reported).
     body = json.dumps(appointment_body(world, start=at("10:00"), duration_minutes=60)).encode()
     for content in (b"\xff\xfe" + body, body.replace(b"10:00", b"10:\xff0")):
         r = raw_post(nurse, "/api/v1/appointments", content)

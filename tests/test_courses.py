@@ -15,6 +15,7 @@ from tests.support.factories import (
     maintenance_course,
     make_patient,
     order,
+    order_maintenance,
     sessions_of,
     weekday_center,
 )
@@ -233,19 +234,7 @@ def test_a_no_show_pulls_the_next_session_into_the_window_after_the_last_one(
 
 def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client) -> None:
     center, _ = weekday_center(nurse)
-    course = order(
-        nurse,
-        center["id"],
-        diagnosis_code="G61.82",
-        induction=None,
-        maintenance={
-            "dose_g_per_kg": 1,
-            "interval_days": 28,
-            "window_min_days": 21,
-            "window_max_days": 42,
-            "cycles": 3,
-        },
-    ).json()
+    course = order_maintenance(nurse, center["id"])
     first = nurse.post(
         f"/api/v1/courses/{course['id']}/book", json={"through": MONDAY.isoformat()}
     ).json()["booked"][0]

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -24,18 +22,10 @@ from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
 from scheduling.appointments.schemas import AppointmentCreate
 from scheduling.courses.models import Course
-from tests.support.databases import backends
 from tests.support.records import a_center, a_chair, a_course, a_patient
-from tests.support.transactions import migrated_database, rolled_back
+from tests.support.transactions import rolled_back
 
 MONDAY = date(2027, 1, 11)
-
-
-@pytest.fixture(scope="module", params=backends())
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    yield from migrated_database(request.param, Path(tmp_path_factory.mktemp("locks")))
 
 
 def test_the_order_is_the_order_the_lock_functions_are_listed_in() -> None:
@@ -112,18 +102,18 @@ async def _take_all_in_order(
         assert locks.holds(session, name, key)
 
 
-def test_every_lock_taken_in_order_is_held_until_the_transaction_ends(database_url: str) -> None:
+def test_every_lock_taken_in_order_is_held_until_the_transaction_ends(migrated_url: str) -> None:
     async def body() -> None:
-        db = Database(database_url)
+        db = Database(migrated_url)
         try:
             # The rows must be committed for another connection to see them locked.
             course, appt, auth = await _records(db)
             async with db.unit_of_work() as session:
                 await _take_all_in_order(session, course, appt, auth)
                 if db.dialect == "postgresql":
-                    await _others_wait(database_url, course, appt, auth)
+                    await _others_wait(migrated_url, course, appt, auth)
             if db.dialect == "postgresql":
-                await _others_wait(database_url, course, appt, auth, held=False)
+                await _others_wait(migrated_url, course, appt, auth, held=False)
         finally:
             await db.dispose()
 
@@ -167,9 +157,9 @@ async def _others_wait(
         await other.close()
 
 
-def test_a_lock_asked_for_after_a_later_one_is_refused(database_url: str) -> None:
+def test_a_lock_asked_for_after_a_later_one_is_refused(migrated_url: str) -> None:
     async def body() -> None:
-        db = Database(database_url)
+        db = Database(migrated_url)
         try:
             async with rolled_back(db) as session:
                 center_id, patient_id = uuid.uuid4(), uuid.uuid4()
@@ -189,12 +179,12 @@ def test_a_lock_asked_for_after_a_later_one_is_refused(database_url: str) -> Non
     asyncio.run(body())
 
 
-def test_a_planner_may_take_its_centers_days_after_a_patients_cover(database_url: str) -> None:
+def test_a_planner_may_take_its_centers_days_after_a_patients_cover(migrated_url: str) -> None:
     """The one exception: under a center's planning lock, a `block` center's planner books a
     session, asks insurance (the cover lock), then books the next day."""
 
     async def body() -> None:
-        db = Database(database_url)
+        db = Database(migrated_url)
         try:
             async with rolled_back(db) as session:
                 planned, other = uuid.uuid4(), uuid.uuid4()
@@ -210,9 +200,9 @@ def test_a_planner_may_take_its_centers_days_after_a_patients_cover(database_url
     asyncio.run(body())
 
 
-def test_the_next_transaction_of_a_session_starts_holding_no_lock(database_url: str) -> None:
+def test_the_next_transaction_of_a_session_starts_holding_no_lock(migrated_url: str) -> None:
     async def body() -> None:
-        db = Database(database_url)
+        db = Database(migrated_url)
         try:
             patient_id, center_id = uuid.uuid4(), uuid.uuid4()
             async with AsyncSession(db.engine) as session:

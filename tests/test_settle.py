@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +16,8 @@ from core import settle
 from core.db import Database
 from insurance.models import CoverageReview
 from scheduling.centers.models import Center
-from tests.support.databases import backends
 from tests.support.records import a_center, a_course, a_patient
-from tests.support.transactions import in_transaction, migrated_database
+from tests.support.transactions import in_transaction
 
 MONDAY = date(2027, 1, 11)
 SEEN: list[tuple[str, list[Any]]] = []
@@ -81,13 +78,6 @@ def test_a_batch_of_use_cases_settles_once_at_its_end() -> None:
     assert SEEN == [("second", [3, 4]), ("first", [30, 40])]
 
 
-@pytest.fixture(scope="module", params=backends())
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    yield from migrated_database(request.param, Path(tmp_path_factory.mktemp("settle")))
-
-
 async def _reviews(session: AsyncSession, patient_id: uuid.UUID) -> int:
     count = await session.scalar(
         select(func.count())
@@ -98,7 +88,7 @@ async def _reviews(session: AsyncSession, patient_id: uuid.UUID) -> int:
 
 
 def test_ordering_a_course_recomputes_the_patients_cover_before_it_returns(
-    database_url: str,
+    migrated_url: str,
 ) -> None:
     """No route asks for it: the use case marks the patient's cover, and it is settled (the
     recompute leaves the patient's next review date) by the time the use case returns."""
@@ -110,16 +100,16 @@ def test_ordering_a_course_recomputes_the_patients_cover_before_it_returns(
         await a_course(session, center, patient, MONDAY)
         return before, await _reviews(session, patient.id), settle.pending(session)
 
-    before, after, pending = in_transaction(database_url, body)
+    before, after, pending = in_transaction(migrated_url, body)
     assert (before, after, pending) == (0, 1, {})
 
 
-def test_the_unit_of_work_settles_what_is_left_before_it_commits(database_url: str) -> None:
+def test_the_unit_of_work_settles_what_is_left_before_it_commits(migrated_url: str) -> None:
     """A job step or script that marks a consequence outside any use case still commits it
     settled."""
 
     async def body() -> int:
-        db = Database(database_url)
+        db = Database(migrated_url)
         try:
             async with db.unit_of_work() as session:
                 patient = await a_patient(session)
@@ -132,9 +122,9 @@ def test_the_unit_of_work_settles_what_is_left_before_it_commits(database_url: s
     assert asyncio.run(body()) == 1
 
 
-def test_an_unsettled_consequence_stops_the_commit_and_nothing_is_kept(database_url: str) -> None:
+def test_an_unsettled_consequence_stops_the_commit_and_nothing_is_kept(migrated_url: str) -> None:
     async def body() -> int:
-        db = Database(database_url)
+        db = Database(migrated_url)
         name = f"Center {uuid.uuid4().hex[:6]}"
         try:
             with pytest.raises(RuntimeError, match="nothing settles"):

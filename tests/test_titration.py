@@ -79,7 +79,7 @@ def test_the_same_dose_in_grams_or_mg_per_kg_takes_the_same_time(
 
 
 def test_a_70_kg_patient_on_1_g_per_kg_needs_a_few_hours() -> None:
-    # DOMAIN.md: 70 g of a 10 % product takes roughly 2.5-3 hours. Gamunex-C-like titration:
+    # docs/domain.md: 70 g of a 10 % product takes roughly 2.5-3 hours. Gamunex-C-like titration:
     # 2 mg/kg/min, +2 every 30 minutes, up to 8: 60 + 120 + 180 mg/kg in 90 min, then 640 / 8.
     gamunex = Titration(initial_rate=2.0, step=2.0, step_minutes=30, max_rate=8.0)
     plan = infusion_plan(1000, gamunex, ceiling_rate(gamunex))

@@ -9,17 +9,9 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
+from scheduling.courses import sessions as course_sessions
 from scheduling.courses.models import Course
 from scheduling.courses.recurrence import Window
-from scheduling.courses.sessions import (
-    last_sequence,
-    load_context,
-    local_day,
-    lost_days_are_final,
-    next_loading_day,
-    session_figures,
-    window_after,
-)
 from scheduling.localtime import zone
 
 # --- the plan ------------------------------------------------------------------------------
@@ -41,7 +33,7 @@ async def plan(
 ) -> list[PlanEntry]:
     """Every upcoming session up to `through`: booked ones with their appointment, the rest
     where they are due, each with its window (from its predecessor), dose and chair time."""
-    ctx = await load_context(session, course)
+    ctx = await course_sessions.load_context(session, course)
     tz_name = ctx.center.timezone
     turnover = ctx.center.turnover_minutes
     stuck = course.unbookable or {}
@@ -49,11 +41,11 @@ async def plan(
     reported: set[str] = set()  # phases whose recorded problem is already shown
     previous: date | None = None
     for appt in ctx.sessions:
-        day = local_day(appt, tz_name)
+        day = course_sessions.local_day(appt, tz_name)
         if appt.phase == "induction" or course.interval_days is None:
             window = Window(day, day, day)
         else:
-            window = window_after(course, previous)
+            window = course_sessions.window_after(course, previous)
         if day >= today and appt.status in ACTIVE_STATUSES:
             minutes = int((appt.end_at - appt.start_at).total_seconds() // 60)
             problem = None
@@ -89,20 +81,20 @@ async def plan(
         return entries
     loading = [a for a in ctx.sessions if a.phase == "induction"]
     missing = (course.induction_days or 0) - len(loading)
-    if loading and lost_days_are_final(ctx):
+    if loading and course_sessions.lost_days_are_final(ctx):
         missing = 0
     maintained = any(a.phase == "maintenance" for a in ctx.sessions)
     if missing > 0:
         # Not booked yet (all days from the start), or days lost (added after the last one).
         if loading:
-            first_day = await next_loading_day(session, ctx)
-            sequence = await last_sequence(session, course.id, "induction")
+            first_day = await course_sessions.next_loading_day(session, ctx)
+            sequence = await course_sessions.last_sequence(session, course.id, "induction")
         else:
             first_day, sequence = course.start_date, 0
         for offset in range(missing):
             day = first_day + timedelta(days=offset)
             first = not loading and offset == 0
-            figures = session_figures(
+            figures = course_sessions.session_figures(
                 course, ctx.product, ctx.patient, turnover, "induction", first
             )
             entries.append(
@@ -121,12 +113,12 @@ async def plan(
     if course.interval_days:
         # Kept sessions count towards the cycles; numbers continue after the highest used.
         count = sum(1 for a in ctx.sessions if a.phase == "maintenance")
-        sequence = await last_sequence(session, course.id, "maintenance")
-        figures = session_figures(
+        sequence = await course_sessions.last_sequence(session, course.id, "maintenance")
+        figures = course_sessions.session_figures(
             course, ctx.product, ctx.patient, turnover, "maintenance", previous is None
         )
         while course.cycles is None or count < course.cycles:
-            window = window_after(course, previous)
+            window = course_sessions.window_after(course, previous)
             if window.target > through or (course.end_date and window.target > course.end_date):
                 break
             sequence += 1

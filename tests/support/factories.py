@@ -140,7 +140,8 @@ def local_day(instant: str) -> date:
     return datetime.fromisoformat(instant).date()
 
 
-def maintenance_course(nurse: httpx.Client, center_id: str, cycles: int = 3) -> dict[str, Any]:
+def order_maintenance(nurse: httpx.Client, center_id: str, cycles: int = 3) -> dict[str, Any]:
+    """An MMN maintenance course (1 g/kg every 28 days, window 21-42), ordered, not booked."""
     course = order(
         nurse,
         center_id,
@@ -155,6 +156,12 @@ def maintenance_course(nurse: httpx.Client, center_id: str, cycles: int = 3) -> 
         },
     ).json()
     assert isinstance(course, dict)
+    return course
+
+
+def maintenance_course(nurse: httpx.Client, center_id: str, cycles: int = 3) -> dict[str, Any]:
+    """An MMN maintenance course with all its `cycles` booked."""
+    course = order_maintenance(nurse, center_id, cycles)
     r = nurse.post(
         f"/api/v1/courses/{course['id']}/book",
         json={"through": (MONDAY + timedelta(weeks=12)).isoformat()},
