@@ -9,6 +9,9 @@
 #       chairside chairside migrate
 # API replicas (the default command; with several, add `--no-scheduler` and run one scheduler):
 #   docker run -p 8000:8000 -e CHAIRSIDE_DATABASE_URL=... -e CHAIRSIDE_SECRET_KEY=... chairside
+# One container on the embedded SQLite database (no replicas to race), migrating as it starts:
+#   docker run -p 8000:8000 -v chairside-data:/app/var -e CHAIRSIDE_SECRET_KEY=... \
+#       chairside chairside serve --migrate --host 0.0.0.0 --port 8000
 # The job scheduler alone, from the same image (it serves no HTTP: no health check):
 #   docker run --no-healthcheck -e CHAIRSIDE_DATABASE_URL=... -e CHAIRSIDE_SECRET_KEY=... \
 #       chairside chairside scheduler

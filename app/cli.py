@@ -43,6 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         os.environ.setdefault("CHAIRSIDE_SCHEDULER", "true")
     get_settings.cache_clear()
+    if args.migrate:
+        _migrate()
     if (refusal := _behind()) is not None:
         print(refusal, file=sys.stderr)
         return 1
@@ -178,11 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chairside", description="Infusion-center scheduling")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="apply migrations and serve the API")
+    serve = sub.add_parser("serve", help="serve the API (and the scheduler)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--no-scheduler", action="store_true")
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="migrate first: for a single instance (the embedded SQLite database); replicas "
+        "rely on `chairside migrate` as a release step",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply migrations")

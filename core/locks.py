@@ -18,7 +18,8 @@ kind in sorted order), so no two transactions can each hold what the other waits
 7. `authorization` — an authorization's row, changed under its patient's cover lock.
 
 One exception: a course planner holding a center's planning lock may take that center's days
-after a patient's cover lock (see `_planner_exception`).
+after a patient's cover lock (see `_planner_exception`). For that to be safe, a patient's cover
+is never locked after a day at a center whose planning the transaction does not hold.
 
 All are held until the transaction ends. Taking one out of order raises `LockOrderError`: a
 deadlock waiting to happen, found on SQLite too, where these locks cost nothing (every write
@@ -203,8 +204,30 @@ def _cover(patient_id: uuid.UUID) -> str:
     return f"{patient_id}/coverage"
 
 
+def _unplanned_days(held: _Held) -> list[object]:
+    """The days this transaction holds at centers whose planning it does not hold. A cover
+    lock after one of those could close a circle with a planner there (see
+    `_planner_exception`), so it is refused."""
+    return [
+        key
+        for name, key in held.keys
+        if name == "center_day" and ("course_planning", key[0]) not in held.keys  # type: ignore[index]
+    ]
+
+
+def _check_cover(session: AsyncSession) -> _Held:
+    held = _held(session)
+    if _unplanned_days(held):
+        raise LockOrderError(
+            "patient_cover lock asked for after a center_day lock at a center whose "
+            "course_planning lock this transaction does not hold"
+        )
+    return held
+
+
 async def patient_cover(session: AsyncSession, patient_ids: Iterable[uuid.UUID]) -> None:
     """One coverage decision at a time for each of these patients (sorted)."""
+    _check_cover(session)
     wanted = _check(session, "patient_cover", patient_ids)
     await _advisory(session, [_cover(p) for p in wanted])
 
@@ -216,7 +239,7 @@ async def try_patient_cover(
     The others are being recomputed by a request at this moment: a sweep leaves them be."""
     if not patient_ids:
         return []
-    held = _held(session)
+    held = _check_cover(session)
     if _RANK["patient_cover"] < held.highest:
         raise LockOrderError(f"patient_cover lock asked for after the {ORDER[held.highest]} lock")
     if not _postgresql(session):

@@ -85,8 +85,8 @@ async def consume(
     The draw is one conditional UPDATE, so two completions racing for the last unit can never
     both take it; the loser tries the next authorization or stays uncovered."""
     appt = await session.get(Appointment, appointment_id)
-    if appt is None or appt.course_id is None:
-        return None
+    if appt is None or appt.course_id is None or appt.status != "completed":
+        return None  # only a session given draws units
     await locks.patient_cover(session, [appt.patient_id])
     row = (
         await session.execute(

@@ -152,6 +152,10 @@ def test_servers_and_schedulers_do_not_migrate_they_refuse_a_database_behind_the
     assert chairside(["migrate"], db).returncode == 0
     again = chairside(["migrate"], db)  # a second release step finds nothing to do
     assert again.returncode == 0, again.stderr
+    # A single instance may migrate as it starts (this one then cannot bind, and stops).
+    alone = tmp_path / "alone.db"
+    chairside(["serve", "--migrate", "--host", "256.0.0.1", "--port", "8"], alone, **env)
+    assert asyncio.run(database_revision(f"sqlite:///{alone}")) == head_revision()
 
 
 @pytest.mark.skipif(postgres_admin_url() is None, reason="needs CHAIRSIDE_TEST_POSTGRES_URL")

@@ -13,6 +13,8 @@ from tests.support.factories import (
     gamunex,
     local_day,
     maintenance_course,
+    make_center,
+    make_chair,
     make_patient,
     order,
     order_maintenance,
@@ -217,6 +219,24 @@ def test_moving_a_session_moves_the_later_ones_into_their_windows(nurse: httpx.C
     gap = (after[s3["id"]] - after[s2["id"]]).days
     assert 21 <= gap <= 42, after  # session 3 followed session 2
     assert after[s3["id"]] != MONDAY + timedelta(days=56)
+
+
+def test_a_session_moved_to_another_centers_chair_goes_there(nurse: httpx.Client) -> None:
+    """The move plans at both centers (core.locks: a day and then the patient's cover lock
+    only where the transaction plans), so it is neither refused nor a deadlock waiting."""
+    center, _ = weekday_center(nurse)
+    course = maintenance_course(nurse, center["id"])
+    s1, _, _ = sessions_of(nurse, course["patient_id"])
+    other = make_center(nurse, days=range(5))
+    chair = make_chair(nurse, other["id"])
+    r = nurse.patch(
+        f"/api/v1/appointments/{s1['id']}",
+        json={"chair_id": chair["id"]},
+        headers={"If-Match": f'"{s1["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    moved = nurse.get(f"/api/v1/appointments/{s1['id']}").json()
+    assert (moved["center_id"], moved["chair_id"]) == (other["id"], chair["id"])
 
 
 def test_a_no_show_pulls_the_next_session_into_the_window_after_the_last_one(

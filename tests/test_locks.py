@@ -162,17 +162,46 @@ def test_a_lock_asked_for_after_a_later_one_is_refused(migrated_url: str) -> Non
         db = Database(migrated_url)
         try:
             async with rolled_back(db) as session:
-                center_id, patient_id = uuid.uuid4(), uuid.uuid4()
+                center_id = uuid.uuid4()
                 await locks.center_day(session, center_id, MONDAY)
                 with pytest.raises(
                     LockOrderError, match="course_planning lock asked for after the center_day"
                 ):
                     await locks.course_planning(session, [center_id])
-                await locks.patient_cover(session, [patient_id])
-                with pytest.raises(LockOrderError):
-                    await locks.courses(session, Course, [uuid.uuid4()])
                 # Taking again what the transaction holds is never out of order.
                 await locks.center_day(session, center_id, MONDAY)
+            async with rolled_back(db) as session:
+                await locks.patient_cover(session, [uuid.uuid4()])
+                with pytest.raises(LockOrderError):
+                    await locks.courses(session, Course, [uuid.uuid4()])
+        finally:
+            await db.dispose()
+
+    asyncio.run(body())
+
+
+def test_no_cover_lock_after_a_day_at_a_center_the_transaction_does_not_plan(
+    migrated_url: str,
+) -> None:
+    """What makes the planner's exception safe: whoever holds a day and then waits on a
+    patient's cover holds that center's planning lock too (a course session moved to another
+    center plans there as well)."""
+
+    async def body() -> None:
+        db = Database(migrated_url)
+        try:
+            async with rolled_back(db) as session:
+                planned, elsewhere = uuid.uuid4(), uuid.uuid4()
+                await locks.course_planning(session, [planned])
+                await locks.center_day(session, planned, MONDAY)
+                await locks.patient_cover(session, [uuid.uuid4()])  # a planned day: fine
+            async with rolled_back(db) as session:
+                await locks.course_planning(session, [planned])
+                await locks.center_day(session, elsewhere, MONDAY)
+                with pytest.raises(LockOrderError, match="does not hold"):
+                    await locks.patient_cover(session, [uuid.uuid4()])
+                with pytest.raises(LockOrderError, match="does not hold"):
+                    await locks.try_patient_cover(session, [uuid.uuid4()])
         finally:
             await db.dispose()
 

@@ -195,10 +195,11 @@ async def book_course(
     post = IdempotentPost(session, caller, idempotency_key, scope, data)
     if (earlier := await post.earlier()) is not None:
         return earlier
-    course, center, result = await course_booking.book_course(
+    # Whose course it is goes on the audit trail even when the booking is refused.
+    trail.saw((await courses.get_course(session, course_id)).patient_id)
+    _, center, result = await course_booking.book_course(
         session, course_id, data.through, caller.user_id
     )
-    trail.saw(course.patient_id)
     stuck = result.unbookable
     out = BookingResult(
         booked=[session_out(a, center.timezone) for a in result.appointments],

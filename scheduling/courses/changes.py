@@ -29,17 +29,23 @@ from scheduling.courses.schemas import SessionRecordIn
 MEASURES = frozenset({"weight_kg", "height_cm", "sex"})  # what dosing weight comes from
 
 
-async def locked_session(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
+async def locked_session(
+    session: AsyncSession, appointment_id: uuid.UUID, to_chair: uuid.UUID | None = None
+) -> Appointment:
     """The appointment, its row locked. A course session's change may re-place the course's
     other sessions, so its course row and its center's planning lock are taken first:
     everyone who changes a course's sessions takes the course, the planning, the
-    appointments, then the days (core.locks), and no two of them wait on each other."""
+    appointments, then the days (core.locks), and no two of them wait on each other. A
+    course session moving to a chair at another center plans there too: its day there is
+    followed by the patient's cover lock."""
     course_id = await session.scalar(
         select(Appointment.course_id).where(Appointment.id == appointment_id)
     )
     if course_id is not None:
-        for course in await locks.courses(session, Course, [course_id]):
-            await locks.course_planning(session, [course.center_id])
+        centers = {c.center_id for c in await locks.courses(session, Course, [course_id])}
+        if to_chair is not None:
+            centers.add((await center_repository.chair_at_center(session, to_chair)).center_id)
+        await locks.course_planning(session, centers)
     return await booking.get_appointment(session, appointment_id, for_update=True)
 
 
@@ -54,7 +60,7 @@ async def move(
     """Move a session; a course session's later ones follow it. At a center whose policy is
     `block`, the move is refused (409, nothing changes) when it would leave a session of the
     course, the moved one or one that followed it, where no authorization pays."""
-    appt = await locked_session(session, appointment_id)
+    appt = await locked_session(session, appointment_id, data.chair_id)
     blocking = False
     unpaid_before: set[uuid.UUID] = set()
     if appt.course_id is not None:
