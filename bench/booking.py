@@ -156,8 +156,16 @@ def running(command: Sequence[str], env: dict[str, str], port: int, what: str) -
 
 
 def bare_command(port: int, database_url: str) -> list[str]:
-    script = str(Path(__file__).resolve())
-    return [sys.executable, script, "--serve-bare", "--port", str(port), "--db-url", database_url]
+    return [
+        sys.executable,
+        "-m",
+        "bench.booking",
+        "--serve-bare",
+        "--port",
+        str(port),
+        "--db-url",
+        database_url,
+    ]
 
 
 # --- driving load ----------------------------------------------------------------------------

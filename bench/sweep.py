@@ -140,6 +140,7 @@ def fixed_rows(plan: Plan) -> list[tuple[Table, list[Row]]]:
         {
             "id": center_id,
             "name": f"Bench center {i + 1}",
+            "address": None,
             "timezone": TIMEZONE,
             "patients_per_nurse": 4,
             "turnover_minutes": 15,
