@@ -26,6 +26,7 @@ from app.api import (
     portal,
     products,
     regimens,
+    users,
     webhooks,
 )
 from app.api.deps import get_db, unit_of_work
@@ -54,6 +55,7 @@ ROUTERS = (
     jobs.router,
     webhooks.router,
     audit.router,
+    users.router,
 )
 
 

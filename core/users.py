@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Integer,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +27,7 @@ class User(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(20))
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'nurse', 'billing', 'patient')", name="role"),

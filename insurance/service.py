@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import locks, settle
 from core.pagination import page
 from core.problems import Duplicate, IllegalTransition, Invalid, NotFound, ensure_version
+from core.repository import get_or_404
 from insurance import rules
 from insurance.models import Authorization, AuthorizationChange, Coverage, Payer
 from insurance.schemas import (
@@ -28,10 +29,7 @@ from scheduling.courses.models import Course
 
 
 async def get_payer(session: AsyncSession, payer_id: uuid.UUID) -> Payer:
-    payer = await session.get(Payer, payer_id)
-    if payer is None:
-        raise NotFound("no such payer")
-    return payer
+    return await get_or_404(session, Payer, payer_id, "payer")
 
 
 async def list_payers(
@@ -86,10 +84,7 @@ async def list_coverages(session: AsyncSession, patient_id: uuid.UUID) -> list[C
 
 
 async def get_coverage(session: AsyncSession, coverage_id: uuid.UUID) -> Coverage:
-    coverage = await session.get(Coverage, coverage_id)
-    if coverage is None:
-        raise NotFound("no such coverage")
-    return coverage
+    return await get_or_404(session, Coverage, coverage_id, "coverage")
 
 
 @settle.use_case
@@ -126,10 +121,9 @@ async def update_coverage(
 async def get_authorization(
     session: AsyncSession, authorization_id: uuid.UUID, *, for_update: bool = False
 ) -> Authorization:
-    if for_update:  # under the patient's cover lock
-        auth = await locks.authorization(session, Authorization, authorization_id)
-    else:
-        auth = await session.get(Authorization, authorization_id)
+    if not for_update:
+        return await get_or_404(session, Authorization, authorization_id, "authorization")
+    auth = await locks.authorization(session, Authorization, authorization_id)  # under cover
     if auth is None:
         raise NotFound("no such authorization")
     return auth

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import page
-from core.problems import Duplicate, NotFound, ensure_version
+from core.problems import Duplicate, ensure_version
+from core.repository import get_or_404
 from patients.models import Patient, PatientMeasurement
 from patients.schemas import PatientCreate, PatientUpdate
 
@@ -38,10 +39,7 @@ async def create_patient(
 
 
 async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:
-    patient = await session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound("no such patient")
-    return patient
+    return await get_or_404(session, Patient, patient_id, "patient")
 
 
 async def update_patient(

@@ -323,9 +323,10 @@ def test_every_touch_of_patient_data_is_on_the_audit_trail_once(
     )
     assert event["client"] == "127.0.0.1"
     assert set(event) == {
-        "id", "at", "actor_id", "role", "action", "patient_id", "resource_type",
+        "id", "at", "actor_id", "actor_email", "role", "action", "patient_id", "resource_type",
         "resource_id", "outcome", "request_id", "client",
     }  # fmt: skip
+    assert str(event["actor_email"]).endswith("@test.local")
 
     # A refused look at someone else's appointment: on record as denied, with what was asked
     # and whose it is (for whoever looks into that patient's record, never for the asker).

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session
 from app.audit import service
 from app.audit.models import AuditEvent
+from app.auth import service as auth
 from core.schemas import Instant, Output, Page
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -19,6 +20,7 @@ class AuditEventOut(Output):
     id: uuid.UUID
     at: datetime
     actor_id: uuid.UUID | None
+    actor_email: str | None
     role: str
     action: str
     patient_id: uuid.UUID | None
@@ -29,8 +31,11 @@ class AuditEventOut(Output):
     client: str | None
 
 
-def event_out(e: AuditEvent) -> AuditEventOut:
-    return AuditEventOut.model_validate(e, from_attributes=True)
+def event_out(e: AuditEvent, emails: dict[uuid.UUID, str]) -> AuditEventOut:
+    email = emails.get(e.actor_id) if e.actor_id is not None else None
+    return AuditEventOut.model_validate(
+        {c.key: getattr(e, c.key) for c in AuditEvent.__table__.columns} | {"actor_email": email}
+    )
 
 
 @router.get("/audit-events", response_model=Page[AuditEventOut])
@@ -49,4 +54,5 @@ async def list_audit_events(
     items, nxt = await service.list_events(
         session, patient_id=patient_id, actor_id=actor_id, since=since, limit=limit, cursor=cursor
     )
-    return Page[AuditEventOut](items=[event_out(e) for e in items], next_cursor=nxt)
+    emails = await auth.emails_of(session, {e.actor_id for e in items if e.actor_id is not None})
+    return Page[AuditEventOut](items=[event_out(e, emails) for e in items], next_cursor=nxt)

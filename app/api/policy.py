@@ -152,6 +152,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): _r(ADMIN),
+    # users (not patient data: who may sign in, in what role)
+    ("GET", "/api/v1/users"): _r(ADMIN),
+    ("POST", "/api/v1/users"): _r(ADMIN),
+    ("GET", "/api/v1/users/{user_id}"): _r(ADMIN),
+    ("PATCH", "/api/v1/users/{user_id}"): _r(ADMIN),
+    ("POST", "/api/v1/users/{user_id}/unlock"): _r(ADMIN),
     # the audit trail itself: who looked at which patient is itself worth a record
     ("GET", "/api/v1/audit-events"): _r(ADMIN, "search", "audit_event"),
     # the patient portal

@@ -24,7 +24,8 @@ from app.api.deps import (
 )
 from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 from core.pagination import page
-from core.problems import Invalid, NotFound, ensure_version
+from core.problems import Invalid, ensure_version
+from core.repository import get_or_404
 from core.schemas import Input, Page
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
@@ -114,10 +115,7 @@ def webhook_out(w: WebhookSubscription) -> WebhookOut:
 
 
 async def _get(session: Session, webhook_id: uuid.UUID) -> WebhookSubscription:
-    found = await session.get(WebhookSubscription, webhook_id)
-    if found is None:
-        raise NotFound("no such webhook")
-    return found
+    return await get_or_404(session, WebhookSubscription, webhook_id, "webhook")
 
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)

@@ -11,14 +11,17 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import CalendarFeed
+from app.auth import throttle
 from app.auth.models import AccessToken
 from core.clock import utcnow
-from core.problems import Duplicate, Invalid, NotFound, Unauthorized
+from core.pagination import page
+from core.problems import Conflict, Duplicate, Invalid, NotFound, Unauthorized, ensure_version
+from core.repository import get_or_404
 from core.users import ROLES, User
 from patients.models import Patient
 
@@ -51,9 +54,9 @@ async def create_user(
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
     if (role == "patient") != (patient_id is not None):
-        raise Invalid("a patient user needs --patient-id, and only a patient user has one")
+        raise Invalid("a patient user needs a patient_id, and only a patient user has one")
     if patient_id is not None and await session.get(Patient, patient_id) is None:
-        raise NotFound("no such patient")
+        raise Invalid("no such patient")  # a field of the request, not the resource asked for
     user = User(
         email=email.strip().lower(),
         role=role,
@@ -171,6 +174,11 @@ async def deactivate_user(session: AsyncSession, email: str) -> None:
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound("no such user")
+    await _still_an_admin_left(session, user, role=user.role, active=False)
+    await _shut_out(session, user)
+
+
+async def _shut_out(session: AsyncSession, user: User) -> None:
     user.active = False
     await session.execute(
         update(AccessToken)
@@ -183,4 +191,71 @@ async def deactivate_user(session: AsyncSession, email: str) -> None:
             .where(CalendarFeed.patient_id == user.patient_id, CalendarFeed.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+
+
+async def _still_an_admin_left(
+    session: AsyncSession, user: User, *, role: str, active: bool
+) -> None:
+    """Nobody could manage users again once the last active admin is demoted or shut out."""
+    if user.role != "admin" or not user.active or (role == "admin" and active):
+        return
+    others = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == "admin", User.active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise Conflict("this is the last active admin; make another admin first")
+
+
+async def list_users(
+    session: AsyncSession, role: str | None, active: bool | None, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
+    query = select(User)
+    if role is not None:
+        query = query.where(User.role == role)
+    if active is not None:
+        query = query.where(User.active.is_(active))
+    return await page(session, query, [User.email, User.id], limit, cursor)
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    return await get_or_404(session, User, user_id, "user")
+
+
+async def update_user(
+    session: AsyncSession, user_id: uuid.UUID, version: int, role: str | None, active: bool | None
+) -> User:
+    """Change a user's role between staff roles, or shut them out (`active` false: their
+    tokens and calendar link stop working now) or let them back in."""
+    user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None:
+        raise NotFound("no such user")
+    ensure_version(user.version, version, "user")
+    if role is not None and role != user.role and user.role == "patient":
+        raise Invalid("a patient user stays a patient user")
+    new_role = role or user.role
+    new_active = user.active if active is None else active
+    await _still_an_admin_left(session, user, role=new_role, active=new_active)
+    user.role = new_role
+    if user.active and not new_active:
+        await _shut_out(session, user)
+    user.active = new_active
+    user.version += 1
     await session.flush()
+    return user
+
+
+async def emails_of(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {user_id: email for user_id, email in rows}
+
+
+async def unlock(session: AsyncSession, user_id: uuid.UUID, secret: str) -> User:
+    """Lift a sign-in lockout: the account's failed sign-ins are forgotten (those counted
+    against a client address stay: they may be someone else's guesses)."""
+    user = await get_user(session, user_id)
+    await throttle.succeeded(session, throttle.account_key(user.email, secret))
+    return user

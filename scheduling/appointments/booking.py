@@ -19,6 +19,7 @@ from core.problems import (
     NotFound,
     ensure_version,
 )
+from core.repository import get_or_404
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.models import Appointment
 from scheduling.appointments.placement import (
@@ -103,10 +104,9 @@ async def get_appointment(
     """The appointment; `for_update` locks its row (PostgreSQL) so racing changes queue up
     and each sees the status the previous one left. A course session's course is locked
     first: see `scheduling.courses.changes.locked_session`."""
-    if for_update:
-        appt = await locks.appointment(session, Appointment, appointment_id)
-    else:
-        appt = await session.get(Appointment, appointment_id)
+    if not for_update:
+        return await get_or_404(session, Appointment, appointment_id, "appointment")
+    appt = await locks.appointment(session, Appointment, appointment_id)
     if appt is None:
         raise NotFound("no such appointment")
     return appt

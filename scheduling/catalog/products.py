@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import settle
 from core.pagination import page
-from core.problems import Duplicate, Invalid, NotFound
+from core.problems import Duplicate, Invalid
+from core.repository import get_or_404
 from scheduling.catalog.models import Product
 from scheduling.catalog.schemas import InfusionTimeIn, ProductCreate, ProductUpdate
 from scheduling.catalog.titration import (
@@ -42,10 +43,7 @@ def minimum_rate(product: Product) -> float:
 
 
 async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
-    product = await session.get(Product, product_id)
-    if product is None:
-        raise NotFound("no such product")
-    return product
+    return await get_or_404(session, Product, product_id, "product")
 
 
 async def list_products(

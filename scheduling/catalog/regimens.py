@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import page
-from core.problems import Duplicate, Invalid, NotFound
+from core.problems import Duplicate, Invalid
+from core.repository import get_or_404
 from scheduling.catalog.models import Regimen
 from scheduling.catalog.schemas import (
     InductionIn,
@@ -38,10 +39,7 @@ async def find(session: AsyncSession, diagnosis_code: str) -> Regimen | None:
 
 
 async def get_regimen(session: AsyncSession, regimen_id: uuid.UUID) -> Regimen:
-    regimen = await session.get(Regimen, regimen_id)
-    if regimen is None:
-        raise NotFound("no such regimen")
-    return regimen
+    return await get_or_404(session, Regimen, regimen_id, "regimen")
 
 
 def phases(regimen: Regimen | None) -> Phases:

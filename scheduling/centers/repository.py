@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from core.problems import NotFound
+from core.repository import get_or_404
 from scheduling.centers.models import (
     Center,
     Chair,
@@ -152,10 +153,7 @@ async def center_calendar(
 
 
 async def get_chair(session: AsyncSession, chair_id: uuid.UUID) -> Chair:
-    chair = await session.get(Chair, chair_id)
-    if chair is None:
-        raise NotFound("no such chair")
-    return chair
+    return await get_or_404(session, Chair, chair_id, "chair")
 
 
 async def closures_between(

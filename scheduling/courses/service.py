@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import locks, settle
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
+from core.repository import get_or_404
 from patients.models import Patient, PatientMeasurement
 from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
@@ -132,14 +133,12 @@ async def get_course(
 ) -> Course:
     """The course; `for_update` locks its row, so booking runs and cascades of one course
     queue up instead of placing the same session twice."""
-    if for_update:
-        locked = await locks.courses(session, Course, [course_id])
-        course = locked[0] if locked else None
-    else:
-        course = await session.get(Course, course_id)
-    if course is None:
+    if not for_update:
+        return await get_or_404(session, Course, course_id, "course")
+    locked = await locks.courses(session, Course, [course_id])
+    if not locked:
         raise NotFound("no such course")
-    return course
+    return locked[0]
 
 
 @settle.use_case

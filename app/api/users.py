@@ -1,0 +1,75 @@
+"""Users, for admins: who may sign in, in what role, and lifting a sign-in lockout."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response, status
+
+from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, IfMatch, Limit, Session, etag, get_settings
+from app.auth import service
+from app.auth.schemas import Role, UserCreate, UserOut, UserUpdate
+from core.schemas import Page
+from core.users import User
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.get("/users", response_model=Page[UserOut])
+async def list_users(
+    session: Session,
+    _: Allowed,
+    role: Role | None = None,
+    active: bool | None = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[UserOut]:
+    """By email."""
+    items, nxt = await service.list_users(session, role, active, limit, cursor)
+    return Page[UserOut](items=[user_out(u) for u in items], next_cursor=nxt)
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+async def create_user(
+    data: UserCreate, session: Session, _: Allowed, response: Response
+) -> UserOut:
+    user = await service.create_user(session, data.email, data.role, data.password, data.patient_id)
+    response.headers["Location"] = f"/api/v1/users/{user.id}"
+    response.headers["ETag"] = etag(user.version)
+    return user_out(user)
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+async def get_user(user_id: uuid.UUID, session: Session, _: Allowed, response: Response) -> UserOut:
+    user = await service.get_user(session, user_id)
+    response.headers["ETag"] = etag(user.version)
+    return user_out(user)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+async def update_user(
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    version: IfMatch,
+    session: Session,
+    _: Allowed,
+    response: Response,
+) -> UserOut:
+    """`role` between staff roles; `active: false` stops their sign-ins and revokes their
+    tokens and calendar link at once. The last active admin cannot be demoted or shut out."""
+    user = await service.update_user(session, user_id, version, data.role, data.active)
+    response.headers["ETag"] = etag(user.version)
+    return user_out(user)
+
+
+@router.post("/users/{user_id}/unlock", response_model=UserOut)
+async def unlock_user(
+    user_id: uuid.UUID, request: Request, session: Session, _: Allowed
+) -> UserOut:
+    """Lift a sign-in lockout on the account (too many failed sign-ins)."""
+    user = await service.unlock(session, user_id, get_settings(request).secret_key)
+    return user_out(user)
