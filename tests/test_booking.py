@@ -192,6 +192,8 @@ def test_availability_lists_only_bookable_slots(nurse: httpx.Client) -> None:
     # 08:00-08:15 are inside the first start's 30-minute window (1 nurse); then chair 2 is free.
     assert starts[0] == "08:30" and starts[-1] == "11:00"
     assert all(s["chair_id"] == chairs[1]["id"] for s in slots if s["start"] < at("10:00"))
+    labels = {c["id"]: c["label"] for c in chairs}
+    assert all(s["chair_label"] == labels[s["chair_id"]] for s in slots)  # named, not only ids
     # Every advertised slot is really bookable.
     for slot in slots[:: max(1, len(slots) // 4)]:
         probe = make_patient(nurse)["id"]

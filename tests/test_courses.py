@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -293,6 +294,27 @@ def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client
     )
     assert nurse.get(f"/api/v1/patients/{course['patient_id']}").json()["weight_kg"] == 80
     assert nurse.post(f"{url}/cancel", json={"reaction": "none"}).status_code == 422
+
+
+def test_booking_without_a_body_books_through_the_centers_horizon(nurse: httpx.Client) -> None:
+    """As the nightly run would: through today plus the center's `booking_horizon_days`."""
+    center, _ = weekday_center(nurse)
+    today = datetime.now(ZoneInfo(center["timezone"])).date()
+    horizon = (MONDAY + timedelta(days=30) - today).days  # session 2 (day 28) in, 3 out
+    patched = nurse.patch(
+        f"/api/v1/centers/{center['id']}",
+        json={"booking_horizon_days": horizon},
+        headers={"If-Match": f'"{center["version"]}"'},
+    )
+    assert patched.status_code == 200, patched.text
+    bodies: list[dict[str, Any] | None] = [None, {}]
+    for body in bodies:
+        course = order_maintenance(nurse, center["id"])
+        url = f"/api/v1/courses/{course['id']}/book"
+        r = nurse.post(url) if body is None else nurse.post(url, json=body)
+        assert r.status_code == 200, r.text
+        days = sorted(local_day(a["start"]) for a in r.json()["booked"])
+        assert days == [MONDAY, MONDAY + timedelta(days=28)], days
 
 
 def test_nothing_is_booked_in_the_past_or_too_far_ahead(nurse: httpx.Client) -> None:

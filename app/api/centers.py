@@ -274,9 +274,15 @@ async def get_availability(
     slots = await availability.open_slots(
         session, center, date, timedelta(minutes=duration_minutes), chair_kind
     )
+    labels = {c.id: c.label for c in await center_repository.chairs_of(session, center_id)}
     return Availability(
         slots=[
-            Slot(chair_id=s.chair_id, start=s.start.astimezone(tz), end=s.end.astimezone(tz))
+            Slot(
+                chair_id=s.chair_id,
+                chair_label=labels[s.chair_id],
+                start=s.start.astimezone(tz),
+                end=s.end.astimezone(tz),
+            )
             for s in slots
         ]
     )

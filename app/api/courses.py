@@ -185,12 +185,15 @@ async def get_course(
 @router.post("/courses/{course_id}/book", response_model=BookingResult)
 async def book_course(
     course_id: uuid.UUID,
-    data: BookThrough,
     session: Session,
     caller: Allowed,
     trail: Audited,
     idempotency_key: IdempotencyKey = None,
+    data: BookThrough | None = None,
 ) -> Response:
+    """Book the course's sessions due by `through`; with no body, through the center's
+    booking horizon."""
+    data = data or BookThrough()
     scope = f"POST /api/v1/courses/{course_id}/book"
     post = IdempotentPost(session, caller, idempotency_key, scope, data)
     if (earlier := await post.earlier()) is not None:

@@ -86,6 +86,7 @@ class AppointmentOut(Output):
 
 class Slot(Output):
     chair_id: uuid.UUID
+    chair_label: str
     start: datetime
     end: datetime
 

@@ -50,12 +50,19 @@ MAX_BOOKING_AHEAD = timedelta(days=366)
 
 @settle.use_case
 async def book_course(
-    session: AsyncSession, course_id: uuid.UUID, through: date, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    through: date | None,
+    actor_id: uuid.UUID | None,
 ) -> tuple[Course, Center, Booked]:
-    """Book the course's sessions due by `through`, as a nurse asks (at most a year ahead)."""
+    """Book the course's sessions due by `through`, as a nurse asks (at most a year ahead);
+    None: through the center's booking horizon, as the nightly run does."""
     course = await courses.get_course(session, course_id, for_update=True)
     center = await center_of(session, course)
-    if through > today_at(center) + MAX_BOOKING_AHEAD:
+    today = today_at(center)
+    if through is None:
+        through = today + timedelta(days=center.booking_horizon_days)
+    if through > today + MAX_BOOKING_AHEAD:
         raise Invalid("book at most a year ahead")
     result = await book_through(session, course, through, actor_id)
     settle.mark(session, settle.COVER, course.patient_id)

@@ -77,8 +77,10 @@ class CourseAction(Input):
 
 
 class BookThrough(Input):
-    through: LocalDate = Field(
-        description="book sessions due up to this date; at most a year ahead"
+    through: LocalDate | None = Field(
+        default=None,
+        description="book sessions due up to this date, at most a year ahead; left out (or "
+        "no body at all): through the center's booking horizon, as the nightly run does",
     )
 
 
