@@ -386,3 +386,41 @@ def test_orders_and_bookings_take_an_idempotency_key(nurse: httpx.Client) -> Non
     replay = nurse.post(url, json={"through": MONDAY.isoformat()}, headers=book_key)
     assert booked.status_code == replay.status_code == 200
     assert replay.json() == booked.json() and len(booked.json()["booked"]) == 5
+
+
+def test_the_day_and_week_boards_show_staff_who_and_what(
+    nurse: httpx.Client, admin: httpx.Client
+) -> None:
+    """For staff at the chair: the patient's name and MRN, and a course session's product,
+    dose, phase and number; a week is seven such days. Both are patient reads on the trail."""
+    center, _ = weekday_center(nurse)
+    course = maintenance_course(nurse, center["id"])
+    patient = nurse.get(f"/api/v1/patients/{course['patient_id']}").json()
+    first = sessions_of(nurse, course["patient_id"])[0]
+    product = nurse.get(f"/api/v1/products/{course['product_id']}").json()
+    board = nurse.get(
+        f"/api/v1/centers/{center['id']}/day", params={"date": MONDAY.isoformat()}
+    ).json()
+    (seen,) = [a for c in board["chairs"] for a in c["appointments"] if a["id"] == first["id"]]
+    assert seen["patient_name"] == f"{patient['family_name']}, {patient['given_name']}"
+    assert seen["mrn"] == patient["mrn"] and seen["product"] == product["name"]
+    assert (seen["phase"], seen["sequence"], seen["dose_g"]) == ("maintenance", 1, 70.0)
+
+    week = nurse.get(
+        f"/api/v1/centers/{center['id']}/week",
+        params={"start": (MONDAY - timedelta(days=2)).isoformat()},
+    )
+    assert week.status_code == 200, week.text
+    days = week.json()["days"]
+    assert [d["date"] for d in days] == [
+        (MONDAY + timedelta(days=n)).isoformat() for n in range(-2, 5)
+    ]
+    assert days[0]["opens"] is None  # a Saturday: the center does not open
+    monday = next(d for d in days if d["date"] == MONDAY.isoformat())
+    assert first["id"] in {a["id"] for c in monday["chairs"] for a in c["appointments"]}
+
+    events = admin.get("/api/v1/audit-events", params={"limit": 20}).json()["items"]
+    looks = [e for e in events if e["request_id"] == week.headers["x-request-id"]]
+    assert [(e["action"], e["resource_type"], e["outcome"]) for e in looks] == [
+        ("search", "patient", "success")
+    ]

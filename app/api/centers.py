@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.covers import coverage_out
 from app.api.deps import (
@@ -29,6 +30,7 @@ from scheduling.appointments.schemas import (
     BoardSlot,
     DayBoard,
     Slot,
+    WeekBoard,
 )
 from scheduling.centers import repository as center_repository
 from scheduling.centers import service as centers
@@ -48,6 +50,7 @@ from scheduling.centers.schemas import (
     OpeningHoursOut,
     StaffingOut,
 )
+from scheduling.courses import board as course_board
 from scheduling.localtime import zone
 
 router = APIRouter(prefix="/api/v1", tags=["centers"])
@@ -292,26 +295,50 @@ async def get_availability(
 async def get_day(
     center_id: uuid.UUID, session: Session, _: Allowed, date: Annotated[LocalDate, Query()]
 ) -> DayBoard:
+    """Every chair's appointments for the day, with each patient's name and MRN and each
+    course session's product, dose, phase and number, and the nurse load every 15 minutes."""
     center = await center_repository.get_center(session, center_id)
+    return await _day_board(session, center, date)
+
+
+@router.get("/centers/{center_id}/week", response_model=WeekBoard)
+async def get_week(
+    center_id: uuid.UUID, session: Session, _: Allowed, start: Annotated[LocalDate, Query()]
+) -> WeekBoard:
+    """Seven day boards from `start`."""
+    center = await center_repository.get_center(session, center_id)
+    days = [await _day_board(session, center, start + timedelta(days=n)) for n in range(7)]
+    return WeekBoard(center_id=center.id, start=start, days=days)
+
+
+async def _day_board(session: AsyncSession, center: Center, day: date) -> DayBoard:
     tz = zone(center.timezone)
-    board = await availability.day_board(session, center, date)
+    board = await availability.day_board(session, center, day)
     covers = await allocation.covers_of(session, [a.id for a in board.appointments if a.course_id])
+    who = await course_board.seats(session, [a.id for a in board.appointments])
     by_chair: dict[uuid.UUID, list[BoardAppointment]] = {c.id: [] for c in board.chairs}
     for a in board.appointments:
+        seat = who[a.id]
         by_chair.setdefault(a.chair_id, []).append(
             BoardAppointment(
                 id=a.id,
                 patient_id=a.patient_id,
+                patient_name=seat.patient_name,
+                mrn=seat.mrn,
                 start=a.start_at.astimezone(tz),
                 end=a.end_at.astimezone(tz),
                 status=a.status,
+                product=seat.product,
+                dose_g=float(seat.dose_g) if seat.dose_g is not None else None,
+                phase=seat.phase,
+                sequence=seat.sequence,
                 coverage=coverage_out(covers.get(a.id)),
             )
         )
     rules = board.rules
     return DayBoard(
         center_id=center.id,
-        date=date,
+        date=day,
         opens=rules.opens_at.astimezone(tz) if rules.opens_at else None,
         closes=rules.closes_at.astimezone(tz) if rules.closes_at else None,
         closed_reason=rules.closed_reason,

@@ -90,7 +90,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/chairs/{chair_id}/blocks"): _r(STAFF),
     ("GET", "/api/v1/chairs/{chair_id}/blocks/{block_id}"): _r(STAFF),
     ("GET", "/api/v1/centers/{center_id}/availability"): _r(STAFF),
-    ("GET", "/api/v1/centers/{center_id}/day"): _r(STAFF, "search", "appointment"),
+    # names and MRNs of the day's patients: a search of patient records
+    ("GET", "/api/v1/centers/{center_id}/day"): _r(STAFF, "search", "patient"),
+    ("GET", "/api/v1/centers/{center_id}/week"): _r(STAFF, "search", "patient"),
     # patients
     ("POST", "/api/v1/patients"): _r(CLINICAL, "create", "patient"),
     ("GET", "/api/v1/patients"): _r(STAFF, "search", "patient"),

@@ -98,9 +98,15 @@ class Availability(Output):
 class BoardAppointment(Output):
     id: uuid.UUID
     patient_id: uuid.UUID
+    patient_name: str = Field(description="family, given")
+    mrn: str
     start: datetime
     end: datetime
     status: Status
+    product: str | None = Field(description="a course session's product")
+    dose_g: float | None
+    phase: Literal["induction", "maintenance"] | None
+    sequence: int | None = Field(description="the session's number in its phase")
     coverage: SessionPaymentOut | None = None
 
 
@@ -128,3 +134,9 @@ class DayBoard(Output):
     closed_reason: str | None
     chairs: list[BoardChair]
     slots: list[BoardSlot]
+
+
+class WeekBoard(Output):
+    center_id: uuid.UUID
+    start: date
+    days: list[DayBoard] = Field(description="seven days from `start`")
