@@ -3,6 +3,7 @@ and who did what named on the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service
+from core.db import Database
 from core.problems import Conflict
 from tests.support.factories import make_patient
 from tests.support.servers import PASSWORD, Server
@@ -183,3 +185,30 @@ def test_the_last_active_admin_can_be_neither_demoted_nor_shut_out(migrated_url:
             await service.update_user(session, second.id, second.version, None, False)
 
     in_transaction(migrated_url, body)
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(migrated_url: str) -> None:
+    """Real transactions on real connections: each demotes the other admin and holds its
+    transaction open a moment; one of them must find it would leave no admin."""
+
+    async def run() -> list[str]:
+        db = Database(migrated_url)
+        try:
+            async with db.unit_of_work() as session:
+                a = await service.create_user(session, "a@race.local", "admin", PASSWORD, None)
+                b = await service.create_user(session, "b@race.local", "admin", PASSWORD, None)
+
+            async def demote(user_id: uuid.UUID) -> str:
+                try:
+                    async with db.unit_of_work() as session:
+                        await service.update_user(session, user_id, 1, "nurse", None)
+                        await asyncio.sleep(0.3)  # the other decides meanwhile, or waits
+                    return "demoted"
+                except Conflict:
+                    return "refused"
+
+            return sorted(await asyncio.gather(demote(a.id), demote(b.id)))
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run()) == ["demoted", "refused"]

@@ -174,6 +174,7 @@ async def deactivate_user(session: AsyncSession, email: str) -> None:
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound("no such user")
+    user = await _locked(session, user)
     await _still_an_admin_left(session, user, role=user.role, active=False)
     await _shut_out(session, user)
 
@@ -191,6 +192,23 @@ async def _shut_out(session: AsyncSession, user: User) -> None:
             .where(CalendarFeed.patient_id == user.patient_id, CalendarFeed.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+
+
+_ACTIVE_ADMINS = (
+    select(User.id).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
+)
+
+
+async def _locked(session: AsyncSession, user: User) -> User:
+    """The user's row, locked, as it is now. Changing an admin first locks every active
+    admin, in id order: two admins demoting each other at once take turns, and the second
+    sees that the first is gone (else both could go, and nobody could manage users again)."""
+    if user.role == "admin":
+        await session.execute(_ACTIVE_ADMINS.with_for_update())
+    locked = await session.get(User, user.id, with_for_update=True, populate_existing=True)
+    if locked is None:
+        raise NotFound("no such user")
+    return locked
 
 
 async def _still_an_admin_left(
@@ -228,9 +246,7 @@ async def update_user(
 ) -> User:
     """Change a user's role between staff roles, or shut them out (`active` false: their
     tokens and calendar link stop working now) or let them back in."""
-    user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
-    if user is None:
-        raise NotFound("no such user")
+    user = await _locked(session, await get_user(session, user_id))
     ensure_version(user.version, version, "user")
     if role is not None and role != user.role and user.role == "patient":
         raise Invalid("a patient user stays a patient user")
