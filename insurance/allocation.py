@@ -234,11 +234,6 @@ async def _insert(
     await raw.copy_records_to_table(table.name, records=records, columns=columns)
 
 
-async def recompute_patient(session: AsyncSession, patient_id: uuid.UUID) -> Outcome:
-    await locks.patient_cover(session, [patient_id])
-    return await recompute(session, [patient_id])
-
-
 @dataclass(frozen=True)
 class SessionPayment:
     """Who pays for a course session: drawn from an authorization when it was given, or the

@@ -329,9 +329,9 @@ async def _day_board(session: AsyncSession, center: Center, day: date) -> DayBoa
                 end=a.end_at.astimezone(tz),
                 status=a.status,
                 product=seat.product,
-                dose_g=float(seat.dose_g) if seat.dose_g is not None else None,
-                phase=seat.phase,
-                sequence=seat.sequence,
+                dose_g=float(a.dose_g) if a.dose_g is not None else None,
+                phase=a.phase,
+                sequence=a.sequence,
                 coverage=coverage_out(covers.get(a.id)),
             )
         )

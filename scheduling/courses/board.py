@@ -1,11 +1,11 @@
-"""What the day board shows staff of each appointment: the patient's name and MRN and, for a
-course session, the product, the dose, the phase and the session's number. Reads only."""
+"""What the day board shows staff of each appointment beyond the appointment itself (which
+has its dose, phase and number): the patient's name and MRN and, for a course session, the
+product. Reads only."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +21,6 @@ class Seat:
     patient_name: str
     mrn: str
     product: str | None
-    dose_g: Decimal | None
-    phase: str | None
-    sequence: int | None
 
 
 async def seats(session: AsyncSession, appointment_ids: list[uuid.UUID]) -> dict[uuid.UUID, Seat]:
@@ -37,9 +34,6 @@ async def seats(session: AsyncSession, appointment_ids: list[uuid.UUID]) -> dict
             Patient.given_name,
             Patient.mrn,
             Product.name,
-            Appointment.dose_g,
-            Appointment.phase,
-            Appointment.sequence,
         )
         .join(Patient, Patient.id == Appointment.patient_id)
         .outerjoin(Course, Course.id == Appointment.course_id)
@@ -47,6 +41,6 @@ async def seats(session: AsyncSession, appointment_ids: list[uuid.UUID]) -> dict
         .where(Appointment.id.in_(appointment_ids))
     )
     return {
-        appt_id: Seat(f"{family}, {given}", mrn, product, dose, phase, sequence)
-        for appt_id, family, given, mrn, product, dose, phase, sequence in rows
+        appt_id: Seat(f"{family}, {given}", mrn, product)
+        for appt_id, family, given, mrn, product in rows
     }
