@@ -31,7 +31,7 @@ from app.api import (
 )
 from app.api.deps import get_db, unit_of_work
 from app.api.metrics import Metrics
-from app.api.middleware import RequestGuard
+from app.api.middleware import RequestGuard, TestClock
 from app.api.openapi import add_problem_schema, document_errors
 from app.jobs.scheduler import JobScheduler
 from app.settings import Settings, get_settings
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     policy.check(served(ROUTERS))
     _with_problem_schema(app)
+    if settings.test_clock:
+        app.add_middleware(TestClock)
     app.add_middleware(
         RequestGuard,
         max_bytes=settings.max_body_bytes,

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Webhooks to loopback, private or link-local addresses (a test receiver, an internal
     # service): refused unless allowed, so the API cannot be used to probe the network inside.
     webhook_allow_private: bool = False
+    # Lets a request say what time it is (the `Chairside-Test-Now` header), so tests can check
+    # in a session booked for next year. Refused outside the test environment.
+    test_clock: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -54,6 +57,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CHAIRSIDE_SECRET_KEY must be set to a real secret outside development"
             )
+        if self.test_clock and self.environment != "test":
+            raise ValueError("CHAIRSIDE_TEST_CLOCK is only for the test environment")
         return self
 
 

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import cast
 
 from sqlalchemy import (
@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
+from core import clock, locks
 from core.clock import utcnow
 from core.outbox import events
 from core.outbox.models import OutboxEvent
@@ -91,7 +91,7 @@ async def recompute(
 async def due_for_review(session: AsyncSession, candidates: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     """Of these patients, those never reviewed or whose review date has come. A day early
     everywhere, so that no time zone sees its date come before the sweep does."""
-    horizon = datetime.now(UTC).date() + timedelta(days=1)
+    horizon = clock.utcnow().date() + timedelta(days=1)
     settled = set(
         await session.scalars(
             select(CoverageReview.patient_id).where(

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import clock
 from insurance import alert_rules, rules
 from insurance.models import (
     Authorization,
@@ -82,7 +83,7 @@ async def load(
     def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
         if patient_id not in facts:
             tz = zone(tz_name) if tz_name else UTC
-            facts[patient_id] = Facts(today=datetime.now(tz).date())
+            facts[patient_id] = Facts(today=clock.today(tz))
         return facts[patient_id]
 
     planned = (

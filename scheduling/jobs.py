@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import settle
+from core import clock, settle
 from core.clock import utcnow
 from core.db import Database
 from core.logs import describe
@@ -121,7 +121,7 @@ def has_work(
     if course.cycles is not None and maintenance >= course.cycles:
         return False
     tz = zone(tz_name)
-    through = datetime.now(tz).date() + timedelta(days=horizon)
+    through = clock.today(tz) + timedelta(days=horizon)
     if last_start is None:
         upcoming = course.start_date
     else:
@@ -199,7 +199,7 @@ async def centers_due_for_booking(
     due: list[uuid.UUID] = []
     for center_id, tz_name, at in rows:
         tz = zone(tz_name)
-        now = datetime.now(tz)
+        now = clock.utcnow().astimezone(tz)
         if now.time() < at:
             continue
         since = lenient_instant(now.date(), at, tz)

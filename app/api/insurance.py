@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -23,6 +22,7 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
+from core import clock
 from core.problems import ensure_version
 from core.schemas import LocalDate, Page
 from insurance import service, worklist
@@ -366,7 +366,7 @@ async def worklist_csv(session: Session, _: Allowed) -> Response:
     writer.writerow(CSV_COLUMNS)
     for row in await worklist.worklist(session):
         writer.writerow([_cell(v) for v in row])
-    today = date.today().isoformat()
+    today = clock.utcnow().date().isoformat()
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

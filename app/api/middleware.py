@@ -7,6 +7,7 @@ import json
 import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import PROBLEM_JSON
 from app.api.metrics import Metrics
+from core import clock
 from core.logs import describe
 
 log = logging.getLogger("chairside.access")
@@ -169,3 +171,25 @@ class RequestGuard:
                 "duration_ms": round(seconds * 1000, 2),
             }
             log.info(json.dumps(entry))
+
+
+TEST_NOW = b"chairside-test-now"
+
+
+class TestClock:
+    """Test servers only (see `Settings.test_clock`): a request carrying `Chairside-Test-Now`
+    (an ISO instant with its offset) is handled as if that were the time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = dict(scope.get("headers") or []).get(TEST_NOW) if scope["type"] == "http" else None
+        if raw is None:
+            await self.app(scope, receive, send)
+            return
+        now = datetime.fromisoformat(raw.decode())
+        if now.tzinfo is None:
+            raise ValueError("Chairside-Test-Now needs an offset")
+        with clock.shifted(now):
+            await self.app(scope, receive, send)

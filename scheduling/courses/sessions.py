@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import clock
 from core.clock import utcnow
 from core.problems import Invalid
 from patients.models import Patient
@@ -179,7 +180,7 @@ async def center_of(session: AsyncSession, course: Course) -> Center:
 
 def today_at(center: Center) -> date:
     """Today's date in the center's time zone."""
-    return datetime.now(zone(center.timezone)).date()
+    return clock.today(zone(center.timezone))
 
 
 def window_after(course: Course, previous: date | None) -> Window:

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,11 @@ class Server:
             return token
 
 
+def at(now: datetime) -> dict[str, str]:
+    """Headers that make a test server handle the request as if it were `now` (aware)."""
+    return {"Chairside-Test-Now": now.isoformat()}
+
+
 def server_env(database_url: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -112,6 +118,8 @@ def server_env(database_url: str) -> dict[str, str]:
         # and the tests' webhook receiver listens on the loopback.
         "CHAIRSIDE_SCHEDULER": "false",
         "CHAIRSIDE_WEBHOOK_ALLOW_PRIVATE": "true",
+        # Requests may carry Chairside-Test-Now (see `at`) to act on sessions booked ahead.
+        "CHAIRSIDE_TEST_CLOCK": "true",
     }
 
 
