@@ -1,7 +1,9 @@
 """The database-level overlap guards for appointments, shared by the migrations that need them.
 
 PostgreSQL: exclusion constraints over (chair, time range) and (patient, time range) for the
-active statuses. SQLite has no exclusion constraints, so triggers refuse the same rows. SQLite
+active statuses. From revision 0013 on (`turnover=True`), a chair's range runs on past the
+appointment's end for its `turnover_minutes`: nobody else sits there while it is cleaned.
+SQLite has no exclusion constraints, so triggers refuse the same rows. SQLite
 loses a table's triggers whenever a batch migration rebuilds the table, so such a migration
 drops and re-creates them with these functions.
 """
@@ -14,8 +16,17 @@ ACTIVE = "('booked', 'checked_in', 'in_progress')"
 GUARDS = {"chair": "chair_id", "patient": "patient_id"}
 
 
-def _sqlite_trigger(name: str, column: str, event: str) -> str:
+def _sqlite_trigger(name: str, column: str, event: str, turnover: bool) -> str:
     # `a.id != NEW.id` lets an UPDATE keep its own row without tripping over itself.
+    overlap = "a.start_at < NEW.end_at AND a.end_at > NEW.start_at"
+    if turnover and name == "chair":
+        # Whole seconds (appointments are on whole minutes): exact, unlike julianday's floats.
+        overlap = (
+            "CAST(strftime('%s', a.start_at) AS INTEGER)"
+            " < CAST(strftime('%s', NEW.end_at) AS INTEGER) + 60 * NEW.turnover_minutes"
+            " AND CAST(strftime('%s', a.end_at) AS INTEGER) + 60 * a.turnover_minutes"
+            " > CAST(strftime('%s', NEW.start_at) AS INTEGER)"
+        )
     return f"""
     CREATE TRIGGER appointments_{name}_overlap_{event.split()[0].lower()}
     BEFORE {event} ON appointments
@@ -27,8 +38,7 @@ def _sqlite_trigger(name: str, column: str, event: str) -> str:
             WHERE a.{column} = NEW.{column}
               AND a.id != NEW.id
               AND a.status IN {ACTIVE}
-              AND a.start_at < NEW.end_at
-              AND a.end_at > NEW.start_at
+              AND {overlap}
         );
     END
     """  # noqa: S608 - names and statuses are this module's constants, never input
@@ -38,14 +48,13 @@ def is_sqlite() -> bool:
     return bool(op.get_context().dialect.name == "sqlite")
 
 
-def create_sqlite_triggers() -> None:
+def create_sqlite_triggers(turnover: bool = False) -> None:
+    updates = "UPDATE OF chair_id, patient_id, start_at, end_at, status"
+    if turnover:
+        updates += ", turnover_minutes"
     for name, column in GUARDS.items():
-        op.execute(_sqlite_trigger(name, column, "INSERT"))
-        op.execute(
-            _sqlite_trigger(
-                name, column, "UPDATE OF chair_id, patient_id, start_at, end_at, status"
-            )
-        )
+        op.execute(_sqlite_trigger(name, column, "INSERT", turnover))
+        op.execute(_sqlite_trigger(name, column, updates, turnover))
 
 
 def drop_sqlite_triggers() -> None:
@@ -54,12 +63,27 @@ def drop_sqlite_triggers() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS appointments_{name}_overlap_update")
 
 
-def create_postgres_exclusions() -> None:
+# timestamptz + interval is only STABLE in general (a day is not always 24 hours), so an
+# exclusion constraint may not use it; a whole number of minutes never depends on the time
+# zone, which makes this one truly IMMUTABLE.
+_CHAIR_RELEASED = """
+CREATE OR REPLACE FUNCTION chair_released(end_at timestamptz, minutes integer)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT end_at + make_interval(mins => minutes) $$
+"""
+
+
+def create_postgres_exclusions(turnover: bool = False) -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    if turnover:
+        op.execute(_CHAIR_RELEASED)
     for name, column in GUARDS.items():
+        end = (
+            "chair_released(end_at, turnover_minutes)" if turnover and name == "chair" else "end_at"
+        )
         op.execute(
             f"ALTER TABLE appointments ADD CONSTRAINT ex_appointments_{name}_overlap "
-            f"EXCLUDE USING gist ({column} WITH =, tstzrange(start_at, end_at, '[)') WITH &&) "
+            f"EXCLUDE USING gist ({column} WITH =, tstzrange(start_at, {end}, '[)') WITH &&) "
             f"WHERE (status IN {ACTIVE})"
         )
 

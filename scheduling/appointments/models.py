@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -51,6 +53,13 @@ class Appointment(IdMixin, TimestampMixin, Base):
     phase: Mapped[str | None] = mapped_column(String(12))
     sequence: Mapped[int | None] = mapped_column(Integer)
     dose_g: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
+    # The chair's cleaning after this visit, fixed when it was booked: the chair guards keep
+    # [start, end + turnover) to this visit alone.
+    turnover_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A course session a nurse placed outside its window on purpose (`override_reason`).
+    outside_window: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Placed by a person: re-plans never move it.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -91,3 +100,5 @@ class AppointmentChange(IdMixin, Base):
     chair_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     start_at: Mapped[datetime] = mapped_column(Instant)
     end_at: Mapped[datetime] = mapped_column(Instant)
+    # Why, when a person said: a visit recorded after the fact, a window overridden, a cancel.
+    reason: Mapped[str | None] = mapped_column(String(500))

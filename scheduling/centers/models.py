@@ -36,8 +36,12 @@ class Center(IdMixin, TimestampMixin, Base):
     address: Mapped[str | None] = mapped_column(String(300))
     timezone: Mapped[str] = mapped_column(String(64))
     patients_per_nurse: Mapped[int] = mapped_column(Integer)
-    # Cleaning and resetting a chair between patients; part of every session's chair time.
+    # Cleaning and resetting a chair after each patient: nobody else is booked into it then.
     turnover_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # Check-in opens this long before a visit's start (and never before its local day).
+    checkin_opens_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
+    # A longer session is split over more days (see the course planner).
+    max_session_minutes: Mapped[int] = mapped_column(Integer, default=480, server_default="480")
     # A course session no authorization covers: booked with a flag for billing ("warn") or
     # refused ("block").
     coverage_policy: Mapped[str] = mapped_column(String(10), default="warn", server_default="warn")
