@@ -39,8 +39,43 @@ def test_chair_conflict_names_the_appointment_in_the_way(nurse: httpx.Client) ->
     assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
     assert problem["status"] == 409 and problem["conflicts"] == [first["id"]]
-    # Back-to-back is fine: spans are half-open.
-    assert book(nurse, make_patient(nurse)["id"], chair["id"], at("12:00")).status_code == 201
+    # The chair is cleaned for the center's turnover (15 min) after each patient; then free.
+    cleaning = book(nurse, make_patient(nurse)["id"], chair["id"], at("12:00"))
+    assert cleaning.status_code == 409 and cleaning.json()["conflicts"] == [first["id"]]
+    assert "turnover" in cleaning.json()["detail"]
+    assert book(nurse, make_patient(nurse)["id"], chair["id"], at("12:15")).status_code == 201
+
+
+def test_turnover_holds_for_manual_bookings_and_moves(nurse: httpx.Client) -> None:
+    """Reproduces issue 12: a chair booked 09:00-11:00 took another patient at 11:00."""
+    center = make_center(nurse)  # turnover_minutes 15, the default
+    chair = make_chair(nurse, center["id"])
+    first = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00"), 120).json()
+    r = book(nurse, make_patient(nurse)["id"], chair["id"], at("11:00"), 60)
+    assert r.status_code == 409 and r.json()["conflicts"] == [first["id"]]
+    # A visit just before needs its own turnover before the next patient.
+    early = book(nurse, make_patient(nurse)["id"], chair["id"], at("07:00"), 110)
+    assert early.status_code == 409
+    later = book(nurse, make_patient(nurse)["id"], chair["id"], at("11:15"), 60).json()
+    # Moving the later visit back into the turnover is refused too.
+    moved = nurse.patch(
+        f"/api/v1/appointments/{later['id']}",
+        json={"start": at("11:05")},
+        headers={"If-Match": '"1"'},
+    )
+    assert moved.status_code == 409 and moved.json()["conflicts"] == [first["id"]]
+    # Availability offers no start inside the turnover.
+    slots = nurse.get(
+        f"/api/v1/centers/{center['id']}/availability",
+        params={"date": DAY, "duration_minutes": 30},
+    ).json()["slots"]
+    starts = {s["start"] for s in slots if s["chair_id"] == chair["id"]}
+    assert at("11:00") not in starts and at("12:15") not in starts and at("12:30") in starts
+    # A center without turnover books back to back.
+    quick = make_center(nurse, turnover_minutes=0)
+    quick_chair = make_chair(nurse, quick["id"])
+    book(nurse, make_patient(nurse)["id"], quick_chair["id"], at("09:00"), 120)
+    assert book(nurse, make_patient(nurse)["id"], quick_chair["id"], at("11:00")).status_code == 201
 
 
 def test_a_patient_is_never_in_two_chairs(nurse: httpx.Client) -> None:
@@ -173,8 +208,8 @@ def test_reschedule_needs_if_match_and_keeps_the_rules(nurse: httpx.Client) -> N
     )
     assert r.status_code == 409 and r.json()["conflicts"] == [other["id"]]
     assert nurse.get(url).json()["start"] == at("10:00")
-    # The old slot is free again.
-    assert book(nurse, make_patient(nurse)["id"], a["id"], at("07:00"), 180).status_code == 201
+    # The old slot is free again (up to the turnover before the moved visit).
+    assert book(nurse, make_patient(nurse)["id"], a["id"], at("07:00"), 165).status_code == 201
 
 
 def test_availability_lists_only_bookable_slots(nurse: httpx.Client) -> None:

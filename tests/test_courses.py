@@ -103,8 +103,12 @@ def test_induction_then_maintenance_are_booked_inside_their_windows(nurse: httpx
     ]
     first = sessions[0]
     assert first["phase"] == "induction" and first["dose_g"] == 28.0  # 0.4 g/kg x 70 kg
-    assert first["chair_minutes"] == 210  # includes the first-dose observation
-    assert sessions[1]["chair_minutes"] == 180
+    # Premedication, infusion and observation (the first dose observed longer); the chair's
+    # 15-minute turnover follows the visit and is not part of it.
+    assert first["chair_minutes"] == 195
+    assert sessions[1]["chair_minutes"] == 165
+    booked_first = nurse.get(f"/api/v1/appointments/{first['appointment']['id']}").json()
+    assert booked_first["duration_minutes"] == 195
 
 
 def test_an_induction_that_cannot_finish_is_not_started(nurse: httpx.Client) -> None:

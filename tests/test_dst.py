@@ -28,7 +28,10 @@ NORMAL_SLOTS = 22  # board slots from 00:30 to 05:45 local
 
 
 def night_center(api: httpx.Client, nurses: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
-    center = make_center(api, opens="00:30", closes="06:00", nurses=nurses, patients_per_nurse=4)
+    # No turnover: these tests are about real lengths across the clock change, back to back.
+    center = make_center(
+        api, opens="00:30", closes="06:00", nurses=nurses, patients_per_nurse=4, turnover_minutes=0
+    )
     return center, make_chair(api, center["id"])
 
 

@@ -128,13 +128,20 @@ def _overlapping_rows(connection: Connection) -> None:
         )
     )
 
-    def add(start: str, end: str, status: str = "booked") -> None:
+    def add(
+        start: str,
+        end: str,
+        status: str = "booked",
+        turnover: int = 0,
+        who: uuid.UUID | None = None,
+    ) -> None:
         connection.execute(
             insert(Appointment).values(
                 id=uuid.uuid4(),
                 center_id=center,
                 chair_id=chair,
-                patient_id=patient,
+                patient_id=who or patient,
+                turnover_minutes=turnover,
                 start_at=datetime.fromisoformat(start),
                 end_at=datetime.fromisoformat(end),
                 status=status,
@@ -150,6 +157,31 @@ def _overlapping_rows(connection: Connection) -> None:
     add("2027-01-01T10:00:00+00:00", "2027-01-01T11:00:00+00:00", "cancelled")  # inactive is fine
     with pytest.raises(IntegrityError), connection.begin_nested():
         add("2027-01-01T11:00:00+00:00", "2027-01-01T12:30:00+00:00")
+
+    # The chair is held through the turnover after a visit, for anyone; the patient is not.
+    other = uuid.uuid4()
+    connection.execute(
+        insert(Patient).values(
+            id=other,
+            mrn=uuid.uuid4().hex[:10],
+            given_name="h",
+            family_name="f",
+            birth_date=datetime(1970, 1, 1).date(),
+            sex="male",
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    add("2027-01-02T09:00:00+00:00", "2027-01-02T11:00:00+00:00", turnover=15)
+    with pytest.raises(IntegrityError), connection.begin_nested():
+        add("2027-01-02T11:00:00+00:00", "2027-01-02T12:00:00+00:00", who=other)
+    with pytest.raises(IntegrityError), connection.begin_nested():
+        add("2027-01-02T11:14:00+00:00", "2027-01-02T12:00:00+00:00", who=other)
+    with pytest.raises(IntegrityError), connection.begin_nested():  # its own turnover too
+        add("2027-01-02T08:00:00+00:00", "2027-01-02T08:50:00+00:00", turnover=15, who=other)
+    add("2027-01-02T11:15:00+00:00", "2027-01-02T12:00:00+00:00", turnover=15, who=other)
+    add("2027-01-02T07:45:00+00:00", "2027-01-02T08:45:00+00:00", turnover=15, who=other)
 
 
 def test_the_database_itself_refuses_overlapping_active_appointments(empty_db: str) -> None:

@@ -23,7 +23,7 @@ from scheduling.centers.rules import (
     census_conflicts,
     day_rules,
     grid_starts,
-    overlapping,
+    holding_chairs,
     start_conflicts,
 )
 from scheduling.localtime import day_bounds, zone
@@ -79,7 +79,7 @@ async def open_slots(
             if tally is not None:
                 tally["nurses"] += 1
             continue
-        busy = {s.chair_id for s in overlapping(spans, start, end)}
+        busy = {s.chair_id for s in holding_chairs(rules, spans, start, end)}
         busy.update(b.chair_id for b in blocks if b.start_at < end and b.end_at > start)
         free = [OpenSlot(c.id, start, end) for c in chairs if c.id not in busy]
         if not free and tally is not None:
@@ -121,7 +121,7 @@ def best_slots(
                 tally["nurses"] += 1
                 checked[start] = []
             else:
-                busy = {s.chair_id for s in overlapping(spans, start, end)}
+                busy = {s.chair_id for s in holding_chairs(rules, spans, start, end)}
                 busy.update(b.chair_id for b in day.blocks if b.start < end and b.end > start)
                 busy.update(day.idle_chairs)
                 checked[start] = [c for c in chairs if c not in busy]

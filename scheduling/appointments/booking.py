@@ -84,7 +84,15 @@ async def book_span(
         raise NotFound("no such patient")
     await _place(session, place, patient_id, start, end)
     appt = await _insert_booked(
-        session, place.center_id, place.chair_id, patient_id, start, end, actor_id, course_session
+        session,
+        place.center_id,
+        place.chair_id,
+        patient_id,
+        start,
+        end,
+        actor_id,
+        course_session,
+        turnover_minutes=place.turnover_minutes,
     )
     return Placed(appt, place.timezone)
 
@@ -145,6 +153,7 @@ async def move_span(
     await _place(session, place, appt.patient_id, start, end, exclude=appt.id)
     appt.center_id, appt.chair_id = place.center_id, place.chair_id
     appt.start_at, appt.end_at = start, end
+    appt.turnover_minutes = place.turnover_minutes
     async with _guarded():
         await session.flush()
     await session.execute(_INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status))

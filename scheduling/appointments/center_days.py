@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, Uuid, bindparam, literal_column, select, union_all
+from sqlalchemy import Integer, String, Uuid, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Instant
@@ -52,6 +52,7 @@ class Day:
 # A day's active appointments, chair blocks, closure and chairs out of service in one round
 # trip: a booking reads its day again under the day's lock, so this runs once per session
 # booked, and what it reads is what the booking decides on.
+_NO_MINUTES = literal_column("0", Integer)
 _APPOINTMENTS = select(
     literal_column("'appointment'", String).label("what"),
     Appointment.id,
@@ -59,6 +60,7 @@ _APPOINTMENTS = select(
     Appointment.end_at,
     Appointment.chair_id,
     literal_column("''", String).label("reason"),
+    Appointment.turnover_minutes,
 ).where(
     Appointment.center_id == bindparam("center_id"),
     appointment_repository.IS_ACTIVE,
@@ -73,6 +75,7 @@ _BLOCKS = (
         ChairBlock.end_at,
         ChairBlock.chair_id,
         ChairBlock.reason,
+        _NO_MINUTES,
     )
     .join(Chair, Chair.id == ChairBlock.chair_id)
     .where(
@@ -84,7 +87,13 @@ _BLOCKS = (
 _NO_TIME = literal_column("NULL", Instant)
 _NO_CHAIR = literal_column("NULL", Uuid)
 _CLOSURE = select(
-    literal_column("'closure'", String), Closure.id, _NO_TIME, _NO_TIME, _NO_CHAIR, Closure.reason
+    literal_column("'closure'", String),
+    Closure.id,
+    _NO_TIME,
+    _NO_TIME,
+    _NO_CHAIR,
+    Closure.reason,
+    _NO_MINUTES,
 ).where(Closure.center_id == bindparam("center_id"), Closure.date == bindparam("day"))
 _IDLE_CHAIRS = select(
     literal_column("'idle chair'", String),
@@ -93,6 +102,7 @@ _IDLE_CHAIRS = select(
     _NO_TIME,
     Chair.id,
     literal_column("''", String),
+    _NO_MINUTES,
 ).where(Chair.center_id == bindparam("center_id"), Chair.active.is_(False))
 _DAY = union_all(_APPOINTMENTS, _BLOCKS, _CLOSURE, _IDLE_CHAIRS)
 
@@ -175,9 +185,10 @@ class CenterDays:
         spans: list[Span] = []
         blocks: list[Block] = []
         idle: set[uuid.UUID] = set()
-        for what, id_, start, end, chair_id, reason in await session.execute(_DAY, params):
+        rows = await session.execute(_DAY, params)
+        for what, id_, start, end, chair_id, reason, turnover in rows:
             if what == "appointment":
-                spans.append(Span(id_, start, end, chair_id))
+                spans.append(Span(id_, start, end, chair_id, timedelta(minutes=turnover)))
             elif what == "block":
                 blocks.append(Block(chair_id, start, end, reason))
             elif what == "closure":  # closed since the run read its calendar

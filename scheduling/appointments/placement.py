@@ -41,6 +41,7 @@ from scheduling.centers.rules import (
     Span,
     census_conflicts,
     day_rules,
+    holding_chairs,
     opening_problem,
     overlapping,
     start_conflicts,
@@ -113,9 +114,13 @@ def check_day(
 ) -> None:
     """Raise unless [start, end) on the chair fits among the day's other active appointments
     (`spans`) and the patient's own overlapping ones (`patient_busy`)."""
-    taken = [s.id for s in overlapping(spans, start, end) if s.chair_id == chair_id]
+    taken = [s for s in holding_chairs(rules, spans, start, end) if s.chair_id == chair_id]
     if taken:
-        raise BookingConflict("the chair is taken at that time", conflicts=_ids(taken))
+        if any(s.start < end and s.end > start for s in taken):
+            why = "the chair is taken at that time"
+        else:
+            why = "the chair is being cleaned then (the center's turnover between patients)"
+        raise BookingConflict(why, conflicts=_ids([s.id for s in taken]))
     if patient_busy:
         raise BookingConflict(
             "the patient already has an appointment at that time", conflicts=_ids(patient_busy)
@@ -239,6 +244,7 @@ async def book_planned(
             end,
             actor_id,
             course_session,
+            turnover_minutes=center.turnover_minutes,
             refusal_keeps_transaction=True,
             recorded=False,
         )
@@ -260,6 +266,7 @@ async def _insert_booked(
     actor_id: uuid.UUID | None,
     course_session: CourseSession | None,
     *,
+    turnover_minutes: int,
     refusal_keeps_transaction: bool = False,
     recorded: bool = True,
 ) -> Appointment:
@@ -287,6 +294,9 @@ async def _insert_booked(
         phase=course_session.phase if course_session else None,
         sequence=course_session.sequence if course_session else None,
         dose_g=course_session.dose_g if course_session else None,
+        turnover_minutes=turnover_minutes,
+        outside_window=False,
+        pinned=False,
     )
     # Plain INSERTs: the hot path of the service needs no unit-of-work bookkeeping.
     columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ _ACTIVE_SPANS = select(
     Appointment.start_at,
     Appointment.end_at,
     Appointment.chair_id,
+    Appointment.turnover_minutes,
 ).where(
     Appointment.center_id == bindparam("center_id"),
     IS_ACTIVE,
@@ -54,7 +55,10 @@ async def active_spans(
 ) -> list[Span]:
     """Active appointments of a center that overlap [start, end)."""
     params = {"center_id": center_id, "start": start, "end": end}
-    return [Span(i, s, e, c) for i, s, e, c in await session.execute(_ACTIVE_SPANS, params)]
+    return [
+        Span(i, s, e, c, timedelta(minutes=t))
+        for i, s, e, c, t in await session.execute(_ACTIVE_SPANS, params)
+    ]
 
 
 _PATIENT_SPANS = select(Appointment.id, Appointment.start_at, Appointment.end_at).where(

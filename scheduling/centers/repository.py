@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -47,10 +47,17 @@ class CenterFacts:
     timezone: str
     patients_per_nurse: int
     center_version: int
+    turnover_minutes: int
 
     @classmethod
     def of(cls, center: Center) -> CenterFacts:
-        return cls(center.id, center.timezone, center.patients_per_nurse, center.version)
+        return cls(
+            center.id,
+            center.timezone,
+            center.patients_per_nurse,
+            center.version,
+            center.turnover_minutes,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ _CHAIR_AT_CENTER = (
         Center.timezone,
         Center.patients_per_nurse,
         Center.version,
+        Center.turnover_minutes,
         Chair.id,
         Chair.active,
     )
@@ -146,6 +154,7 @@ async def center_calendar(
     return CenterCalendar(
         tz=zone(center.timezone),
         patients_per_nurse=center.patients_per_nurse,
+        turnover=timedelta(minutes=center.turnover_minutes),
         opening_hours=hours,
         shifts=shifts,
         closures=await closures_between(session, center.center_id, first, last),

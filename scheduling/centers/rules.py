@@ -50,6 +50,7 @@ class CenterCalendar:
     opening_hours: Mapping[int, WeeklyHours]
     shifts: Sequence[Shift]
     closures: Mapping[date, str] = field(default_factory=dict)
+    turnover: timedelta = timedelta(0)  # a chair's cleaning after each patient
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class DayRules:
     closed_reason: str | None
     staffing: tuple[StaffedSpan, ...]
     patients_per_nurse: int
+    turnover: timedelta = timedelta(0)  # a chair's cleaning after each patient
 
     def nurses_at(self, t: datetime) -> int:
         return sum(s.nurses for s in self.staffing if s.start <= t < s.end)
@@ -86,6 +88,11 @@ class Span:
     start: datetime
     end: datetime
     chair_id: uuid.UUID | None = None
+    turnover: timedelta = timedelta(0)  # the chair's cleaning after it, fixed when booked
+
+    @property
+    def chair_free(self) -> datetime:
+        return self.end + self.turnover
 
 
 def day_rules(calendar: CenterCalendar, day: date) -> DayRules:
@@ -110,6 +117,7 @@ def day_rules(calendar: CenterCalendar, day: date) -> DayRules:
         closed_reason=calendar.closures.get(day),
         staffing=staffing,
         patients_per_nurse=calendar.patients_per_nurse,
+        turnover=calendar.turnover,
     )
 
 
@@ -126,6 +134,15 @@ def opening_problem(rules: DayRules, start: datetime, end: datetime) -> str | No
 
 def overlapping(spans: Iterable[Span], start: datetime, end: datetime) -> list[Span]:
     return [s for s in spans if s.start < end and s.end > start]
+
+
+def holding_chairs(
+    rules: DayRules, spans: Iterable[Span], start: datetime, end: datetime
+) -> list[Span]:
+    """The appointments whose chair is not free for a visit over [start, end): each holds its
+    chair through its own turnover, and the new visit needs the day's turnover after it."""
+    until = end + rules.turnover
+    return [s for s in spans if s.start < until and s.chair_free > start]
 
 
 def census_conflicts(

@@ -83,13 +83,12 @@ async def book_through(
     await locks.course_planning(session, [course.center_id])
     ctx = await load_context(session, course, days)
     booked: list[Appointment] = []
-    turnover = ctx.center.turnover_minutes
 
     problems: list[Unbookable] = []
     induction_failed = False
     induction_due = course.induction_days and course.start_date <= through
     if induction_due and not any(a.phase == "induction" for a in ctx.sessions):
-        stuck = await _book_induction(session, ctx, turnover, actor_id, booked)
+        stuck = await _book_induction(session, ctx, actor_id, booked)
         if stuck is not None:
             problems.append(stuck)
             induction_failed = True  # maintenance follows a loading course that is not booked
@@ -98,7 +97,7 @@ async def book_through(
         booked.extend(added)
         problems.extend(lost)  # maintenance still goes on: the lost dose is the doctor's call
     if course.interval_days and not induction_failed:
-        stuck = await _book_maintenance(session, ctx, through, turnover, actor_id, booked)
+        stuck = await _book_maintenance(session, ctx, through, actor_id, booked)
         if stuck is not None:
             problems.append(stuck)
 
@@ -111,7 +110,6 @@ async def book_through(
 async def _book_induction(
     session: AsyncSession,
     ctx: Context,
-    turnover: int,
     actor_id: uuid.UUID | None,
     booked: list[Appointment],
 ) -> Unbookable | None:
@@ -134,7 +132,7 @@ async def _book_induction(
         async with session.begin_nested():  # all days or none
             for sequence, day in enumerate(days, start=1):
                 figures = session_figures(
-                    course, ctx.product, ctx.patient, turnover, "induction", sequence == 1
+                    course, ctx.product, ctx.patient, "induction", sequence == 1
                 )
                 result = await book_day(
                     session, ctx, day, "induction", sequence, figures, chair, actor_id
@@ -157,7 +155,6 @@ async def _book_maintenance(
     session: AsyncSession,
     ctx: Context,
     through: date,
-    turnover: int,
     actor_id: uuid.UUID | None,
     booked: list[Appointment],
 ) -> Unbookable | None:
@@ -178,9 +175,7 @@ async def _book_maintenance(
             return None
         sequence += 1
         count += 1
-        figures = session_figures(
-            course, ctx.product, ctx.patient, turnover, "maintenance", not ctx.sessions
-        )
+        figures = session_figures(course, ctx.product, ctx.patient, "maintenance", not ctx.sessions)
         reasons: list[str] = []
         placed: Appointment | None = None
         for day in days_by_preference(window, course.preferred_weekdays):
@@ -241,9 +236,7 @@ async def _replace_lost_days(
         days = induction_days(start, missing, is_open, course.induction_skips_closures)
     except InductionImpossible as exc:
         return [], [Unbookable("induction", sequence + 1, window, str(exc))]
-    figures = session_figures(
-        course, ctx.product, ctx.patient, ctx.center.turnover_minutes, "induction", False
-    )
+    figures = session_figures(course, ctx.product, ctx.patient, "induction", False)
     chair = given[-1].chair_id
     added: list[Appointment] = []
     for day in days:

@@ -85,9 +85,7 @@ async def cascade(
                 if phase == "maintenance" and course.interval_days
                 else Window(day, day, day)  # an induction day stays on its day
             )
-            figures = session_figures(
-                course, ctx.product, ctx.patient, ctx.center.turnover_minutes, phase, first
-            )
+            figures = session_figures(course, ctx.product, ctx.patient, phase, first)
             day = local_day(
                 await _fit(session, ctx, appt, window, figures, actor_id, result), tz_name
             )

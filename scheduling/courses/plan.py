@@ -35,7 +35,6 @@ async def plan(
     where they are due, each with its window (from its predecessor), dose and chair time."""
     ctx = await course_sessions.load_context(session, course)
     tz_name = ctx.center.timezone
-    turnover = ctx.center.turnover_minutes
     stuck = course.unbookable or {}
     entries: list[PlanEntry] = []
     reported: set[str] = set()  # phases whose recorded problem is already shown
@@ -95,7 +94,7 @@ async def plan(
             day = first_day + timedelta(days=offset)
             first = not loading and offset == 0
             figures = course_sessions.session_figures(
-                course, ctx.product, ctx.patient, turnover, "induction", first
+                course, ctx.product, ctx.patient, "induction", first
             )
             entries.append(
                 PlanEntry(
@@ -115,7 +114,7 @@ async def plan(
         count = sum(1 for a in ctx.sessions if a.phase == "maintenance")
         sequence = await course_sessions.last_sequence(session, course.id, "maintenance")
         figures = course_sessions.session_figures(
-            course, ctx.product, ctx.patient, turnover, "maintenance", previous is None
+            course, ctx.product, ctx.patient, "maintenance", previous is None
         )
         while course.cycles is None or count < course.cycles:
             window = course_sessions.window_after(course, previous)

@@ -40,7 +40,7 @@ class SessionFigures:
 
 
 def session_figures(
-    course: Course, product: Product, patient: Patient, turnover: int, phase: str, first: bool
+    course: Course, product: Product, patient: Patient, phase: str, first: bool
 ) -> SessionFigures:
     per_kg = (
         course.induction_total_g_per_kg / (course.induction_days or 1)
@@ -72,7 +72,8 @@ def session_figures(
         observation=product.observation_minutes,
         first_dose_extra=product.first_dose_extra_observation_minutes,
         first_dose=first,
-        turnover=turnover,
+        # The chair's cleaning follows the visit (Appointment.turnover_minutes), not in it.
+        turnover=0,
     )
     return SessionFigures(Decimal(str(round(dose, 2))), chair.total)
 

@@ -171,7 +171,8 @@ async def book_day(
             continue
         except _Uncovered as uncovered:
             return f"insurance would not pay for it (the center blocks that): {uncovered.reason}"
-        ctx.days.booked(day, Span(appt.id, appt.start_at, appt.end_at, appt.chair_id))
+        turnover = timedelta(minutes=appt.turnover_minutes)
+        ctx.days.booked(day, Span(appt.id, appt.start_at, appt.end_at, appt.chair_id, turnover))
         patient.spans.append(Span(appt.id, appt.start_at, appt.end_at))
         return appt
     return "the day's bookings kept changing while it was being booked"

@@ -28,6 +28,7 @@ def make_center(
     nurses: int = 4,
     patients_per_nurse: int = 4,
     days: range = WEEK,
+    **settings: Any,
 ) -> dict[str, Any]:
     r = api.post(
         "/api/v1/centers",
@@ -39,6 +40,7 @@ def make_center(
             "staffing": [
                 {"weekday": d, "start": opens, "end": closes, "nurses": nurses} for d in days
             ],
+            **settings,
         },
     )
     assert r.status_code == 201, r.text
