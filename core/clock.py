@@ -20,6 +20,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC) + _shift.get()
 
 
+def wall_now() -> datetime:
+    """The real time, never shifted: for security timers (token lifetimes and idle limits,
+    sign-in throttling) and the audit trail's timestamps, which no request may move."""
+    return datetime.now(UTC)
+
+
 def today(tz: tzinfo) -> date:
     """Today's date in a time zone."""
     return utcnow().astimezone(tz).date()

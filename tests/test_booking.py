@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import httpx
 
 from tests.support.factories import book, make_center, make_chair, make_patient
+from tests.support.servers import at as as_of
 
 DAY = "2027-01-12"  # a Tuesday, EST (-05:00)
 
@@ -161,13 +164,14 @@ def test_lifecycle_and_illegal_transitions(nurse: httpx.Client) -> None:
     chair = make_chair(nurse, center["id"])
     appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
     url = f"/api/v1/appointments/{appt['id']}"
-    assert nurse.post(url + "/complete").status_code == 409
+    chairside = as_of(datetime.fromisoformat(appt["start"]) - timedelta(minutes=20))
+    assert nurse.post(url + "/complete", headers=chairside).status_code == 409
     for action, status in [
         ("check-in", "checked_in"),
         ("start", "in_progress"),
         ("complete", "completed"),
     ]:
-        r = nurse.post(f"{url}/{action}")
+        r = nurse.post(f"{url}/{action}", headers=chairside)
         assert r.status_code == 200 and r.json()["status"] == status
     r = nurse.post(url + "/cancel")
     assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
@@ -179,7 +183,9 @@ def test_cancelled_and_no_show_free_the_chair(nurse: httpx.Client) -> None:
     chair = make_chair(nurse, center["id"])
     for action in ("cancel", "no-show"):
         appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).json()
-        assert nurse.post(f"/api/v1/appointments/{appt['id']}/{action}").status_code == 200
+        missed = as_of(datetime.fromisoformat(appt["start"]) + timedelta(minutes=30))
+        r = nurse.post(f"/api/v1/appointments/{appt['id']}/{action}", headers=missed)
+        assert r.status_code == 200
     assert book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00")).status_code == 201
     listed = nurse.get(
         "/api/v1/appointments", params={"center_id": center["id"], "date": DAY}

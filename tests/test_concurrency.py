@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.factories import make_center, make_chair, make_patient
 from tests.support.servers import Server
+from tests.support.servers import at as clock_at
 
 pytestmark = pytest.mark.concurrency
 DAY = "2027-02-09"  # a Tuesday
@@ -187,7 +188,11 @@ def test_racing_status_changes_leave_one_winner(server: Server, nurse: httpx.Cli
     ).json()
 
     async def race() -> list[httpx.Response]:
-        headers = {"Authorization": f"Bearer {server.tokens['nurse']}"}
+        # Five minutes into the visit: check-in is open and the patient may count as missed.
+        headers = {
+            "Authorization": f"Bearer {server.tokens['nurse']}",
+            **clock_at(datetime.fromisoformat(appt["start"]) + timedelta(minutes=5)),
+        }
         async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as c:
             url = f"/api/v1/appointments/{appt['id']}"
             actions = ["cancel", "check-in", "no-show"] * 4

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from tests.support.factories import (
     order,
     sessions_of,
 )
-from tests.support.servers import Server
+from tests.support.servers import Server, at
 
 THROUGH = {"through": (MONDAY + timedelta(weeks=12)).isoformat()}
 
@@ -46,6 +46,7 @@ def test_a_reaction_and_a_new_weight_resize_the_booked_sessions(nurse: httpx.Cli
     before = {p["appointment"]["id"]: p for p in plan(nurse, course["id"])}
     assert before[s2["id"]]["dose_g"] == 70.0
     url = f"/api/v1/appointments/{s1['id']}"
+    nurse.headers.update(at(datetime.fromisoformat(s1["start"]) + timedelta(minutes=5)))
     for step in ("check-in", "start"):
         assert nurse.post(f"{url}/{step}").status_code == 200
     done = nurse.post(
@@ -108,7 +109,8 @@ def test_a_missed_induction_day_is_added_after_the_last_one(nurse: httpx.Client)
     booked = nurse.post(f"/api/v1/courses/{course['id']}/book", json=THROUGH).json()["booked"]
     induction, maintenance = booked[:5], booked[5:]
     friday = local_day(induction[-1]["start"])
-    r = nurse.post(f"/api/v1/appointments/{induction[2]['id']}/no-show")
+    missed = at(datetime.fromisoformat(induction[2]["start"]) + timedelta(minutes=30))
+    r = nurse.post(f"/api/v1/appointments/{induction[2]['id']}/no-show", headers=missed)
     assert r.status_code == 200, r.text
     changes = r.json()["course_changes"]
     assert len(changes["added"]) == 1 and changes["problems"] == []

@@ -22,7 +22,7 @@ from tests.support.factories import (
     sessions_of,
     weekday_center,
 )
-from tests.support.servers import Server
+from tests.support.servers import Server, at
 
 
 def test_a_cidp_order_takes_the_preset_regimen(nurse: httpx.Client) -> None:
@@ -250,7 +250,8 @@ def test_a_no_show_pulls_the_next_session_into_the_window_after_the_last_one(
     center, _ = weekday_center(nurse)
     course = maintenance_course(nurse, center["id"])
     s1, s2, s3 = sessions_of(nurse, course["patient_id"])
-    assert nurse.post(f"/api/v1/appointments/{s2['id']}/no-show").status_code == 200
+    missed = at(datetime.fromisoformat(s2["start"]) + timedelta(minutes=30))
+    assert nurse.post(f"/api/v1/appointments/{s2['id']}/no-show", headers=missed).status_code == 200
     remaining = {a["id"]: local_day(a["start"]) for a in sessions_of(nurse, course["patient_id"])}
     assert set(remaining) == {s1["id"], s3["id"]}
     gap = (remaining[s3["id"]] - remaining[s1["id"]]).days
@@ -269,6 +270,8 @@ def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client
     assert projected["appointment"] is None and projected["dose_g"] == 70.0
 
     url = f"/api/v1/appointments/{first['id']}"
+    chairside = at(datetime.fromisoformat(first["start"]) + timedelta(minutes=5))
+    nurse.headers.update(chairside)  # every step below happens at the chair that morning
     assert nurse.post(f"{url}/check-in").status_code == 200
     assert nurse.post(f"{url}/start").status_code == 200
     bad = nurse.post(f"{url}/complete", json={"reaction": "moderate"})  # no tolerated rate

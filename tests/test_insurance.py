@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from tests.support.factories import (
     order,
     weekday_center,
 )
-from tests.support.servers import Server
+from tests.support.servers import Server, at
 
 MAINTENANCE = {
     "dose_g_per_kg": 1,
@@ -299,16 +299,24 @@ def test_two_completions_racing_for_the_last_unit_never_both_take_it(
 ) -> None:
     _course, auth, booked = insured_course(nurse, billing, units_approved=1)
     first, second = booked[0]["id"], booked[1]["id"]
+    # Each step at the chair, a few minutes into that visit.
+    chairside = {
+        a["id"]: at(datetime.fromisoformat(a["start"]) + timedelta(minutes=5)) for a in booked
+    }
     for appt in (first, second):
         for step in ("check-in", "start"):
-            assert nurse.post(f"/api/v1/appointments/{appt}/{step}").status_code == 200
+            r = nurse.post(f"/api/v1/appointments/{appt}/{step}", headers=chairside[appt])
+            assert r.status_code == 200
 
     async def race() -> list[httpx.Response]:
         headers = {"Authorization": f"Bearer {server.tokens['nurse']}"}
         async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as c:
             return list(
                 await asyncio.gather(
-                    *(c.post(f"/api/v1/appointments/{a}/complete") for a in (first, second))
+                    *(
+                        c.post(f"/api/v1/appointments/{a}/complete", headers=chairside[a])
+                        for a in (first, second)
+                    )
                 )
             )
 
@@ -448,8 +456,10 @@ def test_an_unpaid_session_billing_settled_by_hand_stays_settled(
 ) -> None:
     course, _, booked = insured_course(nurse, billing, units_approved=1)
     for appt in booked[:2]:
+        chairside = at(datetime.fromisoformat(appt["start"]) + timedelta(minutes=5))
         for step in ("check-in", "start", "complete"):
-            assert nurse.post(f"/api/v1/appointments/{appt['id']}/{step}").status_code == 200
+            r = nurse.post(f"/api/v1/appointments/{appt['id']}/{step}", headers=chairside)
+            assert r.status_code == 200
     unpaid = [a for a in live(billing, course["patient_id"]) if "without cover" in a["detail"]]
     assert [a["appointment_id"] for a in unpaid] == [booked[1]["id"]]
     assert billing.post(f"/api/v1/alerts/{unpaid[0]['id']}/resolve").status_code == 200

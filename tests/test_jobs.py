@@ -196,6 +196,7 @@ def test_missed_appointments_become_no_shows_once_the_center_has_closed(
             "local_date": yesterday,
             "local_time": "09:00",
             "duration_minutes": 120,
+            "record_reason": "booked by phone, entered after the visit day",
         },
     )
     assert missed.status_code == 201, missed.text

@@ -27,6 +27,7 @@ from insurance.allocation import SessionPayment
 from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
 from scheduling.appointments.schemas import (
+    AppointmentChangeOut,
     AppointmentCreate,
     AppointmentOut,
     AppointmentReschedule,
@@ -62,6 +63,8 @@ def appointment_out(
         booked_by=appt.booked_by,
         created_at=appt.created_at.astimezone(tz),
         updated_at=appt.updated_at.astimezone(tz),
+        outside_window=appt.outside_window,
+        pinned=appt.pinned,
         coverage=coverage_out(cover),
     )
 
@@ -133,6 +136,31 @@ async def get_appointment(
     response.headers["ETag"] = etag(appt.version)
     cover = (await allocation.covers_of(session, [appt.id])).get(appt.id)
     return appointment_out(appt, await _tz(session, appt.center_id), cover)
+
+
+@router.get("/appointments/{appointment_id}/history", response_model=list[AppointmentChangeOut])
+async def get_appointment_history(
+    appointment_id: uuid.UUID, session: Session, _: Allowed, trail: Audited
+) -> list[AppointmentChangeOut]:
+    """Every booking, move and status change of the visit, oldest first, with who made it and
+    why when they said (a visit recorded late, a window overridden)."""
+    appt = await booking.get_appointment(session, appointment_id)
+    trail.saw(appt.patient_id, appt.id)
+    tz = zone(await _tz(session, appt.center_id))
+    return [
+        AppointmentChangeOut(
+            at=c.at.astimezone(tz),
+            actor_id=c.actor_id,
+            action=c.action,
+            from_status=c.from_status,
+            to_status=c.to_status,
+            chair_id=c.chair_id,
+            start=c.start_at.astimezone(tz),
+            end=c.end_at.astimezone(tz),
+            reason=c.reason,
+        )
+        for c in await booking.history(session, appt.id)
+    ]
 
 
 async def with_course_changes(

@@ -19,7 +19,7 @@ from app.audit import service as audit_trail
 from app.audit.service import Entry, Trail
 from app.auth import service as auth
 from app.settings import Settings
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Database
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from core.problems import Forbidden, PreconditionFailed, PreconditionRequired, Unauthorized
@@ -148,7 +148,7 @@ async def authenticate(
     settings = get_settings(request)
     idle = timedelta(minutes=settings.token_idle_minutes)
     state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
-    if utcnow() - state.last_used_at >= TOUCH_EVERY:
+    if wall_now() - state.last_used_at >= TOUCH_EVERY:
         if _writes(request):
             await auth.touch(session, state.caller.token_id)
         else:

@@ -104,6 +104,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/appointments"): _r(CLINICAL, "create", "appointment"),
     ("GET", "/api/v1/appointments"): _r(STAFF, "search", "appointment"),
     ("GET", "/api/v1/appointments/{appointment_id}"): _r(STAFF, "read", "appointment"),
+    ("GET", "/api/v1/appointments/{appointment_id}/history"): _r(STAFF, "read", "appointment"),
     ("PATCH", "/api/v1/appointments/{appointment_id}"): _r(CLINICAL, "update", "appointment"),
     ("POST", "/api/v1/appointments/{appointment_id}/{action}"): _r(
         CLINICAL, "update", "appointment"

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Base, Instant
 
 OUTCOMES = ("success", "denied", "error")
@@ -24,7 +24,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # no FK: the trail outlives users
     role: Mapped[str] = mapped_column(String(20))  # "anonymous" when no one signed in
     action: Mapped[str] = mapped_column(String(20))
@@ -51,7 +51,7 @@ class CalendarFeed(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
-    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     revoked_at: Mapped[datetime | None] = mapped_column(Instant)
 
     __table_args__ = (

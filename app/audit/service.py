@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
-from core.clock import utcnow
+from core.clock import wall_now
 from core.pagination import page
 
 
@@ -50,7 +50,7 @@ _INSERT = insert(AuditEvent)
 
 async def record(session: AsyncSession, entry: Entry) -> None:
     row = {name: getattr(entry, name) for name in _FIELDS}  # asdict() deep-copies: slow
-    await session.execute(_INSERT, {"id": uuid.uuid4(), "at": utcnow(), **row})
+    await session.execute(_INSERT, {"id": uuid.uuid4(), "at": wall_now(), **row})
 
 
 _FIELDS = tuple(f.name for f in fields(Entry))

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Base, IdMixin, Instant
 
 
@@ -27,9 +27,9 @@ class AccessToken(IdMixin, Base):
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     expires_at: Mapped[datetime] = mapped_column(Instant)
-    last_used_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     revoked_at: Mapped[datetime | None] = mapped_column(Instant)
 
 
@@ -45,7 +45,7 @@ class IdempotencyRecord(IdMixin, Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
 
     __table_args__ = (
         # One record per caller, route and key: the database settles racing retries.
@@ -60,7 +60,7 @@ class SignInFailure(Base):
     __tablename__ = "sign_in_failures"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     account: Mapped[bytes] = mapped_column(LargeBinary(32))
     address: Mapped[str] = mapped_column(String(64))
 

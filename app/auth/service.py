@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import CalendarFeed
 from app.auth import throttle
 from app.auth.models import AccessToken
-from core.clock import utcnow
+from core.clock import wall_now
 from core.pagination import page
 from core.problems import Conflict, Duplicate, Invalid, NotFound, Unauthorized, ensure_version
 from core.repository import get_or_404
@@ -109,7 +109,7 @@ async def issue_token(
     session: AsyncSession, user_id: uuid.UUID, secret: str, ttl: timedelta
 ) -> tuple[str, int]:
     token = secrets.token_urlsafe(32)
-    now = utcnow()
+    now = wall_now()
     session.add(
         AccessToken(
             token_hash=token_digest(token, secret),
@@ -151,7 +151,7 @@ async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelt
     if row is None:
         raise Unauthorized("invalid or expired token")
     token_id, revoked_at, expires_at, last_used_at, user_id, role, patient_id, active = row
-    now = utcnow()
+    now = wall_now()
     if revoked_at is not None or expires_at <= now or last_used_at + idle <= now or not active:
         raise Unauthorized("invalid or expired token")
     return TokenState(Caller(user_id, role, patient_id, token_id), last_used_at)
@@ -159,13 +159,13 @@ async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelt
 
 async def touch(session: AsyncSession, token_id: uuid.UUID) -> None:
     await session.execute(
-        update(AccessToken).where(AccessToken.id == token_id).values(last_used_at=utcnow())
+        update(AccessToken).where(AccessToken.id == token_id).values(last_used_at=wall_now())
     )
 
 
 async def revoke(session: AsyncSession, token_id: uuid.UUID) -> None:
     await session.execute(
-        update(AccessToken).where(AccessToken.id == token_id).values(revoked_at=utcnow())
+        update(AccessToken).where(AccessToken.id == token_id).values(revoked_at=wall_now())
     )
 
 
@@ -184,13 +184,13 @@ async def _shut_out(session: AsyncSession, user: User) -> None:
     await session.execute(
         update(AccessToken)
         .where(AccessToken.user_id == user.id, AccessToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=wall_now())
     )
     if user.patient_id is not None:  # a calendar link is a credential too
         await session.execute(
             update(CalendarFeed)
             .where(CalendarFeed.patient_id == user.patient_id, CalendarFeed.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
+            .values(revoked_at=wall_now())
         )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import SignInFailure
-from core.clock import utcnow
+from core.clock import wall_now
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def retry_after(recent: list[datetime], limit: int, window: timedelta, now: date
 async def attempt(session: AsyncSession, account: bytes, address: str) -> uuid.UUID:
     """Put an attempt on record (a failure, until it succeeds); its id."""
     attempt_id = uuid.uuid4()
-    row = {"id": attempt_id, "at": utcnow(), "account": account, "address": address}
+    row = {"id": attempt_id, "at": wall_now(), "account": account, "address": address}
     await session.execute(insert(SignInFailure), row)
     return attempt_id
 
@@ -72,7 +72,7 @@ async def attempt(session: AsyncSession, account: bytes, address: str) -> uuid.U
 async def wait(session: AsyncSession, account: bytes, address: str, limits: Limits) -> int:
     """Seconds the caller must wait before trying to sign in again (0: go ahead). The record
     holds the caller's own attempt too, hence one more than the limit."""
-    now = utcnow()
+    now = wall_now()
     since = now - limits.window
     waits = []
     for query, key, limit in (

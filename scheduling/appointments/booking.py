@@ -21,7 +21,7 @@ from core.problems import (
 )
 from core.repository import get_or_404
 from scheduling.appointments import repository as appointment_repository
-from scheduling.appointments.models import Appointment
+from scheduling.appointments.models import Appointment, AppointmentChange
 from scheduling.appointments.placement import (
     _INSERT_CHANGE,
     CourseSession,
@@ -32,7 +32,7 @@ from scheduling.appointments.placement import (
     _record,
     local_start,
 )
-from scheduling.appointments.rules import next_status
+from scheduling.appointments.rules import next_status, past_start_problem, timing_problem
 from scheduling.appointments.schemas import AppointmentCreate, AppointmentReschedule
 from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center
@@ -67,7 +67,11 @@ async def book(
     end = (
         data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
     )
-    return await book_span(session, place, data.patient_id, start, end, actor_id, course_session)
+    if problem := past_start_problem(start, utcnow(), data.record_reason):
+        raise Invalid(problem)
+    return await book_span(
+        session, place, data.patient_id, start, end, actor_id, course_session, data.record_reason
+    )
 
 
 async def book_span(
@@ -78,6 +82,7 @@ async def book_span(
     end: datetime,
     actor_id: uuid.UUID | None,
     course_session: CourseSession | None = None,
+    reason: str | None = None,
 ) -> Placed:
     """Book [start, end) on the chair for the patient, if every rule allows it."""
     if not await appointment_repository.patient_exists(session, patient_id):
@@ -93,6 +98,7 @@ async def book_span(
         actor_id,
         course_session,
         turnover_minutes=place.turnover_minutes,
+        reason=reason,
     )
     return Placed(appt, place.timezone)
 
@@ -138,7 +144,12 @@ async def reschedule(
         end = start + timedelta(minutes=data.duration_minutes)
     else:
         end = start + (appt.end_at - appt.start_at)
-    return await move_span(session, appt, place, start, end, actor_id)
+    if start != appt.start_at and (
+        problem := past_start_problem(start, utcnow(), data.record_reason)
+    ):
+        raise Invalid(problem)
+    reason = data.record_reason or data.override_reason
+    return await move_span(session, appt, place, start, end, actor_id, reason)
 
 
 async def move_span(
@@ -148,6 +159,7 @@ async def move_span(
     start: datetime,
     end: datetime,
     actor_id: uuid.UUID | None,
+    reason: str | None = None,
 ) -> Placed:
     """Move a booked appointment to [start, end) on the chair, if every rule allows it."""
     await _place(session, place, appt.patient_id, start, end, exclude=appt.id)
@@ -156,7 +168,9 @@ async def move_span(
     appt.turnover_minutes = place.turnover_minutes
     async with _guarded():
         await session.flush()
-    await session.execute(_INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status))
+    await session.execute(
+        _INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status, reason)
+    )
     await events.emit(session, "appointment.rescheduled", **_event(appt))
     return Placed(appt, place.timezone)
 
@@ -168,6 +182,9 @@ async def transition(
     target = next_status(before, action)
     if target is None:
         raise IllegalTransition(f"cannot {action} an appointment that is {before}")
+    tz_name, opens_minutes = await center_repository.checkin_rules(session, appt.center_id)
+    if problem := timing_problem(action, appt.start_at, utcnow(), zone(tz_name), opens_minutes):
+        raise IllegalTransition(problem)
     appt.status = target
     appt.status_changed_at = utcnow()
     await session.flush()
@@ -175,6 +192,15 @@ async def transition(
     if target == "cancelled":
         await events.emit(session, "appointment.cancelled", **_event(appt))
     return appt
+
+
+async def history(session: AsyncSession, appointment_id: uuid.UUID) -> list[AppointmentChange]:
+    rows = await session.scalars(
+        select(AppointmentChange)
+        .where(AppointmentChange.appointment_id == appointment_id)
+        .order_by(AppointmentChange.at, AppointmentChange.id)
+    )
+    return list(rows)
 
 
 async def list_appointments(

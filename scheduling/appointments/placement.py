@@ -157,7 +157,11 @@ async def _guarded() -> AsyncIterator[None]:
 
 
 def _record(
-    appt: Appointment, action: str, actor_id: uuid.UUID | None, before: str | None
+    appt: Appointment,
+    action: str,
+    actor_id: uuid.UUID | None,
+    before: str | None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
@@ -170,6 +174,7 @@ def _record(
         "chair_id": appt.chair_id,
         "start_at": appt.start_at,
         "end_at": appt.end_at,
+        "reason": reason,
     }
 
 
@@ -269,6 +274,7 @@ async def _insert_booked(
     turnover_minutes: int,
     refusal_keeps_transaction: bool = False,
     recorded: bool = True,
+    reason: str | None = None,
 ) -> Appointment:
     """The appointment comes back detached from the session: it was a plain INSERT.
 
@@ -312,7 +318,7 @@ async def _insert_booked(
         async with _guarded():
             await session.execute(_INSERT_APPOINTMENT, columns)
     if recorded:
-        await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None))
+        await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None, reason))
         await events.emit(session, "appointment.booked", **_event(appt))
     return appt
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from core.schemas import HHMM, Input, Instant, LocalDate, Output
 from scheduling.centers.schemas import ChairKind
+
+# Why a person overrode a rule: kept on the visit's history, so something a colleague can read.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 
 Status = Literal["booked", "checked_in", "in_progress", "completed", "cancelled", "no_show"]
 
@@ -33,6 +36,9 @@ class AppointmentCreate(Input):
     local_time: HHMM | None = None
     end: Instant | None = None
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    record_reason: Reason | None = Field(
+        default=None, description="books a visit whose start has passed: why it is recorded late"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> AppointmentCreate:
@@ -51,6 +57,13 @@ class AppointmentReschedule(Input):
     end: Instant | None = None
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     chair_id: uuid.UUID | None = None
+    record_reason: Reason | None = Field(
+        default=None, description="moves a visit to a start that has passed: why"
+    )
+    override_reason: Reason | None = Field(
+        default=None,
+        description="moves a course session outside its clinical window on purpose: why",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> AppointmentReschedule:
@@ -79,9 +92,25 @@ class AppointmentOut(Output):
     booked_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    outside_window: bool = Field(
+        default=False, description="a course session placed outside its window on purpose"
+    )
+    pinned: bool = Field(default=False, description="placed by a person: re-plans leave it")
     coverage: SessionPaymentOut | None = Field(
         default=None, description="course sessions only: who pays, or why nobody does"
     )
+
+
+class AppointmentChangeOut(Output):
+    at: datetime
+    actor_id: uuid.UUID | None
+    action: str
+    from_status: Status | None
+    to_status: Status
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str | None
 
 
 class Slot(Output):

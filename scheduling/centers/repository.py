@@ -101,6 +101,17 @@ async def chair_at_center(session: AsyncSession, chair_id: uuid.UUID) -> ChairAt
 
 
 _TIMEZONE = select(Center.timezone).where(Center.id == bindparam("center_id"))
+_CHECKIN = select(Center.timezone, Center.checkin_opens_minutes).where(
+    Center.id == bindparam("center_id")
+)
+
+
+async def checkin_rules(session: AsyncSession, center_id: uuid.UUID) -> tuple[str, int]:
+    """The center's time zone and how long before a visit check-in opens."""
+    row = (await session.execute(_CHECKIN, {"center_id": center_id})).first()
+    if row is None:
+        raise NotFound("no such center")
+    return row[0], row[1]
 
 
 async def timezone_of(session: AsyncSession, center_id: uuid.UUID) -> str:
