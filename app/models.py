@@ -26,7 +26,7 @@ from scheduling.centers.models import (
     OpeningHours,
     StaffingBlock,
 )
-from scheduling.courses.models import Course, CourseChange, SessionRecord
+from scheduling.courses.models import Course, CourseChange, SessionReaction, SessionRecord
 
 __all__ = [
     "AccessToken",
@@ -58,6 +58,7 @@ __all__ = [
     "Regimen",
     "SchedulerLease",
     "SessionDraw",
+    "SessionReaction",
     "SessionRecord",
     "SignInFailure",
     "StaffingBlock",

@@ -55,6 +55,13 @@ class IllegalTransition(Conflict):
     title = "Illegal status change"
 
 
+class OutsideWindow(Conflict):
+    """A course session would leave its clinical window (`window_start`, `window_end`)."""
+
+    slug = "outside-window"
+    title = "Outside the session's window"
+
+
 class Duplicate(Conflict):
     slug = "duplicate"
     title = "Already exists"

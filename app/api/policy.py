@@ -109,6 +109,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/appointments/{appointment_id}/{action}"): _r(
         CLINICAL, "update", "appointment"
     ),
+    # what happened at the session: staff, as the course outcomes (billing claims the dose
+    # given and the infusion time)
+    ("GET", "/api/v1/appointments/{appointment_id}/record"): _r(STAFF, "read", "session_record"),
     # products, regimens, infusion time
     ("GET", "/api/v1/products"): _r(STAFF),
     ("POST", "/api/v1/products"): _r(ADMIN),

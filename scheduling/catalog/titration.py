@@ -98,3 +98,25 @@ def chair_time(
         observation=observation + (first_dose_extra if first_dose else 0),
         turnover=turnover,
     )
+
+
+# --- a pump's rate in mL/h and the same rate in mg/kg/min --------------------------------------
+
+
+def concentration_mg_per_ml(concentration_pct: float) -> float:
+    """A solution's strength: percent is grams per 100 mL, so 10 % is 100 mg/mL."""
+    return concentration_pct * 10
+
+
+def rate_from_ml_per_hour(ml_per_hour: float, mg_per_ml: float, weight_kg: float) -> float:
+    """The mg/kg/min a pump set to `ml_per_hour` delivers: mL/h x mg/mL / 60 / kg."""
+    if ml_per_hour <= 0 or mg_per_ml <= 0 or weight_kg <= 0:
+        raise ValueError("rate, concentration and weight must be positive")
+    return ml_per_hour * mg_per_ml / 60 / weight_kg
+
+
+def ml_per_hour_from_rate(mg_per_kg_min: float, mg_per_ml: float, weight_kg: float) -> float:
+    """The pump setting that delivers `mg_per_kg_min`: the inverse of `rate_from_ml_per_hour`."""
+    if mg_per_kg_min <= 0 or mg_per_ml <= 0 or weight_kg <= 0:
+        raise ValueError("rate, concentration and weight must be positive")
+    return mg_per_kg_min * weight_kg * 60 / mg_per_ml

@@ -79,7 +79,11 @@ async def cascade(
         day = local_day(appt, tz_name)
         phase = appt.phase or "maintenance"
         movable = appt.status == "booked" and appt.start_at > now
-        if movable and appt.id != keep and appt.id not in fresh:
+        if movable and appt.pinned and appt.id != keep:
+            # A nurse placed it: it stays; only its dose follows, and a misfit is reported.
+            figures = session_figures(course, ctx.product, ctx.patient, phase, first)
+            _keep_pinned(appt, figures, day, result)
+        elif movable and appt.id != keep and appt.id not in fresh:
             window = (
                 window_after(course, previous)
                 if phase == "maintenance" and course.interval_days
@@ -94,6 +98,25 @@ async def cascade(
         course.unbookable = result.problems[0].as_record()
     await session.flush()
     return result
+
+
+def _keep_pinned(
+    appt: Appointment, figures: SessionFigures, day: date, result: CascadeResult
+) -> None:
+    if appt.dose_g is not None and appt.dose_g != figures.dose_g:
+        appt.dose_g = figures.dose_g
+        result.resized.append(appt)
+    booked = _minutes(appt)
+    if figures.chair_minutes > booked:
+        result.problems.append(
+            Unbookable(
+                appt.phase or "maintenance",
+                appt.sequence or 0,
+                Window(day, day, day),
+                f"placed by a nurse, so not moved: needs {figures.chair_minutes} chair minutes "
+                f"and is booked for {booked}",
+            )
+        )
 
 
 def _minutes(appt: Appointment) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import locks, settle
-from core.problems import Conflict, Invalid
+from core.problems import Conflict, Invalid, OutsideWindow
 from patients import service as patients
 from patients.models import Patient
 from patients.schemas import PatientUpdate
@@ -23,8 +23,11 @@ from scheduling.appointments.schemas import AppointmentReschedule
 from scheduling.centers import repository as center_repository
 from scheduling.courses import cascade
 from scheduling.courses import service as courses
+from scheduling.courses import sessions as course_sessions
 from scheduling.courses.models import Course
 from scheduling.courses.schemas import SessionRecordIn
+from scheduling.courses.windows import session_window
+from scheduling.localtime import local_date, zone
 
 MEASURES = frozenset({"weight_kg", "height_cm", "sex"})  # what dosing weight comes from
 
@@ -70,6 +73,8 @@ async def move(
             # Read without the cover lock: that comes last, after the days (core.locks).
             before = await cover.check().uncovered(session, appt.patient_id, locked=False)
             unpaid_before = set(before)
+    if appt.course_id is not None:
+        await _keep_in_window(session, appt, data)
     placed = await booking.reschedule(session, appt, version, data, actor_id)
     if appt.course_id is None:
         return placed, None
@@ -84,6 +89,30 @@ async def move(
             )
     settle.mark(session, settle.COVER, appt.patient_id)
     return placed, changes
+
+
+async def _keep_in_window(
+    session: AsyncSession, appt: Appointment, data: AppointmentReschedule
+) -> None:
+    """A course session moved to another day stays inside its window (409 otherwise) unless
+    the nurse overrides it with a reason; either way a person placed it, so it is pinned: no
+    re-plan moves it back."""
+    assert appt.course_id is not None
+    course = await courses.get_course(session, appt.course_id)
+    ctx = await course_sessions.load_context(session, course)
+    window = await session_window(session, ctx, appt)
+    tz = zone(ctx.center.timezone)
+    day = local_date(data.start or appt.start_at, tz)
+    outside = day not in window
+    if outside and day != local_date(appt.start_at, tz) and not data.override_reason:
+        raise OutsideWindow(
+            f"this {appt.phase} session belongs between {window.earliest.isoformat()} and "
+            f"{window.latest.isoformat()}; to move it anyway, give override_reason",
+            window_start=window.earliest.isoformat(),
+            window_end=window.latest.isoformat(),
+        )
+    appt.outside_window = outside
+    appt.pinned = True
 
 
 @settle.use_case

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Time,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,6 +42,11 @@ class Course(IdMixin, TimestampMixin, Base):
     induction_total_g_per_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 3))
     induction_days: Mapped[int | None] = mapped_column(Integer)
     induction_skips_closures: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The days the induction was booked over: more than ordered when a session as ordered
+    # would last too long (`scheduling/courses/splits.py`). Kept once booked, so a later
+    # change (a lower tolerated rate, a center setting) cannot re-split a dose half given.
+    # None until booked, and for courses booked before splits existed: as ordered.
+    induction_booked_days: Mapped[int | None] = mapped_column(Integer)
     maintenance_g_per_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 3))
     interval_days: Mapped[int | None] = mapped_column(Integer)
     window_min_days: Mapped[int | None] = mapped_column(Integer)
@@ -72,6 +78,10 @@ class Course(IdMixin, TimestampMixin, Base):
             "induction_days IS NULL OR induction_days BETWEEN 1 AND 5", name="induction"
         ),
         CheckConstraint(
+            "induction_booked_days IS NULL OR induction_booked_days BETWEEN 1 AND 14",
+            name="induction_booked_days",
+        ),
+        CheckConstraint(
             "interval_days IS NULL OR "
             "(0 < window_min_days AND window_min_days <= interval_days "
             "AND interval_days <= window_max_days)",
@@ -96,8 +106,30 @@ class CourseChange(IdMixin, Base):
     note: Mapped[str | None] = mapped_column(String(500))
 
 
+# What a nurse records of each infusion reaction (API contract; CTCAE grades 1-5).
+REACTION_KINDS = (
+    "headache",
+    "fever",
+    "chills",
+    "flushing",
+    "rash",
+    "nausea",
+    "hypertension",
+    "hypotension",
+    "chest_tightness",
+    "dyspnea",
+    "anaphylaxis",
+    "other",
+)
+REACTION_ACTIONS = ("none", "slowed", "paused", "stopped", "premedicated")
+# A record's overall severity, as records kept before reactions had detail (revision 0014)
+# said it; newer records derive it from their worst grade (`courses.service.severity`).
+SEVERITIES = ("none", "mild", "moderate", "severe")
+
+
 class SessionRecord(IdMixin, Base):
-    """What happened at a completed session: measured weight, dose given, reaction, scores."""
+    """What happened at a completed session, course or not: measured weight, dose given,
+    reactions, the rate tolerated, pre-infusion screening, scores."""
 
     __tablename__ = "session_records"
 
@@ -107,18 +139,63 @@ class SessionRecord(IdMixin, Base):
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
     dose_given_g: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
+    infusion_minutes: Mapped[int | None] = mapped_column(Integer)
     actual_start: Mapped[datetime | None] = mapped_column(Instant)
     actual_end: Mapped[datetime | None] = mapped_column(Instant)
     reaction: Mapped[str] = mapped_column(String(10), default="none")
+    # Always mg/kg/min (what caps the course). A rate given in mL/h is kept as given, with
+    # the weight it was converted with, so the conversion can be checked later.
     tolerated_rate: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
+    tolerated_rate_ml_per_hour: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+    rate_weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    # Pre-infusion screening (renal function, hydration, thrombosis risk); None: not assessed.
+    creatinine_mg_dl: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
+    egfr_ml_min: Mapped[int | None] = mapped_column(Integer)
+    hydrated: Mapped[bool | None] = mapped_column(Boolean)
+    thrombosis_risk: Mapped[bool | None] = mapped_column(Boolean)
+    notes: Mapped[str | None] = mapped_column(String(2000))
     incat: Mapped[int | None] = mapped_column(Integer)
     i_rods: Mapped[int | None] = mapped_column(Integer)
     mrc_sum: Mapped[int | None] = mapped_column(Integer)
     grip_strength_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
 
     __table_args__ = (
-        CheckConstraint("reaction IN ('none', 'mild', 'moderate', 'severe')", name="reaction"),
+        CheckConstraint(_in("reaction", SEVERITIES), name="reaction"),
         CheckConstraint("incat IS NULL OR incat BETWEEN 0 AND 10", name="incat"),
         CheckConstraint("i_rods IS NULL OR i_rods BETWEEN 0 AND 100", name="i_rods"),
         CheckConstraint("mrc_sum IS NULL OR mrc_sum BETWEEN 0 AND 60", name="mrc_sum"),
+        CheckConstraint(
+            "infusion_minutes IS NULL OR infusion_minutes BETWEEN 1 AND 1440",
+            name="infusion_minutes",
+        ),
+        CheckConstraint(
+            "tolerated_rate_ml_per_hour IS NULL OR tolerated_rate_ml_per_hour > 0",
+            name="tolerated_rate_ml_per_hour",
+        ),
+        CheckConstraint(
+            "creatinine_mg_dl IS NULL OR creatinine_mg_dl BETWEEN 0.1 AND 20",
+            name="creatinine_mg_dl",
+        ),
+        CheckConstraint("egfr_ml_min IS NULL OR egfr_ml_min BETWEEN 1 AND 200", name="egfr"),
+    )
+
+
+class SessionReaction(IdMixin, Base):
+    """One infusion reaction at a session: what it was, how bad (CTCAE), what the nurse did.
+    Rows of their own, not a JSON list, so the database holds the vocabulary and the grades,
+    and "every grade 3 or worse on this product" is a query."""
+
+    __tablename__ = "session_reactions"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("session_records.id"))
+    position: Mapped[int] = mapped_column(Integer)  # the order the nurse gave them in
+    kind: Mapped[str] = mapped_column(String(20))
+    grade: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(15))
+
+    __table_args__ = (
+        UniqueConstraint("record_id", "position"),
+        CheckConstraint(_in("kind", REACTION_KINDS), name="kind"),
+        CheckConstraint("grade BETWEEN 1 AND 5", name="grade"),
+        CheckConstraint(_in("action", REACTION_ACTIONS), name="action"),
     )

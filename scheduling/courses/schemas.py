@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from core.schemas import HHMM, Input, Instant, LocalDate, Output, Text
 from scheduling.appointments.schemas import AppointmentOut
@@ -140,20 +140,87 @@ class CourseSessionOut(AppointmentOut):
     course_changes: CourseChanges | None = None
 
 
-Reaction = Literal["none", "mild", "moderate", "severe"]
+Severity = Literal["none", "mild", "moderate", "severe"]
+ReactionKind = Literal[
+    "headache",
+    "fever",
+    "chills",
+    "flushing",
+    "rash",
+    "nausea",
+    "hypertension",
+    "hypotension",
+    "chest_tightness",
+    "dyspnea",
+    "anaphylaxis",
+    "other",
+]
+ReactionAction = Literal["none", "slowed", "paused", "stopped", "premedicated"]
+# What a reaction that changed the infusion leaves behind: the rate it then ran at is what
+# caps the course's next sessions, so the nurse must give it.
+RATE_CHANGING_ACTIONS = frozenset({"slowed", "paused", "stopped"})
+SEVERE_GRADE = 3  # CTCAE: 3 severe, 4 life-threatening, 5 death
+
+MlPerHour = Annotated[Decimal, Field(gt=0, le=1000, max_digits=5, decimal_places=1)]
+
+
+def _note_text(value: str) -> str:
+    # A note may run over several lines; other control characters are refused.
+    if any((ord(ch) < 32 and ch not in "\n\t") or ord(ch) == 127 for ch in value):
+        raise ValueError("control characters other than line breaks are not allowed")
+    return value
+
+
+Note = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(_note_text),
+]
+
+
+class ReactionIn(Input):
+    kind: ReactionKind
+    grade: int = Field(
+        ge=1,
+        le=5,
+        description="CTCAE grade: 1 mild, 2 moderate, 3 severe, 4 life-threatening, 5 death",
+    )
+    action: ReactionAction = Field(description="what the nurse did about it")
 
 
 class SessionRecordIn(Input):
-    """What happened at a session, recorded when it is completed."""
+    """What happened at a session, recorded when it is completed. A reaction of grade 3 or
+    more, or one the infusion was slowed, paused or stopped for, needs the rate that was
+    tolerated, in mg/kg/min or in mL/h (one of them)."""
 
     weight_kg: Annotated[Decimal, Field(gt=0, lt=500, max_digits=5, decimal_places=1)] | None = None
     dose_given_g: (
         Annotated[Decimal, Field(gt=0, le=1000, max_digits=7, decimal_places=2)] | None
     ) = None
+    infusion_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     actual_start: Instant | None = None
     actual_end: Instant | None = None
-    reaction: Reaction = "none"
+    reactions: list[ReactionIn] | None = Field(default=None, max_length=20)
+    reaction: Severity | None = Field(
+        default=None,
+        description="deprecated: the overall severity alone, as records were kept before "
+        "`reactions`; give `reactions` instead (not both). Anything but `none` needs the "
+        "tolerated rate",
+        json_schema_extra={"deprecated": True},
+    )
     tolerated_rate_mg_per_kg_min: Rate | None = None
+    tolerated_rate_ml_per_hour: MlPerHour | None = Field(
+        default=None,
+        description="the pump rate that was tolerated; converted to mg/kg/min with the course "
+        "product's concentration and the weight (this record's, else the patient's)",
+    )
+    creatinine_mg_dl: (
+        Annotated[Decimal, Field(ge=Decimal("0.1"), le=20, max_digits=4, decimal_places=2)] | None
+    ) = None
+    egfr_ml_min: int | None = Field(default=None, ge=1, le=200, description="mL/min/1.73 m²")
+    hydrated: bool | None = Field(default=None, description="hydration checked and adequate")
+    thrombosis_risk: bool | None = Field(default=None, description="thrombosis risk screened")
+    notes: Note | None = None
     incat: int | None = Field(default=None, ge=0, le=10)
     i_rods: int | None = Field(default=None, ge=0, le=100)
     mrc_sum: int | None = Field(default=None, ge=0, le=60)
@@ -163,11 +230,78 @@ class SessionRecordIn(Input):
 
     @model_validator(mode="after")
     def _consistent(self) -> SessionRecordIn:
-        if self.reaction != "none" and self.tolerated_rate_mg_per_kg_min is None:
-            raise ValueError("after a reaction, give the rate that was tolerated")
+        if self.reactions is not None and self.reaction is not None:
+            raise ValueError("give reactions or the older reaction severity, not both")
+        if (
+            self.tolerated_rate_mg_per_kg_min is not None
+            and self.tolerated_rate_ml_per_hour is not None
+        ):
+            raise ValueError("give the tolerated rate in mg/kg/min or in mL/h, not both")
+        if self.needs_tolerated_rate and not self.gives_tolerated_rate:
+            raise ValueError(
+                "after a reaction of grade 3 or more, or one the infusion was slowed, paused "
+                "or stopped for, give the rate that was tolerated "
+                "(tolerated_rate_mg_per_kg_min or tolerated_rate_ml_per_hour)"
+                if self.reactions
+                else "after a reaction, give the rate that was tolerated"
+            )
         if self.actual_start and self.actual_end and self.actual_end <= self.actual_start:
             raise ValueError("actual_end must be after actual_start")
         return self
+
+    @property
+    def gives_tolerated_rate(self) -> bool:
+        return (
+            self.tolerated_rate_mg_per_kg_min is not None
+            or self.tolerated_rate_ml_per_hour is not None
+        )
+
+    @property
+    def needs_tolerated_rate(self) -> bool:
+        if self.reaction is not None:  # the older form: any reaction at all
+            return self.reaction != "none"
+        return any(
+            r.grade >= SEVERE_GRADE or r.action in RATE_CHANGING_ACTIONS
+            for r in self.reactions or ()
+        )
+
+
+class ReactionOut(Output):
+    kind: ReactionKind
+    grade: int
+    action: ReactionAction
+
+
+class SessionRecordOut(Output):
+    """A session's record. `reaction` is the overall severity: the worst grade of
+    `reactions` (1 mild, 2 moderate, 3 or more severe), or, for a record kept before reactions
+    had detail, the severity recorded then (with `reactions` empty)."""
+
+    appointment_id: uuid.UUID
+    course_id: uuid.UUID | None
+    recorded_at: datetime
+    recorded_by: uuid.UUID | None
+    weight_kg: float | None
+    dose_given_g: float | None
+    infusion_minutes: int | None
+    actual_start: datetime | None
+    actual_end: datetime | None
+    reaction: Severity
+    reactions: list[ReactionOut]
+    tolerated_rate_mg_per_kg_min: float | None
+    tolerated_rate_ml_per_hour: float | None = Field(description="as given, when it was")
+    rate_weight_kg: float | None = Field(
+        description="the weight a rate given in mL/h was converted with"
+    )
+    creatinine_mg_dl: float | None
+    egfr_ml_min: int | None
+    hydrated: bool | None
+    thrombosis_risk: bool | None
+    notes: str | None
+    incat: int | None
+    i_rods: int | None
+    mrc_sum: int | None
+    grip_strength_kg: float | None
 
 
 class OutcomeOut(Output):
@@ -176,7 +310,7 @@ class OutcomeOut(Output):
     recorded_at: datetime
     weight_kg: float | None
     dose_given_g: float | None
-    reaction: Reaction
+    reaction: Severity
     tolerated_rate_mg_per_kg_min: float | None
     incat: int | None
     i_rods: int | None

@@ -4,8 +4,9 @@ its sessions. Flushes; never commits."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import time
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,12 +18,21 @@ from core.repository import get_or_404
 from patients.models import Patient, PatientMeasurement
 from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
-from scheduling.catalog import products, regimens
+from scheduling.catalog import products, regimens, titration
 from scheduling.catalog.dose import MissingMeasurement, dosing_weight
 from scheduling.catalog.models import Product
 from scheduling.centers import repository as center_repository
-from scheduling.courses.models import Course, CourseChange, SessionRecord
+from scheduling.courses.models import (
+    SEVERITIES,
+    Course,
+    CourseChange,
+    SessionReaction,
+    SessionRecord,
+)
 from scheduling.courses.schemas import CourseCreate, SessionRecordIn
+
+RATE_QUANTUM = Decimal("0.0001")  # as tolerated rates are kept (Numeric(8, 4))
+MAX_RATE = Decimal(50)  # mg/kg/min, as schemas.Rate allows, however the rate was given
 
 COURSE_ACTIONS = {
     "hold": ({"active"}, "on_hold"),
@@ -180,28 +190,90 @@ async def act(
 # --- session records -----------------------------------------------------------------------
 
 
+def severity(grades: Iterable[int]) -> str:
+    """A record's overall severity, in the words records used before reactions had detail:
+    the worst CTCAE grade, 1 mild, 2 moderate, 3 and over severe."""
+    worst = max(grades, default=0)
+    return SEVERITIES[min(worst, 3)]
+
+
+async def _tolerated_rate(
+    session: AsyncSession, appt: Appointment, data: SessionRecordIn
+) -> tuple[Decimal | None, Decimal | None]:
+    """The tolerated rate in mg/kg/min, and the weight a rate given in mL/h was converted
+    with. The weight is the one measured at this session, else the patient's current one:
+    the body weight a pump rate is given per, as product labels give their rates."""
+    if data.tolerated_rate_ml_per_hour is None:
+        return data.tolerated_rate_mg_per_kg_min, None
+    if appt.course_id is None:
+        raise Invalid(
+            "a rate in mL/h is converted with the course product's concentration, and this "
+            "appointment belongs to no course: give tolerated_rate_mg_per_kg_min"
+        )
+    course = await get_course(session, appt.course_id)
+    product = await products.get_product(session, course.product_id)
+    weight = data.weight_kg
+    if weight is None:
+        patient = await session.get(Patient, appt.patient_id)
+        weight = patient.weight_kg if patient is not None else None
+    if weight is None:
+        raise Invalid("converting a rate in mL/h needs the patient's weight: give weight_kg")
+    rate = titration.rate_from_ml_per_hour(
+        float(data.tolerated_rate_ml_per_hour),
+        titration.concentration_mg_per_ml(float(product.concentration_pct)),
+        float(weight),
+    )
+    # Rounded down: a cap never rises above what the patient actually tolerated.
+    capped = Decimal(repr(rate)).quantize(RATE_QUANTUM, rounding=ROUND_DOWN)
+    if not 0 < capped <= MAX_RATE:
+        # No figure in the message: with the pump rate it would give the weight away.
+        raise Invalid(
+            f"the tolerated rate in mL/h comes to 0 or more than {MAX_RATE} mg/kg/min at the "
+            "patient's weight and the product's concentration: check the rate and the weight"
+        )
+    return capped, weight
+
+
 async def record_session(
     session: AsyncSession, appt: Appointment, data: SessionRecordIn, actor_id: uuid.UUID | None
 ) -> SessionRecord:
-    """Keep what happened at a completed session. A measured weight becomes the patient's
-    current weight (future doses follow it); a tolerated rate caps the course's later
-    sessions."""
+    """Keep what happened at a completed session, course or not. A measured weight becomes
+    the patient's current weight (future doses follow it); a tolerated rate, given in either
+    unit, caps the course's later sessions."""
+    tolerated, rate_weight = await _tolerated_rate(session, appt, data)
+    reactions = data.reactions or []
     record = SessionRecord(
+        id=uuid.uuid4(),
         appointment_id=appt.id,
         course_id=appt.course_id,
         recorded_by=actor_id,
         weight_kg=data.weight_kg,
         dose_given_g=data.dose_given_g,
+        infusion_minutes=data.infusion_minutes,
         actual_start=data.actual_start,
         actual_end=data.actual_end,
-        reaction=data.reaction,
-        tolerated_rate=data.tolerated_rate_mg_per_kg_min,
+        reaction=data.reaction or severity(r.grade for r in reactions),
+        tolerated_rate=tolerated,
+        tolerated_rate_ml_per_hour=data.tolerated_rate_ml_per_hour,
+        rate_weight_kg=rate_weight,
+        creatinine_mg_dl=data.creatinine_mg_dl,
+        egfr_ml_min=data.egfr_ml_min,
+        hydrated=data.hydrated,
+        thrombosis_risk=data.thrombosis_risk,
+        notes=data.notes,
         incat=data.incat,
         i_rods=data.i_rods,
         mrc_sum=data.mrc_sum,
         grip_strength_kg=data.grip_strength_kg,
     )
     session.add(record)
+    await session.flush()  # the reactions point at it
+    session.add_all(
+        SessionReaction(
+            record_id=record.id, position=i, kind=r.kind, grade=r.grade, action=r.action
+        )
+        for i, r in enumerate(reactions)
+    )
     if data.weight_kg is not None:
         patient = await session.get(Patient, appt.patient_id)
         assert patient is not None
@@ -211,13 +283,29 @@ async def record_session(
                 patient_id=patient.id, weight_kg=data.weight_kg, recorded_by=actor_id
             )
         )
-    tolerated = data.tolerated_rate_mg_per_kg_min
     if appt.course_id is not None and tolerated is not None:
         course = await get_course(session, appt.course_id)
         if course.tolerated_rate is None or tolerated < course.tolerated_rate:
             course.tolerated_rate = tolerated
     await session.flush()
     return record
+
+
+async def get_record(
+    session: AsyncSession, appointment_id: uuid.UUID
+) -> tuple[SessionRecord, list[SessionReaction]]:
+    """An appointment's session record and its reactions in the order given; 404 without one."""
+    record = await session.scalar(
+        select(SessionRecord).where(SessionRecord.appointment_id == appointment_id)
+    )
+    if record is None:
+        raise NotFound("this appointment has no session record")
+    reactions = await session.scalars(
+        select(SessionReaction)
+        .where(SessionReaction.record_id == record.id)
+        .order_by(SessionReaction.position)
+    )
+    return record, list(reactions)
 
 
 async def outcomes(
