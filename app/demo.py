@@ -25,6 +25,8 @@ from patients.service import create_patient
 from scheduling.appointments import booking
 from scheduling.appointments.schemas import AppointmentCreate
 from scheduling.catalog.models import Product
+from scheduling.catalog.products import update_product
+from scheduling.catalog.schemas import ProductUpdate
 from scheduling.centers import service as centers
 from scheduling.centers.models import Center
 from scheduling.centers.schemas import CenterCreate, ChairCreate, ClosureIn
@@ -56,6 +58,17 @@ COURSES: list[tuple[str, str, int, dict[str, object]]] = [
     ("G61.0", "J1576", 7, {"maintenance": None, "preferred_start_time": "11:00"}),
     ("G61.81", "J1568", 21, {"preferred_start_time": "09:30"}),
 ]
+# Demo figures, not real prices: list prices in USD per 500 mg billing unit (one HCPCS unit)
+# of the order published for 10 % IVIG, so billing's work queue shows money at risk. A center
+# enters its own contracted prices. Infliximab stays unpriced: no demo course uses it, and an
+# unknown price shows as no amount, never a guessed one.
+DEMO_PRICES = {
+    "J1561": Decimal("84.00"),  # Gamunex-C
+    "J1459": Decimal("79.00"),  # Privigen
+    "J1569": Decimal("88.00"),  # Gammagard Liquid
+    "J1568": Decimal("72.00"),  # Octagam 10 %
+    "J1576": Decimal("81.00"),  # Panzyga
+}
 COURSE_PATIENTS = len(COURSES)  # the last patients: on a course only, with no other session
 GIVEN = [
     "Ada",
@@ -136,6 +149,7 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
                     return "demo data not loaded: the database already has a center"
                 raise Conflict("the database is not empty; the demo loads only into an empty one")
             rng = random.Random(20261124)
+            await _price_catalog(session)
             center = await centers.create_center(session, _center())
             chairs = []
             for i in range(1, 20):
@@ -209,6 +223,16 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
         )
     finally:
         await db.dispose()
+
+
+async def _price_catalog(session: AsyncSession) -> None:
+    """The demo's prices on the seeded products, before any course is ordered."""
+    products = await session.scalars(
+        select(Product).where(Product.hcpcs_code.in_(DEMO_PRICES)).order_by(Product.name)
+    )
+    for product in products:
+        price = DEMO_PRICES[product.hcpcs_code]
+        await update_product(session, product, ProductUpdate(price_per_unit=price))
 
 
 async def _book_week(session, rng, monday, chairs, patients) -> int:  # type: ignore[no-untyped-def]

@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from insurance import rules
+from insurance import priority, rules
 
 REASON_TEXT = {
     "no_authorization": "no authorization on file for this service",
     "outside_period": "no authorization valid on that date",
-    "units_exhausted": "the authorized units are used up",
+    "units_exhausted": "the authorized units are used up",  # see `why_uncovered`
     "authorization_denied": "the authorization was denied",
     "authorization_pending": "the authorization is still awaiting a decision",
 }
@@ -49,6 +49,16 @@ class Auth:
     margin_days: int
     alert_days: int
 
+    def drew(self, units: int) -> Auth:
+        """This authorization after a session drew `units` from it. Used and left change
+        together: the usage an alert states is computed from `units_used`, the allocation from
+        `units_left`, and an alert written between a draw and the next load must agree with
+        both."""
+        left = self.grant.units_left - units
+        return replace(
+            self, units_used=self.units_used + units, grant=replace(self.grant, units_left=left)
+        )
+
 
 @dataclass(frozen=True)
 class CoursePace:
@@ -58,6 +68,7 @@ class CoursePace:
     service_code: str
     interval_days: int | None
     sessions_left: int | None = None  # not yet booked; None when the course runs to a date
+    ends_on: date | None = None  # the date a course without a number of cycles runs to
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class CoverageTerm:
     payer_id: uuid.UUID
     effective_from: date
     effective_to: date | None
+    turnaround_days: int | None = None  # the payer's: how long a request made today takes
 
 
 @dataclass(frozen=True)
@@ -92,9 +104,89 @@ def _sum(values: Sequence[Decimal | None]) -> Decimal | None:
 
 
 def _severity(due: date, today: date, soon: int) -> str:
+    """For a deadline (a renew-by date, a coverage's end): passed, close, or still far."""
     if due <= today:
         return "critical"
     return "warning" if (due - today).days <= soon else "info"
+
+
+def coverage_on(coverages: Sequence[CoverageTerm], day: date) -> CoverageTerm | None:
+    """The coverage in force on a day, the earliest-starting first."""
+    for c in sorted(coverages, key=lambda c: c.effective_from):
+        if c.effective_from <= day and (c.effective_to is None or day <= c.effective_to):
+            return c
+    return None
+
+
+def _turnaround_on(coverages: Sequence[CoverageTerm], day: date) -> int | None:
+    """The turnaround of the payer covering a day: how late a request for it may be sent."""
+    c = coverage_on(coverages, day)
+    return c.turnaround_days if c is not None else None
+
+
+def _units_of(g: rules.Grant, sessions: Sequence[Session]) -> str:
+    """An authorization's units in words, the billing unit's size taken from the drug of the
+    sessions it applies to."""
+    unit_mg = next((s.need.billing_unit_mg for s in sessions if _applies(g, s.need)), None)
+    return rules.units_label(g.units_type, unit_mg)
+
+
+def why_uncovered(s: Session, auths: Sequence[Auth]) -> str:
+    """Why nobody pays for a session, in the payer's units: when the approved units are used
+    up, the clerk asking for more needs to know which units and how many this session takes."""
+    reason = s.allocation.reason or "no_authorization"
+    if reason != "units_exhausted":
+        return REASON_TEXT.get(reason, "no cover")
+    on_day = [
+        a.grant
+        for a in auths
+        if _applies(a.grant, s.need) and a.grant.valid_from <= s.need.day <= a.grant.valid_to
+    ]
+    # Counted as the payer counts them; billing units when approvals of both kinds ran out,
+    # since those are what a dose change alters.
+    kind: rules.UnitsType = (
+        "visits" if on_day and all(g.units_type == "visits" for g in on_day) else "billing_units"
+    )
+    label = rules.units_label(kind, s.need.billing_unit_mg)
+    if kind == "billing_units" and s.need.dose_g is None:
+        return f"the authorized {label} are used up"
+    needs = rules.session_units(kind, s.need.dose_g, s.need.billing_unit_mg)
+    return f"the authorized {label} are used up; it needs {needs}"
+
+
+def _still_to_book(
+    plan: CoursePace, sessions: Sequence[Session]
+) -> list[tuple[date, Decimal | None]]:
+    """The sessions a course will still need after its last booked one, at its interval, each
+    priced like that last one (the best estimate of a dose not planned yet)."""
+    ours = [s for s in sessions if s.need.course_id == plan.course_id]
+    if not ours or not plan.interval_days:
+        return []
+    last = max(ours, key=lambda s: (s.need.day, s.need.appointment_id))
+    if plan.sessions_left is not None:
+        count = plan.sessions_left
+    elif plan.ends_on is not None:
+        count = max(0, (plan.ends_on - last.need.day).days // plan.interval_days)
+    else:
+        count = 0
+    step = timedelta(days=plan.interval_days)
+    return [(last.need.day + step * k, last.money) for k in range(1, count + 1)]
+
+
+def _at_stake_after(
+    g: rules.Grant,
+    stops: date,
+    sessions: Sequence[Session],
+    upcoming: Sequence[Session],
+    plans: Sequence[CoursePace],
+) -> Decimal | None:
+    """What an authorization that stops paying after `stops` leaves unpaid unless it is
+    renewed: its booked sessions later than that, and those its courses have still to book."""
+    values = [s.money for s in upcoming if _applies(g, s.need) and s.need.day > stops]
+    for plan in plans:
+        if plan.service_code == g.service_code and g.course_id in (None, plan.course_id):
+            values += [money for day, money in _still_to_book(plan, sessions) if day > stops]
+    return _sum(values)
 
 
 def auth_usage(auth: Auth, sessions: Sequence[Session], plans: Sequence[CoursePace]) -> rules.Usage:
@@ -182,13 +274,10 @@ def patient_alerts(
     (a retroactive authorization, or resolved by hand)."""
     alerts: list[AlertSpec] = []
     upcoming = [s for s in sessions if s.need.day >= today]
-    primary = sorted(coverages, key=lambda c: c.effective_from)
 
     def payer_on(day: date) -> uuid.UUID | None:
-        for c in primary:
-            if c.effective_from <= day and (c.effective_to is None or day <= c.effective_to):
-                return c.payer_id
-        return None
+        c = coverage_on(coverages, day)
+        return c.payer_id if c is not None else None
 
     def uncovered(s: Session, severity: str, detail: str) -> AlertSpec:
         return AlertSpec(
@@ -205,12 +294,14 @@ def patient_alerts(
         )
 
     for s in unpaid:
-        why = REASON_TEXT.get(s.allocation.reason or "", "no cover")
+        why = why_uncovered(s, auths)
         alerts.append(uncovered(s, "critical", f"given on {s.need.day} without cover: {why}"))
     for s in upcoming:
         if s.allocation.reason is not None:
-            severity = _severity(s.need.day, today, 7)
-            why = REASON_TEXT[s.allocation.reason]
+            severity = priority.uncovered_session_severity(
+                (s.need.day - today).days, _turnaround_on(coverages, s.need.day)
+            )
+            why = why_uncovered(s, auths)
             alerts.append(uncovered(s, severity, f"session on {s.need.day} is not covered: {why}"))
 
     needed = {p.service_code for p in plans}
@@ -247,12 +338,12 @@ def patient_alerts(
         assert usage.renew_by is not None
         runs_out = usage.projected_exhaustion
         after = runs_out if runs_out is not None else g.valid_to
-        at_risk = _sum([s.money for s in upcoming if _applies(g, s.need) and s.need.day > after])
+        at_risk = _at_stake_after(g, after, sessions, upcoming, plans)
         if runs_out is not None and runs_out <= g.valid_to:
             kind = "auth_units_low"
             detail = (
-                f"{usage.units_remaining} of {usage.units_approved} units left; "
-                f"runs out {runs_out}; renew by {usage.renew_by}"
+                f"{usage.units_remaining} of {usage.units_approved} {_units_of(g, sessions)} "
+                f"left; runs out {runs_out}; renew by {usage.renew_by}"
             )
         elif (usage.renew_by - today).days <= auth.alert_days:
             kind, detail = "auth_expiring", f"ends {g.valid_to}; renew by {usage.renew_by}"
@@ -310,7 +401,9 @@ def next_review(
     harmless (a recompute that changes nothing); late would leave billing uninformed."""
     days: list[date] = []
     for s in sessions:
-        days += [s.need.day - timedelta(days=7), s.need.day, s.need.day + timedelta(days=1)]
+        window = priority.critical_window(_turnaround_on(coverages, s.need.day))
+        turns_critical = s.need.day - timedelta(days=window)
+        days += [turns_critical, s.need.day, s.need.day + timedelta(days=1)]
     for auth in auths:
         g = auth.grant
         days.append(g.valid_to + timedelta(days=1))

@@ -290,7 +290,7 @@ async def uncovered(
         return {}
     sessions = decide(facts).sessions
     return {
-        s.need.appointment_id: alert_rules.REASON_TEXT[s.allocation.reason]
+        s.need.appointment_id: alert_rules.why_uncovered(s, facts.auths)
         for s in sessions
         if s.allocation.reason is not None
     }
@@ -308,7 +308,7 @@ async def uncovered_reason(
     sessions = decide(facts).sessions
     for s in sessions:
         if s.need.appointment_id == appointment_id and s.allocation.reason is not None:
-            return alert_rules.REASON_TEXT[s.allocation.reason]
+            return alert_rules.why_uncovered(s, facts.auths)
     return None
 
 

@@ -29,7 +29,7 @@ from insurance.models import (
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.catalog.models import Product
 from scheduling.centers.models import Center
-from scheduling.courses.models import Course
+from scheduling.courses.models import Course, SessionRecord
 from scheduling.localtime import zone
 
 LIVE = ("open", "acknowledged")
@@ -86,10 +86,13 @@ async def load(
             facts[patient_id] = Facts(today=clock.today(tz))
         return facts[patient_id]
 
+    # `cycles` counts maintenance sessions only (as the booking run does): an induction's days
+    # would otherwise make a course look nearer its end than it is.
     planned = (
         select(func.count())
         .where(
             Appointment.course_id == Course.id,
+            Appointment.phase == "maintenance",
             Appointment.status.in_((*ACTIVE_STATUSES, "completed")),
         )
         .scalar_subquery()
@@ -100,6 +103,7 @@ async def load(
             Course.id,
             Course.interval_days,
             Course.cycles,
+            Course.end_date,
             planned,
             Product.hcpcs_code,
             Center.timezone,
@@ -109,13 +113,13 @@ async def load(
         .where(mine(Course.patient_id), Course.status.in_(("active", "on_hold")))
         .order_by(Course.start_date, Course.id)  # the same course sets the pace every time
     )
-    for patient_id, course_id, interval, cycles, count, hcpcs, tz_name in plans:
+    for patient_id, course_id, interval, cycles, ends_on, count, hcpcs, tz_name in plans:
         left = max(cycles - count, 0) if cycles is not None else None
         of(patient_id, tz_name).plans.append(
-            alert_rules.CoursePace(course_id, hcpcs, interval, left)
+            alert_rules.CoursePace(course_id, hcpcs, interval, left, ends_on)
         )
 
-    def course_sessions(*extra: Any) -> Select[Any]:
+    def course_sessions(*extra: Any, dose: Any = Appointment.dose_g) -> Select[Any]:
         """Course sessions with what their cover depends on: day, drug, dose, price."""
         return (
             select(
@@ -123,7 +127,7 @@ async def load(
                 Appointment.id,
                 _local_day(session),
                 Appointment.course_id,
-                Appointment.dose_g,
+                dose,
                 Product.hcpcs_code,
                 Product.billing_unit_mg,
                 Product.price_per_unit,
@@ -187,9 +191,13 @@ async def load(
             alert_rules.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
         )
 
+    # A session given is paid for, when an authorization arrives, by the dose given (as its
+    # completion would have drawn), not the dose that was planned.
+    given = func.coalesce(SessionRecord.dose_given_g, Appointment.dose_g)
     unpaid = await session.execute(
-        course_sessions(SessionDraw.reason)
+        course_sessions(SessionDraw.reason, dose=given)
         .join(SessionDraw, SessionDraw.appointment_id == Appointment.id)
+        .outerjoin(SessionRecord, SessionRecord.appointment_id == Appointment.id)
         .where(
             mine(SessionDraw.patient_id),
             SessionDraw.consumed.is_(True),
@@ -209,10 +217,15 @@ async def load(
             Coverage.payer_id,
             Coverage.effective_from,
             Coverage.effective_to,
-        ).where(mine(Coverage.patient_id))
+            Payer.turnaround_days,
+        )
+        .join(Payer, Payer.id == Coverage.payer_id)
+        .where(mine(Coverage.patient_id))
     )
-    for owner, coverage_id, payer_id, starts, ends in coverages:
-        of(owner).coverages.append(alert_rules.CoverageTerm(coverage_id, payer_id, starts, ends))
+    for owner, coverage_id, payer_id, starts, ends, turnaround in coverages:
+        of(owner).coverages.append(
+            alert_rules.CoverageTerm(coverage_id, payer_id, starts, ends, turnaround)
+        )
     return facts
 
 

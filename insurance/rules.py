@@ -88,6 +88,16 @@ def session_units(units_type: UnitsType, dose_g: Decimal | None, billing_unit_mg
     return -(-(numerator * 1000) // (denominator * billing_unit_mg))
 
 
+def units_label(units_type: UnitsType, billing_unit_mg: int | None) -> str:
+    """What an authorization's units are, in the payer's words: a visit is a visit, but a
+    billing unit means nothing to a clerk comparing it with the approval letter unless its
+    size is said (a 500 mg IVIG unit is not a 10 mg infliximab one). `billing_unit_mg`: None
+    when no session says which drug it is."""
+    if units_type == "visits":
+        return "visits"
+    return f"billing units ({billing_unit_mg} mg)" if billing_unit_mg else "billing units"
+
+
 @dataclass(frozen=True)
 class Need:
     """One booked session that needs an authorization to be paid."""

@@ -4,7 +4,6 @@ given without cover once an authorization for them arrives. Flushes; never commi
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -70,9 +69,7 @@ async def settle_unpaid(session: AsyncSession, facts: Facts) -> None:
             still.append((need, price, "units_exhausted"))
             continue
         facts.auths = [
-            replace(a, grant=replace(a.grant, units_left=a.grant.units_left - cover.units))
-            if a.grant.authorization_id == cover.authorization_id
-            else a
+            a.drew(cover.units) if a.grant.authorization_id == cover.authorization_id else a
             for a in facts.auths
         ]
     facts.unpaid = still

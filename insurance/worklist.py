@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, union, update
+from sqlalchemy import case, func, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import locks
@@ -17,7 +17,7 @@ from core.db import Database
 from core.outbox import events
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
-from insurance import alert_rules, allocation, facts, rules
+from insurance import alert_rules, allocation, facts, priority, rules
 from insurance.models import Alert, Authorization, Payer, SessionDraw
 from insurance.schemas import AlertAction
 from patients.models import Patient
@@ -25,6 +25,21 @@ from scheduling.courses.models import Course
 
 # Patients per transaction: bounded memory and lock count, few round trips.
 SWEEP_CHUNK = 2000
+
+# The work queue's order, `priority.queue_key` in SQL: most severe first, then the most money
+# at risk (unknown as nothing), then soonest due, then id. Every term ascends, so the keyset
+# pagination can compare rows as tuples: money is negated rather than sorted descending.
+# (`page` is typed for plain columns; it compares and reads back any SQL expression alike.)
+QUEUE_ORDER: list[Any] = [
+    case(
+        {s: i for i, s in enumerate(priority.SEVERITIES)},
+        value=Alert.severity,
+        else_=len(priority.SEVERITIES),
+    ),
+    -func.coalesce(Alert.amount_at_risk, 0),
+    Alert.due_date,
+    Alert.id,
+]
 
 
 async def list_alerts(
@@ -48,7 +63,7 @@ async def list_alerts(
         query = query.where(Alert.patient_id == patient_id)
     if due_before is not None:
         query = query.where(Alert.due_date < due_before)
-    return await page(session, query, [Alert.due_date, Alert.id], limit, cursor)
+    return await page(session, query, QUEUE_ORDER, limit, cursor)
 
 
 async def get_alert(
@@ -158,7 +173,7 @@ async def recompute_patients(
 
 
 async def worklist(session: AsyncSession) -> list[list[Any]]:
-    """One row per live alert for the CSV export, soonest due first."""
+    """One row per live alert for the CSV export, in the work queue's order."""
     rows = await session.execute(
         select(
             Alert.due_date,
@@ -178,7 +193,7 @@ async def worklist(session: AsyncSession) -> list[list[Any]]:
         .outerjoin(Payer, Payer.id == Alert.payer_id)
         .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
         .where(Alert.status.in_(facts.LIVE))
-        .order_by(Alert.due_date, Alert.id)
+        .order_by(*QUEUE_ORDER)
     )
     return [
         [due, sev, kind, st, mrn, f"{family}, {given}", payer, number, amount, detail, aid]

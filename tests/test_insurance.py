@@ -275,7 +275,8 @@ def test_the_work_queue_acts_and_exports(
     course, _, _ = insured_course(nurse, billing)
     alerts = live(billing, course["patient_id"])
     first = alerts[0]
-    assert first["due_date"] <= alerts[1]["due_date"]  # soonest due first
+    urgency = ["critical", "warning", "info"]  # most urgent first
+    assert urgency.index(first["severity"]) <= urgency.index(alerts[1]["severity"])
     ack = billing.post(f"/api/v1/alerts/{first['id']}/acknowledge")
     assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
     assert billing.post(f"/api/v1/alerts/{first['id']}/acknowledge").status_code == 409
@@ -433,7 +434,8 @@ def test_a_blocking_center_books_no_session_insurance_would_not_pay(
     fourth = result["booked"][3]
     late = nurse.patch(
         f"/api/v1/appointments/{fourth['id']}",
-        json={"start": f"{day(91)}T09:00:00-05:00"},
+        # Past the session's window too: the nurse overrides that; insurance still refuses.
+        json={"start": f"{day(91)}T09:00:00-05:00", "override_reason": "patient's request"},
         headers={"If-Match": '"1"'},
     )
     assert late.status_code == 409 and "insurance" in late.json()["detail"]
@@ -443,7 +445,8 @@ def test_a_blocking_center_books_no_session_insurance_would_not_pay(
     second = result["booked"][1]
     pushed = nurse.patch(
         f"/api/v1/appointments/{second['id']}",
-        json={"start": f"{day(49)}T09:00:00-05:00"},
+        # Past the session's window too: the nurse overrides that; insurance still refuses.
+        json={"start": f"{day(49)}T09:00:00-05:00", "override_reason": "patient's request"},
         headers={"If-Match": '"1"'},
     )
     assert pushed.status_code == 409 and "1 session(s)" in pushed.json()["detail"]

@@ -296,7 +296,8 @@ async def list_alerts(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AlertOut]:
-    """The billing work queue, soonest due first."""
+    """The billing work queue, most urgent first: by severity (critical, warning, info), then
+    money at risk (largest first; unknown last), then due date (soonest first)."""
     trail.saw(patient_id)
     items, nxt = await worklist.list_alerts(
         session, kind, status, payer_id, patient_id, due_before, limit, cursor
@@ -360,7 +361,7 @@ CSV_COLUMNS = [
     responses={200: {"content": {"text/csv": {}}, "description": "one row per live alert"}},
 )
 async def worklist_csv(session: Session, _: Allowed) -> Response:
-    """The live alerts as a spreadsheet, soonest due first."""
+    """The live alerts as a spreadsheet, in the work queue's order."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
