@@ -161,6 +161,11 @@ class SessionDraw(Base):
     updated_at: Mapped[datetime] = mapped_column(Instant, default=utcnow, onupdate=utcnow)
 
 
+# Whose work an alert is: a course nothing can book is the nurses' to solve (another day, chair
+# or center, a call to the patient); every other alert is about who pays, billing's.
+NURSING_KINDS = ("course_unbookable",)
+
+
 class Alert(IdMixin, Base):
     """One item on billing's work queue. `subject_id` is the object it is about (an
     authorization, an appointment, a coverage or a course); the database keeps one live alert
@@ -188,6 +193,10 @@ class Alert(IdMixin, Base):
     resolved_at: Mapped[datetime | None] = mapped_column(Instant)
     resolution: Mapped[str | None] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @property
+    def queue(self) -> str:
+        return "nursing" if self.kind in NURSING_KINDS else "billing"
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

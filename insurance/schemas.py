@@ -34,6 +34,7 @@ AlertKind = Literal[
     "course_unbookable",
 ]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
+Queue = Literal["nursing", "billing"]  # see Alert.queue
 Days = Annotated[int, Field(ge=0, le=365)]
 Code = Annotated[
     str,
@@ -198,6 +199,7 @@ class UsageOut(Output):
 class AlertOut(Output):
     id: uuid.UUID
     kind: AlertKind
+    queue: Queue = Field(description="whose work it is: nursing (course_unbookable) or billing")
     status: AlertStatus
     severity: Literal["info", "warning", "critical"]
     due_date: date

@@ -18,7 +18,7 @@ from core.outbox import events
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
 from insurance import alert_rules, allocation, facts, priority, rules
-from insurance.models import Alert, Authorization, Payer, SessionDraw
+from insurance.models import NURSING_KINDS, Alert, Authorization, Payer, SessionDraw
 from insurance.schemas import AlertAction
 from patients.models import Patient
 from scheduling.courses.models import Course
@@ -51,8 +51,13 @@ async def list_alerts(
     due_before: date | None,
     limit: int,
     cursor: str | None,
+    queue: str | None = None,
 ) -> tuple[list[Alert], str | None]:
     query = select(Alert)
+    if queue == "nursing":
+        query = query.where(Alert.kind.in_(NURSING_KINDS))
+    elif queue == "billing":
+        query = query.where(Alert.kind.not_in(NURSING_KINDS))
     if kind is not None:
         query = query.where(Alert.kind == kind)
     if status is not None:
@@ -173,7 +178,8 @@ async def recompute_patients(
 
 
 async def worklist(session: AsyncSession) -> list[list[Any]]:
-    """One row per live alert for the CSV export, in the work queue's order."""
+    """One row per live billing alert for the CSV export, in the work queue's order (a course
+    nothing can book is on the nurses' queue, not billing's)."""
     rows = await session.execute(
         select(
             Alert.due_date,
@@ -192,7 +198,7 @@ async def worklist(session: AsyncSession) -> list[list[Any]]:
         .join(Patient, Patient.id == Alert.patient_id)
         .outerjoin(Payer, Payer.id == Alert.payer_id)
         .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
-        .where(Alert.status.in_(facts.LIVE))
+        .where(Alert.status.in_(facts.LIVE), Alert.kind.not_in(NURSING_KINDS))
         .order_by(*QUEUE_ORDER)
     )
     return [

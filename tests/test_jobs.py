@@ -167,6 +167,13 @@ def test_a_course_the_run_cannot_book_is_flagged_until_it_can(
 
     open_flags = [a for a in flags() if a["status"] == "open"]
     assert len(open_flags) == 1 and "nothing booked" in open_flags[0]["detail"]
+    # It is the nurses' to solve: on their queue, not on billing's (nor in billing's export).
+    assert open_flags[0]["queue"] == "nursing"
+    nursing = nurse.get("/api/v1/alerts", params={"queue": "nursing", "limit": 200}).json()
+    assert open_flags[0]["id"] in {a["id"] for a in nursing["items"]}
+    billing_queue = billing.get("/api/v1/alerts", params={"queue": "billing", "limit": 200})
+    assert open_flags[0]["id"] not in {a["id"] for a in billing_queue.json()["items"]}
+    assert open_flags[0]["id"] not in billing.get("/api/v1/billing/worklist.csv").text
     run(admin, center["id"])  # still stuck: still one alert
     assert len([a for a in flags() if a["status"] == "open"]) == 1
 

@@ -42,6 +42,7 @@ from insurance.schemas import (
     PayerCreate,
     PayerOut,
     PayerUpdate,
+    Queue,
     StatusChangeOut,
     SweepOut,
     UsageOut,
@@ -293,14 +294,16 @@ async def list_alerts(
     payer_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     due_before: Annotated[LocalDate | None, Query()] = None,
+    queue: Queue | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AlertOut]:
-    """The billing work queue, most urgent first: by severity (critical, warning, info), then
-    money at risk (largest first; unknown last), then due date (soonest first)."""
+    """The work queues (`queue`: nursing or billing), most urgent first: by severity
+    (critical, warning, info), then money at risk (largest first; unknown last), then due
+    date (soonest first)."""
     trail.saw(patient_id)
     items, nxt = await worklist.list_alerts(
-        session, kind, status, payer_id, patient_id, due_before, limit, cursor
+        session, kind, status, payer_id, patient_id, due_before, limit, cursor, queue
     )
     return Page[AlertOut](items=[alert_out(a) for a in items], next_cursor=nxt)
 
