@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,11 +17,13 @@ from sqlalchemy import func, select
 
 from app.api import policy
 from app.audit.models import AuditEvent
+from app.auth.models import AccessToken
+from app.auth.service import issue_token, token_digest
 from app.main import ROUTERS, create_app, served
 from app.settings import Settings
 from core.db import Database
 from tests.support.factories import patient_user
-from tests.support.servers import Server
+from tests.support.servers import SECRET, Server
 
 # Path parameters that must take a known value for the route to be reached at all.
 KNOWN = {"action": "cancel", "name": "reminders", "secret": "0" * 72}
@@ -81,6 +84,27 @@ def clients(server: Server, nurse: httpx.Client) -> Iterator[dict[str, httpx.Cli
             client.close()
 
 
+def fresh_token(server: Server, token: str) -> str:
+    """A new token for the user behind `token`."""
+
+    async def issue() -> str:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                user_id = await session.scalar(
+                    select(AccessToken.user_id).where(
+                        AccessToken.token_hash == token_digest(token, SECRET)
+                    )
+                )
+                assert user_id is not None
+                fresh, _ = await issue_token(session, user_id, SECRET, timedelta(hours=1))
+                return fresh
+        finally:
+            await db.dispose()
+
+    return asyncio.run(issue())
+
+
 def audit_rows(server: Server) -> int:
     async def count() -> int:
         db = Database(server.database_url)
@@ -103,11 +127,17 @@ def test_every_role_on_every_route_gets_what_the_table_says(
     before = audit_rows(server)
     audited_calls = 0
     wrong: list[str] = []
-    # Signing out last: it ends the session the other calls use.
-    for method, path in sorted(policy.POLICY, key=lambda key: key[1] == "/api/v1/auth/logout"):
+    # Signing out last (a bearer token's logout or the web session's end): it ends the
+    # session the other calls use.
+    sign_outs = {("POST", "/api/v1/auth/logout"), ("DELETE", "/api/v1/auth/session")}
+    for method, path in sorted(policy.POLICY, key=lambda key: key in sign_outs):
         rule = policy.POLICY[(method, path)]
         url = url_of(path)
         for who, client in clients.items():
+            if (method, path) in sign_outs and who != "anonymous":
+                # Each sign-out with a session of its own: the first one ended the others'.
+                token = client.headers["Authorization"].removeprefix("Bearer ")
+                client.headers["Authorization"] = f"Bearer {fresh_token(server, token)}"
             body: dict[str, Any] | None = {} if method in ("POST", "PATCH", "PUT") else None
             # No If-Match: who may not change a record hears so before any precondition.
             headers = {"Idempotency-Key": uuid.uuid4().hex}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -137,15 +138,30 @@ def _outcome(exc: BaseException) -> str:
 Session = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 
 
+SESSION_COOKIE = "chairside_session"
+CSRF_HEADER = "x-csrf-token"
+
+
 async def authenticate(
     request: Request, session: Session, authorization: Annotated[str | None, Header()] = None
 ) -> auth.Caller:
-    """The caller behind the bearer token (401 otherwise), checked in the request's own
-    transaction; runs once per request."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send Authorization: Bearer <token>")
+    """The caller behind the bearer token, or the web app's session cookie (401 otherwise),
+    checked in the request's own transaction; runs once per request. A change made with the
+    cookie must carry the session's CSRF token: a browser sends cookies to us from any site's
+    page, but only our own pages know that token."""
     settings = get_settings(request)
+    scheme, _, token = (authorization or "").partition(" ")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if authorization is None and cookie:
+        token = cookie
+        csrf = auth.csrf_token(token, settings.secret_key)
+        request.state.csrf_token = csrf
+        if request.method not in READ_METHODS and not hmac.compare_digest(
+            request.headers.get(CSRF_HEADER, ""), csrf
+        ):
+            raise Forbidden("this change needs the session's CSRF token (X-CSRF-Token)")
+    elif scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token>")
     idle = timedelta(minutes=settings.token_idle_minutes)
     state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
     if wall_now() - state.last_used_at >= TOUCH_EVERY:

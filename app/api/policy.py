@@ -73,6 +73,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): OPEN,
     ("POST", "/api/v1/auth/token"): OPEN,
     ("POST", "/api/v1/auth/logout"): _r(SIGNED_IN),
+    ("POST", "/api/v1/auth/session"): OPEN,
+    ("DELETE", "/api/v1/auth/session"): _r(SIGNED_IN),
     ("GET", "/api/v1/auth/me"): _r(SIGNED_IN),
     # centers, chairs, closures, blocks
     ("POST", "/api/v1/centers"): _r(CLINICAL),

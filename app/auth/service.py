@@ -48,6 +48,12 @@ def token_digest(token: str, secret: str) -> bytes:
     return hmac.new(secret.encode(), token.encode(), hashlib.sha256).digest()
 
 
+def csrf_token(token: str, secret: str) -> str:
+    """The CSRF token of a browser session: bound to its session token, so a page from another
+    site, which cannot read our pages, cannot know it (the double-submit pattern, signed)."""
+    return hmac.new(secret.encode(), b"csrf:" + token.encode(), hashlib.sha256).hexdigest()
+
+
 async def create_user(
     session: AsyncSession, email: str, role: str, password: str, patient_id: uuid.UUID | None
 ) -> User:
