@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from app.api import (
     appointments,
@@ -36,6 +37,7 @@ from app.api.middleware import RequestGuard, TestClock
 from app.api.openapi import add_problem_schema, document_errors
 from app.jobs.scheduler import JobScheduler
 from app.settings import Settings, get_settings
+from app.web import pages
 from core.db import Database
 from core.logs import configure_logging
 
@@ -58,6 +60,7 @@ ROUTERS = (
     webhooks.router,
     audit.router,
     users.router,
+    pages.router,
 )
 
 
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         document_errors(router)
         app.include_router(router)
     policy.check(served(ROUTERS))
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     _with_problem_schema(app)
     if settings.test_clock:
         app.add_middleware(TestClock)

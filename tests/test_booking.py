@@ -268,3 +268,51 @@ def test_day_board_shows_chairs_census_and_capacity(nurse: httpx.Client) -> None
         "starts": 1,
     }
     assert slots["10:00"]["census"] == 0
+
+
+def test_a_check_answers_as_booking_would_and_books_nothing(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    patient = make_patient(nurse)["id"]
+    body = {
+        "patient_id": patient,
+        "chair_id": chair["id"],
+        "start": at("09:00"),
+        "duration_minutes": 120,
+    }
+    free = nurse.post("/api/v1/appointments/check", json=body)
+    assert free.status_code == 200 and free.json() == {"bookable": True, "problem": None}
+    first = book(nurse, patient, chair["id"], at("09:00"), 120).json()
+    other = {**body, "patient_id": make_patient(nurse)["id"], "start": at("11:00")}
+    answer = nurse.post("/api/v1/appointments/check", json=other).json()
+    assert answer["bookable"] is False
+    assert answer["problem"]["type"].endswith("/booking-conflict")
+    assert "turnover" in answer["problem"]["detail"] and answer["problem"]["conflicts"] == [
+        first["id"]
+    ]
+    late = nurse.post("/api/v1/appointments/check", json={**other, "start": at("20:00")}).json()
+    assert late["bookable"] is False and "opening hours" in late["problem"]["detail"]
+    listed = nurse.get("/api/v1/appointments", params={"center_id": center["id"], "date": DAY})
+    assert [a["id"] for a in listed.json()["items"]] == [first["id"]]
+
+
+def test_a_move_may_name_the_local_date_and_time(nurse: httpx.Client) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    appt = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00"), 60).json()
+    r = nurse.patch(
+        f"/api/v1/appointments/{appt['id']}",
+        json={"local_date": "2027-01-13", "local_time": "14:30"},
+        headers={"If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["start"], r.json()["end"]) == (
+        at("14:30", "2027-01-13"),
+        at("15:30", "2027-01-13"),
+    )
+    half = nurse.patch(
+        f"/api/v1/appointments/{appt['id']}",
+        json={"local_date": "2027-01-13"},
+        headers={"If-Match": '"2"'},
+    )
+    assert half.status_code == 422

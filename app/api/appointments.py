@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.courses import changes_out
@@ -21,7 +22,8 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from core.schemas import LocalDate, Page
+from core.problems import Problem
+from core.schemas import LocalDate, Output, Page
 from insurance import allocation
 from insurance.allocation import SessionPayment
 from scheduling.appointments import booking
@@ -95,6 +97,31 @@ async def create_appointment(
     trail.saw(appt.patient_id, appt.id)
     out = appointment_out(appt, placed.timezone)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/appointments/{appt.id}")
+
+
+class BookingCheck(Output):
+    bookable: bool
+    problem: dict[str, Any] | None = Field(
+        default=None, description="the problem booking it would answer (type, title, detail…)"
+    )
+
+
+@router.post("/appointments/check", response_model=BookingCheck)
+async def check_appointment(
+    data: AppointmentCreate, caller: Allowed, session: Session, trail: Audited
+) -> BookingCheck:
+    """What booking this would answer, without booking it: every rule runs as for a real
+    booking, and everything it wrote is rolled back (the web app shows it before saving)."""
+    trail.saw(data.patient_id)
+    savepoint = await session.begin_nested()
+    try:
+        await booking.book(session, data, caller.user_id)
+    except Problem as problem:
+        await savepoint.rollback()
+        body = {"type": problem.type, "title": problem.title, "detail": problem.detail}
+        return BookingCheck(bookable=False, problem={**body, **problem.extra})
+    await savepoint.rollback()
+    return BookingCheck(bookable=True)
 
 
 @router.get("/appointments", response_model=Page[AppointmentOut])

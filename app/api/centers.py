@@ -333,6 +333,8 @@ async def _day_board(session: AsyncSession, center: Center, day: date) -> DayBoa
                 phase=a.phase,
                 sequence=a.sequence,
                 coverage=coverage_out(covers.get(a.id)),
+                version=a.version,
+                outside_window=a.outside_window,
             )
         )
     rules = board.rules

@@ -67,6 +67,9 @@ def _r(
 OPEN = Rule(frozenset(), public=True)
 
 POLICY: dict[tuple[str, str], Rule] = {
+    # the web app's pages: shells whose scripts read everything through the API
+    ("GET", "/"): OPEN,
+    ("GET", "/board"): OPEN,
     # operations and sign-in
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
@@ -104,6 +107,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/v1/patients/{patient_id}"): _r(CLINICAL, "update", "patient"),
     # appointments
     ("POST", "/api/v1/appointments"): _r(CLINICAL, "create", "appointment"),
+    ("POST", "/api/v1/appointments/check"): _r(CLINICAL, "search", "appointment"),
     ("GET", "/api/v1/appointments"): _r(STAFF, "search", "appointment"),
     ("GET", "/api/v1/appointments/{appointment_id}"): _r(STAFF, "read", "appointment"),
     ("GET", "/api/v1/appointments/{appointment_id}/history"): _r(STAFF, "read", "appointment"),

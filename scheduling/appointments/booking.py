@@ -137,7 +137,7 @@ async def reschedule(
     if appt.status != "booked":
         raise IllegalTransition(f"a {appt.status} appointment cannot be moved")
     place = await center_repository.chair_at_center(session, data.chair_id or appt.chair_id)
-    start = data.start or appt.start_at
+    start = new_start(data, place.timezone) or appt.start_at
     if data.end is not None:
         end = data.end
     elif data.duration_minutes is not None:
@@ -150,6 +150,13 @@ async def reschedule(
         raise Invalid(problem)
     reason = data.record_reason or data.override_reason
     return await move_span(session, appt, place, start, end, actor_id, reason)
+
+
+def new_start(data: AppointmentReschedule, tz_name: str) -> datetime | None:
+    """Where a move asks the visit to start, if it asks."""
+    if data.local_date is not None and data.local_time is not None:
+        return local_start(data.local_date, data.local_time, tz_name)
+    return data.start
 
 
 async def move_span(

@@ -53,7 +53,12 @@ class AppointmentCreate(Input):
 
 
 class AppointmentReschedule(Input):
+    """Give the new `start` as an instant, or `local_date` + `local_time` in the center's time
+    zone (of the chair it moves to)."""
+
     start: Instant | None = None
+    local_date: LocalDate | None = None
+    local_time: HHMM | None = None
     end: Instant | None = None
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     chair_id: uuid.UUID | None = None
@@ -69,8 +74,13 @@ class AppointmentReschedule(Input):
     def _shape(self) -> AppointmentReschedule:
         if self.end is not None and self.duration_minutes is not None:
             raise ValueError("give either end or duration_minutes, not both")
+        if (self.local_date is None) != (self.local_time is None):
+            raise ValueError("give both local_date and local_time")
+        if self.local_date is not None and self.start is not None:
+            raise ValueError("give either start, or local_date and local_time")
         if (
             self.start is None
+            and self.local_date is None
             and self.end is None
             and self.duration_minutes is None
             and (self.chair_id is None)
@@ -137,6 +147,8 @@ class BoardAppointment(Output):
     phase: Literal["induction", "maintenance"] | None
     sequence: int | None = Field(description="the session's number in its phase")
     coverage: SessionPaymentOut | None = None
+    version: int = Field(description="for If-Match when moving it")
+    outside_window: bool = False
 
 
 class BoardChair(Output):

@@ -102,7 +102,7 @@ async def _keep_in_window(
     ctx = await course_sessions.load_context(session, course)
     window = await session_window(session, ctx, appt)
     tz = zone(ctx.center.timezone)
-    day = local_date(data.start or appt.start_at, tz)
+    day = local_date(booking.new_start(data, ctx.center.timezone) or appt.start_at, tz)
     outside = day not in window
     if outside and day != local_date(appt.start_at, tz) and not data.override_reason:
         raise OutsideWindow(

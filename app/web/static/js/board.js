@@ -1,0 +1,659 @@
+// The day board (and week view): chairs by time on the 15-minute grid, the nurse load under
+// it, booking from an open slot, and what nurses do at the chair. Everything through the API.
+
+import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+
+const STEP = 15 * 60 * 1000;
+const POLL_MS = 5000; // two nurses on one board see each other's changes within seconds
+const STATUS = {
+  booked: { icon: "○", text: "Booked" },
+  checked_in: { icon: "◐", text: "Checked in" },
+  in_progress: { icon: "▶", text: "Infusing" },
+  completed: { icon: "✓", text: "Completed" },
+  cancelled: { icon: "✕", text: "Cancelled" },
+  no_show: { icon: "!", text: "No-show" },
+};
+const ACTIVE = new Set(["booked", "checked_in", "in_progress"]);
+const ACTIONS = {
+  "check-in": ["booked"],
+  start: ["checked_in"],
+  complete: ["in_progress"],
+  "no-show": ["booked"],
+  move: ["booked"],
+  cancel: ["booked", "checked_in"],
+};
+
+const params = new URLSearchParams(window.location.search);
+const state = {
+  view: params.get("view") === "week" ? "week" : "day",
+  centers: [],
+  center: null,
+  date: params.get("date"),
+  board: null,
+  shown: "",
+  visit: null,
+  slot: null,
+  patient: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// --- dates and times in the center's time zone ------------------------------------------
+
+function todayAt(timezone) {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: timezone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+  }).format(new Date());
+  return parts; // en-CA formats as YYYY-MM-DD
+}
+
+function addDays(isoDate, days) {
+  const d = new Date(`${isoDate}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+function mondayOf(isoDate) {
+  const d = new Date(`${isoDate}T12:00:00Z`);
+  return addDays(isoDate, -((d.getUTCDay() + 6) % 7));
+}
+
+// The API gives instants with the center's offset: the wall clock is in the string itself.
+const wall = (instant) => instant.slice(11, 16);
+const longDate = (isoDate) =>
+  new Date(`${isoDate}T12:00:00Z`).toLocaleDateString("en-GB", {
+    weekday: "long",
+    day: "numeric",
+    month: "long",
+    year: "numeric",
+    timeZone: "UTC",
+  });
+
+function phaseText(v) {
+  if (!v.phase) return "Single visit";
+  return `${v.phase === "induction" ? "Loading day" : "Maintenance"} ${v.sequence}`;
+}
+
+// --- loading ---------------------------------------------------------------------------
+
+async function loadCenters() {
+  const page = await api("GET", "/api/v1/centers?limit=200");
+  state.centers = page.items;
+  const select = $("center");
+  select.replaceChildren(...state.centers.map((c) => el("option", { value: c.id }, c.name)));
+  const wanted = params.get("center") || localStorage.getItem("chairside.center");
+  state.center = state.centers.find((c) => c.id === wanted) || state.centers[0] || null;
+  if (state.center) select.value = state.center.id;
+  if (!state.date && state.center) state.date = todayAt(state.center.timezone);
+}
+
+function remember() {
+  const query = new URLSearchParams({ center: state.center.id, date: state.date });
+  if (state.view === "week") query.set("view", "week");
+  history.replaceState(null, "", `/board?${query}`);
+  localStorage.setItem("chairside.center", state.center.id);
+  $("date").value = state.date;
+  const other = new URLSearchParams({ center: state.center.id, date: state.date });
+  if (state.view === "day") other.set("view", "week");
+  $("view-switch").href = `/board?${other}`;
+  $("view-switch").textContent = state.view === "day" ? "Week view" : "Day view";
+}
+
+async function refresh(force = false) {
+  if (!state.center) {
+    $("heading").textContent = "No center yet";
+    return;
+  }
+  remember();
+  if (state.view === "week") return showWeek();
+  const board = await api(
+    "GET",
+    `/api/v1/centers/${state.center.id}/day?date=${encodeURIComponent(state.date)}`,
+  );
+  const shown = JSON.stringify(board);
+  if (!force && shown === state.shown) return;
+  state.board = board;
+  state.shown = shown;
+  showDay(board);
+  $("updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
+}
+
+// --- the day ---------------------------------------------------------------------------
+
+function showDay(board) {
+  $("heading").textContent = `${state.center.name} — ${longDate(board.date)}`;
+  const closed = $("closed");
+  const grid = $("board");
+  $("week").hidden = true;
+  grid.hidden = false;
+  if (!board.opens || !board.closes) {
+    closed.hidden = false;
+    closed.textContent = board.closed_reason
+      ? `Closed: ${board.closed_reason}`
+      : "The center does not open on this day.";
+    grid.replaceChildren();
+    $("load").replaceChildren();
+    return;
+  }
+  closed.hidden = true;
+  const opens = Date.parse(board.opens);
+  const columns = board.slots.length;
+  grid.style.gridTemplateColumns = `minmax(7rem, 8.5rem) repeat(${columns}, minmax(1.5rem, 1fr))`;
+  const cells = [el("div", { class: "corner" }, "Chair")];
+  board.slots.forEach((slot, i) => {
+    if (wall(slot.start).endsWith(":00")) {
+      const label = el("div", { class: "hour" }, wall(slot.start));
+      label.style.gridColumn = `${i + 2} / span ${Math.min(4, columns - i)}`;
+      label.style.gridRow = "1";
+      cells.push(label);
+    }
+  });
+  const inactive = [];
+  board.chairs.forEach((chair, row) => {
+    const line = row + 2;
+    const name = el(
+      "div",
+      { class: "chair" },
+      el("strong", {}, chair.label),
+      el("span", { class: "kind" }, chair.active ? chair.kind : `${chair.kind}, out of service`),
+    );
+    name.style.gridRow = String(line);
+    cells.push(name);
+    const covered = new Set();
+    for (const visit of chair.appointments) {
+      if (!ACTIVE.has(visit.status)) {
+        inactive.push({ chair, visit });
+        continue;
+      }
+      const first = Math.max(0, Math.floor((Date.parse(visit.start) - opens) / STEP));
+      const last = Math.min(columns, Math.ceil((Date.parse(visit.end) - opens) / STEP));
+      for (let c = first; c < last; c += 1) covered.add(c);
+      const card = visitCard(visit, chair);
+      card.style.gridColumn = `${first + 2} / ${last + 2}`;
+      card.style.gridRow = String(line);
+      cells.push(card);
+    }
+    board.slots.forEach((slot, i) => {
+      if (covered.has(i) || !chair.active) return;
+      const cell = el("button", {
+        type: "button",
+        class: "slot",
+        "aria-label": `Book ${chair.label} at ${wall(slot.start)}`,
+        "data-chair": chair.id,
+        "data-start": slot.start,
+        onclick: () => openBooking(chair, slot.start),
+        ondragover: (event) => event.preventDefault(),
+        ondrop: (event) => dropVisit(event, chair, slot.start),
+      });
+      cell.style.gridColumn = String(i + 2);
+      cell.style.gridRow = String(line);
+      cells.push(cell);
+    });
+  });
+  grid.replaceChildren(...cells);
+  showInactive(inactive);
+  showLoad(board);
+}
+
+function visitCard(visit, chair) {
+  const status = STATUS[visit.status];
+  const what = visit.product ? `${visit.product} ${visit.dose_g ?? ""} g` : "";
+  const card = el(
+    "button",
+    {
+      type: "button",
+      class: `visit status-${visit.status}`,
+      draggable: visit.status === "booked" ? "true" : null,
+      "data-visit": visit.id,
+      "aria-label": `${visit.patient_name}, ${wall(visit.start)} to ${wall(visit.end)}, ${chair.label}, ${status.text}`,
+      onclick: () => openVisit(visit, chair),
+      ondragstart: (event) => {
+        event.dataTransfer.setData("text/plain", visit.id);
+        event.dataTransfer.effectAllowed = "move";
+      },
+    },
+    el("span", { class: "name" }, visit.patient_name),
+    el("span", { class: "line" }, [what, phaseText(visit)].filter(Boolean).join(" · ")),
+    el(
+      "span",
+      { class: "state" },
+      el("span", { class: "icon", "aria-hidden": "true" }, status.icon),
+      ` ${status.text} · ${wall(visit.start)}–${wall(visit.end)}`,
+      visit.outside_window ? " · outside window" : "",
+      visit.coverage && visit.coverage.state === "uncovered" ? " · not covered" : "",
+    ),
+  );
+  return card;
+}
+
+function showInactive(inactive) {
+  let box = $("inactive");
+  if (!box) {
+    box = el("details", { id: "inactive", class: "inactive" });
+    $("board").after(box);
+  }
+  box.hidden = inactive.length === 0;
+  box.replaceChildren(
+    el("summary", {}, `Cancelled and missed today (${inactive.length})`),
+    el(
+      "ul",
+      {},
+      inactive.map(({ chair, visit }) =>
+        el(
+          "li",
+          {},
+          el("span", { class: `badge status-${visit.status}` }, STATUS[visit.status].icon, " ", STATUS[visit.status].text),
+          ` ${wall(visit.start)} ${visit.patient_name} (${chair.label})`,
+        ),
+      ),
+    ),
+  );
+}
+
+function showLoad(board) {
+  // The same columns as the board, so a busy morning lines up with its visits.
+  const box = $("load");
+  box.style.gridTemplateColumns = $("board").style.gridTemplateColumns;
+  const cells = [
+    label("Patients in chairs", 1),
+    label("Nurses can look after", 2),
+    label("Starts in 30 min / nurses", 3),
+  ];
+  board.slots.forEach((slot, i) => {
+    const over = slot.census > slot.nurse_capacity;
+    const fill = el("span", { class: "fill" });
+    fill.style.height = `${slot.nurse_capacity ? Math.min(100, (100 * slot.census) / slot.nurse_capacity) : 0}%`;
+    cells.push(
+      place(
+        el(
+          "div",
+          {
+            class: `census${over ? " over" : ""}`,
+            title: `${wall(slot.start)}: ${slot.census} patients, nurses can look after ${slot.nurse_capacity}`,
+          },
+          el("span", { class: "bar" }, fill),
+          el("span", { class: "count" }, String(slot.census)),
+        ),
+        i,
+        1,
+        1,
+      ),
+    );
+    if (wall(slot.start).endsWith(":00")) {
+      cells.push(place(el("div", { class: "capacity" }, String(slot.nurse_capacity)), i, 2, 4));
+    }
+    if (i % 2 === 0) {
+      const next = board.slots[i + 1];
+      const starts = slot.starts + (next ? next.starts : 0);
+      const crowded = slot.nurses > 0 && starts > slot.nurses;
+      cells.push(
+        place(
+          el(
+            "div",
+            {
+              class: `starts${crowded ? " over" : ""}`,
+              title: `${wall(slot.start)}: ${starts} infusion starts for ${slot.nurses} nurses on duty`,
+            },
+            `${starts}/${slot.nurses}`,
+          ),
+          i,
+          3,
+          2,
+        ),
+      );
+    }
+  });
+  box.replaceChildren(...cells);
+}
+
+function label(text, row) {
+  const node = el("div", { class: "label" }, text);
+  node.style.gridRow = String(row);
+  return node;
+}
+
+function place(node, column, row, span) {
+  node.style.gridColumn = `${column + 2} / span ${span}`;
+  node.style.gridRow = String(row);
+  return node;
+}
+
+// --- the week --------------------------------------------------------------------------
+
+async function showWeek() {
+  const start = mondayOf(state.date);
+  const week = await api("GET", `/api/v1/centers/${state.center.id}/week?start=${start}`);
+  $("heading").textContent = `${state.center.name} — week of ${longDate(start)}`;
+  $("board").hidden = true;
+  $("closed").hidden = true;
+  $("load").replaceChildren();
+  const box = $("week");
+  box.hidden = false;
+  box.replaceChildren(
+    ...week.days.map((day) => {
+      const visits = day.chairs.flatMap((c) => c.appointments).filter((v) => ACTIVE.has(v.status) || v.status === "completed");
+      const peak = Math.max(0, ...day.slots.map((s) => s.census));
+      const capacity = Math.max(0, ...day.slots.map((s) => s.nurse_capacity));
+      const query = new URLSearchParams({ center: state.center.id, date: day.date });
+      return el(
+        "section",
+        { class: "day" },
+        el("h2", {}, el("a", { href: `/board?${query}` }, longDate(day.date))),
+        day.opens
+          ? el("p", {}, `${visits.length} visits · busiest ${peak} of ${capacity} patients`)
+          : el("p", { class: "hint" }, day.closed_reason ? `Closed: ${day.closed_reason}` : "Closed"),
+        el(
+          "ul",
+          {},
+          visits
+            .sort((a, b) => a.start.localeCompare(b.start))
+            .map((v) => el("li", {}, `${wall(v.start)} ${v.patient_name}`)),
+        ),
+      );
+    }),
+  );
+}
+
+// --- booking ---------------------------------------------------------------------------
+
+function openBooking(chair, start) {
+  state.slot = { chair, start };
+  state.patient = null;
+  $("book-where").textContent = `${chair.label} (${chair.kind}), ${longDate(state.board.date)}`;
+  $("book-start").value = wall(start);
+  $("patient-search").value = "";
+  $("patient-results").replaceChildren(el("legend", { class: "visually-hidden" }, "Matching patients"));
+  $("book-answer").textContent = "";
+  $("book-course").textContent = "";
+  $("book-dialog").showModal();
+  $("patient-search").focus();
+}
+
+let searchTimer = null;
+$("patient-search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(searchPatients, 250);
+});
+
+async function searchPatients() {
+  const q = $("patient-search").value.trim();
+  const box = $("patient-results");
+  if (q.length < 2) return;
+  const page = await api("POST", "/api/v1/patients/search", { q, limit: 8 });
+  box.replaceChildren(
+    el("legend", { class: "visually-hidden" }, "Matching patients"),
+    ...(page.items.length
+      ? page.items.map((p) =>
+          el(
+            "label",
+            { class: "choice" },
+            el("input", {
+              type: "radio",
+              name: "patient",
+              value: p.id,
+              onchange: () => choosePatient(p),
+            }),
+            ` ${p.family_name}, ${p.given_name} — MRN ${p.mrn} — born ${p.birth_date}`,
+          ),
+        )
+      : [el("p", { class: "hint" }, "No patient matches.")]),
+  );
+}
+
+async function choosePatient(patient) {
+  state.patient = patient;
+  $("book-answer").textContent = "";
+  const courses = await api("GET", `/api/v1/courses?patient_id=${patient.id}&status=active`);
+  const course = courses.items[0];
+  if (!course) {
+    $("book-course").textContent = "No active course: a single visit.";
+    return;
+  }
+  const plan = await api("GET", `/api/v1/courses/${course.id}/plan`);
+  const next = (plan.sessions || []).find((s) => !s.appointment);
+  if (next && next.chair_minutes) {
+    $("book-minutes").value = String(next.chair_minutes);
+    $("book-course").textContent = `Active course: next session needs ${next.chair_minutes} chair minutes (${next.dose_g} g).`;
+  }
+}
+
+function bookingBody() {
+  return {
+    patient_id: state.patient.id,
+    chair_id: state.slot.chair.id,
+    local_date: state.board.date,
+    local_time: $("book-start").value,
+    duration_minutes: Number($("book-minutes").value),
+  };
+}
+
+async function checkBooking() {
+  const answer = $("book-answer");
+  if (!state.patient) {
+    answer.textContent = "Choose a patient first.";
+    return false;
+  }
+  const result = await api("POST", "/api/v1/appointments/check", bookingBody());
+  answer.className = result.bookable ? "answer ok" : "answer bad";
+  answer.textContent = result.bookable ? "Free: this visit can be booked." : result.problem.detail;
+  return result.bookable;
+}
+
+$("book-check").addEventListener("click", () => checkBooking().catch(showProblem("book-answer")));
+$("book-save").addEventListener("click", async () => {
+  try {
+    if (!state.patient) {
+      $("book-answer").textContent = "Choose a patient first.";
+      return;
+    }
+    await api("POST", "/api/v1/appointments", bookingBody());
+    $("book-dialog").close();
+    toast(`Booked ${state.patient.family_name}, ${state.patient.given_name} at ${$("book-start").value}`);
+    await refresh(true);
+  } catch (error) {
+    showProblem("book-answer")(error);
+  }
+});
+
+// --- at the chair ----------------------------------------------------------------------
+
+function openVisit(visit, chair) {
+  state.visit = { visit, chair };
+  const status = STATUS[visit.status];
+  $("visit-title").textContent = visit.patient_name;
+  const facts = [
+    ["MRN", visit.mrn],
+    ["When", `${wall(visit.start)}–${wall(visit.end)}, ${longDate(state.board.date)}`],
+    ["Chair", `${chair.label} (${chair.kind})`],
+    ["Drug", visit.product ? `${visit.product}, ${visit.dose_g} g` : "—"],
+    ["Course", phaseText(visit)],
+    ["Status", `${status.icon} ${status.text}`],
+    ["Insurance", visit.coverage ? (visit.coverage.state === "covered" ? "Covered" : `Not covered (${visit.coverage.reason})`) : "—"],
+  ];
+  $("visit-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("visit-answer").textContent = "";
+  for (const button of $("visit-actions").querySelectorAll("[data-action]")) {
+    button.hidden = !ACTIONS[button.dataset.action].includes(visit.status);
+  }
+  $("visit-dialog").showModal();
+}
+
+$("visit-actions").addEventListener("click", async (event) => {
+  const action = event.target.closest("[data-action]")?.dataset.action;
+  if (!action) return;
+  const { visit } = state.visit;
+  if (action === "move") return openMove();
+  if (action === "cancel") return $("cancel-dialog").showModal();
+  if (action === "complete") return $("complete-dialog").showModal();
+  try {
+    await api("POST", `/api/v1/appointments/${visit.id}/${action}`);
+    $("visit-dialog").close();
+    toast(`${visit.patient_name}: ${event.target.textContent.replace("…", "").toLowerCase()} done`);
+    await refresh(true);
+  } catch (error) {
+    showProblem("visit-answer")(error);
+  }
+});
+
+function openMove() {
+  const { visit, chair } = state.visit;
+  $("move-date").value = state.board.date;
+  $("move-time").value = wall(visit.start);
+  $("move-chair").replaceChildren(
+    ...state.board.chairs
+      .filter((c) => c.active)
+      .map((c) => el("option", { value: c.id, selected: c.id === chair.id }, `${c.label} (${c.kind})`)),
+  );
+  $("move-reason").value = "";
+  $("move-answer").textContent = "";
+  $("move-dialog").showModal();
+}
+
+$("move-save").addEventListener("click", async () => {
+  const { visit } = state.visit;
+  const body = {
+    local_date: $("move-date").value,
+    local_time: $("move-time").value,
+    chair_id: $("move-chair").value,
+  };
+  const reason = $("move-reason").value.trim();
+  if (reason) body.override_reason = reason;
+  try {
+    await patchVisit(visit, body);
+    $("move-dialog").close();
+    $("visit-dialog").close();
+    toast(`${visit.patient_name} moved to ${body.local_time}`);
+    await refresh(true);
+  } catch (error) {
+    showProblem("move-answer")(error);
+  }
+});
+
+async function patchVisit(visit, body) {
+  const response = await fetch(`/api/v1/appointments/${visit.id}`, {
+    method: "PATCH",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "If-Match": `"${visit.version}"`,
+      "X-CSRF-Token": (await signedIn()).csrf_token,
+    },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = await response.json();
+  if (!response.ok) throw new ApiProblem(response.status, data);
+  return data;
+}
+
+async function dropVisit(event, chair, start) {
+  event.preventDefault();
+  const id = event.dataTransfer.getData("text/plain");
+  const visit = state.board.chairs.flatMap((c) => c.appointments).find((v) => v.id === id);
+  if (!visit) return;
+  try {
+    await patchVisit(visit, { local_date: state.board.date, local_time: wall(start), chair_id: chair.id });
+    toast(`${visit.patient_name} moved to ${chair.label} at ${wall(start)}`);
+  } catch (error) {
+    toast(error.message);
+  }
+  await refresh(true);
+}
+
+$("cancel-save").addEventListener("click", async () => {
+  const { visit } = state.visit;
+  try {
+    await api("POST", `/api/v1/appointments/${visit.id}/cancel`);
+    $("cancel-dialog").close();
+    $("visit-dialog").close();
+    toast(`${visit.patient_name}'s visit cancelled (${$("cancel-reason").value})`);
+    await refresh(true);
+  } catch (error) {
+    showProblem("cancel-answer")(error);
+  }
+});
+
+$("complete-save").addEventListener("click", async () => {
+  const { visit } = state.visit;
+  const record = {};
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  if (number("rec-weight") !== null) record.weight_kg = number("rec-weight");
+  if (number("rec-dose") !== null) record.dose_given_g = number("rec-dose");
+  if ($("rec-kind").value) {
+    record.reactions = [
+      { kind: $("rec-kind").value, grade: Number($("rec-grade").value), action: $("rec-action").value },
+    ];
+  }
+  if (number("rec-rate") !== null) {
+    const field = $("rec-unit").value === "ml" ? "tolerated_rate_ml_per_hour" : "tolerated_rate_mg_per_kg_min";
+    record[field] = number("rec-rate");
+  }
+  if ($("rec-notes").value.trim()) record.notes = $("rec-notes").value.trim();
+  try {
+    await api("POST", `/api/v1/appointments/${visit.id}/complete`, record);
+    $("complete-dialog").close();
+    $("visit-dialog").close();
+    toast(`${visit.patient_name}: infusion completed`);
+    await refresh(true);
+  } catch (error) {
+    showProblem("complete-answer")(error);
+  }
+});
+
+function showProblem(id) {
+  return (error) => {
+    const box = $(id);
+    box.className = "answer bad";
+    if (error instanceof ApiProblem && error.body.errors) {
+      box.textContent = error.body.errors.map((e) => e.msg).join("; ");
+    } else {
+      box.textContent = error.message;
+    }
+  };
+}
+
+// --- wiring ----------------------------------------------------------------------------
+
+for (const close of document.querySelectorAll("[data-close]")) {
+  close.addEventListener("click", () => close.closest("dialog").close());
+}
+$("center").addEventListener("change", () => {
+  state.center = state.centers.find((c) => c.id === $("center").value);
+  refresh(true);
+});
+$("date").addEventListener("change", () => {
+  if ($("date").value) {
+    state.date = $("date").value;
+    refresh(true);
+  }
+});
+$("prev").addEventListener("click", () => {
+  state.date = addDays(state.date, state.view === "week" ? -7 : -1);
+  refresh(true);
+});
+$("next").addEventListener("click", () => {
+  state.date = addDays(state.date, state.view === "week" ? 7 : 1);
+  refresh(true);
+});
+$("today").addEventListener("click", () => {
+  state.date = todayAt(state.center.timezone);
+  refresh(true);
+});
+
+function dialogOpen() {
+  return [...document.querySelectorAll("dialog")].some((d) => d.open);
+}
+
+async function start() {
+  await signedIn();
+  await loadCenters();
+  await refresh(true);
+  setInterval(() => {
+    if (state.view === "day" && !document.hidden && !dialogOpen()) refresh().catch(() => {});
+  }, POLL_MS);
+}
+
+start().catch((error) => toast(error.message));
