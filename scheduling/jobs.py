@@ -114,8 +114,8 @@ def has_work(
     maintenance: int,
 ) -> bool:
     """Whether a booking run could book anything for the course now (see `book_through`)."""
-    if course.unbookable or (course.induction_days and induction < course.induction_days):
-        return True  # stuck last time, or loading days still to book or replace
+    if course.unbookable or induction < course_sessions.induction_days_of(course):
+        return True  # stuck last time, or loading days still to book or replace (a split too)
     if not course.interval_days:
         return False
     if course.cycles is not None and maintenance >= course.cycles:

@@ -96,7 +96,7 @@ def test_induction_then_maintenance_are_booked_inside_their_windows(nurse: httpx
     assert again["booked"] == []
 
     plan = nurse.get(f"/api/v1/courses/{course['id']}/plan", params={"through": through}).json()
-    # The plan lists upcoming sessions (from today); these are all in 2027.
+    # The plan lists the whole course in order, each booked session where it was booked.
     sessions = plan["sessions"]
     assert [s["appointment"]["id"] for s in sessions if s["appointment"]] == [
         a["id"] for a in booked
@@ -292,7 +292,8 @@ def test_completing_a_session_records_it_and_shapes_the_next(nurse: httpx.Client
     assert done.status_code == 200 and done.json()["status"] == "completed"
 
     after = nurse.get(f"/api/v1/courses/{course['id']}/plan", params=through).json()["sessions"]
-    nxt = after[0]
+    given, nxt = after[0], after[1]  # the plan keeps the session given, with its record
+    assert given["appointment"]["status"] == "completed" and given["record"]["weight_kg"] == 80
     assert nxt["dose_g"] == 80.0  # the measured weight sets the next dose
     assert nxt["chair_minutes"] > projected["chair_minutes"]  # capped at 4 mg/kg/min now
     outcomes = nurse.get(f"/api/v1/courses/{course['id']}/outcomes").json()

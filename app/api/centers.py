@@ -64,6 +64,8 @@ def center_out(center: Center) -> CenterOut:
         timezone=center.timezone,
         patients_per_nurse=center.patients_per_nurse,
         turnover_minutes=center.turnover_minutes,
+        checkin_opens_minutes=center.checkin_opens_minutes,
+        max_session_minutes=center.max_session_minutes,
         coverage_policy=center.coverage_policy,
         booking_horizon_days=center.booking_horizon_days,
         auto_book_at=center.auto_book_at.strftime("%H:%M"),

@@ -21,7 +21,7 @@ from scheduling.courses import cascade
 from scheduling.courses import plan as course_plan
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
-from scheduling.courses.models import Course
+from scheduling.courses.models import Course, SessionRecord
 from scheduling.courses.schemas import (
     BookingResult,
     BookThrough,
@@ -31,7 +31,9 @@ from scheduling.courses.schemas import (
     CourseOut,
     CoursePlan,
     CourseStatus,
+    DoseSplit,
     OutcomeOut,
+    PlannedRecord,
     PlannedSession,
     SessionAppointment,
 )
@@ -97,22 +99,52 @@ def session_out(a: Appointment, tz_name: str) -> SessionAppointment:
     )
 
 
+def record_summary(r: SessionRecord, tz_name: str) -> PlannedRecord:
+    tz = zone(tz_name)
+    return PlannedRecord(
+        recorded_at=r.recorded_at.astimezone(tz),
+        weight_kg=float(r.weight_kg) if r.weight_kg is not None else None,
+        dose_given_g=float(r.dose_given_g) if r.dose_given_g is not None else None,
+        actual_start=r.actual_start.astimezone(tz) if r.actual_start else None,
+        actual_end=r.actual_end.astimezone(tz) if r.actual_end else None,
+        reaction=r.reaction,
+        tolerated_rate_mg_per_kg_min=float(r.tolerated_rate) if r.tolerated_rate else None,
+    )
+
+
 def planned_out(
     e: course_plan.PlanEntry, tz_name: str, cover: SessionPayment | None = None
 ) -> PlannedSession:
     shown = coverage_out(cover)
+    appt = e.appointment
     return PlannedSession(
         coverage=shown.state if shown is not None else "unknown",
         coverage_reason=shown.reason if shown is not None else None,
         phase=e.phase,
         sequence=e.sequence,
+        dose_number=e.dose_number,
         window_start=e.window.earliest,
         window_end=e.window.latest,
         target_date=e.window.target,
-        appointment=session_out(e.appointment, tz_name) if e.appointment else None,
+        appointment=session_out(appt, tz_name) if appt else None,
+        record=record_summary(e.record, tz_name) if e.record else None,
         dose_g=float(e.dose_g) if e.dose_g is not None else None,
         chair_minutes=e.chair_minutes,
+        outside_window=appt.outside_window if appt else False,
+        pinned=appt.pinned if appt else False,
         unbookable_reason=e.unbookable_reason,
+    )
+
+
+def split_out(s: course_sessions.PhaseSplit) -> DoseSplit:
+    return DoseSplit(
+        phase=s.phase,
+        ordered_days=s.split.ordered_days,
+        days=s.days,
+        minutes_as_ordered=s.split.minutes_as_ordered,
+        session_minutes=s.split.longest,
+        max_session_minutes=s.limit.minutes,
+        detail=s.detail(),
     )
 
 
@@ -224,17 +256,18 @@ async def read_course_plan(
     trail.saw(course.patient_id)
     center = await course_sessions.center_of(session, course)
     today = course_sessions.today_at(center)
-    entries = await course_plan.plan(session, course, today, through or today + PLAN_HORIZON)
+    shown = await course_plan.plan(session, course, today, through or today + PLAN_HORIZON)
     covers = await allocation.covers_of(
-        session, [e.appointment.id for e in entries if e.appointment]
+        session, [e.appointment.id for e in shown.entries if e.appointment]
     )
     return CoursePlan(
         course_id=course.id,
         status=course.status,
         sessions=[
             planned_out(e, center.timezone, covers.get(e.appointment.id) if e.appointment else None)
-            for e in entries
+            for e in shown.entries
         ],
+        splits=[split_out(s) for s in shown.splits],
     )
 
 

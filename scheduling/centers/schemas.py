@@ -60,6 +60,19 @@ class CenterCreate(Input):
     patients_per_nurse: int = Field(ge=1, le=20)
     staffing: list[StaffingIn] = Field(default_factory=list, max_length=200)
     turnover_minutes: int = Field(default=15, ge=0, le=120)
+    checkin_opens_minutes: int = Field(
+        default=120,
+        ge=0,
+        le=1440,
+        description="check-in opens this long before a visit's start (never before its day)",
+    )
+    max_session_minutes: int = Field(
+        default=480,
+        ge=60,
+        le=1440,
+        description="the longest a course session may hold a chair; a longer dose is split "
+        "over more days",
+    )
     coverage_policy: CoveragePolicy = Field(
         default="warn",
         description="a course session no authorization covers: booked and flagged, or refused",
@@ -80,6 +93,8 @@ class CenterUpdate(Input):
     patients_per_nurse: int | None = Field(default=None, ge=1, le=20)
     staffing: list[StaffingIn] | None = Field(default=None, max_length=200)
     turnover_minutes: int | None = Field(default=None, ge=0, le=120)
+    checkin_opens_minutes: int | None = Field(default=None, ge=0, le=1440)
+    max_session_minutes: int | None = Field(default=None, ge=60, le=1440)
     coverage_policy: CoveragePolicy | None = None
     booking_horizon_days: int | None = Field(default=None, ge=1, le=366)
     auto_book_at: HHMM | None = None
@@ -107,6 +122,8 @@ class CenterOut(Output):
     timezone: str
     patients_per_nurse: int
     turnover_minutes: int
+    checkin_opens_minutes: int
+    max_session_minutes: int
     coverage_policy: CoveragePolicy
     booking_horizon_days: int
     auto_book_at: str

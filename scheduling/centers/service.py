@@ -74,6 +74,8 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         timezone=_checked_zone(data.timezone),
         patients_per_nurse=data.patients_per_nurse,
         turnover_minutes=data.turnover_minutes,
+        checkin_opens_minutes=data.checkin_opens_minutes,
+        max_session_minutes=data.max_session_minutes,
         coverage_policy=data.coverage_policy,
         booking_horizon_days=data.booking_horizon_days,
         auto_book_at=time.fromisoformat(data.auto_book_at),
@@ -99,6 +101,11 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.patients_per_nurse = data.patients_per_nurse
     if data.turnover_minutes is not None:
         center.turnover_minutes = data.turnover_minutes
+    if data.checkin_opens_minutes is not None:
+        center.checkin_opens_minutes = data.checkin_opens_minutes
+    if data.max_session_minutes is not None:
+        # Inductions already booked keep their days; only what is booked next follows it.
+        center.max_session_minutes = data.max_session_minutes
     if data.coverage_policy is not None:
         center.coverage_policy = data.coverage_policy
     if data.booking_horizon_days is not None:

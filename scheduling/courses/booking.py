@@ -24,14 +24,18 @@ from scheduling.courses.recurrence import (
     induction_days,
 )
 from scheduling.courses.sessions import (
+    MOST_INDUCTION_DAYS,
     Booked,
     Context,
     Unbookable,
     center_of,
+    induction_days_of,
+    induction_split,
     last_sequence,
     load_context,
     local_day,
     lost_days_are_final,
+    maintenance_split,
     next_loading_day,
     session_figures,
     today_at,
@@ -66,7 +70,35 @@ async def book_course(
         raise Invalid("book at most a year ahead")
     result = await book_through(session, course, through, actor_id)
     settle.mark(session, settle.COVER, course.patient_id)
+    # The nurse booking it hears at once that the course is stuck; the nightly run would
+    # only find it again hours later.
+    if (stuck := result.unbookable) is None:
+        settle.mark(session, settle.COURSE_BOOKED, course.id)
+    else:
+        settle.mark(session, settle.COURSE_UNBOOKABLE, (course.id, stuck.summary()))
     return course, center, result
+
+
+@settle.use_case
+async def flag_if_too_long(session: AsyncSession, course: Course) -> Unbookable | None:
+    """A course that no booking can place whatever the calendar (a session too long for the
+    center even split over the most days, or a maintenance dose that would need two), put on
+    the nurses' queue as soon as it is ordered; None when its sessions fit."""
+    ctx = await load_context(session, course)
+    window = Window(course.start_date, course.start_date, course.start_date)
+    stuck: Unbookable | None = None
+    loading = bool(course.induction_days and course.induction_total_g_per_kg is not None)
+    if loading and (why := induction_split(ctx).unbookable()) is not None:
+        stuck = Unbookable("induction", 1, window, why)
+    # After an induction the first maintenance dose is not the course's first session.
+    elif (
+        course.interval_days
+        and (why := maintenance_split(ctx, first=not loading).unbookable()) is not None
+    ):
+        stuck = Unbookable("maintenance", 1, window_after(course, None), why)
+    if stuck is not None:
+        settle.mark(session, settle.COURSE_UNBOOKABLE, (course.id, stuck.summary()))
+    return stuck
 
 
 async def book_through(
@@ -114,28 +146,35 @@ async def _book_induction(
     booked: list[Appointment],
 ) -> Unbookable | None:
     course = ctx.course
-    count = course.induction_days or 1
+    # Numbers are never reused: an induction booked again after every day was lost goes on.
+    sequence = await last_sequence(session, course.id, "induction")
+    window = Window(course.start_date, course.start_date, course.start_date)
+    split = induction_split(ctx)
+    if split.days is None:  # no number of days makes each session short enough
+        return Unbookable("induction", sequence + 1, window, split.unbookable() or split.detail())
+    count = split.days
     first_day = max(course.start_date, today_at(ctx.center))
     calendar = await ctx.days.calendar(session, first_day, first_day + timedelta(days=count + 14))
 
     def is_open(day: date) -> bool:
         return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
 
-    window = Window(course.start_date, course.start_date, course.start_date)
     try:
-        days = induction_days(first_day, count, is_open, course.induction_skips_closures)
+        days = induction_days(
+            first_day, count, is_open, course.induction_skips_closures, most=MOST_INDUCTION_DAYS
+        )
     except InductionImpossible as exc:
-        return Unbookable("induction", 1, window, str(exc))
+        return Unbookable("induction", sequence + 1, window, str(exc))
     chair: uuid.UUID | None = None
     placed: list[Appointment] = []
     try:
         async with session.begin_nested():  # all days or none
-            for sequence, day in enumerate(days, start=1):
+            for index, day in enumerate(days):
                 figures = session_figures(
-                    course, ctx.product, ctx.patient, "induction", sequence == 1
+                    course, ctx.product, ctx.patient, "induction", index == 0, days=count
                 )
                 result = await book_day(
-                    session, ctx, day, "induction", sequence, figures, chair, actor_id
+                    session, ctx, day, "induction", sequence + index + 1, figures, chair, actor_id
                 )
                 if isinstance(result, str):
                     raise _InductionFailed(result, day)
@@ -144,8 +183,13 @@ async def _book_induction(
     except _InductionFailed as failed:
         ctx.withdraw(placed)  # all days or none: those already placed were rolled back
         return Unbookable(
-            "induction", 1, window, f"{failed.reason} on {failed.day.isoformat()}: nothing booked"
+            "induction",
+            sequence + 1,
+            window,
+            f"{failed.reason} on {failed.day.isoformat()}: nothing booked",
         )
+    # Kept: the plan, a re-plan and lost days share the dose over these days from now on.
+    course.induction_booked_days = count
     booked.extend(placed)
     ctx.sessions.extend(placed)
     return None
@@ -175,7 +219,10 @@ async def _book_maintenance(
             return None
         sequence += 1
         count += 1
-        figures = session_figures(course, ctx.product, ctx.patient, "maintenance", not ctx.sessions)
+        first = not ctx.sessions
+        if (too_long := maintenance_split(ctx, first).unbookable()) is not None:
+            return Unbookable("maintenance", sequence, window, too_long)
+        figures = session_figures(course, ctx.product, ctx.patient, "maintenance", first)
         reasons: list[str] = []
         placed: Appointment | None = None
         for day in days_by_preference(window, course.preferred_weekdays):
@@ -215,7 +262,7 @@ async def _replace_lost_days(
     until maintenance begins; from then on it is the doctor's call."""
     course = ctx.course
     given = [a for a in ctx.sessions if a.phase == "induction"]
-    missing = (course.induction_days or 0) - len(given)
+    missing = induction_days_of(course) - len(given)
     if not given or missing <= 0 or lost_days_are_final(ctx):
         return [], []  # not booked yet (a booking run books it whole), complete, or too late
     start = await next_loading_day(session, ctx)
@@ -233,7 +280,9 @@ async def _replace_lost_days(
         )
         return [], [Unbookable("induction", sequence + 1, window, reason)]
     try:
-        days = induction_days(start, missing, is_open, course.induction_skips_closures)
+        days = induction_days(
+            start, missing, is_open, course.induction_skips_closures, most=MOST_INDUCTION_DAYS
+        )
     except InductionImpossible as exc:
         return [], [Unbookable("induction", sequence + 1, window, str(exc))]
     figures = session_figures(course, ctx.product, ctx.patient, "induction", False)

@@ -53,19 +53,25 @@ class InductionImpossible(ValueError):
 
 
 def induction_days(
-    start: date, count: int, is_open: Callable[[date], bool], skip_closed: bool, horizon: int = 14
+    start: date,
+    count: int,
+    is_open: Callable[[date], bool],
+    skip_closed: bool,
+    horizon: int = 14,
+    most: int = 5,
 ) -> list[date]:
-    """`count` consecutive open days from `start`.
+    """`count` consecutive open days from `start`, looking at most `horizon` days past them.
 
     Closed days in between are skipped only when the regimen allows it; otherwise the loading
-    course cannot be given as ordered and InductionImpossible says why.
+    course cannot be given as ordered and InductionImpossible says why. An order has 1 to 5
+    days; a dose split over more (see `splits.py`) passes its own `most`.
     """
-    if not 1 <= count <= 5:
-        raise ValueError("an induction lasts 1 to 5 days")
+    if not 1 <= count <= most:
+        raise ValueError(f"an induction lasts 1 to {most} days")
     days: list[date] = []
     day = start
     while len(days) < count:
-        if (day - start).days > horizon:
+        if (day - start).days >= count + horizon:
             raise InductionImpossible(f"the center is not open on {count} days near {start}")
         if is_open(day):
             days.append(day)

@@ -96,15 +96,41 @@ class SessionAppointment(Output):
     status: str
 
 
+class PlannedRecord(Output):
+    """What was recorded at a session given (the whole record: `GET
+    /appointments/{id}/record`)."""
+
+    recorded_at: datetime
+    weight_kg: float | None
+    dose_given_g: float | None
+    actual_start: datetime | None
+    actual_end: datetime | None
+    reaction: str
+    tolerated_rate_mg_per_kg_min: float | None
+
+
 class PlannedSession(Output):
     phase: Literal["induction", "maintenance"]
-    sequence: int
+    sequence: int = Field(
+        description="the session's own number in its phase: never reused or renumbered (a "
+        "lost session keeps its number, and the one making it up comes at the end)"
+    )
+    dose_number: int | None = Field(
+        default=None,
+        description="which dose of its phase this is, counting those given, booked and due; "
+        "null for a lost (cancelled or missed) session",
+    )
     window_start: date
     window_end: date
     target_date: date
     appointment: SessionAppointment | None
+    record: PlannedRecord | None = Field(default=None, description="once it has been given")
     dose_g: float | None
     chair_minutes: int | None
+    outside_window: bool = Field(
+        default=False, description="a nurse placed it outside its window (`override_reason`)"
+    )
+    pinned: bool = Field(default=False, description="placed by a person: re-plans leave it")
     coverage: Literal["covered", "uncovered", "unknown"] = Field(
         default="unknown", description="unknown until the session is booked"
     )
@@ -112,10 +138,29 @@ class PlannedSession(Output):
     unbookable_reason: str | None = None
 
 
+class DoseSplit(Output):
+    """A phase whose dose one session per day as ordered cannot give: split over more days,
+    or (`days` null) not even then."""
+
+    phase: Literal["induction", "maintenance"]
+    ordered_days: int
+    days: int | None
+    minutes_as_ordered: int = Field(description="the longest session over the days ordered")
+    session_minutes: int = Field(description="the longest session over `days` (or the most)")
+    max_session_minutes: int = Field(
+        description="the longest a session may last: the center's setting or longest opening"
+    )
+    detail: str
+
+
 class CoursePlan(Output):
+    """The whole course in order: sessions given (with their record), lost, booked, and
+    those still due up to `through`."""
+
     course_id: uuid.UUID
     status: CourseStatus
     sessions: list[PlannedSession]
+    splits: list[DoseSplit] = Field(default_factory=list)
 
 
 class BookingResult(Output):

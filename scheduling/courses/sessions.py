@@ -28,9 +28,15 @@ from scheduling.courses.recurrence import (
     Window,
     maintenance_window,
 )
+from scheduling.courses.splits import Split, equal_parts, given_over, split_dose
 from scheduling.localtime import zone
 
 # --- dose and chair time of one session ------------------------------------------------------
+
+# A split induction lasts at most two weeks of consecutive days (the planner's look-ahead).
+MOST_INDUCTION_DAYS = 14
+# A maintenance dose too long for one session is given over two days, as prescribers do.
+MOST_MAINTENANCE_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -39,17 +45,9 @@ class SessionFigures:
     chair_minutes: int
 
 
-def session_figures(
-    course: Course, product: Product, patient: Patient, phase: str, first: bool
-) -> SessionFigures:
-    per_kg = (
-        course.induction_total_g_per_kg / (course.induction_days or 1)
-        if phase == "induction" and course.induction_total_g_per_kg is not None
-        else course.maintenance_g_per_kg
-    )
-    assert per_kg is not None
+def _dosing_weight(course: Course, patient: Patient) -> float:
     try:
-        weight = dosing_weight(
+        return dosing_weight(
             float(patient.weight_kg) if patient.weight_kg is not None else None,
             float(patient.height_cm) if patient.height_cm is not None else None,
             patient.sex,
@@ -57,15 +55,33 @@ def session_figures(
         )
     except MissingMeasurement as exc:
         raise Invalid(str(exc)) from exc
-    dose = dose_grams(float(per_kg), weight)
+
+
+def _phase_dose(course: Course, phase: str, weight: float) -> Decimal:
+    """The phase's whole dose in grams: an induction's total, or one maintenance dose."""
+    per_kg = (
+        course.induction_total_g_per_kg
+        if phase == "induction" and course.induction_total_g_per_kg is not None
+        else course.maintenance_g_per_kg
+    )
+    assert per_kg is not None
+    return Decimal(str(round(dose_grams(float(per_kg), weight), 2)))
+
+
+def _figures(
+    course: Course, product: Product, weight: float, dose: Decimal, first: bool
+) -> SessionFigures:
+    """The chair time of one session giving `dose` grams (rounded to vials first when the
+    order allows it)."""
+    grams = float(dose)
     if course.vial_tolerance_pct:
-        dose = round_to_vials(dose, product.vial_sizes_g, float(course.vial_tolerance_pct))
+        grams = round_to_vials(grams, product.vial_sizes_g, float(course.vial_tolerance_pct))
     titration = products.titration_of(product)
     caps = (
         float(course.tolerated_rate) if course.tolerated_rate is not None else None,
         products.minimum_rate(product) if course.renal_risk or course.thrombosis_risk else None,
     )
-    plan = infusion_plan(dose * 1000 / weight, titration, ceiling_rate(titration, caps))
+    plan = infusion_plan(grams * 1000 / weight, titration, ceiling_rate(titration, caps))
     chair = chair_time(
         plan.minutes,
         premed=product.premed_minutes,
@@ -75,7 +91,148 @@ def session_figures(
         # The chair's cleaning follows the visit (Appointment.turnover_minutes), not in it.
         turnover=0,
     )
-    return SessionFigures(Decimal(str(round(dose, 2))), chair.total)
+    return SessionFigures(Decimal(str(round(grams, 2))), chair.total)
+
+
+def induction_days_of(course: Course) -> int:
+    """The days the induction is given over: as booked (a split), else as ordered; 0 for a
+    course without one."""
+    return course.induction_booked_days or course.induction_days or 0
+
+
+def session_figures(
+    course: Course,
+    product: Product,
+    patient: Patient,
+    phase: str,
+    first: bool,
+    *,
+    days: int | None = None,
+) -> SessionFigures:
+    """Dose and chair time of one session. An induction's total is shared equally over its
+    days (`days`, else the days it was booked over, else as ordered), the first session taking
+    the centigrams left over; `first`: the course's first session, watched for longer."""
+    weight = _dosing_weight(course, patient)
+    dose = _phase_dose(course, phase, weight)
+    if phase == "induction" and course.induction_total_g_per_kg is not None:
+        parts = equal_parts(dose, days or induction_days_of(course) or 1)
+        dose = parts[0] if first else parts[-1]
+    return _figures(course, product, weight, dose, first)
+
+
+# --- how long a session may last, and splitting what would last longer ---------------------
+
+
+@dataclass(frozen=True)
+class SessionLimit:
+    setting: int  # the center's max_session_minutes
+    longest_opening: int  # minutes of its longest opening day
+
+    @property
+    def minutes(self) -> int:
+        return min(self.setting, self.longest_opening)
+
+
+def session_limit(center: Center) -> SessionLimit:
+    """The longest session the center can hold: its `max_session_minutes`, and no longer than
+    its longest day of opening hours (center loaded with its week)."""
+    opening = max(
+        (
+            (h.closes.hour * 60 + h.closes.minute) - (h.opens.hour * 60 + h.opens.minute)
+            for h in center.opening_hours
+        ),
+        default=0,
+    )
+    return SessionLimit(center.max_session_minutes, opening)
+
+
+@dataclass(frozen=True)
+class PhaseSplit:
+    """Over how many days a phase's dose is given, and why, for the plan and the booking."""
+
+    phase: str
+    split: Split
+    limit: SessionLimit
+
+    @property
+    def days(self) -> int | None:
+        return self.split.days
+
+    def detail(self) -> str:
+        """Why the dose is given over more days than ordered, or why it cannot be booked."""
+        s, limit = self.split, self.limit
+        as_ordered = (
+            f"as ordered over {s.ordered_days} days a session would take up to "
+            f"{s.minutes_as_ordered} min"
+            if s.ordered_days > 1
+            else f"in one session it would take {s.minutes_as_ordered} min"
+        )
+        if s.days is None:
+            return (
+                f"a session would still take {s.longest} min with the dose split over "
+                f"{s.most_days} days ({as_ordered}); sessions here may last "
+                f"{limit.setting} min (max_session_minutes) and the longest opening is "
+                f"{limit.longest_opening} min: a faster rate, a smaller dose or more days is "
+                "the prescriber's call"
+            )
+        if not s.is_split:
+            return f"given as ordered over {s.ordered_days} day(s)"
+        if limit.setting <= limit.longest_opening:
+            longest = f"the {limit.setting} min a session may last here (max_session_minutes)"
+        else:
+            longest = f"the {limit.longest_opening} min of the center's longest opening"
+        return f"split over {s.days} days: {as_ordered}, more than {longest}"
+
+    def unbookable(self) -> str | None:
+        """Why the planner cannot book the phase's dose, if it cannot."""
+        if self.days is None:
+            # All or nothing for an induction, as when one of its days cannot be placed.
+            return (
+                f"{self.detail()}; nothing booked" if self.phase == "induction" else self.detail()
+            )
+        if self.phase == "maintenance" and self.days > 1:
+            # Two sessions of one dose must stay on consecutive days through every re-plan,
+            # which a session cannot yet say of itself: a nurse books them by hand meanwhile.
+            return (
+                f"each dose would need to be {self.detail()}; booking one maintenance dose "
+                "over two days is not supported yet"
+            )
+        return None
+
+
+def induction_split(ctx: Context) -> PhaseSplit:
+    """Over how many days the induction is given: as booked once it has been (a dose partly
+    given is not split again), else the fewest from the days ordered over which every
+    session fits the center. Its first day is the course's first session."""
+    course, limit = ctx.course, session_limit(ctx.center)
+    weight = _dosing_weight(course, ctx.patient)
+    total = _phase_dose(course, "induction", weight)
+
+    def minutes(day: int, dose: Decimal) -> int:
+        return _figures(course, ctx.product, weight, dose, day == 0).chair_minutes
+
+    ordered = course.induction_days or 1
+    booked = course.induction_booked_days
+    if booked is None:
+        split = split_dose(total, ordered, MOST_INDUCTION_DAYS, limit.minutes, minutes)
+    else:
+        parts, kept = given_over(total, booked, minutes)
+        as_ordered = max(given_over(total, ordered, minutes)[1])
+        split = Split(ordered, booked, booked, limit.minutes, parts, kept, as_ordered)
+    return PhaseSplit("induction", split, limit)
+
+
+def maintenance_split(ctx: Context, first: bool) -> PhaseSplit:
+    """Whether one maintenance dose fits one session, or would need two days."""
+    course, limit = ctx.course, session_limit(ctx.center)
+    weight = _dosing_weight(course, ctx.patient)
+    dose = _phase_dose(course, "maintenance", weight)
+
+    def minutes(day: int, part: Decimal) -> int:
+        return _figures(course, ctx.product, weight, part, first and day == 0).chair_minutes
+
+    split = split_dose(dose, 1, MOST_MAINTENANCE_DAYS, limit.minutes, minutes)
+    return PhaseSplit("maintenance", split, limit)
 
 
 # --- booking -------------------------------------------------------------------------------
@@ -87,6 +244,10 @@ class Unbookable:
     sequence: int
     window: Window
     reason: str
+
+    def summary(self) -> str:
+        """As the work queue shows it."""
+        return f"{self.phase} session {self.sequence} ({self.window.target}): {self.reason}"
 
     def as_record(self) -> dict[str, str]:
         """As kept on the course, for its plan to show."""

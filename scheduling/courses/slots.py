@@ -59,8 +59,10 @@ def _best_slot(
     figures: SessionFigures,
     preferred_chair: uuid.UUID | None,
 ) -> availability.OpenSlot | str:
-    """The best slot of the day for a new session of the course (see `availability.best_slots`),
-    in the future and leaving the patient free; or why there is none."""
+    """The best slot of the day for a new session of the course, in the future and leaving the
+    patient free; or why there is none. The start closest to the course's preferred time
+    comes first, the chair it used last only next: a patient keeps their time of day across
+    an induction's days whenever some chair has room then."""
     tz = zone(ctx.center.timezone)
     wanted = ctx.course.preferred_start_time
     now = utcnow()
@@ -81,12 +83,15 @@ def _best_slot(
             return False
         return True
 
+    # Handed over without a preferred chair (which `best_slots` would put before any time),
+    # the chairs in order of preference: at each start, the chair used last is tried first.
+    ordered = sorted(chairs, key=lambda c: c != preferred_chair)
     slots = availability.best_slots(
         day,
-        chairs,
+        ordered,
         timedelta(minutes=figures.chair_minutes),
         minutes_off=minutes_off,
-        preferred_chair=preferred_chair,
+        preferred_chair=None,
         accept=accept,
         limit=1,
         tally=tally,
@@ -99,7 +104,22 @@ def _best_slot(
     if not refused:  # nothing to do with this patient or the clock: the day is full
         duration = timedelta(minutes=figures.chair_minutes)
         ctx.days.full(day.rules.day, ctx.course.chair_kind, duration, reason)
+    if not tally:  # the day is too short for it: say how long it is (not kept: longer ones ask)
+        return _too_short(figures.chair_minutes, day)
     return reason
+
+
+def _too_short(minutes: int, day: Day) -> str:
+    opens, closes = day.rules.opens_at, day.rules.closes_at
+    hours = (
+        f" (open {int((closes - opens).total_seconds() // 60)} min that day)"
+        if opens is not None and closes is not None
+        else ""
+    )
+    return (
+        f"no time of the day is open long enough for a {minutes}-min session{hours}, "
+        "or it has passed"
+    )
 
 
 def _why_no_slot(tally: Counter[str]) -> str:
@@ -112,14 +132,15 @@ def _why_no_slot(tally: Counter[str]) -> str:
 
 def slot_rank(
     tz_name: str, wanted: time, preferred_chair: uuid.UUID | None
-) -> Callable[[availability.OpenSlot], tuple[bool, int]]:
-    """Best slot first: the chair the course used last, then closest to the preferred time."""
+) -> Callable[[availability.OpenSlot], tuple[int, bool, datetime]]:
+    """Best slot first, as a new session is placed (`_best_slot`): closest to the preferred
+    time, then the chair the course used last, then the earlier start."""
     tz = zone(tz_name)
 
-    def rank(slot: availability.OpenSlot) -> tuple[bool, int]:
+    def rank(slot: availability.OpenSlot) -> tuple[int, bool, datetime]:
         local = slot.start.astimezone(tz)
         minutes = abs((local.hour * 60 + local.minute) - (wanted.hour * 60 + wanted.minute))
-        return (slot.chair_id != preferred_chair, minutes)
+        return (minutes, slot.chair_id != preferred_chair, slot.start)
 
     return rank
 
