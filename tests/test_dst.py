@@ -1,7 +1,7 @@
 """Daylight saving time in a center in America/New_York.
 
 Spring forward on Sunday 2027-03-14: 02:00 EST becomes 03:00 EDT, so 02:00-02:59 never
-happens and the day lasts 23 hours. Fall back on Sundays 2026-11-01 and 2027-11-07: 02:00 EDT
+happens and the day lasts 23 hours. Fall back on Sundays 2027-11-07 and 2028-11-05: 02:00 EDT
 becomes 01:00 EST, so 01:00-01:59 happens twice and the day lasts 25 hours.
 
 A center open through the night (00:30-06:00, staffed the same) is open for 4.5 real hours
@@ -21,7 +21,7 @@ from tests.support.factories import book, make_center, make_chair, make_patient
 
 SPRING = "2027-03-14"
 SPRING_NORMAL = "2027-03-07"  # the Sunday before, all EST
-FALLS = [("2026-11-01", "2026-10-25"), ("2027-11-07", "2027-10-31")]  # (fall-back, normal)
+FALLS = [("2027-11-07", "2027-10-31"), ("2028-11-05", "2028-10-29")]  # (fall-back, normal)
 QUARTER = timedelta(minutes=15)
 NORMAL_STARTS = 21  # 30-minute appointments from 00:30 to 05:30 local, every 15 minutes
 NORMAL_SLOTS = 22  # board slots from 00:30 to 05:45 local

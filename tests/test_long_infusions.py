@@ -28,6 +28,7 @@ from tests.support.factories import (
     make_chair,
     make_patient,
     order,
+    weekday_center,
 )
 from tests.support.servers import at
 from tests.support.transactions import in_transaction
@@ -370,3 +371,29 @@ def test_an_order_whose_doses_cannot_be_booked_is_flagged_for_the_nurses(
         assert "600 min" in alerts[0].detail
 
     in_transaction(migrated_url, body)
+
+
+def test_ordering_a_course_no_session_can_hold_flags_it_at_once(nurse: httpx.Client) -> None:
+    """Through the API: the alert is on the nurses' queue when the order is placed, before
+    any booking run."""
+    center, _ = weekday_center(nurse)
+    r = order(
+        nurse,
+        center["id"],
+        diagnosis_code="G61.82",
+        induction=None,
+        renal_risk=True,
+        maintenance={
+            "dose_g_per_kg": 1,
+            "interval_days": 28,
+            "window_min_days": 21,
+            "window_max_days": 42,
+            "cycles": 3,
+        },
+    )
+    assert r.status_code == 201, r.text
+    flags = nurse.get(
+        "/api/v1/alerts", params={"queue": "nursing", "patient_id": r.json()["patient_id"]}
+    ).json()["items"]
+    assert [a["kind"] for a in flags] == ["course_unbookable"]
+    assert "split over 2 days" in flags[0]["detail"]

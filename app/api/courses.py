@@ -183,7 +183,7 @@ async def create_course(
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/courses", data)
     if (earlier := await post.earlier()) is not None:
         return earlier
-    course = await courses.create_course(session, data, caller.user_id)
+    course = await course_booking.order(session, data, caller.user_id)
     trail.saw(course.patient_id, course.id)
     location = f"/api/v1/courses/{course.id}"
     return await post.reply(status.HTTP_201_CREATED, course_out(course), location)

@@ -23,6 +23,7 @@ from scheduling.courses.recurrence import (
     days_by_preference,
     induction_days,
 )
+from scheduling.courses.schemas import CourseCreate
 from scheduling.courses.sessions import (
     MOST_INDUCTION_DAYS,
     Booked,
@@ -80,6 +81,15 @@ async def book_course(
 
 
 @settle.use_case
+@settle.use_case
+async def order(session: AsyncSession, data: CourseCreate, actor_id: uuid.UUID | None) -> Course:
+    """Order a course. One whose sessions no booking could ever place (too long for the
+    center even split over the most days) is on the nurses' queue at once, not at night."""
+    course = await courses.create_course(session, data, actor_id)
+    await flag_if_too_long(session, course)
+    return course
+
+
 async def flag_if_too_long(session: AsyncSession, course: Course) -> Unbookable | None:
     """A course that no booking can place whatever the calendar (a session too long for the
     center even split over the most days, or a maintenance dose that would need two), put on
