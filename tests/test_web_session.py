@@ -7,7 +7,6 @@ import httpx
 
 from tests.support.servers import PASSWORD, Server
 
-
 # Sign-ins from an address of their own: other tests' failed sign-ins from 127.0.0.1 count
 # toward the per-address throttle.
 ADDRESS = "127.0.0.6"

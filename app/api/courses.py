@@ -122,6 +122,7 @@ def planned_out(
         coverage_reason=shown.reason if shown is not None else None,
         phase=e.phase,
         sequence=e.sequence,
+        part=e.part,
         dose_number=e.dose_number,
         window_start=e.window.earliest,
         window_end=e.window.latest,

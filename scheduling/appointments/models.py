@@ -53,6 +53,9 @@ class Appointment(IdMixin, TimestampMixin, Base):
     phase: Mapped[str | None] = mapped_column(String(12))
     sequence: Mapped[int | None] = mapped_column(Integer)
     dose_g: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
+    # Which day of its dose a course session is: 2 for the second of a maintenance dose given
+    # over two consecutive days (too long for one session); else 1.
+    part: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The chair's cleaning after this visit, fixed when it was booked: the chair guards keep
     # [start, end + turnover) to this visit alone.
     turnover_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -76,6 +79,7 @@ class Appointment(IdMixin, TimestampMixin, Base):
             "course_id",
             "phase",
             "sequence",
+            "part",
             unique=True,
             postgresql_where=text(_in("status", ACTIVE_STATUSES)),
             sqlite_where=text(_in("status", ACTIVE_STATUSES)),

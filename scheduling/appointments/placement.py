@@ -207,6 +207,7 @@ class CourseSession:
     phase: str
     sequence: int
     dose_g: Decimal
+    part: int = 1  # 2: the second day of a maintenance dose given over two
 
 
 async def book_planned(
@@ -300,6 +301,7 @@ async def _insert_booked(
         phase=course_session.phase if course_session else None,
         sequence=course_session.sequence if course_session else None,
         dose_g=course_session.dose_g if course_session else None,
+        part=course_session.part if course_session else 1,
         turnover_minutes=turnover_minutes,
         outside_window=False,
         pinned=False,
@@ -331,6 +333,7 @@ async def _course_session_taken(session: AsyncSession, what: CourseSession) -> b
             Appointment.course_id == what.course_id,
             Appointment.phase == what.phase,
             Appointment.sequence == what.sequence,
+            Appointment.part == what.part,
             Appointment.status.in_(ACTIVE_STATUSES),  # as the unique index has it
         )
     )

@@ -28,6 +28,7 @@ from scheduling.courses.sessions import (
     MOST_INDUCTION_DAYS,
     Booked,
     Context,
+    SessionFigures,
     Unbookable,
     center_of,
     induction_days_of,
@@ -217,8 +218,9 @@ async def _book_maintenance(
     tz_name = ctx.center.timezone
     today = today_at(ctx.center)
     done = [a for a in ctx.sessions if a.phase == "maintenance"]
-    # Sessions count towards the cycles; numbers are never reused (a cancelled one keeps its).
-    count = len(done)
+    # Doses count towards the cycles (a dose over two days is one); numbers are never reused
+    # (a cancelled one keeps its).
+    count = len({a.sequence for a in done})
     sequence = await last_sequence(session, course.id, "maintenance")
     last = max(ctx.sessions, key=lambda a: a.start_at) if ctx.sessions else None
     previous = local_day(last, tz_name) if last else None
@@ -230,29 +232,85 @@ async def _book_maintenance(
         sequence += 1
         count += 1
         first = not ctx.sessions
-        if (too_long := maintenance_split(ctx, first).unbookable()) is not None:
+        split = maintenance_split(ctx, first)
+        if (too_long := split.unbookable()) is not None:
             return Unbookable("maintenance", sequence, window, too_long)
-        figures = session_figures(course, ctx.product, ctx.patient, "maintenance", first)
+        parts = [
+            session_figures(
+                course,
+                ctx.product,
+                ctx.patient,
+                "maintenance",
+                first and part == 1,
+                days=split.days,
+                part=part,
+            )
+            for part in range(1, (split.days or 1) + 1)
+        ]
         reasons: list[str] = []
-        placed: Appointment | None = None
+        placed: list[Appointment] = []
         for day in days_by_preference(window, course.preferred_weekdays):
             if day < today:
                 reasons.append("the window has passed")
                 continue
-            result = await book_day(
-                session, ctx, day, "maintenance", sequence, figures, chair, actor_id
-            )
-            if isinstance(result, Appointment):
+            result = await _book_dose(session, ctx, day, sequence, parts, chair, actor_id)
+            if isinstance(result, list):
                 placed = result
                 break
             reasons.append(result)
-        if placed is None:
+        if not placed:
             reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
             return Unbookable("maintenance", sequence, window, f"no slot in the window: {reason}")
-        booked.append(placed)
-        ctx.sessions.append(placed)
-        previous, chair = local_day(placed, tz_name), placed.chair_id
+        booked.extend(placed)
+        ctx.sessions.extend(placed)
+        previous, chair = local_day(placed[-1], tz_name), placed[-1].chair_id
     return None
+
+
+async def _book_dose(
+    session: AsyncSession,
+    ctx: Context,
+    day: date,
+    sequence: int,
+    parts: list[SessionFigures],
+    chair: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+) -> list[Appointment] | str:
+    """One maintenance dose from `day`: a session, or (a dose too long for one) its parts on
+    consecutive days, all or none; else why not."""
+    if len(parts) == 1:
+        result = await book_day(
+            session, ctx, day, "maintenance", sequence, parts[0], chair, actor_id
+        )
+        return [result] if isinstance(result, Appointment) else result
+    placed: list[Appointment] = []
+    try:
+        async with session.begin_nested():
+            for offset, figures in enumerate(parts):
+                result = await book_day(
+                    session,
+                    ctx,
+                    day + timedelta(days=offset),
+                    "maintenance",
+                    sequence,
+                    figures,
+                    chair,
+                    actor_id,
+                    part=offset + 1,
+                )
+                if isinstance(result, str):
+                    raise _DoseFailed(f"{result} on day {offset + 1} of the dose")
+                chair = result.chair_id
+                placed.append(result)
+    except _DoseFailed as failed:
+        ctx.withdraw(placed)  # rolled back with the savepoint
+        return failed.reason
+    return placed
+
+
+class _DoseFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 async def replace_lost_induction_days(

@@ -4,6 +4,7 @@ commits: the change and its cascade are one transaction."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -31,6 +32,7 @@ from scheduling.courses.sessions import (
     window_after,
 )
 from scheduling.courses.slots import SLOTS_TRIED, slot_rank, usable_slots
+from scheduling.courses.windows import in_course_order
 from scheduling.localtime import local_date, zone
 
 # --- the cascade ---------------------------------------------------------------------------
@@ -74,22 +76,28 @@ async def cascade(
     tz_name, now = ctx.center.timezone, utcnow()
     previous: date | None = None
     first = True
+    # Days of each maintenance dose as booked: a dose given over two stays so.
+    dose_days = Counter(a.sequence for a in ctx.sessions if a.phase == "maintenance")
     # In course order: a session a nurse moved past the next one must not swap places with it.
-    for appt in sorted(ctx.sessions, key=lambda a: (a.phase != "induction", a.sequence or 0)):
+    for appt in in_course_order(ctx.sessions):
         day = local_day(appt, tz_name)
         phase = appt.phase or "maintenance"
         movable = appt.status == "booked" and appt.start_at > now
+        days = dose_days[appt.sequence] if phase == "maintenance" else None
+        figures = session_figures(
+            course, ctx.product, ctx.patient, phase, first, days=days, part=appt.part
+        )
         if movable and appt.pinned and appt.id != keep:
             # A nurse placed it: it stays; only its dose follows, and a misfit is reported.
-            figures = session_figures(course, ctx.product, ctx.patient, phase, first)
             _keep_pinned(appt, figures, day, result)
         elif movable and appt.id != keep and appt.id not in fresh:
-            window = (
-                window_after(course, previous)
-                if phase == "maintenance" and course.interval_days
-                else Window(day, day, day)  # an induction day stays on its day
-            )
-            figures = session_figures(course, ctx.product, ctx.patient, phase, first)
+            if phase == "maintenance" and appt.part > 1 and previous is not None:
+                after = previous + timedelta(days=1)  # the dose's next day, straight after
+                window = Window(after, after, after)
+            elif phase == "maintenance" and course.interval_days:
+                window = window_after(course, previous)
+            else:
+                window = Window(day, day, day)  # an induction day stays on its day
             day = local_day(
                 await _fit(session, ctx, appt, window, figures, actor_id, result), tz_name
             )

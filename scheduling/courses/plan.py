@@ -37,6 +37,7 @@ class PlanEntry:
     dose_g: Decimal | None
     chair_minutes: int | None
     unbookable_reason: str | None
+    part: int = 1  # the day of a maintenance dose given over two
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ def _history(
         day = course_sessions.local_day(appt, tz_name)
         if appt.phase == "induction" or course.interval_days is None:
             window = Window(day, day, day)
+        elif appt.part > 1 and previous is not None:  # a dose's second day, straight after
+            second = previous + timedelta(days=1)
+            window = Window(second, second, second)
         else:
             window = course_sessions.window_after(course, previous)
         problem = None
@@ -110,6 +114,7 @@ def _history(
                 appt.dose_g,
                 int((appt.end_at - appt.start_at).total_seconds() // 60),
                 problem,
+                appt.part,
             )
         )
         if appt.status not in LOST:
@@ -194,12 +199,22 @@ async def _still_due(
     if upkeep is not None:
         first = previous is None
         own = upkeep.unbookable()
-        # Kept sessions count towards the cycles; numbers continue after the highest used.
-        count = sum(1 for a in ctx.sessions if a.phase == "maintenance")
+        # Kept doses count towards the cycles; numbers continue after the highest used.
+        count = len({a.sequence for a in ctx.sessions if a.phase == "maintenance"})
         sequence = await course_sessions.last_sequence(session, course.id, "maintenance")
-        figures = course_sessions.session_figures(
-            course, ctx.product, ctx.patient, "maintenance", first
-        )
+        dose_days = upkeep.days or 1  # a dose too long for one session: over two days
+        parts = [
+            course_sessions.session_figures(
+                course,
+                ctx.product,
+                ctx.patient,
+                "maintenance",
+                first and part == 1,
+                days=dose_days,
+                part=part,
+            )
+            for part in range(1, dose_days + 1)
+        ]
         while course.cycles is None or count < course.cycles:
             window = course_sessions.window_after(course, previous)
             if window.target > through or (course.end_date and window.target > course.end_date):
@@ -207,9 +222,14 @@ async def _still_due(
             sequence += 1
             count += 1
             entries.append(
-                _due("maintenance", sequence, window, figures, reason("maintenance", own))
+                _due("maintenance", sequence, window, parts[0], reason("maintenance", own))
             )
-            previous = window.target
+            for offset, later in enumerate(parts[1:], start=1):
+                day = window.target + timedelta(days=offset)
+                entries.append(
+                    _due("maintenance", sequence, Window(day, day, day), later, None, offset + 1)
+                )
+            previous = window.target + timedelta(days=dose_days - 1)
     return entries
 
 
@@ -219,6 +239,7 @@ def _due(
     window: Window,
     figures: course_sessions.SessionFigures,
     unbookable_reason: str | None,
+    part: int = 1,
 ) -> PlanEntry:
     return PlanEntry(
         phase,
@@ -230,6 +251,7 @@ def _due(
         figures.dose_g,
         figures.chair_minutes,
         unbookable_reason,
+        part,
     )
 
 
@@ -259,9 +281,9 @@ def _numbered(entries: list[PlanEntry], tz_name: str) -> list[PlanEntry]:
     each dose kept counted in its phase."""
     tz = zone(tz_name)
 
-    def order(e: PlanEntry) -> tuple[date, bool, int]:
+    def order(e: PlanEntry) -> tuple[date, bool, int, int]:
         day = e.appointment.start_at.astimezone(tz).date() if e.appointment else e.window.target
-        return (day, e.phase != "induction", e.sequence)
+        return (day, e.phase != "induction", e.sequence, e.part)
 
     counts: Counter[str] = Counter()
     numbered: list[PlanEntry] = []
@@ -269,6 +291,7 @@ def _numbered(entries: list[PlanEntry], tz_name: str) -> list[PlanEntry]:
         if e.appointment is not None and e.appointment.status in LOST:
             numbered.append(e)
             continue
-        counts[e.phase] += 1
+        if e.part == 1:  # a dose's second day is the same dose
+            counts[e.phase] += 1
         numbered.append(replace(e, dose_number=counts[e.phase]))
     return numbered

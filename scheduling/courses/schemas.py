@@ -120,6 +120,9 @@ class PlannedSession(Output):
         description="which dose of its phase this is, counting those given, booked and due; "
         "null for a lost (cancelled or missed) session",
     )
+    part: int = Field(
+        default=1, description="2: the second day of a maintenance dose given over two days"
+    )
     window_start: date
     window_end: date
     target_date: date

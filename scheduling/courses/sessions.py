@@ -108,15 +108,19 @@ def session_figures(
     first: bool,
     *,
     days: int | None = None,
+    part: int = 1,
 ) -> SessionFigures:
     """Dose and chair time of one session. An induction's total is shared equally over its
     days (`days`, else the days it was booked over, else as ordered), the first session taking
-    the centigrams left over; `first`: the course's first session, watched for longer."""
+    the centigrams left over; a maintenance dose over `days` (1 or 2), `part` being the day;
+    `first`: the course's first session, watched for longer."""
     weight = _dosing_weight(course, patient)
     dose = _phase_dose(course, phase, weight)
     if phase == "induction" and course.induction_total_g_per_kg is not None:
         parts = equal_parts(dose, days or induction_days_of(course) or 1)
         dose = parts[0] if first else parts[-1]
+    elif phase == "maintenance" and days and days > 1:
+        dose = equal_parts(dose, days)[part - 1]
     return _figures(course, product, weight, dose, first)
 
 
@@ -189,13 +193,6 @@ class PhaseSplit:
             # All or nothing for an induction, as when one of its days cannot be placed.
             return (
                 f"{self.detail()}; nothing booked" if self.phase == "induction" else self.detail()
-            )
-        if self.phase == "maintenance" and self.days > 1:
-            # Two sessions of one dose must stay on consecutive days through every re-plan,
-            # which a session cannot yet say of itself: a nurse books them by hand meanwhile.
-            return (
-                f"each dose would need to be {self.detail()}; booking one maintenance dose "
-                "over two days is not supported yet"
             )
         return None
 

@@ -154,6 +154,7 @@ async def book_day(
     figures: SessionFigures,
     preferred_chair: uuid.UUID | None,
     actor_id: uuid.UUID | None,
+    part: int = 1,
 ) -> Appointment | str:
     """Book the session on `day` at the best open slot, or say why the day has none. The
     caller records the bookings it keeps (`placement.record_booked`)."""
@@ -166,7 +167,7 @@ async def book_day(
         return full
     chairs = await ctx.days.chairs(session, ctx.course.chair_kind)
     patient = await ctx.patient_spans(session)
-    what = placement.CourseSession(ctx.course.id, phase, sequence, figures.dose_g)
+    what = placement.CourseSession(ctx.course.id, phase, sequence, figures.dose_g, part)
     for _ in range(SLOTS_TRIED):
         if not view.is_open:  # closed since the run read the calendar
             return "center closed"

@@ -40,18 +40,25 @@ def loading_day_window(
     return Window(earliest, min(max(own, earliest), latest), latest)
 
 
+def course_order(appt: Appointment) -> tuple[bool, int, int]:
+    """Loading days first, then maintenance, by number, a dose's days in turn."""
+    return (appt.phase != "induction", appt.sequence or 0, appt.part)
+
+
 def in_course_order(sessions: list[Appointment]) -> list[Appointment]:
-    return sorted(sessions, key=lambda a: (a.phase != "induction", a.sequence or 0))
+    return sorted(sessions, key=course_order)
 
 
 async def session_window(session: AsyncSession, ctx: Context, appt: Appointment) -> Window:
     """The window of a booked session of `ctx.course`, from the sessions around it."""
     tz_name = ctx.center.timezone
     ordered = [a for a in in_course_order(ctx.sessions) if a.id != appt.id]
-    key = (appt.phase != "induction", appt.sequence or 0)
-    earlier = [a for a in ordered if (a.phase != "induction", a.sequence or 0) < key]
+    earlier = [a for a in ordered if course_order(a) < course_order(appt)]
     before = local_day(earlier[-1], tz_name) if earlier else None
     own = local_day(appt, tz_name)
+    if appt.phase == "maintenance" and appt.part > 1 and before is not None:
+        second = before + timedelta(days=1)  # a dose's second day follows its first
+        return Window(second, second, second)
     if appt.phase == "maintenance" and ctx.course.interval_days:
         return window_after(ctx.course, before)
     later = [
