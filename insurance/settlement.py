@@ -26,7 +26,7 @@ async def draw_units(session: AsyncSession, given: list[tuple[uuid.UUID, Decimal
 
 @settle.settles(settle.COURSE_UNBOOKABLE)
 async def flag_courses(session: AsyncSession, stuck: list[tuple[uuid.UUID, str]]) -> None:
-    """The booking run could not book these courses as planned: billing hears of it."""
+    """These courses could not be booked as planned: the nurses hear of it (their queue)."""
     for course_id, problem in stuck:
         course = await session.get(Course, course_id)
         if course is not None:
