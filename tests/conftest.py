@@ -5,7 +5,9 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page
 
+from tests.support.browser import CHROMIUM, SKIP_REASON, BrowserSession, OffHostGuard, open_context
 from tests.support.databases import backends
 from tests.support.servers import Server, start_server, stop_server
 from tests.support.transactions import migrated_database
@@ -57,3 +59,79 @@ def anonymous(server: Server) -> Iterator[httpx.Client]:
 
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "concurrency: real concurrent requests against a server")
+    config.addinivalue_line("markers", "browser: drives Chromium (skipped when there is none)")
+
+
+# Browser tests (tests/support/browser.py): Debian's Chromium through Playwright, on the
+# `server` of each database kind.
+
+
+@pytest.fixture(scope="session")
+def browser_session() -> Iterator[BrowserSession]:
+    """Playwright and one headless Chromium for the whole run (skips without a Chromium)."""
+    if SKIP_REASON is not None:
+        pytest.skip(SKIP_REASON)
+    session = BrowserSession()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def browser(browser_session: BrowserSession) -> Browser:
+    return browser_session.browser
+
+
+@pytest.fixture
+def off_host_guard(server: Server) -> OffHostGuard:
+    """What the `page` fixture's context blocked; the test fails if any is left at its end."""
+    return OffHostGuard(server.base_url)
+
+
+@pytest.fixture
+def page(
+    browser_session: BrowserSession, server: Server, off_host_guard: OffHostGuard
+) -> Iterator[Page]:
+    """A fresh context and page at 1366x768 on the test server: `page.goto("/healthz")`.
+    Playwright's loop is marked running until teardown, so asyncio.run() is unavailable."""
+    browser_session.resume()
+    try:
+        context, _ = open_context(browser_session.browser, server.base_url, off_host_guard)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+    finally:
+        browser_session.park()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test that uses the browser is marked `browser` (so `-m "not browser"` leaves them
+    # out), and is skipped, with the reason, when there is no Chromium.
+    for item in items:
+        if "browser_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            if SKIP_REASON is not None:
+                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    session = funcargs.get("browser_session")
+    if not isinstance(session, BrowserSession):
+        return (yield)
+    with session.active():
+        result = yield
+    guard = funcargs.get("off_host_guard")
+    if isinstance(guard, OffHostGuard):
+        # A request to another host fails the test that made it, not its teardown.
+        guard.check()
+    return result
+
+
+def pytest_report_header() -> str:
+    if SKIP_REASON is not None:
+        return f"chromium: {SKIP_REASON}"
+    return f"chromium: {CHROMIUM} (browser tests run)"

@@ -13,7 +13,10 @@ const STATUS = {
   cancelled: { icon: "✕", text: "Cancelled" },
   no_show: { icon: "!", text: "No-show" },
 };
+const DONE = { "check-in": "checked in", start: "infusion started", "no-show": "marked as a no-show" };
 const ACTIVE = new Set(["booked", "checked_in", "in_progress"]);
+// Given visits stay where they were; cancelled and missed ones freed the chair: listed apart.
+const ON_BOARD = new Set([...ACTIVE, "completed"]);
 const ACTIONS = {
   "check-in": ["booked"],
   start: ["checked_in"],
@@ -164,7 +167,7 @@ function showDay(board) {
     cells.push(name);
     const covered = new Set();
     for (const visit of chair.appointments) {
-      if (!ACTIVE.has(visit.status)) {
+      if (!ON_BOARD.has(visit.status)) {
         inactive.push({ chair, visit });
         continue;
       }
@@ -208,7 +211,6 @@ function visitCard(visit, chair) {
       class: `visit status-${visit.status}`,
       draggable: visit.status === "booked" ? "true" : null,
       "data-visit": visit.id,
-      "aria-label": `${visit.patient_name}, ${wall(visit.start)} to ${wall(visit.end)}, ${chair.label}, ${status.text}`,
       onclick: () => openVisit(visit, chair),
       ondragstart: (event) => {
         event.dataTransfer.setData("text/plain", visit.id);
@@ -237,7 +239,7 @@ function showInactive(inactive) {
   }
   box.hidden = inactive.length === 0;
   box.replaceChildren(
-    el("summary", {}, `Cancelled and missed today (${inactive.length})`),
+    el("summary", {}, `Cancelled and missed (${inactive.length})`),
     el(
       "ul",
       {},
@@ -491,7 +493,7 @@ $("visit-actions").addEventListener("click", async (event) => {
   try {
     await api("POST", `/api/v1/appointments/${visit.id}/${action}`);
     $("visit-dialog").close();
-    toast(`${visit.patient_name}: ${event.target.textContent.replace("…", "").toLowerCase()} done`);
+    toast(`${visit.patient_name}: ${DONE[action]}`);
     await refresh(true);
   } catch (error) {
     showProblem("visit-answer")(error);
