@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,26 @@ from tests.support.browser import (
     requires_chromium,
     save_screenshot,
 )
+from tests.support.databases import backends
 from tests.support.factories import book, make_center, make_chair, make_patient
-from tests.support.servers import PASSWORD, Server, at
+from tests.support.servers import PASSWORD, Server, at, start_server, stop_server
 
 pytestmark = [pytest.mark.browser, requires_chromium]
+
+
+@pytest.fixture(scope="module", params=backends())
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server of this module's own: a browser signs in from 127.0.0.1, where the other
+    tests' failed sign-ins (fuzzing, lockouts) may have filled the per-address throttle of the
+    shared one; a browser cannot pick another source address, as httpx clients do."""
+    srv = start_server(request.param, tmp_path_factory.mktemp(f"web-{request.param}"))
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
 
 # Where the screens go: docs/screens when refreshing the README's (CHAIRSIDE_SCREENS=docs/screens),
 # else a temporary folder, so a test run leaves the tree as it was.
