@@ -81,7 +81,10 @@ async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -
     mine = (Appointment.course_id == Course.id, Appointment.status.in_(given))
     last = select(func.max(Appointment.start_at)).where(*mine).scalar_subquery()
     loading = select(func.count()).where(*mine, Appointment.phase == "induction")
-    upkeep = select(func.count()).where(*mine, Appointment.phase == "maintenance")
+    # Doses, not visits: a dose given over two days is one of the course's cycles.
+    upkeep = select(func.count(func.distinct(Appointment.sequence))).where(
+        *mine, Appointment.phase == "maintenance"
+    )
     rows = await session.execute(
         select(
             Course,

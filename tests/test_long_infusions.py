@@ -4,7 +4,7 @@ more days, and what still cannot fit says how long it is; an induction keeps its
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -411,7 +411,7 @@ def test_a_maintenance_dose_too_long_for_one_session_is_given_over_two_days(
     2 mg/kg/min is 500 min of infusion, more than the 480 a session may last. Each dose is
     booked as two half doses on consecutive days; the course counts doses, not visits, and a
     nurse moving the first day takes the second along."""
-    center, _ = weekday_center(nurse)
+    center, chairs = weekday_center(nurse)
     r = order(
         nurse,
         center["id"],
@@ -446,8 +446,16 @@ def test_a_maintenance_dose_too_long_for_one_session_is_given_over_two_days(
     assert shown == [(1, 1, 1), (1, 2, 1), (2, 1, 2), (2, 2, 2)]
     halves = [s["dose_g"] for s in plan["sessions"][:2]]
     assert sum(halves) == 70.0  # 1 g/kg x 70 kg, shared over the two days
-    # Moving the first day of the second dose past its second (two days later, inside its
-    # window) takes the second day along, to the day after.
+    # A nurse moves the second dose's second day to the other chair (so it is pinned)...
+    other_chair = next(c for c in chairs if c != visits[3]["chair_id"])
+    pinned = nurse.patch(
+        f"/api/v1/appointments/{visits[3]['id']}",
+        json={"chair_id": other_chair},
+        headers={"If-Match": '"1"'},
+    )
+    assert pinned.status_code == 200 and pinned.json()["pinned"], pinned.text
+    # ...then moves its first day two days later (inside its window): the second day still
+    # comes along, to the day after (found in review: a pinned second day stayed behind).
     second_dose = nurse.get(f"/api/v1/appointments/{visits[2]['id']}").json()
     later = days[2] + timedelta(days=2)
     moved = nurse.patch(
@@ -458,3 +466,71 @@ def test_a_maintenance_dose_too_long_for_one_session_is_given_over_two_days(
     assert moved.status_code == 200, moved.text
     now = sorted(sessions_of(nurse, course["patient_id"]), key=lambda a: a["start"])
     assert [local_day(a["start"]) for a in now][2:] == [later, later + timedelta(days=1)]
+
+
+def split_course(nurse: httpx.Client, center_id: str, cycles: int) -> dict[str, Any]:
+    """Maintenance whose every dose takes two days (1 g/kg at a renal-risk 2 mg/kg/min)."""
+    r = order(
+        nurse,
+        center_id,
+        diagnosis_code="G61.82",
+        induction=None,
+        renal_risk=True,
+        maintenance={
+            "dose_g_per_kg": 1,
+            "interval_days": 28,
+            "window_min_days": 21,
+            "window_max_days": 42,
+            "cycles": cycles,
+        },
+    )
+    assert r.status_code == 201, r.text
+    course: dict[str, Any] = r.json()
+    return course
+
+
+def test_a_lost_day_of_a_two_day_dose_leaves_the_other_half_as_it_was(
+    nurse: httpx.Client,
+) -> None:
+    """Found in review: a cancelled first day made the re-plan give the second day the whole
+    dose (570 min, past max_session_minutes) on the day after the previous dose."""
+    center, _ = weekday_center(nurse)
+    course = split_course(nurse, center["id"], cycles=2)
+    through = {"through": (MONDAY + timedelta(weeks=10)).isoformat()}
+    visits = sorted(
+        nurse.post(f"/api/v1/courses/{course['id']}/book", json=through).json()["booked"],
+        key=lambda a: a["start"],
+    )
+    first_day, second_day = visits[2], visits[3]
+    r = nurse.post(f"/api/v1/appointments/{first_day['id']}/cancel")
+    assert r.status_code == 200, r.text
+    assert r.json()["course_changes"]["problems"] == []
+    kept = nurse.get(f"/api/v1/appointments/{second_day['id']}").json()
+    assert (kept["start"], kept["end"]) == (second_day["start"], second_day["end"])
+    plan = nurse.get(f"/api/v1/courses/{course['id']}/plan", params=through).json()["sessions"]
+    by_id = {s["appointment"]["id"]: s for s in plan if s["appointment"]}
+    assert by_id[second_day["id"]]["dose_g"] == by_id[visits[1]["id"]]["dose_g"]  # a half
+    assert by_id[second_day["id"]]["dose_number"] == 2
+    assert by_id[first_day["id"]]["dose_number"] is None  # lost
+
+
+def test_the_nightly_run_counts_doses_not_visits(admin: httpx.Client, nurse: httpx.Client) -> None:
+    """Found in review: with doses over two days, the run counted visits against the cycles
+    and stopped after half of them."""
+    center, _ = weekday_center(nurse)
+    course = split_course(nurse, center["id"], cycles=4)
+    through = {"through": (MONDAY + timedelta(weeks=5)).isoformat()}
+    booked = nurse.post(f"/api/v1/courses/{course['id']}/book", json=through).json()["booked"]
+    assert len(booked) == 4  # two doses of two days
+    version = nurse.get(f"/api/v1/centers/{center['id']}").json()["version"]
+    horizon = (MONDAY + timedelta(weeks=20) - date.today()).days
+    r = nurse.patch(
+        f"/api/v1/centers/{center['id']}",
+        json={"booking_horizon_days": horizon},
+        headers={"If-Match": f'"{version}"'},
+    )
+    assert r.status_code == 200, r.text
+    run = admin.post("/api/v1/jobs/auto_book/run", params={"center_id": center["id"]}).json()
+    assert run["outcome"] == "succeeded", run
+    visits = [a for a in sessions_of(nurse, course["patient_id"])]
+    assert len(visits) == 8  # all four doses, two days each

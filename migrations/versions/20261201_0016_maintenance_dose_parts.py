@@ -43,12 +43,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    split = op.get_bind().execute(sa.text("SELECT count(*) FROM appointments WHERE part = 2"))
+    # Only second days still booked would clash under the older uniqueness; a lost or given
+    # one just loses its day number.
+    split = op.get_bind().execute(
+        sa.text(
+            "SELECT count(*) FROM appointments WHERE part = 2"
+            " AND status IN ('booked', 'checked_in', 'in_progress')"
+        )
+    )
     if split.scalar():
         # Their second days have nowhere to go in the older schema: refuse rather than lose.
         raise RuntimeError(
-            "some maintenance doses are booked over two days; cancel or rebook them as one "
-            "session before going back past revision 0016"
+            "some maintenance doses are booked over two days; cancel their second days or "
+            "rebook them as one session before going back past revision 0016"
         )
     op.drop_index("uq_appointments_course_session", table_name="appointments")
     if guards.is_sqlite():

@@ -4,7 +4,6 @@ commits: the change and its cascade are one transaction."""
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -25,6 +24,8 @@ from scheduling.courses.sessions import (
     Context,
     SessionFigures,
     Unbookable,
+    dose_days,
+    follows_its_first_day,
     load_context,
     local_day,
     session_figures,
@@ -76,22 +77,26 @@ async def cascade(
     tz_name, now = ctx.center.timezone, utcnow()
     previous: date | None = None
     first = True
-    # Days of each maintenance dose as booked: a dose given over two stays so.
-    dose_days = Counter(a.sequence for a in ctx.sessions if a.phase == "maintenance")
+    # Days of each maintenance dose as booked: a dose given over two stays so, even when one
+    # of its days was lost (the other keeps its half).
+    days_of = await dose_days(session, course.id)
+    before: Appointment | None = None
     # In course order: a session a nurse moved past the next one must not swap places with it.
     for appt in in_course_order(ctx.sessions):
         day = local_day(appt, tz_name)
         phase = appt.phase or "maintenance"
         movable = appt.status == "booked" and appt.start_at > now
-        days = dose_days[appt.sequence] if phase == "maintenance" else None
+        days = days_of.get(appt.sequence or 0) if phase == "maintenance" else None
         figures = session_figures(
             course, ctx.product, ctx.patient, phase, first, days=days, part=appt.part
         )
-        if movable and appt.pinned and appt.id != keep:
+        # A dose's second day goes where its first goes, pinned or not: the two are one dose.
+        second_day = follows_its_first_day(appt, before)
+        if movable and appt.pinned and appt.id != keep and not second_day:
             # A nurse placed it: it stays; only its dose follows, and a misfit is reported.
             _keep_pinned(appt, figures, day, result)
         elif movable and appt.id != keep and appt.id not in fresh:
-            if phase == "maintenance" and appt.part > 1 and previous is not None:
+            if second_day and previous is not None:
                 after = previous + timedelta(days=1)  # the dose's next day, straight after
                 window = Window(after, after, after)
             elif phase == "maintenance" and course.interval_days:
@@ -101,7 +106,7 @@ async def cascade(
             day = local_day(
                 await _fit(session, ctx, appt, window, figures, actor_id, result), tz_name
             )
-        previous, first = day, False
+        previous, first, before = day, False, appt
     if result.problems:
         course.unbookable = result.problems[0].as_record()
     await session.flush()

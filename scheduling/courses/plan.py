@@ -87,11 +87,13 @@ def _history(
     stuck = course.unbookable or {}
     entries: list[PlanEntry] = []
     previous: date | None = None
+    kept: Appointment | None = None  # the last session kept before this one
     for appt in history:
         day = course_sessions.local_day(appt, tz_name)
         if appt.phase == "induction" or course.interval_days is None:
             window = Window(day, day, day)
-        elif appt.part > 1 and previous is not None:  # a dose's second day, straight after
+        elif previous is not None and course_sessions.follows_its_first_day(appt, kept):
+            # a dose's second day, straight after its first
             second = previous + timedelta(days=1)
             window = Window(second, second, second)
         else:
@@ -118,7 +120,7 @@ def _history(
             )
         )
         if appt.status not in LOST:
-            previous = day
+            previous, kept = day, appt
     return entries
 
 
@@ -286,12 +288,15 @@ def _numbered(entries: list[PlanEntry], tz_name: str) -> list[PlanEntry]:
         return (day, e.phase != "induction", e.sequence, e.part)
 
     counts: Counter[str] = Counter()
+    counted: set[tuple[str, int]] = set()
     numbered: list[PlanEntry] = []
     for e in sorted(entries, key=order):
         if e.appointment is not None and e.appointment.status in LOST:
             numbered.append(e)
             continue
-        if e.part == 1:  # a dose's second day is the same dose
+        # A dose counts once, on the first of its days that was kept.
+        if (e.phase, e.sequence) not in counted:
+            counted.add((e.phase, e.sequence))
             counts[e.phase] += 1
         numbered.append(replace(e, dose_number=counts[e.phase]))
     return numbered

@@ -329,6 +329,29 @@ async def last_sequence(session: AsyncSession, course_id: uuid.UUID, phase: str)
     return int(highest or 0)
 
 
+async def dose_days(session: AsyncSession, course_id: uuid.UUID) -> dict[int, int]:
+    """Over how many days each maintenance dose was booked (by its number), lost days
+    included: half a dose left when its other day was cancelled is still half a dose."""
+    rows = await session.execute(
+        select(Appointment.sequence, func.max(Appointment.part))
+        .where(Appointment.course_id == course_id, Appointment.phase == "maintenance")
+        .group_by(Appointment.sequence)
+    )
+    return {int(sequence): int(days) for sequence, days in rows if sequence is not None}
+
+
+def follows_its_first_day(appt: Appointment, before: Appointment | None) -> bool:
+    """A dose's second day right after its first, both kept: it goes where the first goes."""
+    return (
+        appt.phase == "maintenance"
+        and appt.part > 1
+        and before is not None
+        and before.phase == "maintenance"
+        and before.sequence == appt.sequence
+        and before.part == appt.part - 1
+    )
+
+
 def local_day(appt: Appointment, tz_name: str) -> date:
     return appt.start_at.astimezone(zone(tz_name)).date()
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling.appointments.models import Appointment
 from scheduling.courses.recurrence import Window
-from scheduling.courses.sessions import Context, local_day, window_after
+from scheduling.courses.sessions import Context, follows_its_first_day, local_day, window_after
 
 NEXT_OPEN_DAY_SEARCH = 14  # days looked ahead for the next open one, as induction planning
 
@@ -56,7 +56,7 @@ async def session_window(session: AsyncSession, ctx: Context, appt: Appointment)
     earlier = [a for a in ordered if course_order(a) < course_order(appt)]
     before = local_day(earlier[-1], tz_name) if earlier else None
     own = local_day(appt, tz_name)
-    if appt.phase == "maintenance" and appt.part > 1 and before is not None:
+    if before is not None and follows_its_first_day(appt, earlier[-1]):
         second = before + timedelta(days=1)  # a dose's second day follows its first
         return Window(second, second, second)
     if appt.phase == "maintenance" and ctx.course.interval_days:
