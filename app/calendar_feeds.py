@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import CalendarFeed
-from core.clock import utcnow
+from core.clock import wall_now
 from core.problems import NotFound
 
 _SECRET = re.compile(r"([0-9a-f]{32})([0-9a-f]{40})")
@@ -51,7 +51,7 @@ async def revoke(session: AsyncSession, patient_id: uuid.UUID) -> bool:
     result = await session.execute(
         update(CalendarFeed)
         .where(CalendarFeed.patient_id == patient_id, CalendarFeed.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=wall_now())
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -22,7 +22,8 @@ def utcnow() -> datetime:
 
 def wall_now() -> datetime:
     """The real time, never shifted: for security timers (token lifetimes and idle limits,
-    sign-in throttling) and the audit trail's timestamps, which no request may move."""
+    sign-in throttling, calendar-feed revocation), the audit trail's timestamps, and the
+    machinery (job runs and their leases, webhook deliveries), which no request may move."""
     return datetime.now(UTC)
 
 

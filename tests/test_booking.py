@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy import func, select
 
+from core.db import Database
+from core.outbox.models import OutboxEvent
+from scheduling.appointments.models import Appointment, AppointmentChange
 from tests.support.factories import book, make_center, make_chair, make_patient
+from tests.support.servers import Server
 from tests.support.servers import at as as_of
 
 DAY = "2027-01-12"  # a Tuesday, EST (-05:00)
@@ -270,7 +276,27 @@ def test_day_board_shows_chairs_census_and_capacity(nurse: httpx.Client) -> None
     assert slots["10:00"]["census"] == 0
 
 
-def test_a_check_answers_as_booking_would_and_books_nothing(nurse: httpx.Client) -> None:
+def rows(server: Server) -> tuple[int, int, int]:
+    """Appointments, their history and outbox events: what a booking writes."""
+
+    async def count() -> tuple[int, int, int]:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                found = [
+                    int(await session.scalar(select(func.count()).select_from(t)) or 0)
+                    for t in (Appointment, AppointmentChange, OutboxEvent)
+                ]
+                return found[0], found[1], found[2]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(count())
+
+
+def test_a_check_answers_as_booking_would_and_books_nothing(
+    server: Server, nurse: httpx.Client
+) -> None:
     center = make_center(nurse)
     chair = make_chair(nurse, center["id"])
     patient = make_patient(nurse)["id"]
@@ -280,8 +306,10 @@ def test_a_check_answers_as_booking_would_and_books_nothing(nurse: httpx.Client)
         "start": at("09:00"),
         "duration_minutes": 120,
     }
+    before = rows(server)
     free = nurse.post("/api/v1/appointments/check", json=body)
     assert free.status_code == 200 and free.json() == {"bookable": True, "problem": None}
+    assert rows(server) == before  # no appointment, no history, no event left behind
     first = book(nurse, patient, chair["id"], at("09:00"), 120).json()
     other = {**body, "patient_id": make_patient(nurse)["id"], "start": at("11:00")}
     answer = nurse.post("/api/v1/appointments/check", json=other).json()

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.api import middleware
+from app.main import create_app
 from app.settings import Settings
 from scheduling.appointments.rules import checkin_opens, past_start_problem, timing_problem
 from tests.support.factories import book, make_center, make_chair, make_patient
@@ -115,6 +117,20 @@ def test_the_test_clock_is_refused_outside_the_test_environment() -> None:
     with pytest.raises(ValueError, match="only for the test environment"):
         Settings(environment="production", secret_key="s" * 32, test_clock=True)
     assert Settings(environment="test", secret_key="s" * 32, test_clock=True).test_clock
+
+
+def test_an_app_without_the_test_clock_does_not_honour_its_header() -> None:
+    def clocks(test_clock: bool) -> list[object]:
+        settings = Settings(
+            environment="test",
+            secret_key="s" * 32,
+            test_clock=test_clock,
+            database_url="sqlite:///unused.db",
+        )
+        found: list[object] = [m.cls for m in create_app(settings).user_middleware]
+        return [m for m in found if m is middleware.TestClock]
+
+    assert clocks(False) == [] and clocks(True) == [middleware.TestClock]
 
 
 # --- the rules as plain functions ---------------------------------------------------------

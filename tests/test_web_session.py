@@ -97,3 +97,49 @@ def test_a_bearer_token_needs_no_csrf_token(server: Server, nurse: httpx.Client)
         },
     )
     assert r.status_code == 201, r.text
+
+
+def test_another_sites_page_can_neither_sign_in_nor_change_anything(server: Server) -> None:
+    """Found in review: a cross-site form could sign a browser in as someone else (login
+    CSRF), and a CSRF header outside ASCII answered 500."""
+    transport = httpx.HTTPTransport(local_address=ADDRESS)
+    with httpx.Client(base_url=server.base_url, timeout=60, transport=transport) as c:
+        forged = c.post(
+            "/api/v1/auth/session",
+            data={"username": "nurse@test.local", "password": PASSWORD},
+            headers={"Origin": "https://elsewhere.example"},
+        )
+        assert forged.status_code == 403 and "set-cookie" not in forged.headers
+        ours = c.post(
+            "/api/v1/auth/session",
+            data={"username": "nurse@test.local", "password": PASSWORD},
+            headers={"Origin": server.base_url, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert ours.status_code == 200, ours.text
+    csrf = ours.json()["csrf_token"]
+    patient = {
+        "mrn": "WEB-1003",
+        "given_name": "Lea",
+        "family_name": "Moreau",
+        "birth_date": "1980-05-05",
+        "sex": "female",
+    }
+    with cookie_client(server, ours) as browser:
+        for foreign in (
+            {"Origin": "https://elsewhere.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ):
+            r = browser.post(
+                "/api/v1/patients", json=patient, headers={"X-CSRF-Token": csrf, **foreign}
+            )
+            assert r.status_code == 403, (foreign, r.text)
+        odd = browser.post(
+            "/api/v1/patients", json=patient, headers={b"X-CSRF-Token": "été".encode("latin-1")}
+        )
+        assert odd.status_code == 403, odd.text
+        made = browser.post(
+            "/api/v1/patients",
+            json=patient,
+            headers={"X-CSRF-Token": csrf, "Origin": server.base_url},
+        )
+        assert made.status_code == 201, made.text

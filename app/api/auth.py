@@ -10,9 +10,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, Field
 
-from app.api.deps import SESSION_COOKIE, Allowed, Session, get_db, get_settings
+from app.api.deps import SESSION_COOKIE, Allowed, Session, get_db, get_settings, same_origin
 from app.auth import service, throttle
-from core.problems import TooManyRequests, Unauthorized
+from core.problems import Forbidden, TooManyRequests, Unauthorized
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -57,6 +57,9 @@ async def open_session(
     cookie (Secure outside development) with the same idle and absolute limits as a bearer
     token, and every change must carry the CSRF token returned here (also on /auth/me)."""
     settings = get_settings(request)
+    if not same_origin(request):
+        # Another site's form would sign this browser in as someone else (login CSRF).
+        raise Forbidden("sign in from Chairside's own sign-in page")
     token, expires_in = await _sign_in(request, username, password)
     response.set_cookie(
         SESSION_COOKIE,

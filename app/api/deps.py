@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,6 +140,18 @@ Session = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 
 
 SESSION_COOKIE = "chairside_session"
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a browser sent the request from one of our own pages: its Origin names this
+    host, or, without one, its Sec-Fetch-Site says same-origin (or that a person typed it).
+    Clients that send neither (not browsers) pass; the CSRF token still binds them."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return urlsplit(origin).netloc == request.headers.get("host", "")
+    return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+
+
 CSRF_HEADER = "x-csrf-token"
 
 
@@ -156,10 +169,12 @@ async def authenticate(
         token = cookie
         csrf = auth.csrf_token(token, settings.secret_key)
         request.state.csrf_token = csrf
-        if request.method not in READ_METHODS and not hmac.compare_digest(
-            request.headers.get(CSRF_HEADER, ""), csrf
-        ):
-            raise Forbidden("this change needs the session's CSRF token (X-CSRF-Token)")
+        if request.method not in READ_METHODS:
+            if not same_origin(request):
+                raise Forbidden("a change made from another site's page is refused")
+            sent = request.headers.get(CSRF_HEADER, "").encode("utf-8", "replace")
+            if not hmac.compare_digest(sent, csrf.encode()):
+                raise Forbidden("this change needs the session's CSRF token (X-CSRF-Token)")
     elif scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <token>")
     idle = timedelta(minutes=settings.token_idle_minutes)

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 
 from app.auth.models import SignInFailure
 from app.settings import get_settings
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Database
 
 KEEP_BEYOND_WINDOW = timedelta(days=1)
@@ -21,7 +21,7 @@ KEEP_BEYOND_WINDOW = timedelta(days=1)
 
 async def housekeeping(db: Database) -> dict[str, int]:
     window = timedelta(minutes=get_settings().sign_in_window_minutes)
-    before = utcnow() - window - KEEP_BEYOND_WINDOW
+    before = wall_now() - window - KEEP_BEYOND_WINDOW
     async with db.unit_of_work() as session:
         result = await session.execute(delete(SignInFailure).where(SignInFailure.at < before))
     return {"sign_in_failures_deleted": int(result.rowcount or 0)}  # type: ignore[attr-defined]

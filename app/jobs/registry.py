@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.jobs.housekeeping import housekeeping
 from app.jobs.models import JobRun
 from app.settings import get_settings
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Database
 from core.logs import describe
 from core.outbox.delivery import deliver
@@ -87,7 +87,7 @@ async def run_job(
     run_id = uuid.uuid4()
     stale = timedelta(seconds=get_settings().job_stale_seconds)
     async with db.unit_of_work() as session:
-        now = utcnow()
+        now = wall_now()
         await session.execute(
             update(JobRun)
             .where(
@@ -133,7 +133,7 @@ async def _heartbeat(db: Database, run_id: uuid.UUID, every: timedelta) -> None:
         try:
             async with db.unit_of_work() as session:
                 await session.execute(
-                    update(JobRun).where(JobRun.id == run_id).values(heartbeat_at=utcnow())
+                    update(JobRun).where(JobRun.id == run_id).values(heartbeat_at=wall_now())
                 )
         except Exception as exc:
             log.warning("job heartbeat failed", extra={"error": describe(exc)})
@@ -146,7 +146,7 @@ async def _finish(
         await session.execute(
             update(JobRun)
             .where(JobRun.id == run_id)
-            .values(finished_at=utcnow(), outcome=outcome, counts=counts, error=error)
+            .values(finished_at=wall_now(), outcome=outcome, counts=counts, error=error)
         )
         run = await session.scalar(select(JobRun).where(JobRun.id == run_id))
         assert run is not None

@@ -23,7 +23,7 @@ from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
 from app.settings import get_settings
 from core import locks
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Database
 from core.logs import describe
 from core.outbox.delivery import deliver
@@ -76,7 +76,7 @@ class Leader:
         return False
 
     async def _claim_lease(self) -> bool:
-        now = utcnow()
+        now = wall_now()
         until = now + 2 * self.tick
         async with self.db.unit_of_work() as session:
             lease = await session.get(SchedulerLease, LEASE)
@@ -96,7 +96,7 @@ class Leader:
                 await session.execute(
                     update(SchedulerLease)
                     .where(SchedulerLease.name == LEASE, SchedulerLease.holder == RUNNER)
-                    .values(expires_at=utcnow())
+                    .values(expires_at=wall_now())
                 )
         self.holds = False
 

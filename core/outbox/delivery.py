@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Database
 from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 
@@ -78,7 +78,7 @@ async def fan_out(db: Database) -> int:
 async def send_due(db: Database, client: httpx.AsyncClient, retry_seconds: float) -> dict[str, int]:
     """Send the deliveries that are due, each claimed first, its outcome kept afterwards; no
     transaction stays open while a receiver answers."""
-    now = utcnow()
+    now = wall_now()
     counts = {"sent": 0, "delivered": 0, "retrying": 0, "failed": 0}
     async with db.unit_of_work(write=False) as session:
         due = (
@@ -111,20 +111,20 @@ async def send_due(db: Database, client: httpx.AsyncClient, retry_seconds: float
             delivery.attempts += 1
             delivery.last_status_code, delivery.last_error = code, error
             if code is not None and 200 <= code < 300:
-                delivery.status, delivery.delivered_at = "delivered", utcnow()
+                delivery.status, delivery.delivered_at = "delivered", wall_now()
                 counts["delivered"] += 1
             elif delivery.attempts >= MAX_ATTEMPTS:
                 delivery.status = "failed"
                 counts["failed"] += 1
             else:
-                delivery.next_attempt_at = utcnow() + backoff(delivery.attempts, base)
+                delivery.next_attempt_at = wall_now() + backoff(delivery.attempts, base)
                 counts["retrying"] += 1
     return counts
 
 
 async def _claim(db: Database, delivery_id: uuid.UUID) -> bool:
     async with db.unit_of_work() as session:
-        now = utcnow()  # now, not when the batch began: the claim must outlast this send
+        now = wall_now()  # now, not when the batch began: the claim must outlast this send
         claimed = await session.execute(
             update(Delivery)
             .where(

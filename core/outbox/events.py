@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import utcnow
+from core.clock import wall_now
 from core.outbox.models import OutboxEvent
 
 # Built once: a statement built per call is compiled per call (bookings emit one each).
@@ -31,7 +31,7 @@ def _row(event_type: str, data: Mapping[str, Any], dedupe_key: str | None) -> di
     return {
         "id": uuid.uuid4(),
         "type": event_type,
-        "occurred_at": utcnow(),
+        "occurred_at": wall_now(),
         "data": {k: _plain(v) for k, v in data.items()},
         "dedupe_key": dedupe_key,
         "fanned_out": False,

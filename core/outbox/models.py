@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.clock import utcnow
+from core.clock import wall_now
 from core.db import Base, Instant
 
 EVENT_TYPES = (
@@ -32,7 +32,7 @@ class WebhookSubscription(Base):
     secret: Mapped[str] = mapped_column(String(200))
     event_types: Mapped[list[str]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -46,7 +46,7 @@ class OutboxEvent(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     type: Mapped[str] = mapped_column(String(40))
-    occurred_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    occurred_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     # Deliveries are made for it (one per interested subscription) by the delivery job.
@@ -66,10 +66,10 @@ class Delivery(Base):
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("webhook_subscriptions.id"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(200))
     delivered_at: Mapped[datetime | None] = mapped_column(Instant)
