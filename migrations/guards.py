@@ -13,10 +13,15 @@ from __future__ import annotations
 from alembic import op
 
 ACTIVE = "('booked', 'checked_in', 'in_progress')"
+# From revision 0017 on, a visit given holds its chair too: it is cleaned after it.
+HOLDS_CHAIR = "('booked', 'checked_in', 'in_progress', 'completed')"
 GUARDS = {"chair": "chair_id", "patient": "patient_id"}
 
 
-def _sqlite_trigger(name: str, column: str, event: str, turnover: bool) -> str:
+def _sqlite_trigger(
+    name: str, column: str, event: str, turnover: bool, chair_statuses: str = ACTIVE
+) -> str:
+    statuses = chair_statuses if name == "chair" else ACTIVE
     # `a.id != NEW.id` lets an UPDATE keep its own row without tripping over itself.
     overlap = "a.start_at < NEW.end_at AND a.end_at > NEW.start_at"
     if turnover and name == "chair":
@@ -30,14 +35,14 @@ def _sqlite_trigger(name: str, column: str, event: str, turnover: bool) -> str:
     return f"""
     CREATE TRIGGER appointments_{name}_overlap_{event.split()[0].lower()}
     BEFORE {event} ON appointments
-    WHEN NEW.status IN {ACTIVE}
+    WHEN NEW.status IN {statuses}
     BEGIN
         SELECT RAISE(ABORT, 'appointments_{name}_overlap')
         WHERE EXISTS (
             SELECT 1 FROM appointments AS a
             WHERE a.{column} = NEW.{column}
               AND a.id != NEW.id
-              AND a.status IN {ACTIVE}
+              AND a.status IN {statuses}
               AND {overlap}
         );
     END
@@ -48,13 +53,13 @@ def is_sqlite() -> bool:
     return bool(op.get_context().dialect.name == "sqlite")
 
 
-def create_sqlite_triggers(turnover: bool = False) -> None:
+def create_sqlite_triggers(turnover: bool = False, chair_statuses: str = ACTIVE) -> None:
     updates = "UPDATE OF chair_id, patient_id, start_at, end_at, status"
     if turnover:
         updates += ", turnover_minutes"
     for name, column in GUARDS.items():
-        op.execute(_sqlite_trigger(name, column, "INSERT", turnover))
-        op.execute(_sqlite_trigger(name, column, updates, turnover))
+        op.execute(_sqlite_trigger(name, column, "INSERT", turnover, chair_statuses))
+        op.execute(_sqlite_trigger(name, column, updates, turnover, chair_statuses))
 
 
 def drop_sqlite_triggers() -> None:
@@ -73,18 +78,20 @@ AS $$ SELECT end_at + make_interval(mins => minutes) $$
 """
 
 
-def create_postgres_exclusions(turnover: bool = False) -> None:
+def create_postgres_exclusions(turnover: bool = False, chair_statuses: str = ACTIVE) -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     if turnover:
         op.execute(_CHAIR_RELEASED)
     for name, column in GUARDS.items():
-        end = (
-            "chair_released(end_at, turnover_minutes)" if turnover and name == "chair" else "end_at"
-        )
+        end, statuses = "end_at", ACTIVE
+        if name == "chair":
+            statuses = chair_statuses
+            if turnover:
+                end = "chair_released(end_at, turnover_minutes)"
         op.execute(
             f"ALTER TABLE appointments ADD CONSTRAINT ex_appointments_{name}_overlap "
             f"EXCLUDE USING gist ({column} WITH =, tstzrange(start_at, {end}, '[)') WITH &&) "
-            f"WHERE (status IN {ACTIVE})"
+            f"WHERE (status IN {statuses})"
         )
 
 

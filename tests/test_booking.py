@@ -344,3 +344,20 @@ def test_a_move_may_name_the_local_date_and_time(nurse: httpx.Client) -> None:
         headers={"If-Match": '"2"'},
     )
     assert half.status_code == 422
+
+
+def test_a_visit_given_still_holds_its_chair_through_the_turnover(nurse: httpx.Client) -> None:
+    """Found in review: completing a visit released its chair with no cleaning time."""
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    visit = book(nurse, make_patient(nurse)["id"], chair["id"], at("09:00"), 120).json()
+    chairside = as_of(datetime.fromisoformat(visit["start"]) + timedelta(minutes=5))
+    for step in ("check-in", "start", "complete"):
+        r = nurse.post(f"/api/v1/appointments/{visit['id']}/{step}", headers=chairside)
+        assert r.status_code == 200, r.text
+    next_patient = make_patient(nurse)["id"]
+    r = book(nurse, next_patient, chair["id"], at("11:00"), 60)
+    assert r.status_code == 409 and r.json()["conflicts"] == [visit["id"]], r.text
+    assert "turnover" in r.json()["detail"]
+    # It no longer counts toward the nurses' load, and the chair is free after the cleaning.
+    assert book(nurse, next_patient, chair["id"], at("11:15"), 60).status_code == 201

@@ -182,6 +182,11 @@ def _overlapping_rows(connection: Connection) -> None:
         add("2027-01-02T08:00:00+00:00", "2027-01-02T08:50:00+00:00", turnover=15, who=other)
     add("2027-01-02T11:15:00+00:00", "2027-01-02T12:00:00+00:00", turnover=15, who=other)
     add("2027-01-02T07:45:00+00:00", "2027-01-02T08:45:00+00:00", turnover=15, who=other)
+    # A visit given still holds its chair through its turnover (revision 0017).
+    add("2027-01-03T09:00:00+00:00", "2027-01-03T11:00:00+00:00", "completed", turnover=15)
+    with pytest.raises(IntegrityError), connection.begin_nested():
+        add("2027-01-03T11:05:00+00:00", "2027-01-03T12:00:00+00:00", who=other)
+    add("2027-01-03T11:15:00+00:00", "2027-01-03T12:00:00+00:00", who=other)
 
 
 def test_the_database_itself_refuses_overlapping_active_appointments(empty_db: str) -> None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, bindparam, literal_column, select, union_all
+from sqlalchemy import Integer, Select, String, Uuid, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Instant
@@ -53,20 +54,30 @@ class Day:
 # trip: a booking reads its day again under the day's lock, so this runs once per session
 # booked, and what it reads is what the booking decides on.
 _NO_MINUTES = literal_column("0", Integer)
-_APPOINTMENTS = select(
-    literal_column("'appointment'", String).label("what"),
-    Appointment.id,
-    Appointment.start_at,
-    Appointment.end_at,
-    Appointment.chair_id,
-    literal_column("''", String).label("reason"),
-    Appointment.turnover_minutes,
-).where(
-    Appointment.center_id == bindparam("center_id"),
-    appointment_repository.IS_ACTIVE,
-    Appointment.start_at < bindparam("end"),
-    Appointment.end_at > bindparam("start"),
-)
+
+
+def _visits(
+    what: str, status: Any
+) -> Select[str, uuid.UUID, datetime, datetime, uuid.UUID, str, int]:
+    return select(
+        literal_column(f"'{what}'", String).label("what"),
+        Appointment.id,
+        Appointment.start_at,
+        Appointment.end_at,
+        Appointment.chair_id,
+        literal_column("''", String).label("reason"),
+        Appointment.turnover_minutes,
+    ).where(
+        Appointment.center_id == bindparam("center_id"),
+        status,
+        Appointment.start_at < bindparam("end"),
+        Appointment.end_at > bindparam("start"),
+    )
+
+
+_APPOINTMENTS = _visits("appointment", appointment_repository.IS_ACTIVE)
+# Visits already given: no nurse's load any more, but their chair is cleaned after them.
+_GIVEN = _visits("given", Appointment.status == literal_column("'completed'"))
 _BLOCKS = (
     select(
         literal_column("'block'", String),
@@ -104,7 +115,7 @@ _IDLE_CHAIRS = select(
     literal_column("''", String),
     _NO_MINUTES,
 ).where(Chair.center_id == bindparam("center_id"), Chair.active.is_(False))
-_DAY = union_all(_APPOINTMENTS, _BLOCKS, _CLOSURE, _IDLE_CHAIRS)
+_DAY = union_all(_APPOINTMENTS, _GIVEN, _BLOCKS, _CLOSURE, _IDLE_CHAIRS)
 
 
 @dataclass
@@ -187,8 +198,9 @@ class CenterDays:
         idle: set[uuid.UUID] = set()
         rows = await session.execute(_DAY, params)
         for what, id_, start, end, chair_id, reason, turnover in rows:
-            if what == "appointment":
-                spans.append(Span(id_, start, end, chair_id, timedelta(minutes=turnover)))
+            if what in ("appointment", "given"):
+                cleaning = timedelta(minutes=turnover)
+                spans.append(Span(id_, start, end, chair_id, cleaning, what == "appointment"))
             elif what == "block":
                 blocks.append(Block(chair_id, start, end, reason))
             elif what == "closure":  # closed since the run read its calendar

@@ -27,6 +27,9 @@ from scheduling.centers.models import _in
 APPOINTMENT_STATUSES = ("booked", "checked_in", "in_progress", "completed", "cancelled", "no_show")
 # Statuses that hold a chair, a patient and a nurse's attention.
 ACTIVE_STATUSES = ("booked", "checked_in", "in_progress")
+# Statuses whose chair is taken for [start, end + turnover): a visit given still needs its
+# chair cleaned after it.
+CHAIR_HOLDING_STATUSES = (*ACTIVE_STATUSES, "completed")
 
 
 class Appointment(IdMixin, TimestampMixin, Base):

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patients.models import Patient
-from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
+from scheduling.appointments.models import ACTIVE_STATUSES, CHAIR_HOLDING_STATUSES, Appointment
 from scheduling.centers.models import (
     ChairBlock,
 )
@@ -19,15 +19,18 @@ from scheduling.centers.rules import Span
 _NO_ID = uuid.UUID(int=0)
 # The active statuses as literal SQL: a list parameter would be re-rendered on every execution.
 IS_ACTIVE = Appointment.status.in_([literal_column(f"'{s}'") for s in ACTIVE_STATUSES])
+# What holds a chair: the active statuses, and a visit given (its chair is cleaned after it).
+HOLDS_CHAIR = Appointment.status.in_([literal_column(f"'{s}'") for s in CHAIR_HOLDING_STATUSES])
 _ACTIVE_SPANS = select(
     Appointment.id,
     Appointment.start_at,
     Appointment.end_at,
     Appointment.chair_id,
     Appointment.turnover_minutes,
+    Appointment.status,
 ).where(
     Appointment.center_id == bindparam("center_id"),
-    IS_ACTIVE,
+    HOLDS_CHAIR,
     Appointment.start_at < bindparam("end"),
     Appointment.end_at > bindparam("start"),
 )
@@ -53,11 +56,12 @@ async def patient_exists(session: AsyncSession, patient_id: uuid.UUID) -> bool:
 async def active_spans(
     session: AsyncSession, center_id: uuid.UUID, start: datetime, end: datetime
 ) -> list[Span]:
-    """Active appointments of a center that overlap [start, end)."""
+    """A center's appointments that hold a chair in [start, end): the active ones, and those
+    given (`Span.active` False), which still need their chair cleaned after them."""
     params = {"center_id": center_id, "start": start, "end": end}
     return [
-        Span(i, s, e, c, timedelta(minutes=t))
-        for i, s, e, c, t in await session.execute(_ACTIVE_SPANS, params)
+        Span(i, s, e, c, timedelta(minutes=t), status in ACTIVE_STATUSES)
+        for i, s, e, c, t, status in await session.execute(_ACTIVE_SPANS, params)
     ]
 
 

@@ -89,6 +89,9 @@ class Span:
     end: datetime
     chair_id: uuid.UUID | None = None
     turnover: timedelta = timedelta(0)  # the chair's cleaning after it, fixed when booked
+    # False for a visit already given: it still holds its chair (and the cleaning after it),
+    # but no nurse looks after it any more.
+    active: bool = True
 
     @property
     def chair_free(self) -> datetime:
@@ -153,6 +156,7 @@ def census_conflicts(
     Census only rises at appointment starts and capacity only changes at shift boundaries, so
     checking those instants inside the new span (and its own start) is exact.
     """
+    existing = [s for s in existing if s.active]
     points = {start}
     points.update(s.start for s in existing if start < s.start < end)
     points.update(b for b in rules.boundaries() if start < b < end)
@@ -171,7 +175,7 @@ def start_conflicts(
     rules: DayRules, existing: Sequence[Span], start: datetime
 ) -> list[Span] | None:
     """The starts that use up the nurses around `start`, or None if one more start fits."""
-    ordered = sorted(existing, key=lambda s: s.start)
+    ordered = sorted((s for s in existing if s.active), key=lambda s: s.start)
     starts = [s.start for s in ordered]
     minute = timedelta(minutes=1)
     # Quick answer for the common case: even counting every start that any window below can
