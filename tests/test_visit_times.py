@@ -93,9 +93,12 @@ def test_check_in_opens_before_the_start_as_the_center_says(nurse: httpx.Client)
     start = datetime.fromisoformat(appt["start"])
     early = nurse.post(f"{url}/check-in", headers=at(start - timedelta(minutes=61)))
     assert early.status_code == 409 and "09:00" in early.json()["detail"]
-    # No-show only once the start has passed; check-in stays open after it (a late patient).
+    # No-show only once the start has passed; check-in stays open after it (a late patient)
+    # until the visit's day ends.
     assert nurse.post(f"{url}/no-show", headers=at(start - timedelta(minutes=1))).status_code == 409
     assert nurse.post(f"{url}/start", headers=at(start)).status_code == 409  # not checked in
+    next_day = nurse.post(f"{url}/check-in", headers=at(start + timedelta(hours=15)))
+    assert next_day.status_code == 409 and "closed" in next_day.json()["detail"]
     assert (
         nurse.post(f"{url}/check-in", headers=at(start + timedelta(minutes=5))).status_code == 200
     )
@@ -162,7 +165,8 @@ def test_check_in_is_refused_exactly_until_it_opens(
 ) -> None:
     tz = ZoneInfo(tz_name)
     refused = timing_problem("check-in", start, now, tz, minutes) is not None
-    assert refused == (now < checkin_opens(start, tz, minutes))
+    over = now.astimezone(tz).date() > start.astimezone(tz).date()  # the visit's day is over
+    assert refused == (now < checkin_opens(start, tz, minutes) or over)
     assert (timing_problem("no-show", start, now, tz, minutes) is not None) == (now < start)
     assert timing_problem("cancel", start, now, tz, minutes) is None
 

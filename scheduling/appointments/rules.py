@@ -48,13 +48,17 @@ def checkin_opens(start: datetime, tz: ZoneInfo, opens_minutes: int) -> datetime
 def timing_problem(
     action: str, start: datetime, now: datetime, tz: ZoneInfo, opens_minutes: int
 ) -> str | None:
-    """Why `action` cannot happen yet to a visit starting at `start`, or None. Once check-in
-    has opened it stays open: a visit may be documented later the same day or after it."""
+    """Why `action` cannot happen now to a visit starting at `start`, or None. Check-in is on
+    the visit's local day only: from `opens_minutes` before the start (a late patient still
+    checks in) until the day ends."""
     if action == "check-in":
         opens = checkin_opens(start, tz, opens_minutes)
         if now < opens:
             local = opens.astimezone(tz)
             return f"check-in opens at {local:%H:%M} on {local:%Y-%m-%d} (center time)"
+        _, day_ends = day_bounds(local_date(start, tz), tz)
+        if now >= day_ends:
+            return "check-in closed at the end of the visit's day (center time)"
     if action == "no-show" and now < start:
         return "a visit can be marked missed only once its start has passed"
     return None

@@ -418,7 +418,8 @@ async function choosePatient(patient) {
   const next = (plan.sessions || []).find((s) => !s.appointment);
   if (next && next.chair_minutes) {
     $("book-minutes").value = String(next.chair_minutes);
-    $("book-course").textContent = `Active course: next session needs ${next.chair_minutes} chair minutes (${next.dose_g} g).`;
+    // A visit booked here stands alone: the course books its own sessions (from the course).
+    $("book-course").textContent = `Active course: its next session needs ${next.chair_minutes} chair minutes (${next.dose_g} g). This books a separate visit, not that session.`;
   }
 }
 
