@@ -412,22 +412,7 @@ def test_a_maintenance_dose_too_long_for_one_session_is_given_over_two_days(
     booked as two half doses on consecutive days; the course counts doses, not visits, and a
     nurse moving the first day takes the second along."""
     center, chairs = weekday_center(nurse)
-    r = order(
-        nurse,
-        center["id"],
-        diagnosis_code="G61.82",
-        induction=None,
-        renal_risk=True,
-        maintenance={
-            "dose_g_per_kg": 1,
-            "interval_days": 28,
-            "window_min_days": 21,
-            "window_max_days": 42,
-            "cycles": 2,
-        },
-    )
-    assert r.status_code == 201, r.text
-    course = r.json()
+    course = split_course(nurse, center["id"], cycles=2)
     booked = nurse.post(
         f"/api/v1/courses/{course['id']}/book",
         json={"through": (MONDAY + timedelta(weeks=10)).isoformat()},

@@ -114,19 +114,23 @@ def _overlapping_rows(connection: Connection) -> None:
             updated_at=now,
         )
     )
-    connection.execute(
-        insert(Patient).values(
-            id=patient,
-            mrn=uuid.uuid4().hex[:10],
-            given_name="g",
-            family_name="f",
-            birth_date=datetime(1970, 1, 1).date(),
-            sex="female",
-            version=1,
-            created_at=now,
-            updated_at=now,
+
+    def add_patient(patient_id: uuid.UUID) -> None:
+        connection.execute(
+            insert(Patient).values(
+                id=patient_id,
+                mrn=uuid.uuid4().hex[:10],
+                given_name="g",
+                family_name="f",
+                birth_date=datetime(1970, 1, 1).date(),
+                sex="female",
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
         )
-    )
+
+    add_patient(patient)
 
     def add(
         start: str,
@@ -160,19 +164,7 @@ def _overlapping_rows(connection: Connection) -> None:
 
     # The chair is held through the turnover after a visit, for anyone; the patient is not.
     other = uuid.uuid4()
-    connection.execute(
-        insert(Patient).values(
-            id=other,
-            mrn=uuid.uuid4().hex[:10],
-            given_name="h",
-            family_name="f",
-            birth_date=datetime(1970, 1, 1).date(),
-            sex="male",
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    add_patient(other)
     add("2027-01-02T09:00:00+00:00", "2027-01-02T11:00:00+00:00", turnover=15)
     with pytest.raises(IntegrityError), connection.begin_nested():
         add("2027-01-02T11:00:00+00:00", "2027-01-02T12:00:00+00:00", who=other)
