@@ -8,7 +8,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+from hypothesis import given
+from hypothesis import strategies as st
 
+from scheduling.courses.windows import loading_day_window
 from tests.support.factories import (
     MONDAY,
     local_day,
@@ -154,3 +157,25 @@ def test_a_replan_after_a_move_keeps_every_session_in_its_window(nurse: httpx.Cl
     assert days[0] == friday
     for previous, day in itertools.pairwise(days):
         assert 21 <= (day - previous).days <= 28, days
+
+
+days = st.dates(min_value=date(2027, 1, 1), max_value=date(2027, 12, 31))
+
+
+@given(days, st.integers(0, 5), st.integers(1, 5), st.integers(1, 5), st.booleans())
+def test_a_loading_days_window_lies_between_its_neighbours(
+    start: date, before_gap: int, own_gap: int, after_gap: int, last: bool
+) -> None:
+    before = start + timedelta(days=before_gap)
+    own = before + timedelta(days=own_gap)
+    after = None if last else own + timedelta(days=after_gap)
+    next_open = before + timedelta(days=1) if last else None
+    window = loading_day_window(own, start, before, after, next_open)
+    assert window.earliest <= window.target <= window.latest
+    assert window.earliest == before + timedelta(days=1)
+    if after is not None:
+        assert window.latest == after - timedelta(days=1) and own in window
+    else:
+        assert window.latest == before + timedelta(days=1)
+    first = loading_day_window(own, start, None, after, None)
+    assert first.earliest == start
