@@ -225,6 +225,7 @@ def test_at_the_chair_check_in_start_complete_and_move(
         expect(other).to_contain_text(f"15:30{DASH}16:30")
         moved = nurse.get(f"/api/v1/appointments/{spare['id']}").json()
         assert (moved["start"], moved["chair_id"]) == (local("15:30"), chairs[2]["id"])
+        screenshot(page, server, "after-the-chair")
     finally:
         context.close()
     guard.check()

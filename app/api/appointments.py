@@ -22,7 +22,6 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
-from core.problems import Problem
 from core.schemas import LocalDate, Output, Page
 from insurance import allocation
 from insurance.allocation import SessionPayment
@@ -113,15 +112,11 @@ async def check_appointment(
     """What booking this would answer, without booking it: every rule runs as for a real
     booking, and everything it wrote is rolled back (the web app shows it before saving)."""
     trail.saw(data.patient_id)
-    savepoint = await session.begin_nested()
-    try:
-        await booking.book(session, data, caller.user_id)
-    except Problem as problem:
-        await savepoint.rollback()
-        body = {"type": problem.type, "title": problem.title, "detail": problem.detail}
-        return BookingCheck(bookable=False, problem={**body, **problem.extra})
-    await savepoint.rollback()
-    return BookingCheck(bookable=True)
+    problem = await booking.check(session, data, caller.user_id)
+    if problem is None:
+        return BookingCheck(bookable=True)
+    body = {"type": problem.type, "title": problem.title, "detail": problem.detail}
+    return BookingCheck(bookable=False, problem={**body, **problem.extra})
 
 
 @router.get("/appointments", response_model=Page[AppointmentOut])

@@ -17,6 +17,7 @@ from core.problems import (
     IllegalTransition,
     Invalid,
     NotFound,
+    Problem,
     ensure_version,
 )
 from core.repository import get_or_404
@@ -72,6 +73,21 @@ async def book(
     return await book_span(
         session, place, data.patient_id, start, end, actor_id, course_session, data.record_reason
     )
+
+
+async def check(
+    session: AsyncSession, data: AppointmentCreate, actor_id: uuid.UUID | None
+) -> Problem | None:
+    """What booking `data` would answer, without booking it: the real booking runs in a
+    savepoint that is always rolled back (row, history and event alike)."""
+    savepoint = await session.begin_nested()
+    try:
+        await book(session, data, actor_id)
+    except Problem as problem:
+        await savepoint.rollback()
+        return problem
+    await savepoint.rollback()
+    return None
 
 
 async def book_span(

@@ -12,8 +12,8 @@ export class ApiProblem extends Error {
   }
 }
 
-export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+export async function api(method, path, body, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (method !== "GET" && method !== "HEAD") {
     if (csrf) headers["X-CSRF-Token"] = csrf;
   }

@@ -211,6 +211,8 @@ function visitCard(visit, chair) {
       class: `visit status-${visit.status}`,
       draggable: visit.status === "booked" ? "true" : null,
       "data-visit": visit.id,
+      // A short visit's card cuts its lines: the whole of them on hover.
+      title: `${visit.patient_name} · ${[what, phaseText(visit)].filter(Boolean).join(" · ")} · ${status.text} ${wall(visit.start)}–${wall(visit.end)}`,
       onclick: () => openVisit(visit, chair),
       ondragstart: (event) => {
         event.dataTransfer.setData("text/plain", visit.id);
@@ -535,21 +537,8 @@ $("move-save").addEventListener("click", async () => {
   }
 });
 
-async function patchVisit(visit, body) {
-  const response = await fetch(`/api/v1/appointments/${visit.id}`, {
-    method: "PATCH",
-    headers: {
-      "Content-Type": "application/json",
-      Accept: "application/json",
-      "If-Match": `"${visit.version}"`,
-      "X-CSRF-Token": (await signedIn()).csrf_token,
-    },
-    body: JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  const data = await response.json();
-  if (!response.ok) throw new ApiProblem(response.status, data);
-  return data;
+function patchVisit(visit, body) {
+  return api("PATCH", `/api/v1/appointments/${visit.id}`, body, { "If-Match": `"${visit.version}"` });
 }
 
 async function dropVisit(event, chair, start) {
