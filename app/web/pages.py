@@ -54,3 +54,45 @@ async def sign_in_page(request: Request) -> Response:
 async def board_page(request: Request) -> Response:
     """The day board (and, with ?view=week, the week)."""
     return _page(request, "board.html", "Day board")
+
+
+@router.get("/patients")
+async def patients_page(request: Request) -> Response:
+    """Find a patient by name, MRN or date of birth."""
+    return _page(request, "patients.html", "Patients")
+
+
+@router.get("/patients/{patient_id}")
+async def patient_page(request: Request, patient_id: str) -> Response:
+    """One patient: demographics, courses, visits, authorizations with their usage."""
+    return _page(request, "patient.html", "Patient")
+
+
+@router.get("/courses/new")
+async def new_course_page(request: Request) -> Response:
+    """The order form for a new course (?patient=<id>)."""
+    return _page(request, "course-new.html", "New course")
+
+
+@router.get("/courses/{course_id}")
+async def course_page(request: Request, course_id: str) -> Response:
+    """A course's plan: windows, targets, visits, dose, chair time and cover per session."""
+    return _page(request, "course.html", "Course")
+
+
+@router.get("/billing")
+async def billing_page(request: Request) -> Response:
+    """The billing work queue."""
+    return _page(request, "billing.html", "Billing work queue")
+
+
+@router.get("/billing/authorizations/{authorization_id}")
+async def authorization_page(request: Request, authorization_id: str) -> Response:
+    """One authorization: its units burned down over time, and when to renew it."""
+    return _page(request, "authorization.html", "Authorization")
+
+
+@router.get("/admin")
+async def admin_page(request: Request) -> Response:
+    """Users, job runs and the audit trail."""
+    return _page(request, "admin.html", "Admin")

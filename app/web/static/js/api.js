@@ -41,6 +41,14 @@ export async function signedIn() {
   csrf = me.csrf_token;
   const who = document.getElementById("who");
   if (who) who.textContent = `${me.email} (${me.role})`;
+  // Links to screens this role may not use are taken away (the API refuses them anyway).
+  for (const link of document.querySelectorAll("nav [data-roles]")) {
+    if (!link.dataset.roles.split(" ").includes(me.role)) link.remove();
+  }
+  const here = window.location.pathname + window.location.search;
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.getAttribute("href") === here) link.setAttribute("aria-current", "page");
+  }
   const out = document.getElementById("sign-out");
   if (out) {
     out.addEventListener("click", async () => {

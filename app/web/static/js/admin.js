@@ -1,0 +1,3 @@
+import { signedIn } from "./api.js";
+
+await signedIn();
