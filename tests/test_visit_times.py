@@ -69,6 +69,30 @@ def test_a_move_into_the_past_needs_a_reason(nurse: httpx.Client) -> None:
     assert nurse.get(f"{url}/history").json()[-1]["reason"] == "came a day early; chart fixed"
 
 
+def test_a_cancel_keeps_its_reason_and_only_a_cancel_or_no_show_takes_one(
+    nurse: httpx.Client,
+) -> None:
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    tomorrow = local(datetime.now(NEW_YORK) + timedelta(days=1), "10:00")
+    appt = book(nurse, make_patient(nurse)["id"], chair["id"], tomorrow, 60).json()
+    url = f"/api/v1/appointments/{appt['id']}"
+    soon = at(datetime.fromisoformat(tomorrow) - timedelta(minutes=30))
+    r = nurse.post(f"{url}/check-in", json={"reason": "arrived early"}, headers=soon)
+    assert r.status_code == 422 and "reason" in r.json()["detail"], r.text
+    assert nurse.post(f"{url}/cancel", json={"reason": "ok"}).status_code == 422  # too short
+    r = nurse.post(f"{url}/cancel", json={"reason": "weight", "weight_kg": 70})
+    assert r.status_code == 422 and "record" in r.json()["detail"], r.text
+    assert nurse.get(url).json()["status"] == "booked"  # nothing half done
+    r = nurse.post(f"{url}/cancel", json={"reason": "  Patient unwell: fever since Sunday "})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    history = nurse.get(f"{url}/history").json()
+    assert [(h["action"], h["reason"]) for h in history] == [
+        ("booked", None),
+        ("cancel", "Patient unwell: fever since Sunday"),
+    ]
+
+
 def test_a_visit_days_ahead_cannot_be_progressed_today(nurse: httpx.Client) -> None:
     """Reproduces issue 12: five days ahead, check-in, start, complete and no-show all 200."""
     center = make_center(nurse)

@@ -155,14 +155,28 @@ def test_book_from_an_open_slot_with_the_rules_answer_first(
     dialog = page.get_by_role("dialog", name="Book a visit")
     dialog.get_by_label("Patient (name or MRN)").fill("Lindqvist")
     dialog.get_by_label(f"Lindqvist, Tomas — MRN {other['mrn']}", exact=False).check()
+    # The chair time from the infusion-time calculator: what the API works out for the dose.
+    dialog.get_by_text("Work out the chair time from the dose").click()
+    dialog.get_by_label("Dose (g/kg)").fill("2")
+    dialog.get_by_label("Weight (kg)").fill("70")
+    dialog.get_by_role("button", name="Work it out").click()
+    product = dialog.get_by_label("Product", exact=True).input_value()
+    expected = nurse.post(
+        "/api/v1/infusion-time", json={"product_id": product, "weight_kg": 70, "dose_g_per_kg": 2}
+    ).json()
+    expect(dialog.locator("#calc-answer")).to_contain_text(f"{expected['chair_minutes']} chair")
+    expect(dialog.get_by_label("Chair time (minutes)")).to_have_value(
+        str(expected["chair_minutes"])
+    )
+    answer = dialog.locator("#book-answer")
     dialog.get_by_label("Chair time (minutes)").fill("120")
     dialog.get_by_role("button", name="Check").click()
-    expect(dialog.get_by_role("status")).to_contain_text("turnover")
+    expect(answer).to_contain_text("turnover")
     no_serious_violations(page)
     screenshot(page, server, "book")
     dialog.get_by_label("Start").fill("12:15")
     dialog.get_by_role("button", name="Check").click()
-    expect(dialog.get_by_role("status")).to_contain_text("Free")
+    expect(answer).to_contain_text("Free")
     dialog.get_by_role("button", name="Book").click()
     expect(dialog).to_be_hidden()
     expect(page.locator(".visit", has_text="Lindqvist, Tomas")).to_contain_text(f"12:15{DASH}14:15")
@@ -226,6 +240,19 @@ def test_at_the_chair_check_in_start_complete_and_move(
         moved = nurse.get(f"/api/v1/appointments/{spare['id']}").json()
         assert (moved["start"], moved["chair_id"]) == (local("15:30"), chairs[2]["id"])
         screenshot(page, server, "after-the-chair")
+        # Cancel it, with the reason kept on its history.
+        other.click()
+        page.get_by_role("button", name="Cancel visit…").click()
+        cancel = page.get_by_role("dialog", name="Cancel visit")
+        cancel.get_by_label("Reason").select_option("Patient asked to change")
+        cancel.get_by_label("Details").fill("prefers Friday")
+        cancel.get_by_role("button", name="Cancel visit").click()
+        expect(cancel).to_be_hidden()
+        expect(page.locator(f"#board [data-visit='{spare['id']}']")).to_have_count(0)
+        history = nurse.get(f"/api/v1/appointments/{spare['id']}/history").json()
+        # (by action: the browser's changes all happen at the test clock's one instant)
+        reasons = {h["action"]: h["reason"] for h in history}
+        assert reasons["cancel"] == "Patient asked to change: prefers Friday", history
     finally:
         context.close()
     guard.check()
@@ -258,3 +285,86 @@ def test_two_nurses_see_each_others_booking(
         for context, guard in contexts:
             context.close()
             guard.check()
+
+
+def focused(page: Page) -> str:
+    """The name (aria-label, else its label's text, else its text) of what has the focus."""
+    return str(
+        page.evaluate(
+            "() => { const e = document.activeElement;"
+            " const label = e.labels && e.labels.length ? e.labels[0].textContent : null;"
+            " return (e.getAttribute('aria-label') || label || e.textContent).trim(); }"
+        )
+    )
+
+
+def test_booking_by_keyboard_alone_on_a_tablet(
+    browser: Browser, server: Server, nurse: httpx.Client
+) -> None:
+    """1024x768, no mouse: into the board with Tab, to a chair and time with the arrows, the
+    dialog by Enter, and booked without a click."""
+    center = make_center(nurse)
+    chairs = [
+        nurse.post(f"/api/v1/centers/{center['id']}/chairs", json={"label": label}).json()
+        for label in ("Bay 1", "Bay 2", "Bay 3")
+    ]
+    booked = make_patient(nurse, given_name="Imani", family_name="Okafor")
+    assert book(nurse, booked["id"], chairs[0]["id"], local("09:00"), 180).is_success
+    patient = make_patient(nurse, given_name="Aiko", family_name="Brandt")
+    context, guard = open_context(browser, server.base_url)
+    try:
+        page = context.new_page()
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.goto("/")
+        page.get_by_label("Email").focus()
+        page.keyboard.type("nurse@test.local")
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/board**")
+        open_board(page, center)
+        expect(page.locator("#board [data-row]").first).to_be_visible()
+        for _ in range(40):  # Tab until the focus is in the board: it is one stop
+            page.keyboard.press("Tab")
+            if page.evaluate("() => !!document.activeElement.closest('#board')"):
+                break
+        assert focused(page) == f"Book {chairs[0]['label']} at 07:00"
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Home")
+        second = chairs[1]["label"]
+        assert focused(page) == f"Book {second} at 07:00"
+        for _ in range(12):  # three hours of 15 minutes
+            page.keyboard.press("ArrowRight")
+        assert focused(page) == f"Book {second} at 10:00"
+        page.keyboard.press("ArrowUp")  # the visit 09:00-12:00 covers 10:00 on the first chair
+        assert focused(page).startswith("Okafor, Imani")
+        page.keyboard.press("ArrowDown")
+        assert focused(page) == f"Book {second} at 10:00"
+        page.keyboard.press("Enter")
+        dialog = page.get_by_role("dialog", name="Book a visit")
+        expect(dialog).to_be_visible()
+        expect(dialog.get_by_label("Patient (name or MRN)")).to_be_focused()
+        page.keyboard.type("Brandt")
+        choice = dialog.get_by_label(f"Brandt, Aiko — MRN {patient['mrn']}", exact=False)
+        expect(choice).to_be_visible()
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if focused(page).startswith("Brandt, Aiko"):
+                break
+        page.keyboard.press("Space")
+        expect(choice).to_be_checked()
+        screenshot(page, server, "book-tablet")
+        for _ in range(20):
+            page.keyboard.press("Tab")
+            if focused(page) == "Book":
+                break
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_hidden()
+        expect(page.locator(".visit", has_text="Brandt, Aiko")).to_contain_text(f"10:00{DASH}")
+        # The focus came back to the board, where the booked time now is.
+        assert page.evaluate("() => !!document.activeElement.closest('#board')")
+        no_serious_violations(page)
+        screenshot(page, server, "board-tablet")
+    finally:
+        context.close()
+    guard.check()

@@ -37,7 +37,7 @@ from scheduling.appointments.schemas import (
 from scheduling.centers import repository as center_repository
 from scheduling.courses import cascade
 from scheduling.courses import changes as session_changes
-from scheduling.courses.schemas import CourseSessionOut, SessionRecordIn
+from scheduling.courses.schemas import CourseSessionOut, VisitActionIn
 from scheduling.localtime import zone
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
@@ -224,13 +224,14 @@ async def act_on_appointment(
     caller: Allowed,
     trail: Audited,
     response: Response,
-    record: SessionRecordIn | None = None,
+    body: VisitActionIn | None = None,
 ) -> CourseSessionOut:
-    """`complete` may carry the session record (weight, dose given, reaction, scores). A
-    cancelled or missed course session, or a record that changes the dose or the tolerated
-    rate, re-plans the course's later sessions (`course_changes` says how)."""
+    """`complete` may carry the session record (weight, dose given, reaction, scores);
+    `cancel` and `no-show` a `reason`, kept on the visit's history. A cancelled or missed
+    course session, or a record that changes the dose or the tolerated rate, re-plans the
+    course's later sessions (`course_changes` says how)."""
     appt, changes = await session_changes.progress(
-        session, appointment_id, action, record, caller.user_id
+        session, appointment_id, action, body, caller.user_id
     )
     trail.saw(appt.patient_id, appt.id)
     response.headers["ETag"] = etag(appt.version)

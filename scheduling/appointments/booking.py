@@ -199,7 +199,11 @@ async def move_span(
 
 
 async def transition(
-    session: AsyncSession, appt: Appointment, action: str, actor_id: uuid.UUID | None
+    session: AsyncSession,
+    appt: Appointment,
+    action: str,
+    actor_id: uuid.UUID | None,
+    reason: str | None = None,
 ) -> Appointment:
     before = appt.status
     target = next_status(before, action)
@@ -211,7 +215,7 @@ async def transition(
     appt.status = target
     appt.status_changed_at = utcnow()
     await session.flush()
-    await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before))
+    await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before, reason))
     if target == "cancelled":
         await events.emit(session, "appointment.cancelled", **_event(appt))
     return appt

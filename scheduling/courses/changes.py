@@ -25,7 +25,7 @@ from scheduling.courses import cascade
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
 from scheduling.courses.models import Course
-from scheduling.courses.schemas import SessionRecordIn
+from scheduling.courses.schemas import REASONED_ACTIONS, VisitActionIn
 from scheduling.courses.windows import session_window
 from scheduling.localtime import local_date, zone
 
@@ -120,21 +120,24 @@ async def progress(
     session: AsyncSession,
     appointment_id: uuid.UUID,
     action: str,
-    record: SessionRecordIn | None,
+    body: VisitActionIn | None,
     actor_id: uuid.UUID | None,
 ) -> tuple[Appointment, cascade.CascadeResult | None]:
-    """Check in, start, complete, cancel or mark a no-show. A cancelled or missed course
-    session, or a record with a new weight or tolerated rate, re-plans the course; a completed
-    one draws its units."""
+    """Check in, start, complete, cancel or mark a no-show (a cancel or no-show with its
+    reason). A cancelled or missed course session, or a record with a new weight or tolerated
+    rate, re-plans the course; a completed one draws its units."""
+    record, reason = body.parts(action) if body is not None else (None, None)
     if record is not None and action != "complete":
         raise Invalid("only completing a session takes a session record")
+    if reason is not None and action not in REASONED_ACTIONS:
+        raise Invalid("only a cancel or a no-show takes a reason")
     weighed = record is not None and record.weight_kg is not None
     if weighed:
         # A new weight re-plans all the patient's courses: lock them in the usual order first.
         patient_id = await booking.patient_of(session, appointment_id)
         await cascade.lock_patient_courses(session, patient_id)
     appt = await locked_session(session, appointment_id)
-    appt = await booking.transition(session, appt, action, actor_id)
+    appt = await booking.transition(session, appt, action, actor_id, reason)
     changes = None
     if record is not None:
         await courses.record_session(session, appt, record, actor_id)

@@ -314,6 +314,30 @@ class SessionRecordIn(Input):
         )
 
 
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+    AfterValidator(_note_text),
+]
+REASONED_ACTIONS = frozenset({"cancel", "no-show"})
+
+
+class VisitActionIn(SessionRecordIn):
+    """The body of a change at the chair: `complete` may carry the session record; `cancel`
+    and `no-show` may carry the `reason`, kept on the visit's history."""
+
+    reason: Reason | None = Field(
+        default=None, description="why: for `cancel` and `no-show` only (3 to 500 characters)"
+    )
+
+    def parts(self, action: str) -> tuple[SessionRecordIn | None, str | None]:
+        """The session record (None when the body carries none) and the reason."""
+        given = self.model_fields_set - {"reason"}
+        if not given and action != "complete":
+            return None, self.reason
+        return SessionRecordIn.model_validate(self.model_dump(include=given)), self.reason
+
+
 class ReactionOut(Output):
     kind: ReactionKind
     grade: int

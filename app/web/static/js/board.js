@@ -37,6 +37,8 @@ const state = {
   visit: null,
   slot: null,
   patient: null,
+  roving: null, // where the grid's one Tab stop is: {row, col}
+  aim: null, // the time (column) up and down keep to
 };
 
 const $ = (id) => document.getElementById(id);
@@ -177,6 +179,7 @@ function showDay(board) {
       const card = visitCard(visit, chair);
       card.style.gridColumn = `${first + 2} / ${last + 2}`;
       card.style.gridRow = String(line);
+      locate(card, line, first, last - first);
       cells.push(card);
     }
     board.slots.forEach((slot, i) => {
@@ -193,13 +196,109 @@ function showDay(board) {
       });
       cell.style.gridColumn = String(i + 2);
       cell.style.gridRow = String(line);
+      locate(cell, line, i, 1);
       cells.push(cell);
     });
   });
+  const focused = grid.contains(document.activeElement) ? position(document.activeElement) : null;
   grid.replaceChildren(...cells);
+  rove(grid, focused);
   showInactive(inactive);
   showLoad(board);
 }
+
+// --- moving around the grid by keyboard -------------------------------------------------
+// The grid is one stop in the Tab order and the arrow keys move inside it (WAI-ARIA's
+// roving tabindex): a day of 60 chairs has thousands of open slots, far too many to Tab
+// through. Home and End go to a chair's first and last time; Enter or Space chooses.
+
+function locate(cell, row, col, span) {
+  cell.dataset.row = String(row);
+  cell.dataset.col = String(col);
+  cell.dataset.span = String(span);
+}
+
+function position(cell) {
+  return { row: Number(cell.dataset.row), col: Number(cell.dataset.col) };
+}
+
+function cellAt(grid, row, col) {
+  for (const cell of grid.querySelectorAll(`[data-row="${row}"]`)) {
+    const start = Number(cell.dataset.col);
+    if (start <= col && col < start + Number(cell.dataset.span)) return cell;
+  }
+  return null;
+}
+
+function rove(grid, focused) {
+  const cells = grid.querySelectorAll("[data-row]");
+  for (const cell of cells) cell.tabIndex = -1;
+  const keep = state.roving && cellAt(grid, state.roving.row, state.roving.col);
+  // Else the earliest time of the first chair: where reading the grid starts.
+  const first = [...cells].sort((a, b) => a.dataset.row - b.dataset.row || a.dataset.col - b.dataset.col)[0];
+  const current = keep || first;
+  if (!current) return;
+  current.tabIndex = 0;
+  if (focused) (cellAt(grid, focused.row, focused.col) || current).focus();
+}
+
+function moveFocus(grid, from, to) {
+  if (!to) return;
+  from.tabIndex = -1;
+  to.tabIndex = 0;
+  state.roving = position(to);
+  to.focus();
+}
+
+$("board").addEventListener("keydown", (event) => {
+  const grid = $("board");
+  const from = event.target.closest("[data-row]");
+  if (!from) return;
+  const { row, col } = position(from);
+  const span = Number(from.dataset.span);
+  const rows = grid.querySelectorAll(".chair").length + 1;
+  const columns = state.board ? state.board.slots.length : 0;
+  const scan = (r, cols) => cols.map((c) => cellAt(grid, r, c)).find(Boolean) || null;
+  const range = (a, b) => (a <= b ? [...Array(b - a + 1).keys()].map((k) => a + k) : [...Array(a - b + 1).keys()].map((k) => a - k));
+  // Up and down keep to the time they started from, through a long visit and out again.
+  const aim = state.aim !== null && state.aim >= col && state.aim < col + span ? state.aim : col;
+  const vertical = (step) => {
+    for (let r = row + step; r >= 2 && r <= rows; r += step) {
+      const to = cellAt(grid, r, aim);
+      if (to) return to;
+    }
+    return null;
+  };
+  const targets = {
+    ArrowRight: () => scan(row, range(col + span, columns - 1)),
+    ArrowLeft: () => (col > 0 ? scan(row, range(col - 1, 0)) : null),
+    ArrowDown: () => vertical(1),
+    ArrowUp: () => vertical(-1),
+    Home: () => scan(row, range(0, columns - 1)),
+    End: () => scan(row, range(columns - 1, 0)),
+  };
+  if (!(event.key in targets)) return;
+  event.preventDefault();
+  const to = targets[event.key]();
+  moveFocus(grid, from, to);
+  state.aim = to && (event.key === "ArrowUp" || event.key === "ArrowDown") ? aim : null;
+});
+
+// On a narrow screen the board and the load strip under it scroll sideways together, so
+// each column of the strip stays under the times it counts.
+for (const [from, to] of [["board", "load"], ["load", "board"]]) {
+  $(from).addEventListener("scroll", () => {
+    if ($(to).scrollLeft !== $(from).scrollLeft) $(to).scrollLeft = $(from).scrollLeft;
+  });
+}
+
+$("board").addEventListener("focusin", (event) => {
+  const cell = event.target.closest("[data-row]");
+  if (!cell) return;
+  for (const other of $("board").querySelectorAll('[data-row][tabindex="0"]')) other.tabIndex = -1;
+  cell.tabIndex = 0;
+  state.roving = position(cell);
+});
 
 function visitCard(visit, chair) {
   const status = STATUS[visit.status];
@@ -372,6 +471,9 @@ function openBooking(chair, start) {
   $("patient-results").replaceChildren(el("legend", { class: "visually-hidden" }, "Matching patients"));
   $("book-answer").textContent = "";
   $("book-course").textContent = "";
+  $("calc-answer").textContent = "";
+  $("calc").open = false;
+  loadProducts().catch(showProblem("calc-answer"));
   $("book-dialog").showModal();
   $("patient-search").focus();
 }
@@ -410,6 +512,7 @@ async function searchPatients() {
 async function choosePatient(patient) {
   state.patient = patient;
   $("book-answer").textContent = "";
+  $("calc-weight").value = patient.weight_kg ? String(patient.weight_kg) : "";
   const courses = await api("GET", `/api/v1/courses?patient_id=${patient.id}&status=active`);
   const course = courses.items[0];
   if (!course) {
@@ -424,6 +527,37 @@ async function choosePatient(patient) {
     $("book-course").textContent = `Active course: its next session needs ${next.chair_minutes} chair minutes (${next.dose_g} g). This books a separate visit, not that session.`;
   }
 }
+
+// The infusion-time calculator: chair time from the product's titration, the dose and the
+// weight. The booking adds the center's turnover by itself, so it is not asked for here.
+let products = null;
+async function loadProducts() {
+  if (!products) products = (await api("GET", "/api/v1/products?limit=100")).items.filter((p) => p.active);
+  if ($("calc-product").options.length) return;
+  $("calc-product").replaceChildren(...products.map((p) => el("option", { value: p.id }, p.name)));
+}
+
+$("calc-run").addEventListener("click", async () => {
+  const answer = $("calc-answer");
+  try {
+    const weight = Number($("calc-weight").value);
+    if (!weight) {
+      answer.textContent = "Give the patient's weight first.";
+      return;
+    }
+    const result = await api("POST", "/api/v1/infusion-time", {
+      product_id: $("calc-product").value,
+      weight_kg: weight,
+      dose_g_per_kg: Number($("calc-dose").value),
+      first_dose: $("calc-first").checked,
+    });
+    $("book-minutes").value = String(result.chair_minutes);
+    const b = result.breakdown;
+    answer.textContent = `${result.dose_g} g: ${result.chair_minutes} chair minutes (premedication ${b.premed}, infusion ${b.infusion}, observation ${b.observation}). Chair time set.`;
+  } catch (error) {
+    showProblem("calc-answer")(error);
+  }
+});
 
 function bookingBody() {
   return {
@@ -557,11 +691,13 @@ async function dropVisit(event, chair, start) {
 
 $("cancel-save").addEventListener("click", async () => {
   const { visit } = state.visit;
+  const details = $("cancel-details").value.trim();
+  const reason = details ? `${$("cancel-reason").value}: ${details}` : $("cancel-reason").value;
   try {
-    await api("POST", `/api/v1/appointments/${visit.id}/cancel`);
+    await api("POST", `/api/v1/appointments/${visit.id}/cancel`, { reason });
     $("cancel-dialog").close();
     $("visit-dialog").close();
-    toast(`${visit.patient_name}'s visit cancelled (${$("cancel-reason").value})`);
+    toast(`${visit.patient_name}'s visit cancelled (${reason})`);
     await refresh(true);
   } catch (error) {
     showProblem("cancel-answer")(error);
