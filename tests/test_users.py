@@ -212,3 +212,38 @@ def test_two_admins_demoting_each_other_at_once_leave_one(migrated_url: str) -> 
             await db.dispose()
 
     assert asyncio.run(run()) == ["demoted", "refused"]
+
+
+def test_what_admins_change_is_on_the_trail_and_found_by_its_filters(
+    admin: httpx.Client, nurse: httpx.Client
+) -> None:
+    """Users made, changed and unlocked, and jobs run by hand, leave events as patient data
+    does; the trail filters by action, resource type and a time range."""
+    user = new_user(admin)
+    changed = admin.patch(
+        f"/api/v1/users/{user['id']}", json={"role": "billing"}, headers={"If-Match": '"1"'}
+    )
+    assert changed.status_code == 200, changed.text
+    assert admin.post(f"/api/v1/users/{user['id']}/unlock").status_code == 200
+    assert admin.post("/api/v1/jobs/housekeeping/run").status_code == 200
+    refused = nurse.post("/api/v1/users", json={"email": "x@test.local", "role": "nurse"})
+    assert refused.status_code in (403, 422)
+
+    def events(**params: str) -> list[dict[str, Any]]:
+        r = admin.get("/api/v1/audit-events", params={"limit": "200", **params})
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    mine = [e for e in events(resource_type="user") if e["resource_id"] == user["id"]]
+    assert sorted(e["action"] for e in mine) == ["create", "unlock", "update"]
+    assert {e["actor_email"] for e in mine} == {"admin@test.local"}
+    ran = events(action="run", resource_type="job")
+    assert ran and ran[0]["outcome"] == "success"
+    assert all(e["action"] == "run" for e in ran)
+    newest = ran[0]["at"]
+    assert events(action="run", until=newest) == [e for e in ran if e["at"] < newest]
+    assert events(action="run", since=newest)[-1]["at"] == newest
+    r = admin.get("/api/v1/audit-events", params={"since": newest, "until": newest})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem")
+    assert admin.get("/api/v1/audit-events", params={"action": "DROP TABLE"}).status_code == 422

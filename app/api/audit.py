@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter
+from pydantic import StringConstraints
 
 from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, Session
 from app.audit import service
 from app.audit.models import AuditEvent
 from app.auth import service as auth
+from core.problems import Invalid
 from core.schemas import Instant, Output, Page
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+# What the trail's events can say (the policy table's audit actions and resource types).
+AuditAction = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")]
+ResourceType = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
 
 
 class AuditEventOut(Output):
@@ -45,14 +52,28 @@ async def list_audit_events(
     trail: Audited,
     patient_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
+    action: AuditAction | None = None,
+    resource_type: ResourceType | None = None,
     since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AuditEventOut]:
-    """Newest first. Reading the trail is itself on the trail."""
+    """Newest first; `since` inclusive, `until` exclusive. Reading the trail is itself on
+    the trail."""
+    if since is not None and until is not None and until <= since:
+        raise Invalid("until must be after since")
     trail.saw(patient_id)
     items, nxt = await service.list_events(
-        session, patient_id=patient_id, actor_id=actor_id, since=since, limit=limit, cursor=cursor
+        session,
+        patient_id=patient_id,
+        actor_id=actor_id,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+        action=action,
+        resource_type=resource_type,
+        until=until,
     )
     emails = await auth.emails_of(session, {e.actor_id for e in items if e.actor_id is not None})
     return Page[AuditEventOut](items=[event_out(e, emails) for e in items], next_cursor=nxt)

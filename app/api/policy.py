@@ -1,8 +1,9 @@
 """Who may call what, and what the audit trail keeps of it: one table for every route.
 
 Each row is (method, path template) -> Rule. `roles` may call the route; anyone else signed in
-gets 403, anyone not signed in 401. `audit` names what a call does to patient data (action,
-resource type): every such call, allowed, refused or failed, leaves one audit event.
+gets 403, anyone not signed in 401. `audit` names what a call does to patient data, or to
+who may use Chairside and what it runs (users, jobs, webhooks), as (action, resource type):
+every such call, allowed, refused or failed, leaves one audit event.
 `transaction` says how the request's unit of work runs: `read` (no write lock), `write`, or
 `own` — the request only reads, and the route commits its work in transactions of its own (a
 sweep, a job run), which a write transaction around it would wait on forever on SQLite. By
@@ -34,8 +35,8 @@ ROLES = ("patient", "nurse", "billing", "admin")
 
 @dataclass(frozen=True)
 class Audit:
-    action: str  # read, search, create, update, export
-    resource: str  # patient, appointment, course, coverage, authorization, alert, ...
+    action: str  # read, search, create, update, export, run, unlock
+    resource: str  # patient, appointment, course, ..., and what admins change: user, job, webhook
 
 
 @dataclass(frozen=True)
@@ -165,18 +166,18 @@ POLICY: dict[tuple[str, str], Rule] = {
     # background jobs and webhooks
     ("GET", "/api/v1/jobs"): _r(STAFF),
     ("GET", "/api/v1/jobs/runs"): _r(STAFF),
-    ("POST", "/api/v1/jobs/{name}/run"): _r(ADMIN, transaction="own", timeout=False),
-    ("POST", "/api/v1/webhooks"): _r(ADMIN),
+    ("POST", "/api/v1/jobs/{name}/run"): _r(ADMIN, "run", "job", transaction="own", timeout=False),
+    ("POST", "/api/v1/webhooks"): _r(ADMIN, "create", "webhook"),
     ("GET", "/api/v1/webhooks"): _r(ADMIN),
     ("GET", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
-    ("PATCH", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN, "update", "webhook"),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): _r(ADMIN),
     # users (not patient data: who may sign in, in what role)
     ("GET", "/api/v1/users"): _r(ADMIN),
-    ("POST", "/api/v1/users"): _r(ADMIN),
+    ("POST", "/api/v1/users"): _r(ADMIN, "create", "user"),
     ("GET", "/api/v1/users/{user_id}"): _r(ADMIN),
-    ("PATCH", "/api/v1/users/{user_id}"): _r(ADMIN),
-    ("POST", "/api/v1/users/{user_id}/unlock"): _r(ADMIN),
+    ("PATCH", "/api/v1/users/{user_id}"): _r(ADMIN, "update", "user"),
+    ("POST", "/api/v1/users/{user_id}/unlock"): _r(ADMIN, "unlock", "user"),
     # the audit trail itself: who looked at which patient is itself worth a record
     ("GET", "/api/v1/audit-events"): _r(ADMIN, "search", "audit_event"),
     # the patient portal

@@ -6,7 +6,17 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, IfMatch, Limit, Session, etag, get_settings
+from app.api.deps import (
+    DEFAULT_PAGE,
+    Allowed,
+    Audited,
+    Cursor,
+    IfMatch,
+    Limit,
+    Session,
+    etag,
+    get_settings,
+)
 from app.auth import service
 from app.auth.schemas import Role, UserCreate, UserOut, UserUpdate
 from core.schemas import Page
@@ -35,9 +45,10 @@ async def list_users(
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
 async def create_user(
-    data: UserCreate, session: Session, _: Allowed, response: Response
+    data: UserCreate, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> UserOut:
     user = await service.create_user(session, data.email, data.role, data.password, data.patient_id)
+    trail.saw(data.patient_id, user.id)
     response.headers["Location"] = f"/api/v1/users/{user.id}"
     response.headers["ETag"] = etag(user.version)
     return user_out(user)

@@ -64,15 +64,24 @@ async def list_events(
     since: datetime | None,
     limit: int,
     cursor: str | None,
+    action: str | None = None,
+    resource_type: str | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[AuditEvent], str | None]:
-    """Newest first."""
+    """Newest first; `since` inclusive, `until` exclusive."""
     query = select(AuditEvent)
     if patient_id is not None:
         query = query.where(AuditEvent.patient_id == patient_id)
     if actor_id is not None:
         query = query.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if resource_type is not None:
+        query = query.where(AuditEvent.resource_type == resource_type)
     if since is not None:
         query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
     return await page(
         session, query, [AuditEvent.at, AuditEvent.id], limit, cursor, newest_first=True
     )

@@ -508,10 +508,15 @@ function auditQuery() {
   const query = new URLSearchParams();
   if ($("audit-user").value) query.set("actor_id", $("audit-user").value);
   if ($("audit-patient").value.trim()) query.set("patient_id", $("audit-patient").value.trim());
-  if ($("audit-since").value) {
-    const [y, m, d] = $("audit-since").value.split("-").map(Number);
-    query.set("since", new Date(y, m - 1, d).toISOString()); // local midnight, as an instant
-  }
+  if ($("audit-action").value) query.set("action", $("audit-action").value);
+  if ($("audit-resource").value) query.set("resource_type", $("audit-resource").value);
+  // Dates are local midnights, as instants; "to" takes in the whole of its day.
+  const midnight = (value, days = 0) => {
+    const [y, m, d] = value.split("-").map(Number);
+    return new Date(y, m - 1, d + days).toISOString();
+  };
+  if ($("audit-since").value) query.set("since", midnight($("audit-since").value));
+  if ($("audit-until").value) query.set("until", midnight($("audit-until").value, 1));
   return query;
 }
 
