@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -141,6 +142,13 @@ def test_a_new_role_takes_effect_on_the_next_request(server: Server, admin: http
         assert r.status_code == 422, (bad, r.text)
 
 
+def new_user_state(admin: httpx.Client, user: dict[str, Any]) -> dict[str, Any]:
+    r = admin.get(f"/api/v1/users/{user['id']}")
+    assert r.status_code == 200, r.text
+    state: dict[str, Any] = r.json()
+    return state
+
+
 def test_an_admin_lifts_a_sign_in_lockout(server: Server, admin: httpx.Client) -> None:
     user = new_user(admin)
     # From an address of its own, so no other test's guesses count against this one.
@@ -153,9 +161,15 @@ def test_an_admin_lifts_a_sign_in_lockout(server: Server, admin: httpx.Client) -
             return r.status_code
 
         assert [sign_in("wrong-guess") for _ in range(5)] == [401] * 5
+        # The admin sees the lockout, in the list and on the user, with when it lifts.
+        locked = new_user_state(admin, user)["locked_until"]
         assert sign_in(PASSWORD) == 429  # locked out, even with the right password
+        assert locked is not None and datetime.fromisoformat(locked) > datetime.now(UTC)
+        listed = admin.get("/api/v1/users", params={"limit": 500}).json()["items"]
+        assert {u["id"]: u["locked_until"] for u in listed}[user["id"]] == locked
         unlocked = admin.post(f"/api/v1/users/{user['id']}/unlock")
         assert unlocked.status_code == 200, unlocked.text
+        assert unlocked.json()["locked_until"] is None
         assert sign_in(PASSWORD) == 200
     assert admin.post(f"/api/v1/users/{uuid.uuid4()}/unlock").status_code == 404
 

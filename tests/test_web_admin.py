@@ -263,8 +263,14 @@ def test_unlock_an_account_locked_by_failed_sign_ins(
     assert token_sign_in(server, email, PASSWORD) == 429  # locked, right password or not
     sign_in(page)
     open_admin(page)
-    user_row(page, email).get_by_role("button", name=f"Unlock sign-in for {email}").click()
+    row = user_row(page, email)
+    expect(row).to_contain_text("Locked out until")
+    # Only a locked account offers the unlock.
+    expect(user_row(page, "admin@test.local").get_by_role("button", name="Unlock")).to_have_count(0)
+    row.get_by_role("button", name=f"Unlock sign-in for {email}").click()
     expect(page.locator("#users-answer")).to_contain_text(f"{email} may sign in again now")
+    expect(row).to_contain_text("Active")
+    expect(row.get_by_role("button", name=f"Unlock sign-in for {email}")).to_have_count(0)
     assert token_sign_in(server, email, PASSWORD) == 200
 
 

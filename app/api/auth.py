@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import SESSION_COOKIE, Allowed, Session, get_db, get_settings, same_origin
 from app.auth import service, throttle
+from app.settings import Settings
 from core.problems import Forbidden, TooManyRequests, Unauthorized
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -90,15 +91,19 @@ async def close_session(request: Request, caller: Allowed, session: Session) -> 
     return response
 
 
-async def _sign_in(request: Request, username: str, password: str) -> tuple[str, int]:
-    settings, db = get_settings(request), get_db(request)
-    account = throttle.account_key(username, settings.secret_key)
-    address = request.client.host if request.client is not None else "unknown"
-    limits = throttle.Limits(
+def sign_in_limits(settings: Settings) -> throttle.Limits:
+    return throttle.Limits(
         settings.sign_in_failures_per_account,
         settings.sign_in_failures_per_address,
         timedelta(minutes=settings.sign_in_window_minutes),
     )
+
+
+async def _sign_in(request: Request, username: str, password: str) -> tuple[str, int]:
+    settings, db = get_settings(request), get_db(request)
+    account = throttle.account_key(username, settings.secret_key)
+    address = request.client.host if request.client is not None else "unknown"
+    limits = sign_in_limits(settings)
     async with db.unit_of_work() as session:
         attempt = await throttle.attempt(session, account, address)
     async with db.unit_of_work(write=False) as session:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.auth import sign_in_limits
 from app.api.deps import (
     DEFAULT_PAGE,
     Allowed,
@@ -25,12 +28,22 @@ from core.users import User
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
-def user_out(user: User) -> UserOut:
-    return UserOut.model_validate(user)
+def user_out(user: User, locked: dict[uuid.UUID, datetime] | None = None) -> UserOut:
+    out = UserOut.model_validate(user)
+    out.locked_until = (locked or {}).get(user.id)
+    return out
+
+
+async def users_out(request: Request, session: AsyncSession, users: list[User]) -> list[UserOut]:
+    """With each one's lockout, if sign-in turns them away now."""
+    settings = get_settings(request)
+    locked = await service.locked_out(session, users, settings.secret_key, sign_in_limits(settings))
+    return [user_out(u, locked) for u in users]
 
 
 @router.get("/users", response_model=Page[UserOut])
 async def list_users(
+    request: Request,
     session: Session,
     _: Allowed,
     role: Role | None = None,
@@ -40,7 +53,7 @@ async def list_users(
 ) -> Page[UserOut]:
     """By email."""
     items, nxt = await service.list_users(session, role, active, limit, cursor)
-    return Page[UserOut](items=[user_out(u) for u in items], next_cursor=nxt)
+    return Page[UserOut](items=await users_out(request, session, items), next_cursor=nxt)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
@@ -55,10 +68,12 @@ async def create_user(
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-async def get_user(user_id: uuid.UUID, session: Session, _: Allowed, response: Response) -> UserOut:
+async def get_user(
+    user_id: uuid.UUID, request: Request, session: Session, _: Allowed, response: Response
+) -> UserOut:
     user = await service.get_user(session, user_id)
     response.headers["ETag"] = etag(user.version)
-    return user_out(user)
+    return (await users_out(request, session, [user]))[0]
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)

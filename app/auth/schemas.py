@@ -48,3 +48,6 @@ class UserOut(Output):
     version: int
     created_at: datetime
     updated_at: datetime
+    locked_until: datetime | None = Field(
+        default=None, description="too many failed sign-ins: turned away until then (unlock)"
+    )

@@ -281,3 +281,11 @@ async def unlock(session: AsyncSession, user_id: uuid.UUID, secret: str) -> User
     user = await get_user(session, user_id)
     await throttle.succeeded(session, throttle.account_key(user.email, secret))
     return user
+
+
+async def locked_out(
+    session: AsyncSession, users: list[User], secret: str, limits: throttle.Limits
+) -> dict[uuid.UUID, datetime]:
+    """The users among these whom sign-in turns away now (too many failures), and until when."""
+    keys = {throttle.account_key(u.email, secret): u.id for u in users}
+    return await throttle.locked_until(session, keys, limits)

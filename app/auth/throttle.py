@@ -91,3 +91,27 @@ async def withdraw(session: AsyncSession, attempt_id: uuid.UUID) -> None:
 
 async def succeeded(session: AsyncSession, account: bytes) -> None:
     await session.execute(delete(SignInFailure).where(SignInFailure.account == account))
+
+
+async def locked_until(
+    session: AsyncSession, accounts: dict[bytes, uuid.UUID], limits: Limits
+) -> dict[uuid.UUID, datetime]:
+    """Which of these accounts (key -> user id) are locked out now, and until when."""
+    if not accounts:
+        return {}
+    now = wall_now()
+    rows = await session.execute(
+        select(SignInFailure.account, SignInFailure.at)
+        .where(SignInFailure.account.in_(list(accounts)), SignInFailure.at > now - limits.window)
+        .order_by(SignInFailure.at.desc())
+    )
+    recent: dict[bytes, list[datetime]] = {}
+    for account, at in rows:
+        recent.setdefault(account, []).append(at)
+    # Locked when one more attempt would be turned away (see `wait`): until the
+    # per_account-th newest failure ages out of the window.
+    return {
+        accounts[account]: times[limits.per_account - 1] + limits.window
+        for account, times in recent.items()
+        if len(times) >= limits.per_account
+    }

@@ -208,9 +208,11 @@ function userRow(user, fresh) {
     );
     role = el("div", { class: "inline" }, select, save);
   }
-  const status = user.active
-    ? el("span", { class: "state ok" }, el("span", { "aria-hidden": "true" }, "●"), " Active")
-    : el("span", { class: "state muted" }, el("span", { "aria-hidden": "true" }, "○"), " Inactive");
+  const status = !user.active
+    ? el("span", { class: "state muted" }, el("span", { "aria-hidden": "true" }, "○"), " Inactive")
+    : user.locked_until
+      ? el("span", { class: "state bad" }, el("span", { "aria-hidden": "true" }, "⊘"), " Locked out until ", when(user.locked_until))
+      : el("span", { class: "state ok" }, el("span", { "aria-hidden": "true" }, "●"), " Active");
   const toggle = el(
     "button",
     {
@@ -222,8 +224,8 @@ function userRow(user, fresh) {
     },
     user.active ? "Deactivate" : "Reactivate",
   );
-  // The API does not say who is locked out: every active account may be unlocked.
-  const unlocking = user.active
+  // Too many failed sign-ins turn an account away for a while: an admin may lift that now.
+  const unlocking = user.active && user.locked_until
     ? el(
         "button",
         {
@@ -311,7 +313,7 @@ async function setActive(user, active) {
 
 async function unlock(user) {
   try {
-    await api("POST", `/api/v1/users/${user.id}/unlock`);
+    replaceUser(await api("POST", `/api/v1/users/${user.id}/unlock`));
     say("users-answer", `${user.email} may sign in again now: their failed sign-ins are forgotten.`);
   } catch (error) {
     failed("users-answer", `${user.email}: `)(error);
