@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.autobook
 	$(BIN)/python -m bench.portal
+	$(BIN)/python -m bench.board
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
