@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -110,6 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs = JobScheduler(app.state.db, settings.scheduler_tick_seconds)
         if settings.scheduler:
             await jobs.start()
+        # What is loaded by now (modules, the mapped tables, the routes) lives as long as the
+        # process: out of the collector's sight, so its full collections, which a day board's
+        # thousands of objects set off, do not walk it again each time.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -33,7 +33,7 @@ from core import clock, locks
 from core.clock import utcnow
 from core.outbox import events
 from core.outbox.models import OutboxEvent
-from insurance import alert_rules
+from insurance import alert_rules, rules
 from insurance.facts import COVERAGE_KINDS, LIVE, decide, load
 from insurance.models import (
     Alert,
@@ -267,13 +267,12 @@ async def covers_of(
         .distinct()
     )
     wanted = set(ids)
-    for facts in (await load(session, list(patients))).values():
-        sessions = decide(facts).sessions
-        for s in sessions:
-            if s.need.appointment_id in wanted and s.need.appointment_id not in found:
-                found[s.need.appointment_id] = SessionPayment(
-                    s.allocation.authorization_id, s.allocation.reason
-                )
+    # The allocation alone: what the alerts would say is the sweep's business, not a screen's.
+    for facts in (await load(session, list(patients), cover_only=True)).values():
+        grants = [a.grant for a in facts.auths]
+        for cover in rules.allocate([need for need, _ in facts.sessions], grants):
+            if cover.appointment_id in wanted and cover.appointment_id not in found:
+                found[cover.appointment_id] = SessionPayment(cover.authorization_id, cover.reason)
     return found
 
 

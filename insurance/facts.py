@@ -4,7 +4,7 @@ rules make of it. Reads only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -66,26 +66,12 @@ def _local_day(session: AsyncSession) -> ColumnElement[Any]:
     return Appointment.__table__.c.start_at
 
 
-async def load(
+async def _load_plans(
     session: AsyncSession,
-    patient_ids: Sequence[uuid.UUID],
-    span: tuple[uuid.UUID, uuid.UUID] | None = None,
-) -> dict[uuid.UUID, Facts]:
-    """The facts for these patients, in five queries whatever their number. `span` (the
-    sweep's) reads every patient whose id lies in it instead: index range scans, no id list."""
-    ids = list(patient_ids)
-    facts: dict[uuid.UUID, Facts] = {}
-
-    def mine(column: Any) -> ColumnElement[bool]:
-        chosen: ColumnElement[bool] = column.between(*span) if span is not None else column.in_(ids)
-        return chosen
-
-    def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
-        if patient_id not in facts:
-            tz = zone(tz_name) if tz_name else UTC
-            facts[patient_id] = Facts(today=clock.today(tz))
-        return facts[patient_id]
-
+    mine: Callable[[Any], ColumnElement[bool]],
+    of: Callable[[uuid.UUID, str | None], Facts],
+) -> None:
+    """Each patient's active courses and how many sessions they have left (for the alerts)."""
     # `cycles` counts maintenance sessions only (as the booking run does): an induction's days
     # would otherwise make a course look nearer its end than it is.
     planned = (
@@ -118,6 +104,34 @@ async def load(
         of(patient_id, tz_name).plans.append(
             alert_rules.CoursePace(course_id, hcpcs, interval, left, ends_on)
         )
+
+
+async def load(
+    session: AsyncSession,
+    patient_ids: Sequence[uuid.UUID],
+    span: tuple[uuid.UUID, uuid.UUID] | None = None,
+    *,
+    cover_only: bool = False,
+) -> dict[uuid.UUID, Facts]:
+    """The facts for these patients, in five queries whatever their number. `span` (the
+    sweep's) reads every patient whose id lies in it instead: index range scans, no id list.
+    `cover_only`: just what allocating the booked sessions needs (the sessions and the
+    authorizations, two queries), for a screen that shows cover and raises no alert."""
+    ids = list(patient_ids)
+    facts: dict[uuid.UUID, Facts] = {}
+
+    def mine(column: Any) -> ColumnElement[bool]:
+        chosen: ColumnElement[bool] = column.between(*span) if span is not None else column.in_(ids)
+        return chosen
+
+    def of(patient_id: uuid.UUID, tz_name: str | None = None) -> Facts:
+        if patient_id not in facts:
+            tz = zone(tz_name) if tz_name else UTC
+            facts[patient_id] = Facts(today=clock.today(tz))
+        return facts[patient_id]
+
+    if not cover_only:
+        await _load_plans(session, mine, of)
 
     def course_sessions(*extra: Any, dose: Any = Appointment.dose_g) -> Select[Any]:
         """Course sessions with what their cover depends on: day, drug, dose, price."""
@@ -190,6 +204,9 @@ async def load(
         of(owner).auths.append(
             alert_rules.Auth(grant, approved, used, payer_id, turnaround, margin, alert_days)
         )
+
+    if cover_only:
+        return facts
 
     # A session given is paid for, when an authorization arrives, by the dose given (as its
     # completion would have drawn), not the dose that was planned.

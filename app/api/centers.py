@@ -309,15 +309,34 @@ async def get_week(
 ) -> WeekBoard:
     """Seven day boards from `start`."""
     center = await center_repository.get_center(session, center_id)
-    days = [await _day_board(session, center, start + timedelta(days=n)) for n in range(7)]
+    days = await _day_boards(session, center, [start + timedelta(days=n) for n in range(7)])
     return WeekBoard(center_id=center.id, start=start, days=days)
 
 
 async def _day_board(session: AsyncSession, center: Center, day: date) -> DayBoard:
+    return (await _day_boards(session, center, [day]))[0]
+
+
+async def _day_boards(session: AsyncSession, center: Center, days: list[date]) -> list[DayBoard]:
+    """The boards of these days. Cover and seats are read once for all of them: a week's
+    patients are mostly the same from day to day (a loading course's, every day)."""
+    boards = [await availability.day_board(session, center, day) for day in days]
+    visits = [a for board in boards for a in board.appointments]
+    covers = await allocation.covers_of(session, [a.id for a in visits if a.course_id])
+    who = await course_board.seats(session, [a.id for a in visits])
+    return [
+        _board_out(center, day, board, covers, who) for day, board in zip(days, boards, strict=True)
+    ]
+
+
+def _board_out(
+    center: Center,
+    day: date,
+    board: availability.Board,
+    covers: dict[uuid.UUID, allocation.SessionPayment],
+    who: dict[uuid.UUID, course_board.Seat],
+) -> DayBoard:
     tz = zone(center.timezone)
-    board = await availability.day_board(session, center, day)
-    covers = await allocation.covers_of(session, [a.id for a in board.appointments if a.course_id])
-    who = await course_board.seats(session, [a.id for a in board.appointments])
     by_chair: dict[uuid.UUID, list[BoardAppointment]] = {c.id: [] for c in board.chairs}
     for a in board.appointments:
         seat = who[a.id]
