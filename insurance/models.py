@@ -192,6 +192,9 @@ class Alert(IdMixin, Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(Instant)
     resolved_at: Mapped[datetime | None] = mapped_column(Instant)
     resolution: Mapped[str | None] = mapped_column(String(40))
+    # What the biller last wrote on it (acknowledging, assigning or resolving): the call made,
+    # the reference the payer gave.
+    note: Mapped[str | None] = mapped_column(String(2000))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     @property

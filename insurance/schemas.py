@@ -34,6 +34,8 @@ AlertKind = Literal[
     "course_unbookable",
 ]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
+# A status filter: one status, or `live` for the alerts still on the queue (open or acknowledged).
+AlertStatusFilter = Literal["open", "acknowledged", "resolved", "live"]
 Queue = Literal["nursing", "billing"]  # see Alert.queue
 Days = Annotated[int, Field(ge=0, le=365)]
 Code = Annotated[
@@ -187,6 +189,13 @@ class AuthorizationOut(Output):
     version: int
 
 
+class UsageSessionOut(Output):
+    appointment_id: uuid.UUID
+    date: Annotated[date, Field(description="the session's local date at its center")]
+    units: int = Field(description="what it draws, as the payer counts units")
+    given: bool = Field(description="true: given, its units used; false: booked, units held")
+
+
 class UsageOut(Output):
     units_approved: int
     units_used: int
@@ -194,6 +203,19 @@ class UsageOut(Output):
     units_remaining: int
     projected_exhaustion_date: date | None
     renew_by: date | None
+    # With `?include=sessions` only (left out otherwise):
+    today: date | None = Field(
+        default=None, description="the local date at the patient's center the figures are from"
+    )
+    course_id: uuid.UUID | None = Field(
+        default=None,
+        description="the course the authorization pays for (its own, else the patient's course "
+        "for the service), whose pace the projection follows",
+    )
+    sessions: list[UsageSessionOut] | None = Field(
+        default=None,
+        description="the sessions drawing on it, given or booked, by date: its burn-down",
+    )
 
 
 class AlertOut(Output):
@@ -214,7 +236,22 @@ class AlertOut(Output):
     opened_at: datetime
     resolved_at: datetime | None
     resolution: str | None
+    note: str | None = Field(default=None, description="what the biller last wrote on it")
     version: int
+    # What a biller reads instead of the ids above, read for the whole page at once.
+    patient_name: str = Field(description='"Family, Given"')
+    mrn: str
+    payer_name: str | None
+    auth_number: str | None
+    assignee_email: str | None
+
+
+class AssigneeOut(Output):
+    """Someone an alert may be assigned to: an active billing or admin user."""
+
+    id: uuid.UUID
+    email: str
+    role: Literal["billing", "admin"]
 
 
 class AlertAction(Input):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -17,11 +18,15 @@ from core.db import Database
 from core.outbox import events
 from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
-from insurance import alert_rules, allocation, facts, priority, rules
+from core.users import User
+from insurance import alert_queue, alert_rules, allocation, facts, priority, rules
 from insurance.models import NURSING_KINDS, Alert, Authorization, Payer, SessionDraw
 from insurance.schemas import AlertAction
 from patients.models import Patient
+from scheduling.appointments.models import Appointment
+from scheduling.centers.models import Center
 from scheduling.courses.models import Course
+from scheduling.localtime import zone
 
 # Patients per transaction: bounded memory and lock count, few round trips.
 SWEEP_CHUNK = 2000
@@ -43,32 +48,9 @@ QUEUE_ORDER: list[Any] = [
 
 
 async def list_alerts(
-    session: AsyncSession,
-    kind: str | None,
-    status: str | None,
-    payer_id: uuid.UUID | None,
-    patient_id: uuid.UUID | None,
-    due_before: date | None,
-    limit: int,
-    cursor: str | None,
-    queue: str | None = None,
+    session: AsyncSession, filters: alert_queue.AlertFilter, limit: int, cursor: str | None
 ) -> tuple[list[Alert], str | None]:
-    query = select(Alert)
-    if queue == "nursing":
-        query = query.where(Alert.kind.in_(NURSING_KINDS))
-    elif queue == "billing":
-        query = query.where(Alert.kind.not_in(NURSING_KINDS))
-    if kind is not None:
-        query = query.where(Alert.kind == kind)
-    if status is not None:
-        query = query.where(Alert.status == status)
-    if payer_id is not None:
-        query = query.where(Alert.payer_id == payer_id)
-    if patient_id is not None:
-        query = query.where(Alert.patient_id == patient_id)
-    if due_before is not None:
-        query = query.where(Alert.due_date < due_before)
-    return await page(session, query, QUEUE_ORDER, limit, cursor)
+    return await page(session, filters.apply(select(Alert)), QUEUE_ORDER, limit, cursor)
 
 
 async def get_alert(
@@ -111,25 +93,69 @@ async def act(
         assignee = data.assignee_id or actor_id
         user = await _biller(session, assignee)
         alert.assigned_to = user
+    if data.note is not None:
+        alert.note = data.note
     await session.flush()
     return alert
 
 
 async def _biller(session: AsyncSession, user_id: uuid.UUID | None) -> uuid.UUID:
-    from core.users import User  # the users table lives with the app's auth
-
     user = await session.get(User, user_id) if user_id is not None else None
-    if user is None or user.role not in ("billing", "admin") or not user.active:
+    if user is None or not alert_queue.may_be_assigned(user):
         raise Invalid("alerts are assigned to an active billing or admin user")
     return user.id
 
 
-async def usage_of(session: AsyncSession, auth: Authorization) -> rules.Usage:
+@dataclass(frozen=True)
+class Draw:
+    """A session drawing on an authorization: given (units used) or booked (units held)."""
+
+    appointment_id: uuid.UUID
+    day: date  # the center's local date
+    units: int  # as the payer counts them
+    given: bool
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    usage: rules.Usage
+    today: date  # at the patient's center: what the figures are reckoned from
+    course_id: uuid.UUID | None  # the course the authorization pays for, whose pace counts
+    draws: list[Draw]  # by day (when asked for)
+
+
+async def usage_of(
+    session: AsyncSession, auth: Authorization, *, sessions: bool = False
+) -> UsageReport:
+    """An authorization's units (used, booked, left) and when to renew it; with `sessions`,
+    also the sessions that draw on it, given or booked: what its burn-down is drawn from."""
     known = (await facts.load(session, [auth.patient_id])).get(auth.patient_id)
     assert known is not None  # the authorization itself is one of the facts
-    sessions = facts.decide(known).sessions
+    covers = facts.decide(known).sessions
     mine = next(a for a in known.auths if a.grant.authorization_id == auth.id)
-    return alert_rules.auth_usage(mine, sessions, known.plans)
+    usage = alert_rules.auth_usage(mine, covers, known.plans)
+    course_id = auth.course_id or next(
+        (p.course_id for p in known.plans if p.service_code == auth.service_code), None
+    )
+    if not sessions:
+        return UsageReport(usage, known.today, course_id, [])
+    given = await session.execute(
+        select(SessionDraw.appointment_id, SessionDraw.units, Appointment.start_at, Center.timezone)
+        .join(Appointment, Appointment.id == SessionDraw.appointment_id)
+        .join(Center, Center.id == Appointment.center_id)
+        .where(SessionDraw.authorization_id == auth.id, SessionDraw.consumed.is_(True))
+    )
+    draws = [
+        Draw(appt_id, start.astimezone(zone(tz_name)).date(), units, True)
+        for appt_id, units, start, tz_name in given
+    ]
+    draws += [
+        Draw(s.need.appointment_id, s.need.day, s.allocation.units, False)
+        for s in covers
+        if s.allocation.authorization_id == auth.id
+    ]
+    draws.sort(key=lambda d: (d.day, not d.given, d.appointment_id))
+    return UsageReport(usage, known.today, course_id, draws)
 
 
 async def sweep(db: Database, *, everyone: bool = False) -> tuple[allocation.Outcome, float]:
@@ -177,10 +203,13 @@ async def recompute_patients(
     return total
 
 
-async def worklist(session: AsyncSession) -> list[list[Any]]:
+async def worklist(
+    session: AsyncSession, filters: alert_queue.AlertFilter | None = None
+) -> list[list[Any]]:
     """One row per live billing alert for the CSV export, in the work queue's order (a course
-    nothing can book is on the nurses' queue, not billing's)."""
-    rows = await session.execute(
+    nothing can book is on the nurses' queue, not billing's), narrowed by the queue's filters
+    if given."""
+    query = (
         select(
             Alert.due_date,
             Alert.severity,
@@ -194,16 +223,20 @@ async def worklist(session: AsyncSession) -> list[list[Any]]:
             Alert.amount_at_risk,
             Alert.detail,
             Alert.id,
+            User.email,
         )
         .join(Patient, Patient.id == Alert.patient_id)
         .outerjoin(Payer, Payer.id == Alert.payer_id)
         .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
+        .outerjoin(User, User.id == Alert.assigned_to)
         .where(Alert.status.in_(facts.LIVE), Alert.kind.not_in(NURSING_KINDS))
-        .order_by(*QUEUE_ORDER)
     )
+    if filters is not None:
+        query = filters.apply(query)
+    rows = await session.execute(query.order_by(*QUEUE_ORDER))
     return [
-        [due, sev, kind, st, mrn, f"{family}, {given}", payer, number, amount, detail, aid]
-        for due, sev, kind, st, mrn, family, given, payer, number, amount, detail, aid in rows
+        [*row[:5], f"{row.family_name}, {row.given_name}", *row[7:]]  # the patient's name
+        for row in rows
     ]
 
 

@@ -200,6 +200,8 @@ def test_at_the_chair_check_in_start_complete_and_move(
         card = page.locator(f"[data-visit='{visit['id']}']")
         card.click()
         dialog = page.get_by_role("dialog", name="Okafor, Imani")
+        record_link = dialog.get_by_role("link", name="Okafor, Imani's record")
+        expect(record_link).to_have_attribute("href", f"/patients/{visit['patient_id']}")
         no_serious_violations(page)
         screenshot(page, server, "visit")
         dialog.get_by_role("button", name="Check in").click()

@@ -17,7 +17,7 @@ from insurance.allocation import SessionPayment
 from scheduling.appointments.models import Appointment
 from scheduling.catalog.schemas import InductionOut, MaintenanceOut
 from scheduling.courses import booking as course_booking
-from scheduling.courses import cascade
+from scheduling.courses import cascade, replans
 from scheduling.courses import plan as course_plan
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
@@ -32,9 +32,12 @@ from scheduling.courses.schemas import (
     CoursePlan,
     CourseStatus,
     DoseSplit,
+    LastReplan,
     OutcomeOut,
     PlannedRecord,
     PlannedSession,
+    ReplanPlace,
+    ReplanSession,
     SessionAppointment,
 )
 from scheduling.localtime import zone
@@ -163,6 +166,38 @@ def unbookable_out(u: course_sessions.Unbookable) -> PlannedSession:
     )
 
 
+def replan_out(r: replans.Replan, tz_name: str) -> LastReplan:
+    tz = zone(tz_name)
+
+    def place(p: replans.Place) -> ReplanPlace:
+        return ReplanPlace(
+            chair_id=p.chair_id,
+            start=p.start.astimezone(tz),
+            end=p.end.astimezone(tz),
+            duration_minutes=int((p.end - p.start).total_seconds() // 60),
+            dose_g=float(p.dose_g) if p.dose_g is not None else None,
+        )
+
+    def changed(c: replans.SessionChange) -> ReplanSession:
+        return ReplanSession(
+            appointment_id=c.appointment_id,
+            phase="induction" if c.phase == "induction" else "maintenance",
+            sequence=c.sequence,
+            part=c.part,
+            from_=place(c.before) if c.before is not None else None,
+            to=place(c.after),
+        )
+
+    return LastReplan(
+        at=r.at.astimezone(tz),
+        actor_id=r.actor_id,
+        trigger=r.cause,
+        moved=[changed(c) for c in r.moved],
+        resized=[changed(c) for c in r.resized],
+        added=[changed(c) for c in r.added],
+    )
+
+
 def changes_out(result: cascade.CascadeResult, tz_name: str) -> CourseChanges:
     return CourseChanges(
         moved=[session_out(a, tz_name) for a in result.moved],
@@ -261,6 +296,7 @@ async def read_course_plan(
     covers = await allocation.covers_of(
         session, [e.appointment.id for e in shown.entries if e.appointment]
     )
+    last = await replans.last_replan(session, course.id)
     return CoursePlan(
         course_id=course.id,
         status=course.status,
@@ -269,6 +305,7 @@ async def read_course_plan(
             for e in shown.entries
         ],
         splits=[split_out(s) for s in shown.splits],
+        last_replan=replan_out(last, center.timezone) if last is not None else None,
     )
 
 

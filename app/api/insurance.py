@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
@@ -25,13 +27,14 @@ from app.api.idempotent import IdempotencyKey, IdempotentPost
 from core import clock
 from core.problems import ensure_version
 from core.schemas import LocalDate, Page
-from insurance import service, worklist
+from insurance import alert_queue, service, worklist
 from insurance.models import Alert, Authorization
 from insurance.schemas import (
     AlertAction,
     AlertKind,
     AlertOut,
-    AlertStatus,
+    AlertStatusFilter,
+    AssigneeOut,
     AuthorizationCreate,
     AuthorizationOut,
     AuthorizationUpdate,
@@ -46,6 +49,7 @@ from insurance.schemas import (
     StatusChangeOut,
     SweepOut,
     UsageOut,
+    UsageSessionOut,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["insurance"])
@@ -258,14 +262,28 @@ async def update_authorization(
     return await authorization_out(session, auth)
 
 
-@router.get("/authorizations/{authorization_id}/usage", response_model=UsageOut)
+@router.get(
+    "/authorizations/{authorization_id}/usage",
+    response_model=UsageOut,
+    response_model_exclude_unset=True,
+)
 async def authorization_usage(
-    authorization_id: uuid.UUID, session: Session, _: Allowed, trail: Audited
+    authorization_id: uuid.UUID,
+    session: Session,
+    _: Allowed,
+    trail: Audited,
+    include: Annotated[
+        Literal["sessions"] | None,
+        Query(description="`sessions`: add `today`, `course_id` and the sessions drawing on it"),
+    ] = None,
 ) -> UsageOut:
+    """Units used, booked and left, and when to renew; with `include=sessions`, also the
+    sessions that draw on it, given or booked (its burn-down)."""
     auth = await service.get_authorization(session, authorization_id)
     trail.saw(auth.patient_id)
-    usage = await worklist.usage_of(session, auth)
-    return UsageOut(
+    report = await worklist.usage_of(session, auth, sessions=include == "sessions")
+    usage = report.usage
+    out = UsageOut(
         units_approved=usage.units_approved,
         units_used=usage.units_used,
         units_scheduled=usage.units_scheduled,
@@ -273,15 +291,71 @@ async def authorization_usage(
         projected_exhaustion_date=usage.projected_exhaustion,
         renew_by=usage.renew_by,
     )
+    if include == "sessions":
+        out.today = report.today
+        out.course_id = report.course_id
+        out.sessions = [
+            UsageSessionOut(
+                appointment_id=d.appointment_id, date=d.day, units=d.units, given=d.given
+            )
+            for d in report.draws
+        ]
+    return out
 
 
 # --- the work queue --------------------------------------------------------------------------
 
 
-def alert_out(a: Alert) -> AlertOut:
-    out = AlertOut.model_validate(a)
-    out.amount_at_risk = float(a.amount_at_risk) if a.amount_at_risk is not None else None
-    return out
+async def alerts_out(session: AsyncSession, items: Sequence[Alert]) -> list[AlertOut]:
+    """The alerts with the names a biller reads (patient, payer, authorization, assignee), in
+    one query for the whole page."""
+    names = await alert_queue.names_of(session, items)
+    return [
+        AlertOut.model_validate(
+            {
+                **{field: getattr(a, field) for field in ALERT_FIELDS},
+                "amount_at_risk": float(a.amount_at_risk) if a.amount_at_risk is not None else None,
+                **names[a.id]._asdict(),
+            }
+        )
+        for a in items
+    ]
+
+
+ALERT_FIELDS = [f for f in AlertOut.model_fields if f not in alert_queue.AlertNames._fields]
+
+
+# `?assigned_to=`: a user's id, or `none` for the alerts nobody has taken.
+AssignedTo = Annotated[
+    uuid.UUID | Literal["none"] | None,
+    Query(description="a user's id, or `none` for the alerts assigned to nobody"),
+]
+
+
+def alert_filter(
+    kind: AlertKind | None = None,
+    status: Annotated[
+        AlertStatusFilter | None,
+        Query(description="one status, or `live` for open and acknowledged alerts"),
+    ] = None,
+    payer_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    authorization_id: uuid.UUID | None = None,
+    due_before: Annotated[LocalDate | None, Query()] = None,
+    assigned_to: AssignedTo = None,
+) -> alert_queue.AlertFilter:
+    return alert_queue.AlertFilter(
+        kind=kind,
+        status=status,
+        payer_id=payer_id,
+        patient_id=patient_id,
+        authorization_id=authorization_id,
+        due_before=due_before,
+        assigned_to=assigned_to,
+    )
+
+
+Filters = Annotated[alert_queue.AlertFilter, Depends(alert_filter)]
 
 
 @router.get("/alerts", response_model=Page[AlertOut])
@@ -289,11 +363,7 @@ async def list_alerts(
     session: Session,
     _: Allowed,
     trail: Audited,
-    kind: AlertKind | None = None,
-    status: AlertStatus | None = None,
-    payer_id: uuid.UUID | None = None,
-    patient_id: uuid.UUID | None = None,
-    due_before: Annotated[LocalDate | None, Query()] = None,
+    filters: Filters,
     queue: Queue | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -301,11 +371,15 @@ async def list_alerts(
     """The work queues (`queue`: nursing or billing), most urgent first: by severity
     (critical, warning, info), then money at risk (largest first; unknown last), then due
     date (soonest first)."""
-    trail.saw(patient_id)
-    items, nxt = await worklist.list_alerts(
-        session, kind, status, payer_id, patient_id, due_before, limit, cursor, queue
-    )
-    return Page[AlertOut](items=[alert_out(a) for a in items], next_cursor=nxt)
+    trail.saw(filters.patient_id)
+    items, nxt = await worklist.list_alerts(session, replace(filters, queue=queue), limit, cursor)
+    return Page[AlertOut](items=await alerts_out(session, items), next_cursor=nxt)
+
+
+@router.get("/alerts/assignees", response_model=list[AssigneeOut])
+async def list_assignees(session: Session, _: Allowed) -> list[AssigneeOut]:
+    """Whom an alert may be assigned to: the active billing and admin users, by email."""
+    return [AssigneeOut.model_validate(u) for u in await alert_queue.assignees(session)]
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
@@ -315,7 +389,7 @@ async def get_alert(
     alert = await worklist.get_alert(session, alert_id)
     trail.saw(alert.patient_id)
     response.headers["ETag"] = etag(alert.version)
-    return alert_out(alert)
+    return (await alerts_out(session, [alert]))[0]
 
 
 @router.post("/alerts/{alert_id}/{action}", response_model=AlertOut)
@@ -329,7 +403,7 @@ async def act_on_alert(
 ) -> AlertOut:
     alert = await worklist.act(session, alert_id, action, data or AlertAction(), caller.user_id)
     trail.saw(alert.patient_id)
-    return alert_out(alert)
+    return (await alerts_out(session, [alert]))[0]
 
 
 @router.post("/billing/sweep", response_model=SweepOut)
@@ -355,6 +429,7 @@ CSV_COLUMNS = [
     "amount_at_risk",
     "detail",
     "alert_id",
+    "assignee",
 ]
 
 
@@ -363,12 +438,13 @@ CSV_COLUMNS = [
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per live alert"}},
 )
-async def worklist_csv(session: Session, _: Allowed) -> Response:
-    """The live alerts as a spreadsheet, in the work queue's order."""
+async def worklist_csv(session: Session, _: Allowed, filters: Filters) -> Response:
+    """The live billing alerts as a spreadsheet, in the work queue's order, narrowed by the
+    same filters as `GET /alerts` when given."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for row in await worklist.worklist(session):
+    for row in await worklist.worklist(session, filters):
         writer.writerow([_cell(v) for v in row])
     today = clock.utcnow().date().isoformat()
     return Response(

@@ -159,6 +159,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/v1/authorizations/{authorization_id}"): _r(BILLING, "update", "authorization"),
     ("GET", "/api/v1/authorizations/{authorization_id}/usage"): _r(STAFF, "read", "authorization"),
     ("GET", "/api/v1/alerts"): _r(STAFF, "search", "alert"),
+    # whom an alert may be assigned to: user ids and emails, no patient data
+    ("GET", "/api/v1/alerts/assignees"): _r(BILLING),
     ("GET", "/api/v1/alerts/{alert_id}"): _r(STAFF, "read", "alert"),
     ("POST", "/api/v1/alerts/{alert_id}/{action}"): _r(BILLING, "update", "alert"),
     ("POST", "/api/v1/billing/sweep"): _r(BILLING, transaction="own", timeout=False),

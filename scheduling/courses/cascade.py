@@ -16,6 +16,7 @@ from core.problems import BookingConflict
 from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
 from scheduling.centers import repository as center_repository
+from scheduling.courses import replans
 from scheduling.courses.booking import replace_lost_induction_days
 from scheduling.courses.models import Course
 from scheduling.courses.recurrence import Window, days_by_preference
@@ -54,6 +55,8 @@ async def cascade(
     course_id: uuid.UUID,
     actor_id: uuid.UUID | None,
     keep: uuid.UUID | None = None,
+    *,
+    cause: str,
 ) -> CascadeResult:
     """Re-plan a course's booked sessions after one moved, was cancelled or missed, or after
     the patient's weight or tolerated rate changed. In course order, each later booked session
@@ -63,13 +66,16 @@ async def cascade(
     one. A session that cannot be given what it needs stays where it is and is reported: it
     keeps the patient's place, and the rest of the course still follows it. `keep` is the
     session a nurse just moved: it stays as they put it. Runs in the caller's transaction, so
-    the change and its cascade are one."""
+    the change and its cascade are one. What it changed is kept (`replans`), with `cause`:
+    what set it off, in words."""
     result = CascadeResult()
     course = await get_course(session, course_id, for_update=True)
     if course.status not in ("active", "on_hold"):
         return result
     await locks.course_planning(session, [course.center_id])
     ctx = await load_context(session, course)
+    stood = replans.places(ctx.sessions)
+    said = replans.history_reason(cause)  # on each move's row of the visit's history
     added, problems = await replace_lost_induction_days(session, ctx, actor_id)
     result.added.extend(added)
     result.problems.extend(problems)
@@ -104,12 +110,14 @@ async def cascade(
             else:
                 window = Window(day, day, day)  # an induction day stays on its day
             day = local_day(
-                await _fit(session, ctx, appt, window, figures, actor_id, result), tz_name
+                await _fit(session, ctx, appt, window, figures, actor_id, result, said), tz_name
             )
         previous, first, before = day, False, appt
     if result.problems:
         course.unbookable = result.problems[0].as_record()
     await session.flush()
+    changed = [*result.moved, *result.resized, *result.added]
+    await replans.record(session, course.id, stood, changed, cause, actor_id)
     return result
 
 
@@ -144,8 +152,10 @@ async def _fit(
     figures: SessionFigures,
     actor_id: uuid.UUID | None,
     result: CascadeResult,
+    reason: str,
 ) -> Appointment:
-    """Give one booked session the chair time it needs inside its window, or report why not."""
+    """Give one booked session the chair time it needs inside its window, or report why not.
+    A move's history row carries `reason`."""
     booked = _minutes(appt)
     dose_changed = appt.dose_g is not None and appt.dose_g != figures.dose_g
     # A nurse may have lengthened a session on purpose: it is shortened only for a new dose.
@@ -159,7 +169,8 @@ async def _fit(
     # Read before moving: the move changes these, and a failed attempt expires `appt`.
     start, chair_id = appt.start_at, appt.chair_id
     phase, sequence = appt.phase or "maintenance", appt.sequence or 0
-    outcome = await _move_into(session, ctx, appt, window, timedelta(minutes=minutes), actor_id)
+    duration = timedelta(minutes=minutes)
+    outcome = await _move_into(session, ctx, appt, window, duration, actor_id, reason)
     if isinstance(outcome, Appointment):
         outcome.dose_g = figures.dose_g
         same_place = outcome.start_at == start and outcome.chair_id == chair_id
@@ -180,6 +191,7 @@ async def _move_into(
     window: Window,
     duration: timedelta,
     actor_id: uuid.UUID | None,
+    reason: str,
 ) -> Appointment | str:
     """Move a booked session to the best open slot of `duration` in the window, or say why
     nothing fits. Its own day comes first, and its own chair and time first on that day: the
@@ -206,7 +218,7 @@ async def _move_into(
                 async with session.begin_nested():
                     place = await center_repository.chair_at_center(session, slot.chair_id)
                     placed = await booking.move_span(
-                        session, appt, place, slot.start, slot.end, actor_id
+                        session, appt, place, slot.start, slot.end, actor_id, reason
                     )
                 return placed.appointment
             except BookingConflict:
@@ -233,6 +245,6 @@ async def replan_patient(
     """After the patient's weight, height or tolerated rate changed: every course of theirs
     re-sizes its booked sessions (dose and chair time), moving those that no longer fit."""
     return {
-        cid: await cascade(session, cid, actor_id)
+        cid: await cascade(session, cid, actor_id, cause=replans.PATIENT_CHANGED)
         for cid in await lock_patient_courses(session, patient_id)
     }

@@ -21,7 +21,7 @@ from scheduling.appointments.booking import Placed
 from scheduling.appointments.models import Appointment
 from scheduling.appointments.schemas import AppointmentReschedule
 from scheduling.centers import repository as center_repository
-from scheduling.courses import cascade
+from scheduling.courses import cascade, replans
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
 from scheduling.courses.models import Course
@@ -78,7 +78,8 @@ async def move(
     placed = await booking.reschedule(session, appt, version, data, actor_id)
     if appt.course_id is None:
         return placed, None
-    changes = await cascade.cascade(session, appt.course_id, actor_id, keep=appt.id)
+    moved = replans.cause_text(appt.phase, appt.sequence, appt.part, "rescheduled")
+    changes = await cascade.cascade(session, appt.course_id, actor_id, keep=appt.id, cause=moved)
     if blocking:
         unpaid = await cover.check().uncovered(session, appt.patient_id)
         newly = {a: why for a, why in unpaid.items() if a not in unpaid_before}
@@ -147,7 +148,8 @@ async def progress(
             changes = replanned.get(appt.course_id) if appt.course_id else None
     lost = appt.status in ("cancelled", "no_show")
     if appt.course_id is not None and changes is None and (lost or record is not None):
-        changes = await cascade.cascade(session, appt.course_id, actor_id)
+        why = replans.cause_text(appt.phase, appt.sequence, appt.part, action, reason)
+        changes = await cascade.cascade(session, appt.course_id, actor_id, cause=why)
     if appt.course_id is not None and appt.status == "completed":
         dose_given = record.dose_given_g if record else None
         settle.mark(session, settle.SESSION_GIVEN, (appt.id, dose_given))

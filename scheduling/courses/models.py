@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -104,6 +106,24 @@ class CourseChange(IdMixin, Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class CourseReplan(IdMixin, Base):
+    """One re-plan that changed a course's sessions: when, who set it off and how (in words),
+    and each session it moved, resized or added, from where to where, as it was then. Kept
+    whole, as written, so the plan can say what the last one did without re-deriving it."""
+
+    __tablename__ = "course_replans"
+
+    course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id"))
+    at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    cause: Mapped[str] = mapped_column(String(300))
+    # [{appointment_id, kind: moved|resized|added, phase, sequence, part, before, after}],
+    # places as {chair_id, start, end, dose_g}; before is null for an added session.
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_course_replans_course_at", "course_id", "at"),)
 
 
 # What a nurse records of each infusion reaction (API contract; CTCAE grades 1-5).

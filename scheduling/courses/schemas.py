@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from core.schemas import HHMM, Input, Instant, LocalDate, Output, Text
 from scheduling.appointments.schemas import AppointmentOut
@@ -156,14 +156,57 @@ class DoseSplit(Output):
     detail: str
 
 
+class ReplanPlace(Output):
+    """Where a session stood, how long, and its dose."""
+
+    chair_id: uuid.UUID
+    start: datetime
+    end: datetime
+    duration_minutes: int
+    dose_g: float | None
+
+
+class ReplanSession(Output):
+    """A session the last re-plan changed: `from` where it was (null for a session it added),
+    `to` where it left it."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    appointment_id: uuid.UUID
+    phase: Literal["induction", "maintenance"]
+    sequence: int
+    part: int = 1
+    from_: ReplanPlace | None = Field(alias="from")
+    to: ReplanPlace
+
+
+class LastReplan(Output):
+    """What the course's last re-plan changed: when, what set it off, and each session it
+    moved (another day, time or chair), resized (same place, new dose or length) or added
+    (a loading day in place of a lost one)."""
+
+    at: datetime
+    actor_id: uuid.UUID | None = Field(description="who made the change that set it off")
+    trigger: str = Field(
+        description="what set it off, in words: a session moved, cancelled (with the reason "
+        "given), missed or given with a record, or the patient's weight, height or sex"
+    )
+    moved: list[ReplanSession]
+    resized: list[ReplanSession]
+    added: list[ReplanSession]
+
+
 class CoursePlan(Output):
     """The whole course in order: sessions given (with their record), lost, booked, and
-    those still due up to `through`."""
+    those still due up to `through`; and what the last re-plan changed."""
 
     course_id: uuid.UUID
     status: CourseStatus
     sessions: list[PlannedSession]
     splits: list[DoseSplit] = Field(default_factory=list)
+    last_replan: LastReplan | None = Field(
+        default=None, description="null until a re-plan has changed a session"
+    )
 
 
 class BookingResult(Output):

@@ -605,6 +605,7 @@ function openVisit(visit, chair) {
   $("visit-title").textContent = visit.patient_name;
   const facts = [
     ["MRN", visit.mrn],
+    ["Record", el("a", { href: `/patients/${visit.patient_id}` }, `${visit.patient_name}'s record`)],
     ["When", `${wall(visit.start)}–${wall(visit.end)}, ${longDate(state.board.date)}`],
     ["Chair", `${chair.label} (${chair.kind})`],
     ["Drug", visit.product ? `${visit.product}, ${visit.dose_g} g` : "—"],
