@@ -283,13 +283,17 @@ def test_find_a_patient_order_a_course_book_it_and_see_the_last_re_plan(
     expect(courses).to_contain_text("Gamunex-C")
     expect(courses).to_contain_text("Active")
     expect(courses).to_contain_text("next: Loading day 2, Tue 12 Jan 2027 · 1 given")
+    # What was given, cancelled or missed is past, whatever its date.
     upcoming = page.get_by_role("table", name="Upcoming visits")
-    loading = upcoming.locator("tr", has_text="Loading day 1")
+    expect(upcoming.locator("tr", has_text="Loading day 2")).to_contain_text("Booked")
+    expect(upcoming.locator("tr", has_text="Loading day 1")).to_have_count(0)
+    past = page.get_by_role("table", name="Past visits, latest first")
+    loading = past.locator("tr", has_text="Loading day 1")
     expect(loading).to_contain_text("Mon 11 Jan 2027")
     expect(loading).to_contain_text("Gamunex-C 10%, 28 g")
     expect(loading).to_contain_text("Covered")
     expect(loading).to_contain_text("Completed")
-    expect(upcoming.locator("tr", has_text="Maintenance 1")).to_contain_text("Cancelled")
+    expect(past.locator("tr", has_text="Maintenance 1")).to_contain_text("Cancelled")
     usage = billing.get(f"/api/v1/authorizations/{auth['id']}/usage").json()
     assert usage["units_used"] == 1  # the loading day given
     units = f"1 used · {usage['units_scheduled']} booked · {usage['units_remaining']} left"

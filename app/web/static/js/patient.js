@@ -235,8 +235,11 @@ function visitRow(a, ctx) {
 
 function showVisits(appointments, ctx) {
   const now = Date.now();
-  const upcoming = appointments.filter((a) => Date.parse(a.end) >= now).sort((x, y) => x.start.localeCompare(y.start));
-  const past = appointments.filter((a) => Date.parse(a.end) < now).sort((x, y) => y.start.localeCompare(x.start));
+  // Upcoming: still to happen (booked, here, infusing) and not over. A visit given, cancelled
+  // or missed is past whatever its date says.
+  const ahead = (a) => ["booked", "checked_in", "in_progress"].includes(a.status) && Date.parse(a.end) >= now;
+  const upcoming = appointments.filter(ahead).sort((x, y) => x.start.localeCompare(y.start));
+  const past = appointments.filter((a) => !ahead(a)).sort((x, y) => y.start.localeCompare(x.start));
   const headers = ["When", "Chair", "Drug and dose", "Session", "Status", "Insurance"];
   $("upcoming").replaceChildren(
     table("Upcoming visits", headers, upcoming.map((a) => visitRow(a, ctx)), "No visit booked."),
