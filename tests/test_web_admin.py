@@ -9,12 +9,9 @@ seen to be converted to the browser's zone and named."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,11 +26,10 @@ from tests.support.browser import (
     axe_violations,
     describe_violations,
     requires_chromium,
-    save_screenshot,
 )
-from tests.support.databases import backends
 from tests.support.factories import make_patient
-from tests.support.servers import PASSWORD, Server, start_server, stop_server
+from tests.support.servers import PASSWORD, Server
+from tests.support.web import own_server, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -41,23 +37,9 @@ ZONE = "America/New_York"
 # Failed sign-ins (a lockout) come from an address of this module's own: the browser signs in
 # from 127.0.0.1, whose per-address throttle they would otherwise fill.
 GUESSER = "127.0.0.9"
-SCREENS = Path(
-    os.environ.get("CHAIRSIDE_SCREENS") or Path(tempfile.gettempdir()) / "chairside-screens"
-)
 
 
-@pytest.fixture(scope="module", params=backends())
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A server of this module's own: a browser signs in from 127.0.0.1, where the other
-    tests' failed sign-ins (fuzzing, lockouts) may have filled the per-address throttle of the
-    shared one; a browser cannot pick another source address, as httpx clients do."""
-    srv = start_server(request.param, tmp_path_factory.mktemp(f"web-admin-{request.param}"))
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+server = own_server("web-admin")
 
 
 @pytest.fixture
@@ -86,11 +68,6 @@ def page(
 # --- helpers --------------------------------------------------------------------------------
 
 
-def screenshot(page: Page, server: Server, name: str) -> None:
-    if server.kind == "sqlite":
-        save_screenshot(page, SCREENS / f"{name}.png", full_page=False)
-
-
 def checked(page: Page) -> None:
     """No serious or critical axe violations, and every control at least 24x24 px."""
     found = axe_violations(page)
@@ -104,14 +81,6 @@ def checked(page: Page) -> None:
             .map(([name, r]) => `${name}: ${Math.round(r.width)}x${Math.round(r.height)}`)"""
     )
     assert small == [], f"targets under 24x24 px: {small}"
-
-
-def sign_in(page: Page, email: str = "admin@test.local") -> None:
-    page.goto("/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/board**")
 
 
 def open_admin(page: Page, section: str = "users") -> Locator:
@@ -185,7 +154,7 @@ def test_add_a_user_change_their_role_and_deactivate_them(
 ) -> None:
     for stem, role in (("r.okafor", "nurse"), ("j.weber", "billing")):
         add_user(admin, new_email(stem), role)
-    sign_in(page)
+    sign_in(page, "admin@test.local")
     expect(
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin")
     ).to_be_visible()
@@ -261,7 +230,7 @@ def test_unlock_an_account_locked_by_failed_sign_ins(
     add_user(admin, email)
     assert [token_sign_in(server, email, "wrong-guess") for _ in range(5)] == [401] * 5
     assert token_sign_in(server, email, PASSWORD) == 429  # locked, right password or not
-    sign_in(page)
+    sign_in(page, "admin@test.local")
     open_admin(page)
     row = user_row(page, email)
     expect(row).to_contain_text("Locked out until")
@@ -280,7 +249,7 @@ def test_unlock_an_account_locked_by_failed_sign_ins(
 def test_run_a_job_now_and_see_its_run(page: Page, server: Server, admin: httpx.Client) -> None:
     for job in ("lapse_sweep", "reminders"):
         assert admin.post(f"/api/v1/jobs/{job}/run").status_code == 200
-    sign_in(page)
+    sign_in(page, "admin@test.local")
     panel = open_admin(page, "jobs")
     jobs = panel.get_by_role("table", name="Background jobs")
     housekeeping = jobs.locator("tr[data-job='housekeeping']")
@@ -342,7 +311,7 @@ def test_find_the_audit_events_of_what_was_just_done(
     theirs = trail.json()["items"]
     assert len(theirs) == 28  # the create, 25 searches, the read, the refusal
 
-    sign_in(page)
+    sign_in(page, "admin@test.local")
     panel = open_admin(page, "audit")
     expect(panel.locator("#audit tr").first).to_be_visible()
     checked(page)
@@ -424,7 +393,7 @@ def test_find_the_audit_events_of_what_was_just_done(
 
 def test_keyboard_only_at_1024(page: Page, server: Server, admin: httpx.Client) -> None:
     page.set_viewport_size({"width": 1024, "height": 768})
-    sign_in(page)
+    sign_in(page, "admin@test.local")
     page.goto("/admin")
     expect(page.get_by_role("tab", name="Users")).to_have_attribute("aria-selected", "true")
     keys = page.keyboard

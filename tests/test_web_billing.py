@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,59 +18,21 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import (
-    axe_violations,
-    describe_violations,
     open_context,
     requires_chromium,
-    save_screenshot,
 )
-from tests.support.databases import backends
-from tests.support.servers import PASSWORD, Server, at, start_server, stop_server
+from tests.support.servers import Server, at
+from tests.support.web import no_serious_violations, own_server, screenshot, sign_in
 from tests.test_alert_queue_filters import alerts, as_at, insured_course
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 
-@pytest.fixture(scope="module", params=backends())
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A server of this module's own: a browser signs in from 127.0.0.1, where the other
-    tests' failed sign-ins (fuzzing, lockouts) may have filled the per-address throttle of the
-    shared one; a browser cannot pick another source address, as httpx clients do."""
-    srv = start_server(request.param, tmp_path_factory.mktemp(f"web-billing-{request.param}"))
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+server = own_server("web-billing")
 
 
-# Where the screens go: docs/screens when refreshing the README's (CHAIRSIDE_SCREENS=docs/screens),
-# else a temporary folder, so a test run leaves the tree as it was.
-SCREENS = Path(
-    os.environ.get("CHAIRSIDE_SCREENS") or Path(tempfile.gettempdir()) / "chairside-screens"
-)
 SEVERITY = {"critical": "Critical", "warning": "Warning", "info": "Info"}
 KIND = {"auth_units_low": "Units running out", "session_uncovered": "Session not covered"}
-
-
-def screenshot(page: Page, server: Server, name: str) -> None:
-    """The SQLite run's screens are the ones kept in the docs."""
-    if server.kind == "sqlite":
-        save_screenshot(page, SCREENS / f"{name}.png", full_page=False)
-
-
-def no_serious_violations(page: Page) -> None:
-    found = axe_violations(page)
-    assert found == [], describe_violations(found)
-
-
-def sign_in(page: Page, email: str = "billing@test.local") -> None:
-    page.goto("/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/board**")
 
 
 def open_queue(page: Page) -> None:
@@ -109,7 +68,7 @@ def test_the_queue_shows_filters_and_acts_on_alerts_in_place(
     low, uncovered = live["auth_units_low"], live["session_uncovered"]
     payer = made["payer"]["name"]
 
-    sign_in(page)
+    sign_in(page, "billing@test.local")
     expect(page.get_by_role("link", name="Billing")).to_be_visible()
     open_queue(page)
     for alert in (low, uncovered):
@@ -198,7 +157,7 @@ def test_the_csv_download_has_the_rows_the_filters_show(
 ) -> None:
     made = insured_course(admin, nurse, billing, given_name="Lior", family_name="Ben-David")
     insured_course(admin, nurse, billing)  # another payer's: not in the download
-    sign_in(page)
+    sign_in(page, "billing@test.local")
     open_queue(page)
     page.get_by_label("Payer").select_option(label=made["payer"]["name"])
     expect(page.locator("#rows tr")).to_have_count(2)
@@ -235,7 +194,7 @@ def test_the_authorization_screen_burns_down_and_acts(
     context.set_extra_http_headers(at(start + timedelta(days=10)))
     try:
         page = context.new_page()
-        sign_in(page)
+        sign_in(page, "billing@test.local")
         usage = billing.get(
             f"/api/v1/authorizations/{auth['id']}/usage",
             params={"include": "sessions"},

@@ -5,11 +5,7 @@ docs/screens/ when asked (the SQLite run's, at 1366x768)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,63 +13,24 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import (
-    axe_violations,
-    describe_violations,
     open_context,
     requires_chromium,
-    save_screenshot,
 )
-from tests.support.databases import backends
 from tests.support.factories import book, make_center, make_chair, make_patient
-from tests.support.servers import PASSWORD, Server, at, start_server, stop_server
+from tests.support.servers import PASSWORD, Server, at
+from tests.support.web import DASH, no_serious_violations, own_server, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 
-@pytest.fixture(scope="module", params=backends())
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A server of this module's own: a browser signs in from 127.0.0.1, where the other
-    tests' failed sign-ins (fuzzing, lockouts) may have filled the per-address throttle of the
-    shared one; a browser cannot pick another source address, as httpx clients do."""
-    srv = start_server(request.param, tmp_path_factory.mktemp(f"web-{request.param}"))
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+server = own_server("web")
 
 
-# Where the screens go: docs/screens when refreshing the README's (CHAIRSIDE_SCREENS=docs/screens),
-# else a temporary folder, so a test run leaves the tree as it was.
-SCREENS = Path(
-    os.environ.get("CHAIRSIDE_SCREENS") or Path(tempfile.gettempdir()) / "chairside-screens"
-)
 DAY = "2027-02-02"  # a Tuesday, EST
-DASH = "\u2013"  # the board writes times as 09:00\u201312:00
 
 
 def local(hhmm: str) -> str:
     return f"{DAY}T{hhmm}:00-05:00"
-
-
-def screenshot(page: Page, server: Server, name: str) -> None:
-    """The SQLite run's screens are the ones kept in the docs."""
-    if server.kind == "sqlite":
-        save_screenshot(page, SCREENS / f"{name}.png", full_page=False)
-
-
-def no_serious_violations(page: Page) -> None:
-    found = axe_violations(page)
-    assert found == [], describe_violations(found)
-
-
-def sign_in(page: Page, email: str = "nurse@test.local") -> None:
-    page.goto("/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/board**")
 
 
 def a_day(nurse: httpx.Client) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
@@ -115,7 +72,7 @@ def test_sign_in_then_the_day_board(page: Page, server: Server, nurse: httpx.Cli
     page.get_by_label("Password").fill("wrong-password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("wrong email or password")
-    sign_in(page)
+    sign_in(page, "nurse@test.local")
     open_board(page, center)
     card = page.locator(f"[data-visit='{visit['id']}']")
     expect(card).to_contain_text("Okafor, Imani")
@@ -147,7 +104,7 @@ def test_book_from_an_open_slot_with_the_rules_answer_first(
 ) -> None:
     center, chairs, _ = a_day(nurse)
     other = make_patient(nurse, given_name="Tomas", family_name="Lindqvist")
-    sign_in(page)
+    sign_in(page, "nurse@test.local")
     open_board(page, center)
     label = chairs[0]["label"]
     # 12:00 on the booked chair is inside its turnover: the check says so before saving.
@@ -195,7 +152,7 @@ def test_at_the_chair_check_in_start_complete_and_move(
     context.set_extra_http_headers(at(start + timedelta(minutes=5)))
     try:
         page = context.new_page()
-        sign_in(page)
+        sign_in(page, "nurse@test.local")
         open_board(page, center)
         card = page.locator(f"[data-visit='{visit['id']}']")
         card.click()
@@ -269,7 +226,7 @@ def test_two_nurses_see_each_others_booking(
     try:
         first, second = (context.new_page() for context, _ in contexts)
         for page in (first, second):
-            sign_in(page)
+            sign_in(page, "nurse@test.local")
             open_board(page, center)
         slot = f"Book {chairs[1]['label']} at 14:00"
         expect(second.get_by_role("button", name=slot)).to_be_visible()

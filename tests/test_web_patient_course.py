@@ -6,12 +6,8 @@ re-plan changed once a session is cancelled. Each screen checked with axe-core, 
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,48 +15,19 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.support.browser import (
-    axe_violations,
-    describe_violations,
     requires_chromium,
-    save_screenshot,
 )
-from tests.support.databases import backends
 from tests.support.factories import MONDAY, book, make_center, make_chair, make_patient
-from tests.support.servers import PASSWORD, Server, at, start_server, stop_server
+from tests.support.servers import Server, at
+from tests.support.web import DASH, no_serious_violations, own_server, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 
-@pytest.fixture(scope="module", params=backends())
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A server of this module's own: a browser signs in from 127.0.0.1, where the other
-    tests' failed sign-ins (fuzzing, lockouts) may have filled the per-address throttle of the
-    shared one; a browser cannot pick another source address, as httpx clients do."""
-    srv = start_server(request.param, tmp_path_factory.mktemp(f"web-pc-{request.param}"))
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+server = own_server("web-pc")
 
 
-SCREENS = Path(
-    os.environ.get("CHAIRSIDE_SCREENS") or Path(tempfile.gettempdir()) / "chairside-screens"
-)
 THROUGH = MONDAY + timedelta(weeks=12)
-DASH = "\u2013"  # the screens write times as 09:00\u201312:00
-
-
-def screenshot(page: Page, server: Server, name: str) -> None:
-    """The SQLite run's screens are the ones kept in the docs."""
-    if server.kind == "sqlite":
-        save_screenshot(page, SCREENS / f"{name}.png", full_page=False)
-
-
-def no_serious_violations(page: Page) -> None:
-    found = axe_violations(page)
-    assert found == [], describe_violations(found)
 
 
 def usable_at_1024(page: Page) -> None:
@@ -71,14 +38,6 @@ def usable_at_1024(page: Page) -> None:
         assert wide <= 1024, f"the page is {wide} px wide at 1024 px"
     finally:
         page.set_viewport_size({"width": 1366, "height": 768})
-
-
-def sign_in(page: Page, email: str = "nurse@test.local") -> None:
-    page.goto("/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/board**")
 
 
 def insure(billing: httpx.Client, patient_id: str) -> dict[str, Any]:
@@ -141,7 +100,7 @@ def test_find_a_patient_order_a_course_book_it_and_see_the_last_re_plan(
         urls.append(request.url)
 
     page.on("request", remember)
-    sign_in(page)
+    sign_in(page, "nurse@test.local")
 
     # Patients: search by name; the text goes in a POST body, never in a URL.
     page.goto("/patients")
@@ -316,7 +275,7 @@ def _day(iso_date: str) -> str:
 def test_the_course_form_needs_a_patient_and_a_missing_course_says_so(
     page: Page, server: Server
 ) -> None:
-    sign_in(page)
+    sign_in(page, "nurse@test.local")
     page.goto("/courses/new")
     expect(page.get_by_text("Open the patient first")).to_be_visible()
     no_serious_violations(page)

@@ -4,6 +4,7 @@
 // live alerts, with the work queue's actions. Billing and admin users only.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { AUTH_STATUS } from "./words.js";
 import {
   AlertRows,
   alertHead,
@@ -15,18 +16,6 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const NS = "http://www.w3.org/2000/svg";
-const AUTH_STATUS = {
-  draft: "Draft",
-  submitted: "Submitted to the payer",
-  pending: "Pending: the payer asked for more",
-  approved: "Approved",
-  partially_approved: "Partially approved",
-  denied: "Denied",
-  appealed: "Appealed",
-  expired: "Expired",
-  exhausted: "Used up",
-  cancelled: "Cancelled",
-};
 
 const authorizationId = decodeURIComponent(window.location.pathname.split("/").pop());
 

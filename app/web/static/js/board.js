@@ -2,17 +2,10 @@
 // it, booking from an open slot, and what nurses do at the chair. Everything through the API.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { VISIT_STATUS as STATUS } from "./words.js";
 
 const STEP = 15 * 60 * 1000;
 const POLL_MS = 5000; // two nurses on one board see each other's changes within seconds
-const STATUS = {
-  booked: { icon: "○", text: "Booked" },
-  checked_in: { icon: "◐", text: "Checked in" },
-  in_progress: { icon: "▶", text: "Infusing" },
-  completed: { icon: "✓", text: "Completed" },
-  cancelled: { icon: "✕", text: "Cancelled" },
-  no_show: { icon: "!", text: "No-show" },
-};
 const DONE = { "check-in": "checked in", start: "infusion started", "no-show": "marked as a no-show" };
 const ACTIVE = new Set(["booked", "checked_in", "in_progress"]);
 // Given visits stay where they were; cancelled and missed ones freed the chair: listed apart.

@@ -4,6 +4,7 @@
 // the form, and the course screen opens once it is ordered.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { allPages as all } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const patientId = new URLSearchParams(window.location.search).get("patient");
@@ -38,18 +39,6 @@ let centers = [];
 let products = [];
 let idempotencyKey = null;
 
-async function all(path) {
-  const items = [];
-  let cursor = null;
-  do {
-    const query = new URLSearchParams({ limit: "500" });
-    if (cursor) query.set("cursor", cursor);
-    const page = await api("GET", `${path}?${query}`);
-    items.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor && items.length < 5000);
-  return items;
-}
 
 function newKey() {
   if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();

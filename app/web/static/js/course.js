@@ -3,30 +3,18 @@
 // changed. Times are the course center's local time; chairs go by their labels.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { COURSE_STATUS as COURSE, COVER, VISIT_STATUS, allPages as all, dayText, sessionLabel, zoned as zonedIn } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const courseId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
 const CLINICAL = new Set(["admin", "nurse"]);
 const LOST = new Set(["cancelled", "no_show"]);
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+// On a plan a session is given or missed.
 const VISIT = {
-  booked: { icon: "○", text: "Booked" },
-  checked_in: { icon: "◐", text: "Checked in" },
-  in_progress: { icon: "▶", text: "Infusing" },
+  ...VISIT_STATUS,
   completed: { icon: "✓", text: "Given" },
-  cancelled: { icon: "✕", text: "Cancelled" },
   no_show: { icon: "!", text: "Missed (no-show)" },
-};
-const COURSE = {
-  active: { icon: "▶", text: "Active" },
-  on_hold: { icon: "⏸", text: "On hold" },
-  completed: { icon: "✓", text: "Completed" },
-  discontinued: { icon: "✕", text: "Discontinued" },
-};
-const COVER = {
-  covered: { icon: "✓", text: "Covered", cls: "ok" },
-  uncovered: { icon: "✕", text: "Not covered", cls: "bad" },
-  unknown: { icon: "?", text: "Not known yet", cls: "unknown" },
 };
 const REACTION = { none: "no reaction", mild: "mild reaction", moderate: "moderate reaction", severe: "severe reaction" };
 const CHAIR_KIND = { chair: "recliner chair", bed: "bed", isolation: "isolation room" };
@@ -36,36 +24,9 @@ const state = { course: null, center: null, patient: null, chairs: new Map(), me
 // --- words and times -----------------------------------------------------------------------
 
 function zoned(instant) {
-  const at = new Date(instant);
-  const tz = state.center ? state.center.timezone : "UTC";
-  const date = new Intl.DateTimeFormat("en-GB", {
-    timeZone: tz,
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    year: "numeric",
-  })
-    .format(at)
-    .replace(",", ""); // "Tue 5 Jan 2027"
-  const time = new Intl.DateTimeFormat("en-GB", {
-    timeZone: tz,
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).format(at);
-  return { date, time };
+  return zonedIn(instant, state.center ? state.center.timezone : "UTC");
 }
 
-const dayText = (isoDate, weekday = false) =>
-  new Date(`${isoDate}T12:00:00Z`)
-    .toLocaleDateString("en-GB", {
-      weekday: weekday ? "short" : undefined,
-      day: "numeric",
-      month: "short",
-      year: "numeric",
-      timeZone: "UTC",
-    })
-    .replace(",", "");
 
 function minutesText(minutes) {
   if (minutes === null || minutes === undefined) return "—";
@@ -76,10 +37,6 @@ function minutesText(minutes) {
 
 const grams = (g) => (g === null || g === undefined ? "—" : `${Number(g).toLocaleString("en-GB")} g`);
 
-function sessionLabel(phase, sequence, part = 1) {
-  const name = phase === "induction" ? `Loading day ${sequence}` : `Maintenance ${sequence}`;
-  return part === 2 ? `${name}, second day` : name;
-}
 
 const chairLabel = (id) => state.chairs.get(id) || "a chair at another center";
 
@@ -338,18 +295,6 @@ async function book(event) {
 
 // --- start -------------------------------------------------------------------------------------
 
-async function all(path) {
-  const items = [];
-  let cursor = null;
-  do {
-    const query = new URLSearchParams({ limit: "500" });
-    if (cursor) query.set("cursor", cursor);
-    const page = await api("GET", `${path}?${query}`);
-    items.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor && items.length < 5000);
-  return items;
-}
 
 async function start() {
   state.me = await signedIn();

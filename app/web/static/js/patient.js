@@ -3,6 +3,7 @@
 // used, booked and left. Everything through the API.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { AUTH_STATUS as AUTH, COURSE_STATUS as COURSE, COVER, VISIT_STATUS as VISIT, allPages as all, dayText, sessionLabel, zoned } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const patientId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
@@ -10,84 +11,14 @@ const CLINICAL = new Set(["admin", "nurse"]);
 const LOST = new Set(["cancelled", "no_show"]);
 const DONE = new Set(["completed", ...LOST]);
 const SEX = { female: "Female", male: "Male", other: "Other", unknown: "Unknown" };
-const VISIT = {
-  booked: { icon: "○", text: "Booked" },
-  checked_in: { icon: "◐", text: "Checked in" },
-  in_progress: { icon: "▶", text: "Infusing" },
-  completed: { icon: "✓", text: "Completed" },
-  cancelled: { icon: "✕", text: "Cancelled" },
-  no_show: { icon: "!", text: "No-show" },
-};
-const COURSE = {
-  active: { icon: "▶", text: "Active" },
-  on_hold: { icon: "⏸", text: "On hold" },
-  completed: { icon: "✓", text: "Completed" },
-  discontinued: { icon: "✕", text: "Discontinued" },
-};
-const COVER = {
-  covered: { icon: "✓", text: "Covered" },
-  uncovered: { icon: "✕", text: "Not covered" },
-};
-const AUTH = {
-  draft: "Draft",
-  submitted: "Submitted",
-  pending: "Pending: more information asked",
-  approved: "Approved",
-  partially_approved: "Partly approved",
-  denied: "Denied",
-  appealed: "Appealed",
-  expired: "Expired",
-  exhausted: "Used up",
-  cancelled: "Cancelled",
-};
 const UNITS = { visits: "visits", billing_units: "billing units" };
 
 // --- reading -----------------------------------------------------------------------------
 
-async function all(path) {
-  const items = [];
-  let cursor = null;
-  do {
-    const query = new URLSearchParams({ limit: "500" });
-    if (cursor) query.set("cursor", cursor);
-    const page = await api("GET", `${path}${path.includes("?") ? "&" : "?"}${query}`);
-    items.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor && items.length < 5000);
-  return items;
-}
 
 // --- words and times -----------------------------------------------------------------------
 
-function zoned(instant, timezone) {
-  const at = new Date(instant);
-  const date = new Intl.DateTimeFormat("en-GB", {
-    timeZone: timezone,
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    year: "numeric",
-  })
-    .format(at)
-    .replace(",", ""); // "Tue 5 Jan 2027"
-  const time = new Intl.DateTimeFormat("en-GB", {
-    timeZone: timezone,
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).format(at);
-  return { date, time };
-}
 
-const dayText = (isoDate) =>
-  isoDate
-    ? new Date(`${isoDate}T12:00:00Z`).toLocaleDateString("en-GB", {
-        day: "numeric",
-        month: "short",
-        year: "numeric",
-        timeZone: "UTC",
-      })
-    : "—";
 
 function age(isoDate) {
   const born = new Date(`${isoDate}T12:00:00Z`);
@@ -102,11 +33,6 @@ function age(isoDate) {
   return years;
 }
 
-function sessionLabel(phase, sequence, part = 1) {
-  if (!phase) return "Single visit";
-  const name = phase === "induction" ? `Loading day ${sequence}` : `Maintenance ${sequence}`;
-  return part === 2 ? `${name}, second day` : name;
-}
 
 const grams = (g) => (g === null || g === undefined ? "" : `${Number(g).toLocaleString("en-GB")} g`);
 
