@@ -167,6 +167,12 @@ def test_an_admin_lifts_a_sign_in_lockout(server: Server, admin: httpx.Client) -
         assert locked is not None and datetime.fromisoformat(locked) > datetime.now(UTC)
         listed = admin.get("/api/v1/users", params={"limit": 500}).json()["items"]
         assert {u["id"]: u["locked_until"] for u in listed}[user["id"]] == locked
+        # A change of role leaves the lockout as it was, and says so.
+        version = admin.get(f"/api/v1/users/{user['id']}").headers["ETag"]
+        changed = admin.patch(
+            f"/api/v1/users/{user['id']}", json={"role": "billing"}, headers={"If-Match": version}
+        )
+        assert changed.status_code == 200 and changed.json()["locked_until"] == locked
         unlocked = admin.post(f"/api/v1/users/{user['id']}/unlock")
         assert unlocked.status_code == 200, unlocked.text
         assert unlocked.json()["locked_until"] is None
@@ -239,7 +245,8 @@ def test_what_admins_change_is_on_the_trail_and_found_by_its_filters(
     )
     assert changed.status_code == 200, changed.text
     assert admin.post(f"/api/v1/users/{user['id']}/unlock").status_code == 200
-    assert admin.post("/api/v1/jobs/housekeeping/run").status_code == 200
+    run = admin.post("/api/v1/jobs/housekeeping/run")
+    assert run.status_code == 200, run.text
     refused = nurse.post("/api/v1/users", json={"email": "x@test.local", "role": "nurse"})
     assert refused.status_code in (403, 422)
 
@@ -254,6 +261,7 @@ def test_what_admins_change_is_on_the_trail_and_found_by_its_filters(
     assert {e["actor_email"] for e in mine} == {"admin@test.local"}
     ran = events(action="run", resource_type="job")
     assert ran and ran[0]["outcome"] == "success"
+    assert ran[0]["resource_id"] == run.json()["id"]  # the run, which names the job
     assert all(e["action"] == "run" for e in ran)
     newest = ran[0]["at"]
     assert events(action="run", until=newest) == [e for e in ran if e["at"] < newest]

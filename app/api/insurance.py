@@ -438,9 +438,10 @@ CSV_COLUMNS = [
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per live alert"}},
 )
-async def worklist_csv(session: Session, _: Allowed, filters: Filters) -> Response:
+async def worklist_csv(session: Session, _: Allowed, trail: Audited, filters: Filters) -> Response:
     """The live billing alerts as a spreadsheet, in the work queue's order, narrowed by the
     same filters as `GET /alerts` when given."""
+    trail.saw(filters.patient_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from app.api.deps import DEFAULT_PAGE, Allowed, Cursor, Limit, OwnTransactions, Session
+from app.api.deps import DEFAULT_PAGE, Allowed, Audited, Cursor, Limit, OwnTransactions, Session
 from app.jobs.models import JobRun
 from app.jobs.registry import JOBS, run_job
 from core.pagination import page
@@ -101,7 +101,11 @@ async def list_runs(
 
 @router.post("/jobs/{name}/run", response_model=RunOut)
 async def run_now(
-    name: JobName, db: OwnTransactions, _: Allowed, center_id: uuid.UUID | None = None
+    name: JobName,
+    db: OwnTransactions,
+    _: Allowed,
+    trail: Audited,
+    center_id: uuid.UUID | None = None,
 ) -> RunOut:
     """Run the job now and answer when it has finished; `center_id` books one center only
     (auto_book). It commits in transactions of its own; runs at once do no harm (every job
@@ -109,4 +113,6 @@ async def run_now(
     if center_id is not None and name != "auto_book":
         raise Invalid("only auto_book runs for one center")
     scope = str(center_id) if center_id is not None else None
-    return run_out(await run_job(db, name, "manual", scope, center_id=center_id))
+    run = await run_job(db, name, "manual", scope, center_id=center_id)
+    trail.saw(resource_id=run.id)  # the run names the job
+    return run_out(run)

@@ -58,13 +58,19 @@ async def list_users(
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
 async def create_user(
-    data: UserCreate, session: Session, _: Allowed, trail: Audited, response: Response
+    data: UserCreate,
+    request: Request,
+    session: Session,
+    _: Allowed,
+    trail: Audited,
+    response: Response,
 ) -> UserOut:
     user = await service.create_user(session, data.email, data.role, data.password, data.patient_id)
     trail.saw(data.patient_id, user.id)
     response.headers["Location"] = f"/api/v1/users/{user.id}"
     response.headers["ETag"] = etag(user.version)
-    return user_out(user)
+    # An email's failed sign-ins count before its account exists: a new one may be locked.
+    return (await users_out(request, session, [user]))[0]
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
@@ -81,6 +87,7 @@ async def update_user(
     user_id: uuid.UUID,
     data: UserUpdate,
     version: IfMatch,
+    request: Request,
     session: Session,
     _: Allowed,
     response: Response,
@@ -89,7 +96,7 @@ async def update_user(
     tokens and calendar link at once. The last active admin cannot be demoted or shut out."""
     user = await service.update_user(session, user_id, version, data.role, data.active)
     response.headers["ETag"] = etag(user.version)
-    return user_out(user)
+    return (await users_out(request, session, [user]))[0]
 
 
 @router.post("/users/{user_id}/unlock", response_model=UserOut)

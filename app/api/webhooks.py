@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.api.deps import (
     DEFAULT_PAGE,
     Allowed,
+    Audited,
     Cursor,
     IfMatch,
     Limit,
@@ -120,7 +121,12 @@ async def _get(session: Session, webhook_id: uuid.UUID) -> WebhookSubscription:
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 async def create_webhook(
-    data: WebhookCreate, session: Session, _: Allowed, response: Response, request: Request
+    data: WebhookCreate,
+    session: Session,
+    _: Allowed,
+    trail: Audited,
+    response: Response,
+    request: Request,
 ) -> WebhookCreated:
     hook = WebhookSubscription(
         id=uuid.uuid4(),
@@ -131,6 +137,7 @@ async def create_webhook(
     )
     session.add(hook)
     await session.flush()
+    trail.saw(resource_id=hook.id)
     response.headers["Location"] = f"/api/v1/webhooks/{hook.id}"
     response.headers["ETag"] = etag(hook.version)
     return WebhookCreated(**webhook_out(hook).model_dump(), secret=hook.secret)

@@ -40,6 +40,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_patient", "patient_id", "at"),
         Index("ix_audit_events_actor", "actor_id", "at"),
+        # The trail filtered by what was done to what (a rare one: unlock, job runs).
+        Index("ix_audit_events_resource", "resource_type", "action", "at"),
     )
 
 

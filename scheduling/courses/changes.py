@@ -148,7 +148,7 @@ async def progress(
             changes = replanned.get(appt.course_id) if appt.course_id else None
     lost = appt.status in ("cancelled", "no_show")
     if appt.course_id is not None and changes is None and (lost or record is not None):
-        why = replans.cause_text(appt.phase, appt.sequence, appt.part, action, reason)
+        why = replans.cause_text(appt.phase, appt.sequence, appt.part, action)
         changes = await cascade.cascade(session, appt.course_id, actor_id, cause=why)
     if appt.course_id is not None and appt.status == "completed":
         dose_given = record.dose_given_g if record else None

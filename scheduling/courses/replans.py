@@ -23,7 +23,6 @@ from core.clock import utcnow
 from scheduling.appointments.models import Appointment
 from scheduling.courses.models import CourseReplan
 
-MOST_REASON = 120  # a person's reason quoted in the cause, at most
 PATIENT_CHANGED = "the patient's weight, height or sex changed"
 Kind = Literal["moved", "resized", "added"]
 
@@ -43,22 +42,20 @@ def cause_text(
     sequence: int | None,
     part: int,
     action: str | None,
-    reason: str | None = None,
 ) -> str:
-    """What set a re-plan off, from the change a person made (None: the patient's record)."""
+    """What set a re-plan off, from the change a person made (None: the patient's record).
+    Never the person's own words (a cancel's reason): those stay on that visit's history, not
+    on every session the re-plan moved and in what billing reads of the plan."""
     if action is None:
         return PATIENT_CHANGED
     label = session_label(phase, sequence, part)
-    said = " ".join((reason or "").split())  # one line
-    if len(said) > MOST_REASON:
-        said = said[: MOST_REASON - 1].rstrip() + "…"
     what = {
         "cancel": "was cancelled",
         "no-show": "was missed (no-show)",
         "complete": "was given and recorded",
         "rescheduled": "was moved",
     }.get(action, f"changed ({action})")
-    return f"{label} {what}: {said}" if said else f"{label} {what}"
+    return f"{label} {what}"
 
 
 def history_reason(cause: str) -> str:

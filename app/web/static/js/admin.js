@@ -31,8 +31,10 @@ const ACTIONS = {
   read: "Read",
   search: "Search",
   create: "Create",
-  update: "Update",
+  update: "Change",
   export: "Export",
+  run: "Run a job",
+  unlock: "Unlock sign-in",
 };
 
 const state = {

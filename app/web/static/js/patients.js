@@ -54,7 +54,10 @@ async function search(more = false) {
   const page = await api("POST", "/api/v1/patients/search", body);
   if (mine !== asked) return;
   if (!more) $("rows").replaceChildren();
-  $("rows").append(...page.items.map(row));
+  const added = page.items.map(row);
+  $("rows").append(...added);
+  // "Show more" hides itself at the end: the focus goes on to the first row it added.
+  if (more && !page.next_cursor && added.length) added[0].querySelector("a")?.focus();
   shown += page.items.length;
   cursor = page.next_cursor;
   $("results").hidden = shown === 0;
@@ -62,6 +65,9 @@ async function search(more = false) {
   $("count").textContent =
     shown === 0 ? "No patient matches." : `${shown}${cursor ? "+" : ""} matching ${shown === 1 ? "patient" : "patients"}`;
 }
+
+// Signed in first: a search is a POST, which needs the session's CSRF token.
+await signedIn();
 
 $("find").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -74,5 +80,4 @@ $("q").addEventListener("input", () => {
 });
 $("more").addEventListener("click", () => search(true).catch((error) => toast(error.message)));
 
-await signedIn();
 $("q").focus();
