@@ -26,8 +26,6 @@ from core.db import Database
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from core.problems import Forbidden, PreconditionFailed, PreconditionRequired, Unauthorized
 
-TOUCH_EVERY = timedelta(seconds=60)
-
 
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
@@ -179,7 +177,7 @@ async def authenticate(
         raise Unauthorized("send Authorization: Bearer <token>")
     idle = timedelta(minutes=settings.token_idle_minutes)
     state = await auth.resolve(session, token.strip(), settings.secret_key, idle)
-    if wall_now() - state.last_used_at >= TOUCH_EVERY:
+    if wall_now() - state.last_used_at >= auth.refresh_interval(idle):
         if _writes(request):
             await auth.touch(session, state.caller.token_id)
         else:

@@ -163,6 +163,18 @@ async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelt
     return TokenState(Caller(user_id, role, patient_id, token_id), last_used_at)
 
 
+# How often a token in use has its last use written down, at most: a write per request would
+# cost every read a write, and a minute's lag is nothing against a 30-minute idle limit.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def refresh_interval(idle: timedelta) -> timedelta:
+    """How old a token's last use may get before a request writes it down again: a quarter of
+    the idle limit (a minute at most), so a token used at least every three quarters of the
+    limit never lapses, whatever the limit is set to. Pure."""
+    return min(TOUCH_EVERY, idle / 4)
+
+
 async def touch(session: AsyncSession, token_id: uuid.UUID) -> None:
     await session.execute(
         update(AccessToken).where(AccessToken.id == token_id).values(last_used_at=wall_now())

@@ -123,13 +123,16 @@ def server_env(database_url: str) -> dict[str, str]:
     }
 
 
-def start_server(kind: str, tmp: Path) -> Server:
+def start_server(kind: str, tmp: Path, env: dict[str, str] | None = None) -> Server:
+    """A real server on a fresh database of `kind`; `env` adds or overrides its settings."""
     url = fresh_database(kind, tmp)
     try:
         upgrade(url)
         asyncio.run(_make_users(url))
         port = free_port()
-        process = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(url))
+        process = subprocess.Popen(
+            server_command(port), cwd=ROOT, env=server_env(url) | (env or {})
+        )
         base = f"http://127.0.0.1:{port}"
         wait_healthy(process, base, "test")
         server = Server(kind, url, base, process)
