@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Generic, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -12,6 +13,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 
 T = TypeVar("T")
@@ -50,10 +53,37 @@ Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidato
 LocalDate = Annotated[date, AfterValidator(_sane_year)]
 
 
+def _integer_field(annotation: Any) -> bool:
+    """An int, an optional int, or a list of them (not a bool, which is an int to Python)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _integer_field(get_args(annotation)[0])
+    if origin in (Union, UnionType) or origin is list:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_integer_field(a) for a in args)
+    return annotation is int
+
+
+def _whole_number(value: Any) -> bool:
+    return value is None or type(value) is int  # not True/False, 1.5, 60.0 or "60"
+
+
 class Input(BaseModel):
-    """Request bodies: unknown fields are an error, never silently dropped."""
+    """Request bodies: unknown fields are an error, never silently dropped; integers are
+    strict (`true`, `1.5` and `"60"` are refused, not read as 1, 1 and 60)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_integers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _integer_field(field.annotation):
+            return value
+        values = value if isinstance(value, list) else [value]
+        if not all(_whole_number(v) for v in values):
+            raise ValueError("must be a whole number")
+        return value
 
 
 class Output(BaseModel):

@@ -43,12 +43,12 @@ async def _flush_named(session: AsyncSession, name: str) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Duplicate(f"a payer named {name!r} already exists") from exc
+        raise Duplicate("name: a payer of that name already exists") from exc
 
 
 async def create_payer(session: AsyncSession, data: PayerCreate) -> Payer:
     if await session.scalar(select(Payer.id).where(Payer.name == data.name)) is not None:
-        raise Duplicate(f"a payer named {data.name!r} already exists")
+        raise Duplicate("name: a payer of that name already exists")
     payer = Payer(id=uuid.uuid4(), **data.model_dump())
     session.add(payer)
     await _flush_named(session, data.name)

@@ -75,7 +75,7 @@ async def _flush_unique(session: AsyncSession, name: str) -> None:
     except IntegrityError as exc:
         if "name" not in str(exc.orig):
             raise
-        raise Duplicate(f"a product named {name!r} already exists") from exc
+        raise Duplicate("name: a product of that name already exists") from exc
 
 
 # Fields an update may clear by sending null.

@@ -82,14 +82,14 @@ def _apply(regimen: Regimen, induction: InductionIn | None, maint: MaintenanceIn
 
 async def create_regimen(session: AsyncSession, data: RegimenCreate) -> Regimen:
     if await find(session, data.diagnosis_code) is not None:
-        raise Duplicate(f"a regimen for {data.diagnosis_code} already exists")
+        raise Duplicate("diagnosis_code: a regimen for that diagnosis already exists")
     regimen = Regimen(id=uuid.uuid4(), diagnosis_code=data.diagnosis_code, name=data.name)
     _apply(regimen, data.induction, data.maintenance)
     session.add(regimen)
     try:
         await session.flush()
     except IntegrityError as exc:  # created by someone else meanwhile
-        raise Duplicate(f"a regimen for {data.diagnosis_code} already exists") from exc
+        raise Duplicate("diagnosis_code: a regimen for that diagnosis already exists") from exc
     return regimen
 
 

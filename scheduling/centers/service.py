@@ -40,7 +40,7 @@ def _checked_zone(name: str) -> str:
     try:
         zone(name)
     except UnknownTimeZone as exc:
-        raise Invalid(f"unknown time zone {name!r}; use an IANA name such as Europe/Paris") from exc
+        raise Invalid("timezone: not a known time zone; use an IANA name such as Europe/Paris") from exc
     return name
 
 
@@ -187,7 +187,7 @@ async def _flush_unique_label(session: AsyncSession, label: str) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Duplicate(f"the center already has a chair labelled {label!r}") from exc
+        raise Duplicate("label: the center already has a chair of that label") from exc
 
 
 async def list_chairs(
