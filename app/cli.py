@@ -56,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         access_log=False,
         log_level="warning",
+        log_config=None,  # the service's JSON lines (core.logs), not uvicorn's plain ones
     )
     return 0
 

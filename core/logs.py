@@ -48,9 +48,20 @@ def describe(exc: BaseException) -> list[str]:
 
 
 def configure_logging(level: str = "INFO") -> None:
+    """Chairside's own lines at `level`; the libraries' (APScheduler, uvicorn, SQLAlchemy,
+    asyncio) at warning and above, through the same JSON lines: an exception any of them logs
+    is described by type and code location only, never by its message (a driver's message
+    quotes the statement's values)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("chairside")
+    ours = logging.getLogger("chairside")
+    ours.handlers[:] = [handler]
+    ours.setLevel(level.upper())
+    ours.propagate = False
+    root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    root.setLevel(logging.WARNING)
+    for name in ("apscheduler", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        library = logging.getLogger(name)
+        library.handlers[:] = []  # theirs print plain text with the whole traceback
+        library.propagate = True

@@ -40,7 +40,9 @@ def _checked_zone(name: str) -> str:
     try:
         zone(name)
     except UnknownTimeZone as exc:
-        raise Invalid("timezone: not a known time zone; use an IANA name such as Europe/Paris") from exc
+        raise Invalid(
+            "timezone: not a known time zone; use an IANA name such as Europe/Paris"
+        ) from exc
     return name
 
 
