@@ -56,7 +56,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 test: lint typecheck contracts pytest
 

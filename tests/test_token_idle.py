@@ -18,7 +18,7 @@ from app.auth.service import refresh_interval
 from tests.support.databases import backends
 from tests.support.servers import Server, start_server, stop_server
 
-IDLE_MINUTES = 0.2  # 12 s: short enough to live through in a test
+IDLE_MINUTES = 0.1  # 6 s: short enough to live through in a test
 
 
 @given(
@@ -60,7 +60,7 @@ def test_a_token_in_steady_use_outlives_a_short_idle_limit(short_idle_server: Se
         seen = []
         while time.monotonic() - started < IDLE_MINUTES * 60 * 1.6:  # well past the limit
             seen.append(c.get("/api/v1/centers").status_code)
-            time.sleep(2)
+            time.sleep(1)
         assert set(seen) == {200}, seen
         # Left alone past the limit, it lapses as before.
         time.sleep(IDLE_MINUTES * 60 + 1)
