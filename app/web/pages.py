@@ -5,6 +5,7 @@ goes to the sign-in page."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
@@ -39,60 +40,29 @@ SECURITY_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, template: str, title: str) -> Response:
-    response = templates.TemplateResponse(request, template, {"title": title})
-    response.headers.update(SECURITY_HEADERS)
-    return response
+# Each page: its path, its shell and its title. The ids in a path are read by the page's
+# script, not here.
+PAGES = (
+    ("/", "signin.html", "Sign in"),
+    ("/board", "board.html", "Day board"),  # ?view=week: the week
+    ("/patients", "patients.html", "Patients"),
+    ("/patients/{patient_id}", "patient.html", "Patient"),
+    ("/courses/new", "course-new.html", "New course"),  # ?patient=<id>: the order form
+    ("/courses/{course_id}", "course.html", "Course"),
+    ("/billing", "billing.html", "Billing work queue"),
+    ("/billing/authorizations/{authorization_id}", "authorization.html", "Authorization"),
+    ("/admin", "admin.html", "Admin"),
+)
 
 
-@router.get("/")
-async def sign_in_page(request: Request) -> Response:
-    return _page(request, "signin.html", "Sign in")
+def _shell(template: str, title: str) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        response = templates.TemplateResponse(request, template, {"title": title})
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return page
 
 
-@router.get("/board")
-async def board_page(request: Request) -> Response:
-    """The day board (and, with ?view=week, the week)."""
-    return _page(request, "board.html", "Day board")
-
-
-@router.get("/patients")
-async def patients_page(request: Request) -> Response:
-    """Find a patient by name, MRN or date of birth."""
-    return _page(request, "patients.html", "Patients")
-
-
-@router.get("/patients/{patient_id}")
-async def patient_page(request: Request, patient_id: str) -> Response:
-    """One patient: demographics, courses, visits, authorizations with their usage."""
-    return _page(request, "patient.html", "Patient")
-
-
-@router.get("/courses/new")
-async def new_course_page(request: Request) -> Response:
-    """The order form for a new course (?patient=<id>)."""
-    return _page(request, "course-new.html", "New course")
-
-
-@router.get("/courses/{course_id}")
-async def course_page(request: Request, course_id: str) -> Response:
-    """A course's plan: windows, targets, visits, dose, chair time and cover per session."""
-    return _page(request, "course.html", "Course")
-
-
-@router.get("/billing")
-async def billing_page(request: Request) -> Response:
-    """The billing work queue."""
-    return _page(request, "billing.html", "Billing work queue")
-
-
-@router.get("/billing/authorizations/{authorization_id}")
-async def authorization_page(request: Request, authorization_id: str) -> Response:
-    """One authorization: its units burned down over time, and when to renew it."""
-    return _page(request, "authorization.html", "Authorization")
-
-
-@router.get("/admin")
-async def admin_page(request: Request) -> Response:
-    """Users, job runs and the audit trail."""
-    return _page(request, "admin.html", "Admin")
+for _path, _template, _title in PAGES:
+    router.add_api_route(_path, _shell(_template, _title), methods=["GET"])
