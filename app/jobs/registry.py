@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.jobs.housekeeping import housekeeping
 from app.jobs.models import JobRun
@@ -76,17 +77,35 @@ JOBS = {
 }
 
 
+Fence = Callable[[AsyncSession], Awaitable[bool]]
+
+
+class NotLeading(Conflict):
+    """A scheduler that lost the lead (it froze past its lease, or its lock went) starts
+    nothing more."""
+
+
 async def run_job(
-    db: Database, name: str, trigger: str, scope: str | None = None, **options: Any
+    db: Database,
+    name: str,
+    trigger: str,
+    scope: str | None = None,
+    *,
+    fence: Fence | None = None,
+    **options: Any,
 ) -> JobRun:
     """Run a job now and keep the record: started, finished, outcome, counts, error (the
     exception's type and place, never its message). One run of a job and scope at a time,
     whoever starts it (the database refuses a second): Conflict while one is under way. A
-    run whose heartbeat stopped (its process died) is closed as failed first."""
+    run whose heartbeat stopped (its process died) is closed as failed first. A scheduler's run
+    passes its `fence`, asked in the transaction that records the run: NotLeading if it says
+    this process no longer leads."""
     job = JOBS[name]
     run_id = uuid.uuid4()
     stale = timedelta(seconds=get_settings().job_stale_seconds)
     async with db.unit_of_work() as session:
+        if fence is not None and not await fence(session):
+            raise NotLeading(f"{name} was not started: this scheduler no longer leads")
         now = wall_now()
         await session.execute(
             update(JobRun)

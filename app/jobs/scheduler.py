@@ -4,7 +4,10 @@ Any number of schedulers may run (one per API process, or `chairside scheduler` 
 only the one holding the leader lock runs jobs. On PostgreSQL the lock is an advisory lock held
 by a dedicated connection: if the process dies, its connection closes and the lock is free at
 once. On SQLite it is a lease row renewed every tick, taken over once it has expired (two
-ticks). Jobs are idempotent, so a takeover in the middle of a run does no harm.
+ticks); each takeover raises the lease's generation. Before a job starts, the transaction that
+records its run checks that this process still holds the lock (the fence), so a leader that
+froze past its lease and woke up starts nothing; a tick that finds the lead lost stops the
+jobs under way here. Jobs are idempotent, so a takeover in the middle of a run does no harm.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, run_job
@@ -35,11 +38,18 @@ LEASE = "jobs"
 
 
 class Leader:
-    """Whether this process may run jobs now."""
+    """Whether this process may run jobs now, and the fence a job run is checked against.
+
+    `holds` is what the last tick found; a process frozen past its lease (SIGSTOP, a stalled
+    VM) wakes believing it. So every job run asks `fenced` in the transaction that records
+    the run, and a leader that has lost the lease starts nothing.
+    """
 
     def __init__(self, db: Database, tick: timedelta) -> None:
         self.db, self.tick = db, tick
         self._connection: AsyncConnection | None = None
+        self._backend_pid: int | None = None  # PostgreSQL: the lock connection's backend
+        self.generation: int | None = None  # SQLite: the lease generation we took
         self.holds = False
 
     async def claim(self) -> bool:
@@ -53,6 +63,45 @@ class Leader:
             log.warning("scheduler: leader check failed", extra={"error": describe(exc)})
             self.holds = False
         return self.holds
+
+    async def fenced(self, session: AsyncSession) -> bool:
+        """Whether this process still leads, asked in the caller's transaction.
+
+        SQLite: the lease row still names us, with the generation we took, and has not
+        expired (the caller's write transaction holds the database lock, so no takeover can
+        slip in before its commit). PostgreSQL: our lock connection's backend still holds the
+        advisory lock (a terminated backend has lost it, even if we have not noticed yet).
+        """
+        if not self.holds:
+            return False
+        if self.db.engine.dialect.name == "postgresql":
+            if self._backend_pid is None:
+                return False
+            key = locks.scheduler_leader_key()
+            held = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND pid = :pid AND classid = :high AND objid = :low AND objsubid = 1"
+                ),
+                {
+                    "pid": self._backend_pid,
+                    "high": (key >> 32) & 0xFFFFFFFF,
+                    "low": key & 0xFFFFFFFF,
+                },
+            )
+            ours = bool(held)
+        else:
+            lease = await session.get(SchedulerLease, LEASE, populate_existing=True)
+            ours = (
+                lease is not None
+                and lease.holder == RUNNER
+                and lease.generation == self.generation
+                and lease.expires_at > wall_now()
+            )
+        if not ours and self.holds:
+            self.holds = False
+            log.warning("scheduler: this process no longer leads; starting nothing")
+        return ours
 
     async def _claim_advisory(self) -> bool:
         if self._connection is not None:
@@ -71,6 +120,7 @@ class Leader:
         )
         if got:
             self._connection = connection
+            self._backend_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
             return True
         await connection.close()
         return False
@@ -81,10 +131,19 @@ class Leader:
         async with self.db.unit_of_work() as session:
             lease = await session.get(SchedulerLease, LEASE)
             if lease is None:
-                session.add(SchedulerLease(name=LEASE, holder=RUNNER, expires_at=until))
+                session.add(
+                    SchedulerLease(name=LEASE, holder=RUNNER, expires_at=until, generation=1)
+                )
+                self.generation = 1
                 return True
-            if lease.holder == RUNNER or lease.expires_at <= now:
+            if lease.holder == RUNNER and lease.generation == self.generation:
+                lease.expires_at = until
+                return True
+            if lease.expires_at <= now:
+                # A takeover: the new generation fences off the one before, should it wake.
                 lease.holder, lease.expires_at = RUNNER, until
+                lease.generation += 1
+                self.generation = lease.generation
                 return True
             return False
 
@@ -95,12 +154,17 @@ class Leader:
             async with self.db.unit_of_work() as session:
                 await session.execute(
                     update(SchedulerLease)
-                    .where(SchedulerLease.name == LEASE, SchedulerLease.holder == RUNNER)
+                    .where(
+                        SchedulerLease.name == LEASE,
+                        SchedulerLease.holder == RUNNER,
+                        SchedulerLease.generation == self.generation,
+                    )
                     .values(expires_at=wall_now())
                 )
         self.holds = False
 
     async def _drop(self) -> None:
+        self._backend_pid = None
         if self._connection is not None:
             connection, self._connection = self._connection, None
             try:
@@ -121,7 +185,9 @@ class JobScheduler:
         self.leader = Leader(db, timedelta(seconds=tick_seconds))
         self.tick_seconds = tick_seconds
         self._scheduler: AsyncIOScheduler | None = None
-        self._running: set[tuple[str, str | None]] = set()  # (job, scope) under way here
+        # (job, scope) under way here, and the task running it
+        self._running: dict[tuple[str, str | None], asyncio.Task[Any]] = {}
+        self._led = False  # what the last tick found
 
     async def start(self) -> None:
         # A late run still runs (a busy event loop must not skip the hourly sweep), once.
@@ -181,29 +247,44 @@ class JobScheduler:
         await self.leader.release()
 
     async def _tick(self) -> None:
-        was = self.leader.holds
-        if await self.leader.claim() and not was:
+        was, holds = self._led, await self.leader.claim()
+        self._led = holds
+        if holds and not was:
             log.info("scheduler: this process now runs the jobs", extra={"runner": RUNNER})
+        elif was and not holds:
+            log.warning("scheduler: this process lost the lead", extra={"runner": RUNNER})
+            # Jobs are idempotent and their runs are recorded, so stopping one is safe; letting
+            # it go on beside the new leader's is not.
+            for task in self._running.values():
+                task.cancel()
 
     async def _guarded(self, name: str, scope: str | None = None, **options: Any) -> None:
-        if not self.leader.holds or (name, scope) in self._running:
+        task = asyncio.current_task()
+        if not self.leader.holds or (name, scope) in self._running or task is None:
             return
-        self._running.add((name, scope))
+        self._running[(name, scope)] = task
         try:
-            await run_job(self.db, name, "schedule", scope, **options)
+            await run_job(self.db, name, "schedule", scope, fence=self.leader.fenced, **options)
         except Conflict:
-            pass  # under way elsewhere (an admin's run, or a leader that lost its lock)
+            pass  # under way elsewhere (an admin's run), or this process no longer leads
+        except asyncio.CancelledError:
+            if self._scheduler is None:
+                raise  # the scheduler is stopping
         finally:
-            self._running.discard((name, scope))
+            self._running.pop((name, scope), None)
 
     async def _deliver(self) -> None:
         """Deliveries run every tick and are not recorded as job runs (they would swamp the
         record); each delivery keeps its own history."""
-        if self.leader.holds:
-            try:
-                await deliver(self.db, get_settings().webhook_retry_seconds)
-            except Exception as exc:
-                log.warning("scheduler: webhook delivery failed", extra={"error": describe(exc)})
+        if not self.leader.holds:
+            return
+        try:
+            async with self.db.unit_of_work(write=False) as session:
+                if not await self.leader.fenced(session):
+                    return
+            await deliver(self.db, get_settings().webhook_retry_seconds)
+        except Exception as exc:
+            log.warning("scheduler: webhook delivery failed", extra={"error": describe(exc)})
 
     async def _book_due_centers(self) -> None:
         if not self.leader.holds:
