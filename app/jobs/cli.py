@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from rich.console import Console
 from rich.progress import Progress
@@ -11,6 +12,7 @@ from rich.table import Table
 from app.jobs.registry import JOBS, run_job
 from app.settings import get_settings
 from core.db import Database
+from core.problems import Conflict
 
 
 def run_now(name: str) -> int:
@@ -26,6 +28,10 @@ def run_now(name: str) -> int:
                     bar.update(task, completed=done, total=total)
 
                 run = await run_job(db, name, "command", progress=progress)
+        except Conflict as exc:
+            # Not a fault: say what is under way and when to try again, in one line.
+            print(exc.detail, file=sys.stderr)
+            return 75  # EX_TEMPFAIL: try again later
         finally:
             await db.dispose()
         table = Table(title=f"{name}: {run.outcome}")

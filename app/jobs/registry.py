@@ -9,7 +9,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -96,10 +96,10 @@ async def run_job(
 ) -> JobRun:
     """Run a job now and keep the record: started, finished, outcome, counts, error (the
     exception's type and place, never its message). One run of a job and scope at a time,
-    whoever starts it (the database refuses a second): Conflict while one is under way. A
-    run whose heartbeat stopped (its process died) is closed as failed first. A scheduler's run
-    passes its `fence`, asked in the transaction that records the run: NotLeading if it says
-    this process no longer leads."""
+    whoever starts it (the database refuses a second): Conflict while one is under way, saying
+    when it may run again. A run whose process died (gone from this host, or its heartbeat
+    stopped) is closed first. A scheduler's run passes its `fence`, asked in the transaction
+    that records the run: NotLeading if it says this process no longer leads."""
     job = JOBS[name]
     run_id = uuid.uuid4()
     stale = timedelta(seconds=get_settings().job_stale_seconds)
@@ -107,16 +107,7 @@ async def run_job(
         if fence is not None and not await fence(session):
             raise NotLeading(f"{name} was not started: this scheduler no longer leads")
         now = wall_now()
-        await session.execute(
-            update(JobRun)
-            .where(
-                JobRun.job == name,
-                func.coalesce(JobRun.scope, "") == (scope or ""),
-                JobRun.outcome == "running",
-                JobRun.heartbeat_at < now - stale,
-            )
-            .values(outcome="failed", finished_at=now, error="stopped without finishing")
-        )
+        await _close_dead_runs(session, name, scope, now - stale)
         try:
             async with session.begin_nested():
                 session.add(
@@ -130,7 +121,7 @@ async def run_job(
                     )
                 )
         except IntegrityError as exc:
-            raise Conflict(f"{name} is already running") from exc
+            raise await _already_running(session, name, scope, stale) from exc
     beat = asyncio.create_task(_heartbeat(db, run_id, stale / 3))
     outcome, counts = "failed", {}
     error: str | None = "cancelled before it finished"
@@ -144,6 +135,69 @@ async def run_job(
         # Even when cancelled (a stopping scheduler), the record says how it ended.
         run = await asyncio.shield(_finish(db, run_id, outcome, counts, error))
     return run
+
+
+def process_gone(runner: str) -> bool:
+    """Whether the process named by a run's runner ("host:pid") is known to be gone: it ran
+    on this host and no process has its pid. Elsewhere we cannot tell, and its heartbeat
+    decides."""
+    host, _, pid = runner.rpartition(":")
+    if host != RUNNER.rpartition(":")[0] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a process of another user has that pid
+    return False
+
+
+async def _close_dead_runs(
+    session: AsyncSession, name: str, scope: str | None, stale_before: datetime
+) -> None:
+    """Close the runs of this job and scope that died with their process: at once when it
+    ran on this host and its pid is gone, or once its heartbeat has stopped."""
+    running = await session.scalars(
+        select(JobRun).where(
+            JobRun.job == name,
+            func.coalesce(JobRun.scope, "") == (scope or ""),
+            JobRun.outcome == "running",
+        )
+    )
+    for run in running:
+        if process_gone(run.runner):
+            error = "stopped without finishing: its process is gone"
+        elif run.heartbeat_at < stale_before:
+            error = "stopped without finishing: its heartbeat stopped"
+        else:
+            continue
+        run.outcome, run.finished_at, run.error = "failed", wall_now(), error
+    await session.flush()
+
+
+async def _already_running(
+    session: AsyncSession, name: str, scope: str | None, stale: timedelta
+) -> Conflict:
+    """The answer to a second run: which run is under way, and when this one may start."""
+    other = await session.scalar(
+        select(JobRun).where(
+            JobRun.job == name,
+            func.coalesce(JobRun.scope, "") == (scope or ""),
+            JobRun.outcome == "running",
+        )
+    )
+    if other is None:  # it finished in the meantime
+        return Conflict(f"{name} was running a moment ago; run it again")
+    free_by = other.heartbeat_at + stale
+    return Conflict(
+        f"{name} is already running (started {other.started_at:%Y-%m-%d %H:%M:%S} UTC by"
+        f" {other.runner}); it may run again when that run ends, or from"
+        f" {free_by:%H:%M:%S} UTC if its process has stopped",
+        started_at=other.started_at.isoformat(),
+        runner=other.runner,
+        free_by=free_by.isoformat(),
+    )
 
 
 async def _heartbeat(db: Database, run_id: uuid.UUID, every: timedelta) -> None:
