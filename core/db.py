@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
 
 from core.clock import utcnow
+from core.outages import CommitOutcomeUnknown, lost_in_commit
 from core.settle import forget, settle
 
 NAMING_CONVENTION = {
@@ -163,22 +164,29 @@ class Database:
         Do not open a write unit of work inside another one: on SQLite the inner one would
         wait for the outer one's lock.
         """
-        async with AsyncExitStack() as stack:
-            if write and self._write_queue is not None:
-                if _holding_write_queue.get():
-                    raise RuntimeError("a write unit of work inside another would wait forever")
-                await stack.enter_async_context(self._write_queue)
-                _holding_write_queue.set(True)
-                stack.callback(_holding_write_queue.set, False)
-            factory = self.write_sessions if write else self.read_sessions
-            session = await stack.enter_async_context(factory())
-            await stack.enter_async_context(session.begin())
-            try:
-                yield session
-                await settle(session)  # what the changes imply commits with them
-            except BaseException:
-                forget(session)
-                raise
+        committing = False
+        try:
+            async with AsyncExitStack() as stack:
+                if write and self._write_queue is not None:
+                    if _holding_write_queue.get():
+                        raise RuntimeError("a write unit of work inside another would wait")
+                    await stack.enter_async_context(self._write_queue)
+                    _holding_write_queue.set(True)
+                    stack.callback(_holding_write_queue.set, False)
+                factory = self.write_sessions if write else self.read_sessions
+                session = await stack.enter_async_context(factory())
+                await stack.enter_async_context(session.begin())
+                try:
+                    yield session
+                    await settle(session)  # what the changes imply commits with them
+                except BaseException:
+                    forget(session)
+                    raise
+                committing = write  # the stack's exit commits
+        except Exception as exc:
+            if committing and lost_in_commit(exc):
+                raise CommitOutcomeUnknown() from exc
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

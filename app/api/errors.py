@@ -8,9 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.outages import Outage, ServiceUnavailable, classify
 from core.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
@@ -33,9 +35,11 @@ _TITLES = {
     500: "Internal error",
     503: "Busy, try again",
 }
-# PostgreSQL's answer when it broke a lock cycle or a serialisation conflict: nothing was
-# changed, and the same request will most likely succeed a moment later.
-RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
+OUTAGE_DETAIL = {
+    Outage.BUSY: "the database was busy with a conflicting change; nothing was saved",
+    Outage.UNAVAILABLE: "the database could not be reached; nothing was saved",
+}
+OUTAGE_RETRY_SECONDS = {Outage.BUSY: 1, Outage.UNAVAILABLE: 2}
 
 
 def problem_response(
@@ -50,6 +54,13 @@ def problem_response(
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def outage_response(outage: Outage) -> JSONResponse:
+    """503 with Retry-After: the database was busy or out of reach, and nothing was saved."""
+    response = problem_response(503, OUTAGE_DETAIL[outage], slug=f"database-{outage.value}")
+    response.headers["Retry-After"] = str(OUTAGE_RETRY_SECONDS[outage])
+    return response
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -70,7 +81,7 @@ def install(app: FastAPI) -> None:
         response = problem_response(
             exc.status, exc.detail, slug=exc.slug, title=exc.title, **exc.extra
         )
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServiceUnavailable):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
@@ -82,14 +93,14 @@ def install(app: FastAPI) -> None:
         return problem_response(p.status, p.detail, slug=p.slug, title=p.title)
 
     @app.exception_handler(DBAPIError)
-    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
-        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
-            response = problem_response(
-                503, "the database was busy with a conflicting change; nothing was saved"
-            )
-            response.headers["Retry-After"] = "1"
-            return response
-        raise exc
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OSError)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        # What is not an outage is a bug: RequestGuard answers 500 and logs where it was.
+        outage = classify(exc)
+        if outage is None:
+            raise exc
+        return outage_response(outage)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,10 +13,11 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import PROBLEM_JSON
+from app.api.errors import PROBLEM_JSON, outage_response
 from app.api.metrics import Metrics
 from core import clock
 from core.logs import describe
+from core.outages import classify
 
 log = logging.getLogger("chairside.access")
 
@@ -117,6 +118,15 @@ class RequestGuard:
                 )
             status["code"] = 413
         except Exception as exc:
+            outage = classify(exc)
+            if outage is not None:
+                # The database was out of reach before any handler saw it (a connection that
+                # could not be opened raises the driver's own error): a 503, not a bug.
+                log.warning(json.dumps({"request_id": request_id, "outage": outage.value}))
+                if not status["sent"]:
+                    await outage_response(outage)(scope, receive, tracking_send)
+                status["code"] = 503
+                return
             # A bug. Answer here rather than let the server print the exception (its message
             # can quote patient data); log only where it happened.
             log.error(

@@ -24,7 +24,9 @@ async def readyz(request: Request) -> Response:
         async with get_db(request).unit_of_work(write=False) as session:
             current = await session.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception:
-        return problem_response(503, "the database is unreachable or has no schema")
+        response = problem_response(503, "the database is unreachable or has no schema")
+        response.headers["Retry-After"] = "2"
+        return response
     if current != head_revision():
         return problem_response(503, "the database is not migrated to the latest revision")
     return JSONResponse({"status": "ready", "revision": current})
