@@ -48,12 +48,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if (refusal := _behind()) is not None:
         print(refusal, file=sys.stderr)
         return 1
+    from app.http_limits import LimitedHttpToolsProtocol
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=LimitedHttpToolsProtocol,  # header size, count and time limits (app.http_limits)
         access_log=False,
         log_level="warning",
         log_config=None,  # the service's JSON lines (core.logs), not uvicorn's plain ones

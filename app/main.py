@@ -36,6 +36,7 @@ from app.api.deps import get_db, unit_of_work
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard, TestClock
 from app.api.openapi import add_problem_schema, document_errors
+from app.auth import flood
 from app.jobs.scheduler import JobScheduler
 from app.settings import Settings, get_settings
 from app.web import pages
@@ -131,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    # Failed authentications per client address, in this process (see app.auth.flood).
+    app.state.unauthenticated_gate = flood.Gate(settings.unauthenticated_per_address_per_minute)
     errors.install(app)
     for router in ROUTERS:
         document_errors(router)

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     token_ttl_hours: float = 12.0
     token_idle_minutes: float = 30.0
     max_body_bytes: int = 1_000_000
+    # A request's line and headers together: larger ones get 431 before more of them is read.
+    max_header_bytes: int = 16_384
+    # Header fields in one request (431 past it): real clients send a few dozen at most.
+    max_headers: int = 100
+    # A connection's request headers must be complete this long after it opened (or after its
+    # previous response), or it is closed: slow senders cannot hold connections open.
+    header_timeout_seconds: float = 10.0
     # A request still running after this many seconds is answered 503 and its work undone
     # (background-job and sweep runs, which commit as they go, are exempt).
     request_timeout_seconds: float = 30.0
@@ -32,6 +39,13 @@ class Settings(BaseSettings):
     sign_in_failures_per_account: int = 5
     sign_in_failures_per_address: int = 20
     sign_in_window_minutes: float = 15.0
+    # Requests that fail authentication (no credential, a bad or an expired one), per client
+    # address: this many a minute are answered 401 (a burst of them, then one per share of the
+    # minute), the rest 429 with Retry-After and not recorded. Each one answered 401 is counted
+    # in its address's tally for the minute; the first few of the minute (on audited routes)
+    # are also audit events of their own. A good credential is never turned away.
+    unauthenticated_per_address_per_minute: int = 300
+    unauthenticated_events_per_address_per_minute: int = 1
     # Enough for the usual number of simultaneous requests without opening new connections.
     db_pool_size: int = 20
     db_max_overflow: int = 20

@@ -19,12 +19,19 @@ from app.api.middleware import TIME_LIMIT
 from app.api.policy import READ_METHODS
 from app.audit import service as audit_trail
 from app.audit.service import Entry, Trail
+from app.auth import flood
 from app.auth import service as auth
 from app.settings import Settings
 from core.clock import wall_now
 from core.db import Database
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from core.problems import Forbidden, PreconditionFailed, PreconditionRequired, Unauthorized
+from core.problems import (
+    Forbidden,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooManyRequests,
+    Unauthorized,
+)
 
 
 def get_db(request: Request) -> Database:
@@ -66,7 +73,9 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     transaction when it succeeds (on SQLite, a read's event follows in a write of its own), in
     a transaction of its own when it is refused or fails, since the request's rolls back.
     A read request never holds two connections: a token use it must record is written after
-    its own transaction has ended.
+    its own transaction has ended. A refusal of someone not signed in is counted in its
+    address's tally for the minute instead (see `authenticate`); one turned away for coming
+    too often (429) leaves nothing.
     """
     db = get_db(request)
     rule = policy.rule(request.method, route_path(request) or "")
@@ -83,7 +92,10 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
                 await audit_trail.record(session, _event(request, audit, trail, "success"))
                 recorded = True
     except (Exception, asyncio.CancelledError) as exc:  # a timeout's cancellation is, too
-        if audit is not None:
+        refused = _unauthenticated(request, exc, audit)
+        if refused == "refused":
+            await asyncio.shield(_tally_apart(request, audit, trail))
+        elif refused is None and audit is not None:
             event = _event(request, audit, trail, _outcome(exc))
             await asyncio.shield(_record_apart(db, event))
         raise
@@ -99,6 +111,38 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 async def _record_apart(db: Database, event: Entry) -> None:
     async with db.unit_of_work() as writer:
         await audit_trail.record(writer, event)
+
+
+async def _tally_apart(request: Request, audit: policy.Audit | None, trail: Trail) -> None:
+    """Count a refusal of someone not signed in in its address's tally for the minute, on
+    any route; the first few of the minute on an audited route are audit events too. One
+    row per address and minute, however many come: a flood cannot fill the trail."""
+    settings = get_settings(request)
+    request_id = getattr(request.state, "request_id", "") or ""
+    most = settings.unauthenticated_events_per_address_per_minute if audit is not None else 0
+    async with get_db(request).unit_of_work() as writer:
+        on_trail = await audit_trail.tally_refusal(
+            writer, _client(request), request_id, events=most
+        )
+        if on_trail and audit is not None:
+            await audit_trail.record(writer, _event(request, audit, trail, "denied"))
+
+
+def _unauthenticated(
+    request: Request, exc: BaseException, audit: policy.Audit | None
+) -> str | None:
+    """How a refused request of no one signed in is recorded: "refused" (tallied), or
+    "throttled" (nowhere); None for everyone else. Besides failed authentication (see
+    `authenticate`), an audited public route's own credential that did not hold (a calendar
+    link's secret: 404) is tallied too, or guessing links would fill the trail."""
+    said: str | None = getattr(request.state, UNAUTHENTICATED, None)
+    if said is not None or audit is None or getattr(request.state, "caller", None) is not None:
+        return said
+    return "refused" if _outcome(exc) == "denied" else None
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _event(request: Request, audit: policy.Audit, trail: Trail, outcome: str) -> Entry:
@@ -153,13 +197,43 @@ def same_origin(request: Request) -> bool:
 CSRF_HEADER = "x-csrf-token"
 
 
+# Where a request refused before anyone was signed in says so for `unit_of_work`: "refused"
+# (counted in the address's tally) or "throttled" (429, recorded nowhere).
+UNAUTHENTICATED = "unauthenticated"
+
+
+def _gate(request: Request) -> flood.Gate:
+    """The app's gate for failed authentications (one per app, so per process)."""
+    gate: flood.Gate = request.app.state.unauthenticated_gate
+    return gate
+
+
 async def authenticate(
     request: Request, session: Session, authorization: Annotated[str | None, Header()] = None
 ) -> auth.Caller:
     """The caller behind the bearer token, or the web app's session cookie (401 otherwise),
     checked in the request's own transaction; runs once per request. A change made with the
     cookie must carry the session's CSRF token: a browser sends cookies to us from any site's
-    page, but only our own pages know that token."""
+    page, but only our own pages know that token.
+
+    An address whose requests fail this too often (see `flood`) gets 429 instead of 401 or
+    403 for the next failure; a good credential from it still gets through."""
+    try:
+        return await _identify(request, session, authorization)
+    except (Unauthorized, Forbidden):
+        wait = _gate(request).admit(_client(request))
+        setattr(request.state, UNAUTHENTICATED, "throttled" if wait else "refused")
+        if wait:
+            raise TooManyRequests(
+                "too many requests that failed authentication from this address; try again later",
+                wait,
+            ) from None
+        raise
+
+
+async def _identify(
+    request: Request, session: AsyncSession, authorization: str | None
+) -> auth.Caller:
     settings = get_settings(request)
     scheme, _, token = (authorization or "").partition(" ")
     cookie = request.cookies.get(SESSION_COOKIE)

@@ -41,7 +41,11 @@ def document_errors(router: APIRouter) -> None:
         }
         rules = [policy.rule(m, route.path) for m in route.methods]
         if any(r is not None and not r.public for r in rules):
-            codes |= {401: "Not signed in or token expired", 403: "Your role may not do this"}
+            codes |= {
+                401: "Not signed in or token expired",
+                403: "Your role may not do this",
+                429: "Too many requests that failed authentication from this address",
+            }
         # Ids in paths, bodies and queries can name what does not exist (or is not yours).
         codes[404] = "No such resource (or not yours to see)"
         if route.methods & {"POST", "PATCH", "PUT"}:

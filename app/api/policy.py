@@ -182,6 +182,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/users/{user_id}/unlock"): _r(ADMIN, "unlock", "user"),
     # the audit trail itself: who looked at which patient is itself worth a record
     ("GET", "/api/v1/audit-events"): _r(ADMIN, "search", "audit_event"),
+    ("GET", "/api/v1/audit/refusals"): _r(ADMIN, "search", "audit_event"),
     # the patient portal
     ("GET", "/api/v1/portal/appointments"): _r(PATIENT, "search", "appointment"),
     ("GET", "/api/v1/portal/appointments/{appointment_id}"): _r(PATIENT, "read", "appointment"),

@@ -1,11 +1,21 @@
-"""The audit trail (append-only), and patients' calendar feeds."""
+"""The audit trail (append-only), the tally of refusals of those not signed in, and patients'
+calendar feeds."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Uuid, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import wall_now
@@ -42,6 +52,36 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor", "actor_id", "at"),
         # The trail filtered by what was done to what (a rare one: unlock, job runs).
         Index("ix_audit_events_resource", "resource_type", "action", "at"),
+    )
+
+
+class RefusalTally(Base):
+    """How many requests from one client address failed authentication (no credential, or a
+    bad, expired or revoked one) in one minute: the audit trail's count of them, one row per
+    address and minute however many came, instead of an event each.
+
+    The first of the minute made the row (`first_request_id`); the first few of the minute
+    on audited routes are also audit events of their own (`events` of them; a setting, one by
+    default). Counts only grow: the database refuses to lower one, move it, or remove a row
+    (migration 0022).
+    """
+
+    __tablename__ = "refusal_tallies"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client: Mapped[str] = mapped_column(String(64))  # "unknown" when the server was not told
+    minute: Mapped[datetime] = mapped_column(Instant)  # its start, UTC
+    count: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)  # how many of them are on the trail as well
+    first_request_id: Mapped[str] = mapped_column(String(40))
+    last_at: Mapped[datetime] = mapped_column(Instant)
+
+    __table_args__ = (
+        # What each refusal's upsert lands on.
+        UniqueConstraint("client", "minute"),
+        CheckConstraint("count >= 1", name="count"),
+        CheckConstraint("events >= 0 AND events <= count", name="events"),
+        Index("ix_refusal_tallies_minute", "minute"),
     )
 
 

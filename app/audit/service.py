@@ -1,5 +1,6 @@
 """Writing and reading the audit trail. Flushes; never commits. Nothing here updates or
-deletes an event: the table is append-only, and the database enforces it."""
+deletes an event: the table is append-only, and the database enforces it. The tallies of
+refusals of those not signed in only ever count up."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditEvent
+from app.audit.models import AuditEvent, RefusalTally
 from core.clock import wall_now
 from core.pagination import page
 
@@ -54,6 +56,75 @@ async def record(session: AsyncSession, entry: Entry) -> None:
 
 
 _FIELDS = tuple(f.name for f in fields(Entry))
+
+
+def _tally_upsert(dialect: str) -> Insert:
+    """One more refusal on its address's row for the minute, made by the first: one atomic
+    statement (INSERT ... ON CONFLICT DO UPDATE), so concurrent refusals, from any number of
+    processes, each count once."""
+    made = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RefusalTally)
+    return made.on_conflict_do_update(
+        index_elements=[RefusalTally.client, RefusalTally.minute],
+        set_={"count": RefusalTally.count + 1, "last_at": made.excluded.last_at},
+    ).returning(RefusalTally.id)
+
+
+_TALLY = {dialect: _tally_upsert(dialect) for dialect in ("postgresql", "sqlite")}
+# One more of the minute's refusals on the trail, while fewer than `most` are. The upsert
+# before it holds the row (PostgreSQL's row lock, SQLite's write lock), so two refusals
+# cannot both take the last place.
+_ONE_MORE_EVENT = (
+    update(RefusalTally)
+    .where(RefusalTally.id == bindparam("tally"), RefusalTally.events < bindparam("most"))
+    .values(events=RefusalTally.events + 1)
+    .returning(RefusalTally.id)
+)
+
+
+async def tally_refusal(
+    session: AsyncSession, client: str, request_id: str, *, events: int = 0
+) -> bool:
+    """Count a refusal of someone not signed in against `client`'s tally for this minute.
+    Whether it should be an audit event of its own too: so when it is among the first
+    `events` of the minute that asked to be (those on audited routes)."""
+    now = wall_now()
+    row = {
+        "id": uuid.uuid4(),
+        "client": client,
+        "minute": now.replace(second=0, microsecond=0),
+        "count": 1,
+        "events": 0,
+        "first_request_id": request_id,
+        "last_at": now,
+    }
+    upsert = _TALLY[session.get_bind().dialect.name]
+    tally = (await session.execute(upsert, row)).scalar_one()
+    if events <= 0:
+        return False
+    taken = await session.execute(_ONE_MORE_EVENT, {"tally": tally, "most": events})
+    return taken.first() is not None
+
+
+async def list_refusals(
+    session: AsyncSession,
+    *,
+    client: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[RefusalTally], str | None]:
+    """Newest minute first; `since` inclusive, `until` exclusive (on the minute's start)."""
+    query = select(RefusalTally)
+    if client is not None:
+        query = query.where(RefusalTally.client == client)
+    if since is not None:
+        query = query.where(RefusalTally.minute >= since)
+    if until is not None:
+        query = query.where(RefusalTally.minute < until)
+    return await page(
+        session, query, [RefusalTally.minute, RefusalTally.id], limit, cursor, newest_first=True
+    )
 
 
 async def list_events(
