@@ -55,8 +55,12 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist), each test file whole on one: the module-scoped servers and
+# databases start once, and a worker's waits on servers, schedulers and browsers overlap the
+# other's work. `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/pytest --durations=20
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=20
 
 test: lint typecheck contracts pytest
 

@@ -67,9 +67,9 @@ class Leader:
     async def fenced(self, session: AsyncSession) -> bool:
         """Whether this process still leads, asked in the caller's transaction.
 
-        SQLite: the lease row still names us, with the generation we took, and has not
-        expired (the caller's write transaction holds the database lock, so no takeover can
-        slip in before its commit). PostgreSQL: our lock connection's backend still holds the
+        SQLite: the lease row still names us, with the generation we took (a takeover raises
+        it); the caller's write transaction holds the database lock, so no takeover can slip
+        in before its commit. PostgreSQL: our lock connection's backend still holds the
         advisory lock (a terminated backend has lost it, even if we have not noticed yet).
         """
         if not self.holds:
@@ -93,11 +93,12 @@ class Leader:
         else:
             lease = await session.get(SchedulerLease, LEASE, populate_existing=True)
             ours = (
-                lease is not None
-                and lease.holder == RUNNER
-                and lease.generation == self.generation
-                and lease.expires_at > wall_now()
+                lease is not None and lease.holder == RUNNER and lease.generation == self.generation
             )
+            if ours and lease is not None and lease.expires_at <= wall_now():
+                # Late (a stalled loop) but not taken over: still ours, and renewed with the
+                # run's record, so no one takes it over while this job starts.
+                lease.expires_at = wall_now() + 2 * self.tick
         if not ours and self.holds:
             self.holds = False
             log.warning("scheduler: this process no longer leads; starting nothing")
@@ -279,7 +280,7 @@ class JobScheduler:
         if not self.leader.holds:
             return
         try:
-            async with self.db.unit_of_work(write=False) as session:
+            async with self.db.unit_of_work() as session:  # the fence may renew the lease
                 if not await self.leader.fenced(session):
                     return
             await deliver(self.db, get_settings().webhook_retry_seconds)
