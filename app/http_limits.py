@@ -99,6 +99,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.pending_refusal = (status, title, detail)  # after the earlier responses
             return
         self._unset_keepalive_if_required()
+        self.transport.write(self._problem(status, title, detail))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.flow.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _problem(self, status: int, title: str, detail: str) -> bytes:
+        """A whole problem+json response that closes the connection."""
         body = json.dumps(
             {
                 "type": f"{PROBLEM_BASE}http-{status}",
@@ -116,11 +124,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
             body,
         ]
-        self.transport.write(b"".join(content))
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.flow.resume_reading()
-        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        return b"".join(content)
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's own answer to what is not HTTP is plain text; like every 4xx, ours is
+        # problem+json.
+        self.transport.write(self._problem(400, "Bad request", "the request is not valid HTTP"))
+        self.transport.close()
 
     def _too_large(self) -> None:
         if self.head_fields > self.max_headers:

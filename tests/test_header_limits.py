@@ -175,6 +175,16 @@ def test_too_many_header_fields_are_refused_431(limited: Server) -> None:
         assert closed_by_server(sock)
 
 
+def test_what_is_not_http_gets_a_problem_400(limited: Server) -> None:
+    with connect(limited) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers, body = read_response(sock)
+        assert status == 400
+        assert headers["content-type"] == "application/problem+json"
+        assert json.loads(body)["status"] == 400
+        assert closed_by_server(sock)
+
+
 def head_of(size: int, fields: int = 0) -> bytes:
     """A GET /healthz whose request line and headers are exactly `size` bytes, with `fields`
     header fields in all (Host and a padding field included)."""

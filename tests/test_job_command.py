@@ -17,21 +17,16 @@ import pytest
 from sqlalchemy import select
 
 from app.jobs.models import JobRun
-from app.migrate import upgrade
 from core.clock import wall_now
 from core.db import Database
-from tests.support.databases import backends, drop_database, fresh_database
+from tests.support.databases import backends
 from tests.support.servers import ROOT, server_env
+from tests.support.transactions import migrated_database
 
 
 @pytest.fixture(params=backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = fresh_database(request.param, tmp_path)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_database(url)
+    yield from migrated_database(request.param, tmp_path)
 
 
 def run_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:

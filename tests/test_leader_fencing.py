@@ -17,44 +17,28 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import select, text
 
 from app.jobs.models import JobRun
-from app.migrate import upgrade
 from core import locks
 from core.clock import wall_now
 from core.db import Database
-from tests.support.databases import backends, drop_database, fresh_database
+from tests.support.databases import backends
 from tests.support.servers import ROOT, server_env
+from tests.support.transactions import migrated_database
+from tests.support.waiting import wait_for
 
-T = TypeVar("T")
 SWEEPS = {"housekeeping", "lapse_sweep", "no_show_sweep", "reminders"}
 
 
 @pytest.fixture(params=backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = fresh_database(request.param, tmp_path)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_database(url)
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+    yield from migrated_database(request.param, tmp_path)
 
 
 def scheduler(url: str, log: Path, tick: float) -> subprocess.Popen[bytes]:

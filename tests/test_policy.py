@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.api import policy
-from app.audit.models import AuditEvent
 from app.auth.models import AccessToken
 from app.auth.service import issue_token, token_digest
 from app.main import ROUTERS, create_app, served
@@ -24,6 +23,7 @@ from app.settings import Settings
 from core.db import Database
 from tests.support.factories import patient_user
 from tests.support.servers import SECRET, Server
+from tests.support.stored import audit_rows
 
 # Path parameters that must take a known value for the route to be reached at all.
 KNOWN = {"action": "cancel", "name": "reminders", "secret": "0" * 72}
@@ -103,18 +103,6 @@ def fresh_token(server: Server, token: str) -> str:
             await db.dispose()
 
     return asyncio.run(issue())
-
-
-def audit_rows(server: Server) -> int:
-    async def count() -> int:
-        db = Database(server.database_url)
-        try:
-            async with db.unit_of_work(write=False) as session:
-                return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(count())
 
 
 def test_every_role_on_every_route_gets_what_the_table_says(

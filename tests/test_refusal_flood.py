@@ -17,14 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.audit.models import AuditEvent
 from app.auth.flood import Gate
 from core.db import Database
 from tests.support.databases import backends
 from tests.support.servers import Server, start_server, stop_server
+from tests.support.stored import audit_rows
 
 LIMIT = 100  # refusals answered per address and minute on the flood's server
 REQUESTS = 1000
@@ -47,18 +47,6 @@ def flooded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
-
-
-def audit_rows(server: Server) -> int:
-    async def count() -> int:
-        db = Database(server.database_url)
-        try:
-            async with db.unit_of_work(write=False) as session:
-                return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(count())
 
 
 def flood(server: Server, part: int) -> tuple[list[httpx.Response], list[int]]:

@@ -9,14 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -28,8 +27,8 @@ from scheduling.courses import service as courses
 from scheduling.courses.schemas import CourseCreate
 from tests.support.factories import gamunex, make_chair
 from tests.support.servers import ROOT, Server, server_env, start_server, stop_server
+from tests.support.waiting import wait_for
 
-T = TypeVar("T")
 COURSES = 300
 
 
@@ -41,16 +40,6 @@ def own_server(server: Server, tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 90) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def scheduler(database_url: str, log: Path) -> subprocess.Popen[bytes]:
