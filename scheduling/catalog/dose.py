@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from scheduling.catalog.vials import Tolerance, catalog_stock, plan_vials
+
 WeightBasis = Literal["actual", "adjusted"]
 CM_PER_INCH = 2.54
 EXCESS_FRACTION = 0.4
-RESOLUTION_G = 0.1  # vial arithmetic in tenths of a gram
 
 
 class MissingMeasurement(ValueError):
@@ -47,21 +48,10 @@ def dose_grams(dose_g_per_kg: float, weight_kg: float) -> float:
 
 def round_to_vials(dose_g: float, vial_sizes_g: Sequence[float], tolerance_pct: float) -> float:
     """The nearest amount the vials can make up, when within `tolerance_pct` of the dose;
-    otherwise the dose itself (the pharmacy then draws a partial vial)."""
-    sizes = sorted({round(v / RESOLUTION_G) for v in vial_sizes_g if v > 0})
-    if not sizes or tolerance_pct <= 0:
+    otherwise the dose itself (the pharmacy then draws a partial vial). The catalog's sizes,
+    as many as needed: `scheduling.catalog.vials.plan_vials` decides."""
+    sizes = [v for v in vial_sizes_g if v > 0]
+    if not sizes or tolerance_pct <= 0 or dose_g <= 0:
         return dose_g
-    target = dose_g / RESOLUTION_G
-    limit = int(target * (1 + tolerance_pct / 100)) + 1
-    makeable = [False] * (limit + 1)
-    makeable[0] = True
-    for amount in range(1, limit + 1):
-        makeable[amount] = any(amount >= s and makeable[amount - s] for s in sizes)
-    candidates = [a for a in range(1, limit + 1) if makeable[a]]
-    if not candidates:
-        return dose_g
-    # Nearest; on a tie the smaller amount (less drug wasted).
-    best = min(candidates, key=lambda a: (abs(a - target), a))
-    if abs(best - target) > target * tolerance_pct / 100:
-        return dose_g
-    return round(best * RESOLUTION_G, 1)
+    plan = plan_vials(dose_g, catalog_stock(sizes), Tolerance(pct=tolerance_pct))
+    return plan.given_g if plan.within_tolerance else dose_g
