@@ -50,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app core patients scheduling insurance migrations bench tests
+	$(BIN)/mypy app core patients scheduling insurance pharmacy migrations bench tests
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.autobook
 	$(BIN)/python -m bench.portal
 	$(BIN)/python -m bench.board
+	$(BIN)/python -m bench.vials
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \

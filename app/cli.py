@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub = users.add_subparsers(dest="users_command", required=True)
     create = users_sub.add_parser("create", help="create a user")
     create.add_argument("--email", required=True)
-    create.add_argument("--role", required=True, choices=["admin", "nurse", "billing", "patient"])
+    create.add_argument(
+        "--role", required=True, choices=["admin", "nurse", "billing", "pharmacy", "patient"]
+    )
     create.add_argument("--patient-id")
     create.add_argument("--password")
     create.set_defaults(func=cmd_users_create)

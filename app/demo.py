@@ -69,6 +69,9 @@ DEMO_PRICES = {
     "J1568": Decimal("72.00"),  # Octagam 10 %
     "J1576": Decimal("81.00"),  # Panzyga
 }
+# The demo supplier's lead times (days from order to delivery) for the reorder list; a center
+# enters its own wholesaler's.
+DEMO_LEAD_DAYS = {"J1561": 2, "J1459": 2, "J1569": 3, "J1568": 5, "J1576": 5}
 COURSE_PATIENTS = len(COURSES)  # the last patients: on a course only, with no other session
 GIVEN = [
     "Ada",
@@ -170,7 +173,7 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
 
             admin_exists = await session.scalar(select(func.count()).select_from(User))
             if not admin_exists:
-                for role in ("admin", "nurse", "billing"):
+                for role in ("admin", "nurse", "billing", "pharmacy"):
                     await create_user(session, f"{role}@chairside.local", role, DEMO_PASSWORD, None)
 
             patients = []
@@ -217,22 +220,27 @@ async def load_demo(database_url: str, *, only_if_empty: bool) -> str:
             f"through {through.isoformat()}"
             + (f", {unbookable} with a session left unbooked" if unbookable else "")
             + "\n"
-            f"sign in as admin@chairside.local, nurse@chairside.local, billing@chairside.local "
-            f"or patient@chairside.local (the portal, patient {portal_patient}) "
-            f"with password {DEMO_PASSWORD!r} (POST /api/v1/auth/token)"
+            f"sign in as admin@chairside.local, nurse@chairside.local, billing@chairside.local, "
+            f"pharmacy@chairside.local or patient@chairside.local (the portal, patient "
+            f"{portal_patient}) with password {DEMO_PASSWORD!r} (POST /api/v1/auth/token)"
         )
     finally:
         await db.dispose()
 
 
 async def _price_catalog(session: AsyncSession) -> None:
-    """The demo's prices on the seeded products, before any course is ordered."""
+    """The demo's prices and supplier lead times on the seeded products, before any course is
+    ordered."""
     products = await session.scalars(
         select(Product).where(Product.hcpcs_code.in_(DEMO_PRICES)).order_by(Product.name)
     )
     for product in products:
-        price = DEMO_PRICES[product.hcpcs_code]
-        await update_product(session, product, ProductUpdate(price_per_unit=price))
+        code = product.hcpcs_code
+        await update_product(
+            session,
+            product,
+            ProductUpdate(price_per_unit=DEMO_PRICES[code], order_lead_days=DEMO_LEAD_DAYS[code]),
+        )
 
 
 async def _book_week(session, rng, monday, chairs, patients) -> int:  # type: ignore[no-untyped-def]

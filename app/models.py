@@ -16,6 +16,7 @@ from insurance.models import (
     SessionDraw,
 )
 from patients.models import Patient, PatientMeasurement
+from pharmacy.models import DrugLot, LotUse, Preparation
 from scheduling.appointments.models import Appointment, AppointmentChange
 from scheduling.catalog.models import Product, Regimen
 from scheduling.centers.models import (
@@ -47,13 +48,16 @@ __all__ = [
     "Coverage",
     "CoverageReview",
     "Delivery",
+    "DrugLot",
     "IdempotencyRecord",
     "JobRun",
+    "LotUse",
     "OpeningHours",
     "OutboxEvent",
     "Patient",
     "PatientMeasurement",
     "Payer",
+    "Preparation",
     "Product",
     "Regimen",
     "SchedulerLease",

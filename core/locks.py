@@ -16,6 +16,8 @@ kind in sorted order), so no two transactions can each hold what the other waits
 6. `patient_cover` — per patient: one coverage decision at a time (units are shared between
    sessions).
 7. `authorization` — an authorization's row, changed under its patient's cover lock.
+8. `drug_lots` — drug lot rows (stock): taken last, so a visit completed with the vials it
+   used draws them after everything its completion settled.
 
 One exception: a course planner holding a center's planning lock may take that center's days
 after a patient's cover lock (see `_planner_exception`). For that to be safe, a patient's cover
@@ -53,6 +55,7 @@ ORDER = (
     "center_day",
     "patient_cover",
     "authorization",
+    "drug_lots",
 )
 _RANK = {name: rank for rank, name in enumerate(ORDER)}
 _HELD = "chairside.locks"  # session.info: what this transaction holds
@@ -268,6 +271,14 @@ async def authorization(
     """Lock the authorization's row and return it as locked (None: no such authorization)."""
     found = await _rows(session, "authorization", model, [authorization_id])
     return found[0] if found else None
+
+
+# --- 8 ---------------------------------------------------------------------------------------
+
+
+async def drug_lots(session: AsyncSession, model: type[M], lot_ids: Iterable[uuid.UUID]) -> list[M]:
+    """Lock these drug lot rows (sorted by id) and return them as locked."""
+    return await _rows(session, "drug_lots", model, lot_ids)
 
 
 # --- apart -----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The people who sign in: staff (nurses, billers, admins) and patients. The app's auth signs
-them in; domains name them as actors and assignees."""
+"""The people who sign in: staff (nurses, billers, pharmacists, admins) and patients. The
+app's auth signs them in; domains name them as actors and assignees."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, TimestampMixin
 
-ROLES = ("admin", "nurse", "billing", "patient")
+ROLES = ("admin", "nurse", "billing", "pharmacy", "patient")
 
 
 class User(IdMixin, TimestampMixin, Base):
@@ -30,6 +30,8 @@ class User(IdMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'nurse', 'billing', 'patient')", name="role"),
+        CheckConstraint(
+            "role IN ('admin', 'nurse', 'billing', 'pharmacy', 'patient')", name="role"
+        ),
         CheckConstraint("(role = 'patient') = (patient_id IS NOT NULL)", name="patient_link"),
     )

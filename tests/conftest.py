@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.support.browser import CHROMIUM, SKIP_REASON, BrowserSession, OffHostGuard, open_context
 from tests.support.databases import backends
-from tests.support.servers import Server, start_server, stop_server
+from tests.support.servers import PASSWORD, Server, start_server, stop_server
 from tests.support.transactions import migrated_database
 
 
@@ -49,6 +50,18 @@ def nurse(server: Server) -> Iterator[httpx.Client]:
 def billing(server: Server) -> Iterator[httpx.Client]:
     with server.client("billing") as c:
         yield c
+
+
+@pytest.fixture
+def pharmacy(server: Server, admin: httpx.Client) -> Iterator[httpx.Client]:
+    """A new pharmacy user, signed in (the test server makes the other staff roles)."""
+    email = f"rx-{uuid.uuid4().hex[:8]}@test.local"
+    r = admin.post("/api/v1/users", json={"email": email, "role": "pharmacy", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    token = server.login(email)
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        yield client
 
 
 @pytest.fixture

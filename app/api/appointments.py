@@ -22,9 +22,11 @@ from app.api.deps import (
     etag,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
+from core.problems import Invalid
 from core.schemas import LocalDate, Output, Page
 from insurance import allocation
 from insurance.allocation import SessionPayment
+from pharmacy import service as pharmacy
 from scheduling.appointments import booking
 from scheduling.appointments.models import Appointment
 from scheduling.appointments.schemas import (
@@ -226,13 +228,19 @@ async def act_on_appointment(
     response: Response,
     body: VisitActionIn | None = None,
 ) -> CourseSessionOut:
-    """`complete` may carry the session record (weight, dose given, reaction, scores);
+    """`complete` may carry the session record (weight, dose given, reaction, scores) and
+    the vials used, by lot (drawn from the center's stock in the same transaction);
     `cancel` and `no-show` a `reason`, kept on the visit's history. A cancelled or missed
     course session, or a record that changes the dose or the tolerated rate, re-plans the
     course's later sessions (`course_changes` says how)."""
+    if body is not None and body.vials_used and action != "complete":
+        raise Invalid("vials_used: only completing a session records the vials used")
     appt, changes = await session_changes.progress(
         session, appointment_id, action, body, caller.user_id
     )
+    if body is not None and body.vials_used:
+        # Scheduling knows nothing of stock: the pharmacy draws it after, in this transaction.
+        await pharmacy.record_vials_used(session, appt, body.vials_used, caller.user_id)
     trail.saw(appt.patient_id, appt.id)
     response.headers["ETag"] = etag(appt.version)
     return await with_course_changes(session, appt, await _tz(session, appt.center_id), changes)

@@ -67,6 +67,7 @@ def center_out(center: Center) -> CenterOut:
         checkin_opens_minutes=center.checkin_opens_minutes,
         max_session_minutes=center.max_session_minutes,
         coverage_policy=center.coverage_policy,
+        prepare_policy=center.prepare_policy,
         booking_horizon_days=center.booking_horizon_days,
         auto_book_at=center.auto_book_at.strftime("%H:%M"),
         opening_hours=[

@@ -29,8 +29,12 @@ ADMIN = frozenset({"admin"})
 CLINICAL = frozenset({"admin", "nurse"})
 BILLING = frozenset({"admin", "billing"})
 STAFF = frozenset({"admin", "nurse", "billing"})
-SIGNED_IN = STAFF | PATIENT
-ROLES = ("patient", "nurse", "billing", "admin")
+# The pharmacy keeps the drug stock: inventory and the catalog, no billing, no patient search.
+PHARMACY = frozenset({"admin", "pharmacy"})
+INVENTORY = PHARMACY | {"nurse"}  # nurses read lots and record the vials they used
+CATALOG = STAFF | PHARMACY  # who reads products and centers
+SIGNED_IN = STAFF | PHARMACY | PATIENT
+ROLES = ("patient", "nurse", "billing", "pharmacy", "admin")
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/auth/me"): _r(SIGNED_IN),
     # centers, chairs, closures, blocks
     ("POST", "/api/v1/centers"): _r(CLINICAL),
-    ("GET", "/api/v1/centers"): _r(STAFF),
-    ("GET", "/api/v1/centers/{center_id}"): _r(STAFF),
+    ("GET", "/api/v1/centers"): _r(CATALOG),
+    ("GET", "/api/v1/centers/{center_id}"): _r(CATALOG),
     ("PATCH", "/api/v1/centers/{center_id}"): _r(CLINICAL),
     ("POST", "/api/v1/centers/{center_id}/closures"): _r(CLINICAL),
     ("GET", "/api/v1/centers/{center_id}/closures"): _r(STAFF),
@@ -127,15 +131,38 @@ POLICY: dict[tuple[str, str], Rule] = {
     # given and the infusion time)
     ("GET", "/api/v1/appointments/{appointment_id}/record"): _r(STAFF, "read", "session_record"),
     # products, regimens, infusion time
-    ("GET", "/api/v1/products"): _r(STAFF),
+    ("GET", "/api/v1/products"): _r(CATALOG),
     ("POST", "/api/v1/products"): _r(ADMIN),
-    ("GET", "/api/v1/products/{product_id}"): _r(STAFF),
+    ("GET", "/api/v1/products/{product_id}"): _r(CATALOG),
     ("PATCH", "/api/v1/products/{product_id}"): _r(ADMIN),
     ("POST", "/api/v1/infusion-time"): _r(STAFF, transaction="read"),  # a calculator
     ("GET", "/api/v1/regimens"): _r(STAFF),
     ("POST", "/api/v1/regimens"): _r(ADMIN),
     ("GET", "/api/v1/regimens/{regimen_id}"): _r(STAFF),
     ("PATCH", "/api/v1/regimens/{regimen_id}"): _r(ADMIN),
+    # drug logistics: stock by lot per center, and who received each lot (a recall)
+    ("GET", "/api/v1/inventory/lots"): _r(INVENTORY),
+    ("POST", "/api/v1/inventory/lots"): _r(PHARMACY),
+    ("GET", "/api/v1/inventory/lots/{lot_id}"): _r(INVENTORY),
+    ("PATCH", "/api/v1/inventory/lots/{lot_id}"): _r(PHARMACY),
+    ("GET", "/api/v1/inventory/lots/{lot_id}/administrations"): _r(
+        INVENTORY, "search", "administration"
+    ),
+    # the pharmacy's day: the queue of doses, and the steps each takes (a nurse clears the
+    # patient and records the dose given; the pharmacy prepares and dispenses)
+    ("GET", "/api/v1/centers/{center_id}/preparation"): _r(INVENTORY, "search", "preparation"),
+    ("POST", "/api/v1/appointments/{appointment_id}/preparation/clear"): _r(
+        CLINICAL, "update", "preparation"
+    ),
+    ("POST", "/api/v1/appointments/{appointment_id}/preparation/prepare"): _r(
+        PHARMACY, "update", "preparation"
+    ),
+    ("POST", "/api/v1/appointments/{appointment_id}/preparation/dispense"): _r(
+        PHARMACY, "update", "preparation"
+    ),
+    ("POST", "/api/v1/appointments/{appointment_id}/preparation/administer"): _r(
+        CLINICAL, "update", "preparation"
+    ),
     # courses
     ("POST", "/api/v1/courses"): _r(CLINICAL, "create", "course"),
     ("GET", "/api/v1/courses"): _r(STAFF, "search", "course"),
@@ -194,8 +221,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/calendar/{secret}.ics"): Rule(frozenset(), Audit("export", "appointment"), True),
     # FHIR R4
     ("GET", "/fhir/r4/metadata"): OPEN,
-    ("GET", "/fhir/r4/Appointment"): _r(SIGNED_IN, "search", "appointment"),
-    ("GET", "/fhir/r4/Appointment/{appointment_id}"): _r(SIGNED_IN, "read", "appointment"),
+    ("GET", "/fhir/r4/Appointment"): _r(STAFF | PATIENT, "search", "appointment"),
+    ("GET", "/fhir/r4/Appointment/{appointment_id}"): _r(STAFF | PATIENT, "read", "appointment"),
 }
 
 

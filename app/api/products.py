@@ -61,6 +61,10 @@ def product_out(p: Product) -> ProductOut:
         price_per_unit=float(p.price_per_unit) if p.price_per_unit is not None else None,
         usual_dose_min_g_per_kg=_number(p.usual_dose_min_g_per_kg),
         usual_dose_max_g_per_kg=_number(p.usual_dose_max_g_per_kg),
+        refrigerated_shelf_months=p.refrigerated_shelf_months,
+        room_temperature_months=p.room_temperature_months,
+        preparation_minutes=p.preparation_minutes,
+        order_lead_days=p.order_lead_days,
         active=p.active,
         version=p.version,
     )

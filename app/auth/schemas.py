@@ -10,8 +10,8 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from core.schemas import Input, Output, printable
 
-Role = Literal["admin", "nurse", "billing", "patient"]
-StaffRole = Literal["admin", "nurse", "billing"]
+Role = Literal["admin", "nurse", "billing", "pharmacy", "patient"]
+StaffRole = Literal["admin", "nurse", "billing", "pharmacy"]
 Email = Annotated[
     str,
     StringConstraints(

@@ -43,12 +43,26 @@ class Product(IdMixin, TimestampMixin, Base):
     # The dose range an order may ask for without a stated reason (g/kg per session).
     usual_dose_min_g_per_kg: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
     usual_dose_max_g_per_kg: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    # Storage and lead times (label and supplier figures). A vial may spend
+    # `room_temperature_months` out of the fridge (None: it must stay refrigerated), after
+    # which it is used or discarded; it never goes back.
+    refrigerated_shelf_months: Mapped[int | None] = mapped_column(Integer)
+    room_temperature_months: Mapped[int | None] = mapped_column(Integer)
+    preparation_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    order_lead_days: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         CheckConstraint("billing_unit_mg > 0", name="billing_unit_positive"),
+        CheckConstraint(
+            "(refrigerated_shelf_months IS NULL OR refrigerated_shelf_months > 0) "
+            "AND (room_temperature_months IS NULL OR room_temperature_months > 0) "
+            "AND preparation_minutes >= 0 "
+            "AND (order_lead_days IS NULL OR order_lead_days >= 0)",
+            name="storage",
+        ),
         CheckConstraint(
             "usual_dose_min_g_per_kg IS NULL OR usual_dose_max_g_per_kg IS NULL "
             "OR (0 < usual_dose_min_g_per_kg "

@@ -84,6 +84,9 @@ NULLABLE = (
     "price_per_unit",
     "usual_dose_min_g_per_kg",
     "usual_dose_max_g_per_kg",
+    "refrigerated_shelf_months",
+    "room_temperature_months",
+    "order_lead_days",
 )
 
 

@@ -17,6 +17,10 @@ from core.schemas import Input, LocalDate, Output, Text
 Rate = Annotated[Decimal, Field(gt=0, le=50, max_digits=8, decimal_places=4)]
 Minutes = Annotated[int, Field(ge=0, le=24 * 60)]
 RiskFlag = Literal["renal", "thrombosis"]
+ShelfMonths = Annotated[int, Field(ge=1, le=120)]
+LeadDays = Annotated[int, Field(ge=0, le=365)]
+PREP_DOC = "the pharmacy's lead time before a session's start"
+ROOM_DOC = "how long a vial may stay at room temperature; null: it must stay refrigerated"
 
 
 class TitrationIn(Input):
@@ -44,6 +48,10 @@ class ProductCreate(Input):
     price_per_unit: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
     usual_dose_min_g_per_kg: UsualDose | None = None
     usual_dose_max_g_per_kg: UsualDose | None = None
+    refrigerated_shelf_months: ShelfMonths | None = None
+    room_temperature_months: ShelfMonths | None = Field(default=None, description=ROOM_DOC)
+    preparation_minutes: Minutes = Field(default=30, description=PREP_DOC)
+    order_lead_days: LeadDays | None = Field(default=None, description="the supplier's lead time")
 
     @model_validator(mode="after")
     def _rates(self) -> ProductCreate:
@@ -69,6 +77,10 @@ class ProductUpdate(Input):
     price_per_unit: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
     usual_dose_min_g_per_kg: UsualDose | None = None
     usual_dose_max_g_per_kg: UsualDose | None = None
+    refrigerated_shelf_months: ShelfMonths | None = None
+    room_temperature_months: ShelfMonths | None = Field(default=None, description=ROOM_DOC)
+    preparation_minutes: Minutes | None = Field(default=None, description=PREP_DOC)
+    order_lead_days: LeadDays | None = Field(default=None, description="the supplier's lead time")
     active: bool | None = None
 
 
@@ -94,6 +106,10 @@ class ProductOut(Output):
     price_per_unit: float | None
     usual_dose_min_g_per_kg: float | None
     usual_dose_max_g_per_kg: float | None
+    refrigerated_shelf_months: int | None
+    room_temperature_months: int | None = Field(description=ROOM_DOC)
+    preparation_minutes: int = Field(description=PREP_DOC)
+    order_lead_days: int | None
     active: bool
     version: int
 

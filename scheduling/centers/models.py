@@ -45,6 +45,9 @@ class Center(IdMixin, TimestampMixin, Base):
     # A course session no authorization covers: booked with a flag for billing ("warn") or
     # refused ("block").
     coverage_policy: Mapped[str] = mapped_column(String(10), default="warn", server_default="warn")
+    # When the pharmacy mixes a dose: ahead of the start, or once the nurse has cleared the
+    # patient (nothing mixed for a patient unfit to receive it).
+    prepare_policy: Mapped[str] = mapped_column(String(12), default="ahead", server_default="ahead")
     # The nightly booking run books each active course this many days ahead, at this local time.
     booking_horizon_days: Mapped[int] = mapped_column(Integer, default=56, server_default="56")
     auto_book_at: Mapped[time] = mapped_column(
@@ -66,6 +69,7 @@ class Center(IdMixin, TimestampMixin, Base):
         CheckConstraint("patients_per_nurse BETWEEN 1 AND 20", name="ppn_range"),
         CheckConstraint("turnover_minutes BETWEEN 0 AND 120", name="turnover_range"),
         CheckConstraint("coverage_policy IN ('warn', 'block')", name="coverage_policy"),
+        CheckConstraint("prepare_policy IN ('ahead', 'on_clearance')", name="prepare_policy"),
         CheckConstraint("booking_horizon_days BETWEEN 1 AND 366", name="booking_horizon"),
     )
 

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 from core.schemas import HHMM, Input, Instant, LocalDate, Output, Text, printable
 
 ChairKind = Literal["chair", "bed", "isolation"]
+PreparePolicy = Literal["ahead", "on_clearance"]
 Label = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
@@ -77,6 +78,11 @@ class CenterCreate(Input):
         default="warn",
         description="a course session no authorization covers: booked and flagged, or refused",
     )
+    prepare_policy: PreparePolicy = Field(
+        default="ahead",
+        description="the pharmacy prepares doses ahead of their start, or on the nurse's "
+        "clearance of the patient",
+    )
     booking_horizon_days: int = Field(
         default=56, ge=1, le=366, description="how far ahead the nightly run books courses"
     )
@@ -96,6 +102,7 @@ class CenterUpdate(Input):
     checkin_opens_minutes: int | None = Field(default=None, ge=0, le=1440)
     max_session_minutes: int | None = Field(default=None, ge=60, le=1440)
     coverage_policy: CoveragePolicy | None = None
+    prepare_policy: PreparePolicy | None = None
     booking_horizon_days: int | None = Field(default=None, ge=1, le=366)
     auto_book_at: HHMM | None = None
 
@@ -125,6 +132,7 @@ class CenterOut(Output):
     checkin_opens_minutes: int
     max_session_minutes: int
     coverage_policy: CoveragePolicy
+    prepare_policy: PreparePolicy
     booking_horizon_days: int
     auto_book_at: str
     opening_hours: list[OpeningHoursOut]

@@ -79,6 +79,7 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         checkin_opens_minutes=data.checkin_opens_minutes,
         max_session_minutes=data.max_session_minutes,
         coverage_policy=data.coverage_policy,
+        prepare_policy=data.prepare_policy,
         booking_horizon_days=data.booking_horizon_days,
         auto_book_at=time.fromisoformat(data.auto_book_at),
         opening_hours=_hours(data.opening_hours),
@@ -110,6 +111,8 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.max_session_minutes = data.max_session_minutes
     if data.coverage_policy is not None:
         center.coverage_policy = data.coverage_policy
+    if data.prepare_policy is not None:
+        center.prepare_policy = data.prepare_policy
     if data.booking_horizon_days is not None:
         center.booking_horizon_days = data.booking_horizon_days
     if data.auto_book_at is not None:

@@ -365,17 +365,31 @@ Reason = Annotated[
 REASONED_ACTIONS = frozenset({"cancel", "no-show"})
 
 
+class VialsUsed(Input):
+    """Vials of one drug lot given at the session (the pharmacy's stock goes down by them)."""
+
+    lot_id: uuid.UUID
+    vials: int = Field(ge=1, le=1000)
+
+
 class VisitActionIn(SessionRecordIn):
-    """The body of a change at the chair: `complete` may carry the session record; `cancel`
-    and `no-show` may carry the `reason`, kept on the visit's history."""
+    """The body of a change at the chair: `complete` may carry the session record and the
+    vials used, by lot; `cancel` and `no-show` may carry the `reason`, kept on the visit's
+    history."""
 
     reason: Reason | None = Field(
         default=None, description="why: for `cancel` and `no-show` only (3 to 500 characters)"
     )
+    vials_used: list[VialsUsed] | None = Field(
+        default=None,
+        max_length=50,
+        description="for `complete` only: the vials given, by lot, drawn from the center's "
+        "stock and kept for a recall",
+    )
 
     def parts(self, action: str) -> tuple[SessionRecordIn | None, str | None]:
         """The session record (None when the body carries none) and the reason."""
-        given = self.model_fields_set - {"reason"}
+        given = self.model_fields_set - {"reason", "vials_used"}
         if not given and action != "complete":
             return None, self.reason
         return SessionRecordIn.model_validate(self.model_dump(include=given)), self.reason

@@ -175,3 +175,25 @@ def maintenance_course(nurse: httpx.Client, center_id: str, cycles: int = 3) -> 
 def sessions_of(nurse: httpx.Client, patient_id: str) -> list[dict[str, Any]]:
     items = nurse.get("/api/v1/appointments", params={"patient_id": patient_id}).json()["items"]
     return [a for a in items if a["status"] == "booked"]
+
+
+def receive_lot(
+    api: httpx.Client, center_id: str, product_id: str, **overrides: Any
+) -> dict[str, Any]:
+    """A lot of ten 10 g vials received at the center (refrigerated, expiring mid-2028)."""
+    r = api.post(
+        "/api/v1/inventory/lots",
+        json={
+            "center_id": center_id,
+            "product_id": product_id,
+            "lot_number": f"L{uuid.uuid4().hex[:8].upper()}",
+            "vial_size_g": 10,
+            "vials": 10,
+            "expires_on": "2028-06-30",
+            "storage": "refrigerated",
+            **overrides,
+        },
+    )
+    assert r.status_code == 201, r.text
+    lot: dict[str, Any] = r.json()
+    return lot

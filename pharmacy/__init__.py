@@ -1,0 +1,1 @@
+"""The pharmacy: drug stock by lot at each center, and which patient received which lot."""
