@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.portal
 	$(BIN)/python -m bench.board
 	$(BIN)/python -m bench.vials
+	$(BIN)/python -m bench.demand
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \

@@ -148,6 +148,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/inventory/lots/{lot_id}/administrations"): _r(
         INVENTORY, "search", "administration"
     ),
+    ("GET", "/api/v1/centers/{center_id}/drug-demand"): _r(INVENTORY),  # demand.py
+    ("GET", "/api/v1/centers/{center_id}/reorder.csv"): _r(INVENTORY),
+    ("POST", "/api/v1/vial-plan"): _r(INVENTORY, transaction="read"),  # a calculator
     # the pharmacy's day: the queue of doses, and the steps each takes (a nurse clears the
     # patient and records the dose given; the pharmacy prepares and dispenses)
     ("GET", "/api/v1/centers/{center_id}/preparation"): _r(INVENTORY, "search", "preparation"),
