@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import locks, settle
 from core.clock import wall_now
 from core.problems import Conflict, NotFound
+from patients.models import Patient
 from pharmacy import rules
 from pharmacy.models import DrugLot, Preparation
 from pharmacy.preparation import PreparePolicy, Progress, Step, StepRefused, drug_wait, take
@@ -40,6 +41,7 @@ DEFAULT_PREPARATION_MINUTES = 30
 @dataclass(frozen=True)
 class QueuedDose:
     appointment: Appointment
+    patient: Patient  # the bag is labelled for the patient: name and MRN
     product: Product
     progress: Progress
     prepare_by: datetime | None
@@ -76,7 +78,8 @@ async def day_queue(session: AsyncSession, center_id: uuid.UUID, day: date) -> l
     start, end = day_bounds(day, zone(center.timezone))
     rows = (
         await session.execute(
-            select(Appointment, Product, Preparation)
+            select(Appointment, Patient, Product, Preparation)
+            .join(Patient, Appointment.patient_id == Patient.id)
             .join(Course, Appointment.course_id == Course.id)
             .join(Product, Course.product_id == Product.id)
             .outerjoin(Preparation, Preparation.appointment_id == Appointment.id)
@@ -92,7 +95,7 @@ async def day_queue(session: AsyncSession, center_id: uuid.UUID, day: date) -> l
     ).all()
     lots = await session.scalars(
         select(DrugLot).where(
-            DrugLot.center_id == center_id, DrugLot.product_id.in_({p.id for _, p, _ in rows})
+            DrugLot.center_id == center_id, DrugLot.product_id.in_({p.id for _, _, p, _ in rows})
         )
     )
     left: dict[uuid.UUID, list[DrugLot]] = defaultdict(list)
@@ -102,7 +105,7 @@ async def day_queue(session: AsyncSession, center_id: uuid.UUID, day: date) -> l
     on_hand = {lot.id: lot.vials_on_hand for product_lots in left.values() for lot in product_lots}
     policy: PreparePolicy = center.prepare_policy  # type: ignore[assignment]
     queue = []
-    for appointment, product, row in rows:
+    for appointment, patient, product, row in rows:
         progress = _progress(row)
         vials: tuple[VialPick, ...] = ()
         short = 0.0
@@ -132,6 +135,7 @@ async def day_queue(session: AsyncSession, center_id: uuid.UUID, day: date) -> l
         queue.append(
             QueuedDose(
                 appointment,
+                patient,
                 product,
                 progress,
                 ready_by(appointment.start_at, _lead(product), policy, progress.cleared_at),

@@ -50,6 +50,7 @@ def test_the_days_doses_in_start_order_with_the_vials_to_pull(
     pulled: Counter[str] = Counter()
     for d in doses:
         assert d["status"] == "planned" and d["dose_g"] == 70
+        assert d["mrn"] and "," in d["patient_name"]  # for the bag's label
         # Prepared ahead (the center's default): the product's lead time before the start.
         lead = datetime.fromisoformat(d["start"]) - datetime.fromisoformat(d["prepare_by"])
         assert lead == timedelta(minutes=30)

@@ -35,6 +35,8 @@ class VialToPull(Output):
 class DoseOut(Output):
     appointment_id: uuid.UUID
     patient_id: uuid.UUID
+    patient_name: str  # family, given: the bag's label
+    mrn: str
     chair_id: uuid.UUID
     start: datetime
     product_id: uuid.UUID
@@ -67,6 +69,8 @@ def dose_out(dose: queue.QueuedDose, tz_name: str) -> DoseOut:
     return DoseOut(
         appointment_id=a.id,
         patient_id=a.patient_id,
+        patient_name=f"{dose.patient.family_name}, {dose.patient.given_name}",
+        mrn=dose.patient.mrn,
         chair_id=a.chair_id,
         start=a.start_at.astimezone(tz),
         product_id=dose.product.id,

@@ -80,4 +80,6 @@ $("q").addEventListener("input", () => {
 });
 $("more").addEventListener("click", () => search(true).catch((error) => toast(error.message)));
 
+// What was typed while the sign-in was still being checked is searched now, not dropped.
+if ($("q").value.trim()) search().catch((error) => toast(error.message));
 $("q").focus();
