@@ -159,7 +159,9 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block succeeds, once what its changes imply
-        is settled (`core.settle`); rolled back when it raises.
+        is settled (`core.settle`); rolled back when it raises. A PostgreSQL connection lost
+        while committing raises `CommitOutcomeUnknown` (`core.outages`): saved or not, the
+        caller cannot know.
 
         Do not open a write unit of work inside another one: on SQLite the inner one would
         wait for the outer one's lock.
