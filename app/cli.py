@@ -171,6 +171,7 @@ JOB_NAMES = (
     "reminders",
     "webhook_delivery",
     "housekeeping",
+    "drug_check",
 )
 
 

@@ -32,6 +32,7 @@ from app.api import (
     products,
     records,
     regimens,
+    shortage,
     users,
     webhooks,
 )
@@ -61,6 +62,7 @@ ROUTERS = (
     inventory.router,
     demand.router,
     preparation.router,
+    shortage.router,
     courses.router,
     regimens.router,
     insurance.router,

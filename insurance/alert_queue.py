@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.users import User
 from insurance.facts import LIVE
-from insurance.models import NURSING_KINDS, Alert, Authorization, Payer
+from insurance.models import (
+    NOT_BILLING_KINDS,
+    NURSING_KINDS,
+    PHARMACY_KINDS,
+    Alert,
+    Authorization,
+    Payer,
+)
 from patients.models import Patient
 
 # `?assigned_to=none`: the alerts nobody has taken.
@@ -39,14 +46,16 @@ class AlertFilter:
     patient_id: uuid.UUID | None = None
     authorization_id: uuid.UUID | None = None
     due_before: date | None = None
-    queue: str | None = None  # nursing or billing (see Alert.queue)
+    queue: str | None = None  # nursing, pharmacy or billing (see Alert.queue)
     assigned_to: Assignee | None = None  # a user's id, or `none` for nobody's
 
     def apply(self, query: Select[*Columns]) -> Select[*Columns]:
         if self.queue == "nursing":
             query = query.where(Alert.kind.in_(NURSING_KINDS))
+        elif self.queue == "pharmacy":
+            query = query.where(Alert.kind.in_(PHARMACY_KINDS))
         elif self.queue == "billing":
-            query = query.where(Alert.kind.not_in(NURSING_KINDS))
+            query = query.where(Alert.kind.not_in(NOT_BILLING_KINDS))
         if self.kind is not None:
             query = query.where(Alert.kind == self.kind)
         if self.status == LIVE_STATUS:

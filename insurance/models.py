@@ -32,6 +32,7 @@ ALERT_KINDS = (
     "auth_denied_with_bookings",
     "coverage_ended",
     "course_unbookable",
+    "drug_shortfall",
 )
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 # Alerts still on the work queue: at most one per kind and object, ever.
@@ -164,6 +165,10 @@ class SessionDraw(Base):
 # Whose work an alert is: a course nothing can book is the nurses' to solve (another day, chair
 # or center, a call to the patient); every other alert is about who pays, billing's.
 NURSING_KINDS = ("course_unbookable",)
+# A booked dose the stock will not cover on its day is the pharmacy's (order, swap, plan).
+PHARMACY_KINDS = ("drug_shortfall",)
+# Everything else is about who pays: billing's.
+NOT_BILLING_KINDS = NURSING_KINDS + PHARMACY_KINDS
 
 
 class Alert(IdMixin, Base):
@@ -199,7 +204,9 @@ class Alert(IdMixin, Base):
 
     @property
     def queue(self) -> str:
-        return "nursing" if self.kind in NURSING_KINDS else "billing"
+        if self.kind in NURSING_KINDS:
+            return "nursing"
+        return "pharmacy" if self.kind in PHARMACY_KINDS else "billing"
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

@@ -32,11 +32,12 @@ AlertKind = Literal[
     "auth_denied_with_bookings",
     "coverage_ended",
     "course_unbookable",
+    "drug_shortfall",
 ]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 # A status filter: one status, or `live` for the alerts still on the queue (open or acknowledged).
 AlertStatusFilter = Literal["open", "acknowledged", "resolved", "live"]
-Queue = Literal["nursing", "billing"]  # see Alert.queue
+Queue = Literal["nursing", "billing", "pharmacy"]  # see Alert.queue
 Days = Annotated[int, Field(ge=0, le=365)]
 Code = Annotated[
     str,
@@ -221,7 +222,10 @@ class UsageOut(Output):
 class AlertOut(Output):
     id: uuid.UUID
     kind: AlertKind
-    queue: Queue = Field(description="whose work it is: nursing (course_unbookable) or billing")
+    queue: Queue = Field(
+        description="whose work it is: nursing (course_unbookable), pharmacy "
+        "(drug_shortfall) or billing"
+    )
     status: AlertStatus
     severity: Literal["info", "warning", "critical"]
     due_date: date

@@ -20,7 +20,7 @@ from core.pagination import page
 from core.problems import IllegalTransition, Invalid, NotFound
 from core.users import User
 from insurance import alert_queue, alert_rules, allocation, facts, priority, rules
-from insurance.models import NURSING_KINDS, Alert, Authorization, Payer, SessionDraw
+from insurance.models import NOT_BILLING_KINDS, Alert, Authorization, Payer, SessionDraw
 from insurance.schemas import AlertAction
 from patients.models import Patient
 from scheduling.appointments.models import Appointment
@@ -207,8 +207,8 @@ async def worklist(
     session: AsyncSession, filters: alert_queue.AlertFilter | None = None
 ) -> list[list[Any]]:
     """One row per live billing alert for the CSV export, in the work queue's order (a course
-    nothing can book is on the nurses' queue, not billing's), narrowed by the queue's filters
-    if given."""
+    nothing can book is on the nurses' queue, a dose short of stock on the pharmacy's, not
+    billing's), narrowed by the queue's filters if given."""
     query = (
         select(
             Alert.due_date,
@@ -229,7 +229,7 @@ async def worklist(
         .outerjoin(Payer, Payer.id == Alert.payer_id)
         .outerjoin(Authorization, Authorization.id == Alert.authorization_id)
         .outerjoin(User, User.id == Alert.assigned_to)
-        .where(Alert.status.in_(facts.LIVE), Alert.kind.not_in(NURSING_KINDS))
+        .where(Alert.status.in_(facts.LIVE), Alert.kind.not_in(NOT_BILLING_KINDS))
     )
     if filters is not None:
         query = filters.apply(query)

@@ -68,6 +68,8 @@ class AdministrationOut(Output):
     """Vials of the lot given at a visit: who received them, and when."""
 
     patient_id: uuid.UUID
+    patient_name: str  # family, given: whom the recall must reach
+    mrn: str
     appointment_id: uuid.UUID
     start: datetime
     vials: int

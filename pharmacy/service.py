@@ -20,6 +20,7 @@ from core.clock import today, utcnow
 from core.pagination import page
 from core.problems import Conflict, Duplicate, Invalid, NotFound, ensure_version
 from core.repository import get_or_404
+from patients.models import Patient
 from pharmacy import rules
 from pharmacy.models import DrugLot, LotUse
 from pharmacy.schemas import LotReceive, LotStatus, LotUpdate
@@ -97,7 +98,7 @@ async def usable_lots(
 
 async def administrations(
     session: AsyncSession, lot_id: uuid.UUID, limit: int, cursor: str | None
-) -> tuple[list[tuple[LotUse, Appointment]], str | None]:
+) -> tuple[list[tuple[LotUse, Appointment, Patient]], str | None]:
     """Every visit that received vials of the lot, in the order they were recorded: whom a
     recall must reach."""
     lot = await get_lot(session, lot_id)
@@ -110,12 +111,14 @@ async def administrations(
         cursor,
     )
     visits = {
-        a.id: a
-        for a in await session.scalars(
-            select(Appointment).where(Appointment.id.in_([u.appointment_id for u in uses]))
+        a.id: (a, p)
+        for a, p in await session.execute(
+            select(Appointment, Patient)
+            .join(Patient, Appointment.patient_id == Patient.id)
+            .where(Appointment.id.in_([u.appointment_id for u in uses]))
         )
     }
-    return [(u, visits[u.appointment_id]) for u in uses], nxt
+    return [(u, *visits[u.appointment_id]) for u in uses], nxt
 
 
 # --- receiving and changing a lot -------------------------------------------------------------

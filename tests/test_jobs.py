@@ -93,6 +93,7 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
         "reminders",
         "webhook_delivery",
         "housekeeping",
+        "drug_check",
     }
     assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
     assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403

@@ -70,6 +70,7 @@ def center_out(center: Center) -> CenterOut:
         prepare_policy=center.prepare_policy,
         booking_horizon_days=center.booking_horizon_days,
         auto_book_at=center.auto_book_at.strftime("%H:%M"),
+        shortage_priority=list(center.shortage_priority),
         opening_hours=[
             OpeningHoursOut(
                 weekday=h.weekday,

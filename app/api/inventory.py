@@ -129,13 +129,15 @@ async def lot_administrations(
         items=[
             AdministrationOut(
                 patient_id=appt.patient_id,
+                patient_name=f"{patient.family_name}, {patient.given_name}",
+                mrn=patient.mrn,
                 appointment_id=appt.id,
                 start=appt.start_at.astimezone(tz),
                 vials=use.vials,
                 recorded_at=use.recorded_at.astimezone(tz),
                 recorded_by=use.recorded_by,
             )
-            for use, appt in given
+            for use, appt, patient in given
         ],
         next_cursor=nxt,
     )

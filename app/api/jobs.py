@@ -19,7 +19,13 @@ from core.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 JobName = Literal[
-    "auto_book", "lapse_sweep", "no_show_sweep", "reminders", "webhook_delivery", "housekeeping"
+    "auto_book",
+    "lapse_sweep",
+    "no_show_sweep",
+    "reminders",
+    "webhook_delivery",
+    "housekeeping",
+    "drug_check",
 ]
 
 

@@ -82,6 +82,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/billing"): OPEN,
     ("GET", "/billing/authorizations/{authorization_id}"): OPEN,
     ("GET", "/admin"): OPEN,
+    ("GET", "/pharmacy"): OPEN,
     # operations and sign-in
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
@@ -151,6 +152,13 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/centers/{center_id}/drug-demand"): _r(INVENTORY),  # demand.py
     ("GET", "/api/v1/centers/{center_id}/reorder.csv"): _r(INVENTORY),
     ("POST", "/api/v1/vial-plan"): _r(INVENTORY, transaction="read"),  # a calculator
+    # shortages: the pharmacy's queue of doses the stock will not cover (staff read it as
+    # `/alerts?queue=pharmacy`), and a plan that proposes and applies nothing; both name the
+    # patients' sessions
+    ("GET", "/api/v1/pharmacy/alerts"): _r(PHARMACY, "search", "alert"),
+    ("POST", "/api/v1/centers/{center_id}/shortage-plan"): _r(
+        INVENTORY, "search", "appointment", transaction="read"
+    ),
     # the pharmacy's day: the queue of doses, and the steps each takes (a nurse clears the
     # patient and records the dose given; the pharmacy prepares and dispenses)
     ("GET", "/api/v1/centers/{center_id}/preparation"): _r(INVENTORY, "search", "preparation"),

@@ -25,6 +25,7 @@ from core.logs import describe
 from core.outbox.delivery import deliver
 from core.problems import Conflict
 from insurance.jobs import lapse_sweep, review_now
+from pharmacy.jobs import drug_check
 from scheduling.jobs import auto_book, no_show_sweep, send_reminders
 
 RUNNER = f"{socket.gethostname()}:{os.getpid()}"[:80]
@@ -46,6 +47,10 @@ async def _auto_book(db: Database, options: dict[str, Any]) -> dict[str, int]:
 
 async def _lapse_sweep(db: Database, _: dict[str, Any]) -> dict[str, int]:
     return await lapse_sweep(db)
+
+
+async def _drug_check(db: Database, options: dict[str, Any]) -> dict[str, int]:
+    return await drug_check(db, options.get("progress"))
 
 
 async def _deliver(db: Database, _: dict[str, Any]) -> dict[str, int]:
@@ -73,6 +78,7 @@ JOBS = {
         Job("reminders", "every 5 minutes", _reminders),
         Job("webhook_delivery", "every tick (15 s)", _deliver),
         Job("housekeeping", "daily: old failed sign-ins", _housekeeping),
+        Job("drug_check", "hourly: booked doses the stock will not cover", _drug_check),
     )
 }
 

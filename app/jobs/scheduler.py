@@ -211,6 +211,7 @@ class JobScheduler:
             ("no_show_sweep", {"minutes": 15}),
             ("reminders", {"minutes": 5}),
             ("housekeeping", {"hours": 24}),
+            ("drug_check", {"hours": 1}),
         ):
             scheduler.add_job(
                 self._guarded,

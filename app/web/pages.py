@@ -52,6 +52,7 @@ PAGES = (
     ("/billing", "billing.html", "Billing work queue"),
     ("/billing/authorizations/{authorization_id}", "authorization.html", "Authorization"),
     ("/admin", "admin.html", "Admin"),
+    ("/pharmacy", "pharmacy.html", "Pharmacy"),  # ?center=&date=; #stock, #demand
 )
 
 

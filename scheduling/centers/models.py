@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, time
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Date,
@@ -22,6 +24,10 @@ from core.clock import utcnow
 from core.db import Base, IdMixin, Instant, TimestampMixin
 
 CHAIR_KINDS = ("chair", "bed", "isolation")
+# In a shortage, whose doses are protected first: ICD-10 prefixes, highest priority first
+# (acute GBS, then MMN, then CIDP maintenance), until a center sets its own.
+DEFAULT_SHORTAGE_PRIORITY = ("G61.0", "G61.82", "G61.81")
+SHORTAGE_PRIORITY_DEFAULT_SQL = f"'{json.dumps(list(DEFAULT_SHORTAGE_PRIORITY))}'"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -52,6 +58,12 @@ class Center(IdMixin, TimestampMixin, Base):
     booking_horizon_days: Mapped[int] = mapped_column(Integer, default=56, server_default="56")
     auto_book_at: Mapped[time] = mapped_column(
         Time, default=time(2, 0), server_default=text("'02:00:00'")
+    )
+    # The shortage plan's priority order of indications (`pharmacy/shortage.py`).
+    shortage_priority: Mapped[list[str]] = mapped_column(
+        JSON,
+        default=lambda: list(DEFAULT_SHORTAGE_PRIORITY),
+        server_default=text(SHORTAGE_PRIORITY_DEFAULT_SQL),
     )
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from core.schemas import HHMM, Input, Instant, LocalDate, Output, Text, printable
+from scheduling.centers.models import DEFAULT_SHORTAGE_PRIORITY
 
 ChairKind = Literal["chair", "bed", "isolation"]
 PreparePolicy = Literal["ahead", "on_clearance"]
@@ -51,6 +52,24 @@ def _one_per_weekday(hours: list[OpeningHoursIn] | None) -> list[OpeningHoursIn]
 
 
 CoveragePolicy = Literal["warn", "block"]
+# An ICD-10 code or the start of one (`G61.0`, `G61.8`, `G61`): the shortage plan's priorities.
+Icd10Prefix = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{0,4})?$")
+]
+ShortagePriority = Annotated[
+    list[Icd10Prefix],
+    Field(
+        max_length=30,
+        description="ICD-10 prefixes, highest priority first: whose doses a shortage plan "
+        "protects first (the longest matching prefix decides; a diagnosis not listed comes last)",
+    ),
+]
+
+
+def _distinct(prefixes: list[str] | None) -> list[str] | None:
+    if prefixes is not None and len(set(prefixes)) != len(prefixes):
+        raise ValueError("each prefix once")
+    return prefixes
 
 
 class CenterCreate(Input):
@@ -87,8 +106,12 @@ class CenterCreate(Input):
         default=56, ge=1, le=366, description="how far ahead the nightly run books courses"
     )
     auto_book_at: HHMM = Field(default="02:00", description="local time of the nightly run")
+    shortage_priority: ShortagePriority = Field(
+        default_factory=lambda: list(DEFAULT_SHORTAGE_PRIORITY)
+    )
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
+    _priorities = field_validator("shortage_priority")(_distinct)
 
 
 class CenterUpdate(Input):
@@ -105,8 +128,10 @@ class CenterUpdate(Input):
     prepare_policy: PreparePolicy | None = None
     booking_horizon_days: int | None = Field(default=None, ge=1, le=366)
     auto_book_at: HHMM | None = None
+    shortage_priority: ShortagePriority | None = None
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
+    _priorities = field_validator("shortage_priority")(_distinct)
 
 
 class OpeningHoursOut(Output):
@@ -135,6 +160,7 @@ class CenterOut(Output):
     prepare_policy: PreparePolicy
     booking_horizon_days: int
     auto_book_at: str
+    shortage_priority: list[str]
     opening_hours: list[OpeningHoursOut]
     staffing: list[StaffingOut]
     version: int

@@ -82,6 +82,7 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         prepare_policy=data.prepare_policy,
         booking_horizon_days=data.booking_horizon_days,
         auto_book_at=time.fromisoformat(data.auto_book_at),
+        shortage_priority=list(data.shortage_priority),
         opening_hours=_hours(data.opening_hours),
         staffing=_shifts(data.staffing),
     )
@@ -117,6 +118,8 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.booking_horizon_days = data.booking_horizon_days
     if data.auto_book_at is not None:
         center.auto_book_at = time.fromisoformat(data.auto_book_at)
+    if data.shortage_priority is not None:
+        center.shortage_priority = list(data.shortage_priority)
     if data.opening_hours is not None:
         # Replace the week: delete first so the unique (center, weekday) never sees two rows.
         await session.execute(delete(OpeningHours).where(OpeningHours.center_id == center.id))

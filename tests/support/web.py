@@ -55,10 +55,11 @@ def no_serious_violations(page: Page) -> None:
     assert found == [], describe_violations(found)
 
 
-def sign_in(page: Page, email: str) -> None:
-    """Through the sign-in page, which goes on to the day board."""
+def sign_in(page: Page, email: str, lands: str = "board") -> None:
+    """Through the sign-in page, which goes on to the day board (the board sends the pharmacy
+    on to its own screen: `lands="pharmacy"`)."""
     page.goto("/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/board**")
+    page.wait_for_url(f"**/{lands}**")

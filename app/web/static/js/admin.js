@@ -8,8 +8,14 @@ import { api, ApiProblem, el, signedIn } from "./api.js";
 const $ = (id) => document.getElementById(id);
 const PAGE = 25;
 const SECTIONS = ["users", "jobs", "audit"];
-const ROLES = { admin: "Admin", nurse: "Nurse", billing: "Billing", patient: "Patient (portal)" };
-const STAFF = ["admin", "nurse", "billing"];
+const ROLES = {
+  admin: "Admin",
+  nurse: "Nurse",
+  billing: "Billing",
+  pharmacy: "Pharmacy",
+  patient: "Patient (portal)",
+};
+const STAFF = ["admin", "nurse", "billing", "pharmacy"];
 const JOBS = {
   auto_book: "Auto-booking",
   lapse_sweep: "Authorization lapse sweep",
@@ -17,6 +23,7 @@ const JOBS = {
   reminders: "Reminders",
   webhook_delivery: "Webhook delivery",
   housekeeping: "Housekeeping",
+  drug_check: "Drug shortfall check",
 };
 const TRIGGERS = { schedule: "Schedule", manual: "An admin", command: "Command line" };
 const OUTCOMES = {
@@ -348,6 +355,12 @@ function fieldError(field, message) {
   const help = $(id).getAttribute("aria-describedby");
   $(id).setAttribute("aria-describedby", help ? `${help} ${id}-error` : `${id}-error`);
   return true;
+}
+
+// The add form offers every staff role: the pharmacy's goes in before Admin.
+if (!$("new-role").querySelector('option[value="pharmacy"]')) {
+  const before = $("new-role").querySelector('option[value="admin"]');
+  $("new-role").insertBefore(el("option", { value: "pharmacy" }, ROLES.pharmacy), before);
 }
 
 $("new-role").addEventListener("change", () => {

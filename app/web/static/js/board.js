@@ -2,7 +2,7 @@
 // it, booking from an open slot, and what nurses do at the chair. Everything through the API.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
-import { VISIT_STATUS as STATUS } from "./words.js";
+import { DOSE_STATUS, READINESS, readiness, VISIT_STATUS as STATUS } from "./words.js";
 
 const STEP = 15 * 60 * 1000;
 const POLL_MS = 5000; // two nurses on one board see each other's changes within seconds
@@ -32,6 +32,9 @@ const state = {
   patient: null,
   roving: null, // where the grid's one Tab stop is: {row, col}
   aim: null, // the time (column) up and down keep to
+  drugs: new Map(), // the day's doses from the preparation queue, by visit
+  drugsFor: null, // the center and day they are for
+  drugsRefused: false, // this role may not read the queue (billing): no marks
 };
 
 const $ = (id) => document.getElementById(id);
@@ -107,16 +110,52 @@ async function refresh(force = false) {
   }
   remember();
   if (state.view === "week") return showWeek();
-  const board = await api(
-    "GET",
-    `/api/v1/centers/${state.center.id}/day?date=${encodeURIComponent(state.date)}`,
-  );
+  const [board] = await Promise.all([
+    api("GET", `/api/v1/centers/${state.center.id}/day?date=${encodeURIComponent(state.date)}`),
+    loadReadiness(force),
+  ]);
   const shown = JSON.stringify(board);
   if (!force && shown === state.shown) return;
   state.board = board;
   state.shown = shown;
   showDay(board);
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
+}
+
+// Drug readiness: the day's preparation queue, read once when the board loads a center and
+// day (and after a change made here), not on every poll. A role that may not read it (403)
+// simply gets no marks; any other failure leaves the board as it is, without marks.
+async function loadReadiness(force) {
+  const key = `${state.center.id} ${state.date}`;
+  if (state.drugsRefused || (!force && key === state.drugsFor)) return;
+  state.drugsFor = key;
+  try {
+    const day = await api(
+      "GET",
+      `/api/v1/centers/${state.center.id}/preparation?date=${encodeURIComponent(state.date)}`,
+    );
+    state.drugs = new Map(day.items.map((d) => [d.appointment_id, d]));
+  } catch (error) {
+    state.drugs = new Map();
+    if (error instanceof ApiProblem && error.status === 403) state.drugsRefused = true;
+    else state.drugsFor = null; // tried again on the next load
+  }
+}
+
+function drugReadiness(visit) {
+  const dose = state.drugs.get(visit.id);
+  return dose ? readiness(dose) : null;
+}
+
+function drugMark(mark) {
+  if (!mark) return null;
+  const { icon, text } = READINESS[mark];
+  return el(
+    "span",
+    { class: `drug drug-${mark}` },
+    el("span", { class: "icon", "aria-hidden": "true" }, icon),
+    ` ${text}`,
+  );
 }
 
 // --- the day ---------------------------------------------------------------------------
@@ -296,6 +335,7 @@ $("board").addEventListener("focusin", (event) => {
 function visitCard(visit, chair) {
   const status = STATUS[visit.status];
   const what = visit.product ? `${visit.product} ${visit.dose_g ?? ""} g` : "";
+  const ready = drugReadiness(visit);
   const card = el(
     "button",
     {
@@ -304,14 +344,14 @@ function visitCard(visit, chair) {
       draggable: visit.status === "booked" ? "true" : null,
       "data-visit": visit.id,
       // A short visit's card cuts its lines: the whole of them on hover.
-      title: `${visit.patient_name} · ${[what, phaseText(visit)].filter(Boolean).join(" · ")} · ${status.text} ${wall(visit.start)}–${wall(visit.end)}`,
+      title: `${visit.patient_name} · ${[what, phaseText(visit)].filter(Boolean).join(" · ")} · ${status.text} ${wall(visit.start)}–${wall(visit.end)}${ready ? ` · ${READINESS[ready].text}` : ""}`,
       onclick: () => openVisit(visit, chair),
       ondragstart: (event) => {
         event.dataTransfer.setData("text/plain", visit.id);
         event.dataTransfer.effectAllowed = "move";
       },
     },
-    el("span", { class: "name" }, visit.patient_name),
+    el("span", { class: "who-line" }, el("span", { class: "name" }, visit.patient_name), drugMark(ready)),
     el("span", { class: "line" }, [what, phaseText(visit)].filter(Boolean).join(" · ")),
     el(
       "span",
@@ -604,6 +644,7 @@ function openVisit(visit, chair) {
     ["Drug", visit.product ? `${visit.product}, ${visit.dose_g} g` : "—"],
     ["Course", phaseText(visit)],
     ["Status", `${status.icon} ${status.text}`],
+    ["Pharmacy", preparationText(visit)],
     ["Insurance", visit.coverage ? (visit.coverage.state === "covered" ? "Covered" : `Not covered (${visit.coverage.reason})`) : "—"],
   ];
   $("visit-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
@@ -612,6 +653,14 @@ function openVisit(visit, chair) {
     button.hidden = !ACTIONS[button.dataset.action].includes(visit.status);
   }
   $("visit-dialog").showModal();
+}
+
+function preparationText(visit) {
+  const dose = state.drugs.get(visit.id);
+  if (!dose) return state.drugsRefused || !visit.phase ? "—" : "Not on the pharmacy's queue";
+  const status = DOSE_STATUS[dose.status] || { icon: "?", text: dose.status };
+  const short = dose.short_g > 0 && readiness(dose) === "short" ? ` · ▲ short ${dose.short_g} g of stock` : "";
+  return `${status.icon} ${status.text}${short}`;
 }
 
 $("visit-actions").addEventListener("click", async (event) => {
@@ -770,7 +819,12 @@ function dialogOpen() {
 }
 
 async function start() {
-  await signedIn();
+  const me = await signedIn();
+  if (me.role === "pharmacy") {
+    // The board is the nurses' (the API refuses the day to the pharmacy): the pharmacy's own.
+    window.location.replace("/pharmacy");
+    return;
+  }
   await loadCenters();
   await refresh(true);
   setInterval(() => {

@@ -94,3 +94,41 @@ export async function allPages(path) {
   } while (cursor && items.length < 5000);
   return items;
 }
+
+// A dose on the pharmacy's preparation queue: how far it has come.
+export const DOSE_STATUS = {
+  planned: { icon: "○", text: "Planned" },
+  cleared: { icon: "◐", text: "Patient cleared" },
+  prepared: { icon: "◑", text: "Prepared" },
+  dispensed: { icon: "➜", text: "At the chair" },
+  administered: { icon: "✓", text: "Administered" },
+};
+
+// A dose's readiness as the day board marks a visit (short: the stock cannot cover it).
+export const READINESS = {
+  short: { icon: "▲", text: "Drug short" },
+  cleared: { icon: "◐", text: "Cleared" },
+  prepared: { icon: "◑", text: "Drug prepared" },
+  ready: { icon: "✓", text: "Drug ready" },
+  given: { icon: "✓", text: "Drug given" },
+};
+
+// What the board says of a dose: dispensed is ready; a dose not yet prepared that the stock
+// cannot cover is short; a dose only planned has no mark.
+export function readiness(dose) {
+  if (dose.status === "administered") return "given";
+  if (dose.status === "dispensed") return "ready";
+  if (dose.status === "prepared") return "prepared";
+  if (dose.short_g > 0) return "short";
+  if (dose.status === "cleared") return "cleared";
+  return null;
+}
+
+// A lot of stock: its status and where it is kept.
+export const LOT_STATUS = {
+  available: { icon: "●", text: "Available" },
+  quarantined: { icon: "⊘", text: "Quarantined" },
+  recalled: { icon: "✕", text: "Recalled" },
+};
+
+export const STORAGE = { refrigerated: "Refrigerated", room_temperature: "Room temperature" };
