@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import locks, settle
-from core.clock import wall_now
+from core.clock import utcnow
 from core.problems import Conflict, NotFound
 from patients.models import Patient
 from pharmacy import rules
@@ -57,7 +57,7 @@ class QueuedDose:
     @property
     def drug_wait_minutes(self) -> int | None:
         wait = drug_wait(self.progress)
-        return None if wait is None else int(wait.total_seconds() // 60)
+        return None if wait is None else round(wait.total_seconds() / 60)
 
 
 def _progress(row: Preparation | None) -> Progress:
@@ -165,7 +165,7 @@ async def take_step(
     if row is None:
         row = Preparation(appointment_id=appointment_id)
         session.add(row)
-    now = wall_now()
+    now = utcnow()  # a clinical step, like a check-in: the test clock may move it
     try:
         take(_progress(row), step, now, center.prepare_policy)  # type: ignore[arg-type]
     except StepRefused as exc:

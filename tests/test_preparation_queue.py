@@ -18,6 +18,7 @@ from tests.support.factories import (
     make_chair,
     receive_lot,
 )
+from tests.support.servers import at
 
 
 def queue(api: httpx.Client, center_id: str) -> list[dict[str, Any]]:
@@ -27,8 +28,13 @@ def queue(api: httpx.Client, center_id: str) -> list[dict[str, Any]]:
     return items
 
 
-def step(api: httpx.Client, dose: dict[str, Any], verb: str) -> httpx.Response:
-    return api.post(f"/api/v1/appointments/{dose['appointment_id']}/preparation/{verb}")
+def step(
+    api: httpx.Client, dose: dict[str, Any], verb: str, when: datetime | None = None
+) -> httpx.Response:
+    headers = at(when) if when is not None else None
+    return api.post(
+        f"/api/v1/appointments/{dose['appointment_id']}/preparation/{verb}", headers=headers
+    )
 
 
 def test_the_days_doses_in_start_order_with_the_vials_to_pull(
@@ -84,7 +90,9 @@ def test_a_dose_goes_from_clearance_to_the_chair_in_order_by_the_right_hands(
     refused = step(pharmacy, dose, "prepare")
     assert refused.status_code == 409 and "clear" in refused.json()["detail"]
     assert step(pharmacy, dose, "clear").status_code == 403  # a nurse's step
-    cleared = step(nurse, dose, "clear")
+    # On the day, by the test clock: cleared at 08:10, the drug at the chair at 08:35.
+    cleared_when = datetime.fromisoformat(dose["start"]) - timedelta(minutes=50)
+    cleared = step(nurse, dose, "clear", cleared_when)
     assert cleared.status_code == 200, cleared.text
     cleared_at = datetime.fromisoformat(cleared.json()["cleared_at"])
     by = datetime.fromisoformat(cleared.json()["prepare_by"])
@@ -92,13 +100,13 @@ def test_a_dose_goes_from_clearance_to_the_chair_in_order_by_the_right_hands(
 
     assert step(nurse, dose, "prepare").status_code == 403  # the pharmacy's
     assert step(pharmacy, dose, "dispense").status_code == 409  # not prepared yet
-    assert step(pharmacy, dose, "prepare").json()["status"] == "prepared"
-    dispensed = step(pharmacy, dose, "dispense")
+    prepared = step(pharmacy, dose, "prepare", cleared_when + timedelta(minutes=20))
+    assert prepared.json()["status"] == "prepared"
+    dispensed = step(pharmacy, dose, "dispense", cleared_when + timedelta(minutes=25))
     assert dispensed.status_code == 200 and dispensed.json()["status"] == "dispensed"
-    assert dispensed.json()["drug_wait_minutes"] is not None
-    assert dispensed.json()["drug_wait_minutes"] >= 0
+    assert dispensed.json()["drug_wait_minutes"] == 25
     assert step(pharmacy, dose, "dispense").status_code == 409  # once
-    given = step(nurse, dose, "administer")
+    given = step(nurse, dose, "administer", cleared_when + timedelta(minutes=30))
     assert given.status_code == 200 and given.json()["status"] == "administered"
     (after,) = queue(nurse, center["id"])
     assert after["status"] == "administered" and after["administered_at"] is not None
