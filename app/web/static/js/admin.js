@@ -3,7 +3,7 @@
 // tabs (the WAI-ARIA tabs pattern: arrow keys, Home and End). Admins only: the API answers
 // anyone else 403, and the screen then says so.
 
-import { api, ApiProblem, el, signedIn } from "./api.js";
+import { api, ApiProblem, el, keyboardTabs, signedIn } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 25;
@@ -157,21 +157,7 @@ function choose(tab, { focus = false } = {}) {
   }
 }
 
-for (const tab of tabs) {
-  tab.addEventListener("click", () => choose(tab));
-  tab.addEventListener("keydown", (event) => {
-    const i = tabs.indexOf(tab);
-    const next = {
-      ArrowRight: tabs[(i + 1) % tabs.length],
-      ArrowLeft: tabs[(i - 1 + tabs.length) % tabs.length],
-      Home: tabs[0],
-      End: tabs[tabs.length - 1],
-    }[event.key];
-    if (!next) return;
-    event.preventDefault();
-    choose(next, { focus: true });
-  });
-}
+keyboardTabs(tabs, choose);
 
 // --- users ---------------------------------------------------------------------------------
 

@@ -85,3 +85,24 @@ export function el(tag, attributes = {}, ...children) {
   }
   return node;
 }
+
+// A tab list worked by keyboard as WAI-ARIA's tabs pattern says: the arrow keys move to the
+// next or previous tab (round the ends), Home and End to the first and last; `choose(tab,
+// {focus})` shows it.
+export function keyboardTabs(tabs, choose) {
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => choose(tab));
+    tab.addEventListener("keydown", (event) => {
+      const i = tabs.indexOf(tab);
+      const next = {
+        ArrowRight: tabs[(i + 1) % tabs.length],
+        ArrowLeft: tabs[(i - 1 + tabs.length) % tabs.length],
+        Home: tabs[0],
+        End: tabs[tabs.length - 1],
+      }[event.key];
+      if (!next) return;
+      event.preventDefault();
+      choose(next, { focus: true });
+    });
+  }
+}

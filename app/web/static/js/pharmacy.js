@@ -6,7 +6,7 @@
 // WAI-ARIA tabs pattern). The pharmacy, nurses and admins: the API refuses anyone else, and
 // what a role may not do is not offered; the API's refusal of a step is shown as it says it.
 
-import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { api, ApiProblem, el, keyboardTabs, signedIn, toast } from "./api.js";
 import { allPages, dayText, DOSE_STATUS, LOT_STATUS, STORAGE, zoned } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -115,21 +115,7 @@ function load(section) {
   });
 }
 
-for (const tab of tabs) {
-  tab.addEventListener("click", () => choose(tab));
-  tab.addEventListener("keydown", (event) => {
-    const i = tabs.indexOf(tab);
-    const next = {
-      ArrowRight: tabs[(i + 1) % tabs.length],
-      ArrowLeft: tabs[(i - 1 + tabs.length) % tabs.length],
-      Home: tabs[0],
-      End: tabs[tabs.length - 1],
-    }[event.key];
-    if (!next) return;
-    event.preventDefault();
-    choose(next, { focus: true });
-  });
-}
+keyboardTabs(tabs, choose);
 
 // --- the center and the day ----------------------------------------------------------------
 
