@@ -16,7 +16,7 @@ from insurance.models import (
     SessionDraw,
 )
 from patients.models import Patient, PatientMeasurement
-from pharmacy.models import DrugLot, LotUse, Preparation
+from pharmacy.models import DrugLot, DrugOrder, LotUse, Preparation
 from scheduling.appointments.models import Appointment, AppointmentChange
 from scheduling.catalog.models import Product, Regimen
 from scheduling.centers.models import (
@@ -49,6 +49,7 @@ __all__ = [
     "CoverageReview",
     "Delivery",
     "DrugLot",
+    "DrugOrder",
     "IdempotencyRecord",
     "JobRun",
     "LotUse",

@@ -9,10 +9,12 @@ planned once.
 
 The stock is then drawn day by day, in day order: per product and vial size, the day's
 planned vials come from the lots usable that day (not expired: a lot's `expires_on` is its
-last day), first expiry first out. What the lots cannot give is that day's shortfall of that
-size. A shortfall of one size is not made up from another size (two 5 g vials for a missing
-10 g one): swapping sizes, rounding down or switching products is the shortage plan's job,
-not this forecast's, so the shortfall says exactly which vials to order.
+last day; arrived: stock on order counts as a lot from the day it is expected, its
+`available_from`), first expiry first out. What the lots cannot give is that day's shortfall
+of that size; an order arriving later does not make it up. A shortfall of one size is not
+made up from another size (two 5 g vials for a missing 10 g one): swapping sizes, rounding
+down or switching products is the shortage plan's job, not this forecast's, so the shortfall
+says exactly which vials to order.
 """
 
 from __future__ import annotations
@@ -40,13 +42,19 @@ class Dose:
 
 @dataclass(frozen=True)
 class Lot:
-    """Vials of one size of a product that may be drawn up to and including `expires_on`."""
+    """Vials of one size of a product that may be drawn from `available_from` up to and
+    including `expires_on`: a lot on hand (available all along), or stock on order (its vials
+    arrive on `available_from`, the day the order is expected)."""
 
     product_id: uuid.UUID
     vial_size_g: float
-    vials_on_hand: int
+    vials_on_hand: int  # an order's: the vials it brings
     expires_on: date
     lot_number: str = ""  # first expiry first out, then by lot number (pharmacy.rules.fefo)
+    available_from: date = date.min
+
+    def usable_on(self, day: date) -> bool:
+        return self.available_from <= day <= self.expires_on
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class Line:
     vials: tuple[Vials, ...]  # planned, largest size first
     on_hand_vials: tuple[Vials, ...]  # usable on the period's first day, after earlier draws
     shortfall_vials: tuple[Vials, ...]  # planned vials the stock cannot give, by size
+    on_order_vials: tuple[Vials, ...] = ()  # arriving on a day of the period, by size
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,7 @@ def demand(
         for (product, size), shelf in shelves.items():
             if product == product_id:
                 for i in shelf:
-                    if lots[i].expires_on >= day and left[i]:
+                    if left[i] and lots[i].usable_on(day):
                         counts[size] += left[i]
         return counts
 
@@ -175,7 +184,7 @@ def demand(
             for i in shelves.get((product_id, size), ()):
                 if wanted == 0:
                     break
-                if lots[i].expires_on < day or not left[i]:
+                if not left[i] or not lots[i].usable_on(day):
                     continue
                 take = min(wanted, left[i])
                 left[i] -= take
@@ -185,13 +194,21 @@ def demand(
                 short[size] = wanted
         days[day, product_id] = (start, short)
 
-    lines = _lines(booked, days, group)
+    # Per period and product, the vials arriving on order by size (lots on hand arrive never).
+    arriving: dict[tuple[date, uuid.UUID], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for lot in lots:
+        if lot.available_from > date.min and lot.vials_on_hand > 0:
+            key = (period_of(lot.available_from, group), lot.product_id)
+            arriving[key][_mg(lot.vial_size_g)] += lot.vials_on_hand
+
+    lines = _lines(booked, days, arriving, group)
     return Demand(lines=lines, short=_short(days), draws=tuple(draws))
 
 
 def _lines(
     booked: Mapping[tuple[date, uuid.UUID], tuple[int, int, dict[int, int]]],
     days: Mapping[tuple[date, uuid.UUID], tuple[dict[int, int], dict[int, int]]],
+    arriving: Mapping[tuple[date, uuid.UUID], Mapping[int, int]],
     group: Group,
 ) -> tuple[Line, ...]:
     periods: dict[tuple[date, uuid.UUID], list[date]] = defaultdict(list)
@@ -221,6 +238,7 @@ def _lines(
                 vials=_vials(vials),
                 on_hand_vials=_vials(days[first, product_id][0]),
                 shortfall_vials=_vials(shortfall),
+                on_order_vials=_vials(arriving.get((period, product_id), {})),
             )
         )
     return tuple(lines)

@@ -1,6 +1,7 @@
 """Reading what the drug forecast and the vial planner need: a center's booked course sessions
-and usable lots (for `pharmacy.demand`), and one dose's vials from the catalog or a center's
-lots. Reads only; the caller's unit of work is the one read transaction."""
+and its stock, usable lots and what is on order (for `pharmacy.demand`), and one dose's vials
+from the catalog or a center's lots. Reads only; the caller's unit of work is the one read
+transaction."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import today
 from core.problems import Invalid, NotFound
+from pharmacy import drug_check
 from pharmacy import service as pharmacy
 from pharmacy.demand import Catalog, Demand, Dose, Group, Lot, demand
-from pharmacy.models import DrugLot
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.catalog.models import Product
 from scheduling.catalog.vials import (
@@ -74,7 +75,8 @@ async def drug_demand(
 ) -> Forecast:
     """The center's active course sessions (booked, checked in or infusing, of active courses)
     on the local days `start` to `end` inclusive (default: today to the end of the booking
-    horizon), against the lots usable there today: `pharmacy.demand.demand`."""
+    horizon), against the lots usable there today and the orders expected by `end` (each from
+    its day): `pharmacy.demand.demand`."""
     got = await demand_inputs(session, center_id, start, end)
     lines = demand(got.sessions, got.lots, got.catalogs, group)
     return Forecast(got.start, got.end, lines, got.products)
@@ -120,23 +122,8 @@ async def demand_inputs(
         for at, product_id, dose in rows
         if dose is not None  # the query leaves none out; this tells mypy
     ]
-    lots = [
-        Lot(product_id, float(size), vials, expires_on, number)
-        for product_id, size, vials, expires_on, number in await session.execute(
-            select(
-                DrugLot.product_id,
-                DrugLot.vial_size_g,
-                DrugLot.vials_on_hand,
-                DrugLot.expires_on,
-                DrugLot.lot_number,
-            ).where(
-                DrugLot.center_id == center_id,
-                DrugLot.status == "available",
-                DrugLot.vials_on_hand > 0,
-                DrugLot.expires_on >= max(on, start),
-            )
-        )
-    ]
+    # The same stock the shortfall check burns down: lots, and orders from their day.
+    lots = await drug_check.lots_at(session, center_id, max(on, start), end)
     wanted = {s.product_id for s in sessions}
     catalogs: dict[uuid.UUID, Catalog] = {}
     products: dict[uuid.UUID, ProductFacts] = {}

@@ -1,8 +1,8 @@
 """The pharmacy's shortfall alerts: one `drug_shortfall` alert per booked course session whose
 dose the stock will not cover on its day (`pharmacy.shortfall`), over a center's booking
-horizon; brought up to date while it stays short, resolved once it is not (stock received, the
-session moved, cancelled or given). Also the reads the shortage plan shares. Flushes; never
-commits."""
+horizon; brought up to date while it stays short, resolved once it is not (stock received or
+on order in time, the session moved, cancelled or given). Also the reads the shortage plan and
+the drug forecast share. Flushes; never commits."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from core.clock import today, utcnow
 from core.outbox import events
 from insurance.facts import LIVE
 from insurance.models import Alert
-from pharmacy import shortfall
+from pharmacy import orders, shortfall
 from pharmacy.demand import Catalog, Lot
 from pharmacy.models import DrugLot
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
@@ -107,9 +107,13 @@ async def booked_rows(
     ]
 
 
-async def lots_at(session: AsyncSession, center_id: uuid.UUID, on: date) -> list[Lot]:
-    """Every product's lots at the center usable from `on`: available, with a vial on hand."""
-    return [
+async def lots_at(
+    session: AsyncSession, center_id: uuid.UUID, on: date, through: date | None = None
+) -> list[Lot]:
+    """Every product's stock at the center from `on`: its lots usable then (available, with a
+    vial on hand), and what is on order, expected by `through` (`pharmacy.orders.on_order`:
+    usable from the day it is expected)."""
+    on_hand = [
         Lot(product_id, float(size), vials, expires_on, number)
         for product_id, size, vials, expires_on, number in await session.execute(
             select(
@@ -126,6 +130,7 @@ async def lots_at(session: AsyncSession, center_id: uuid.UUID, on: date) -> list
             )
         )
     ]
+    return on_hand + await orders.on_order(session, center_id, through)
 
 
 async def products(session: AsyncSession) -> dict[uuid.UUID, ProductRow]:
@@ -157,14 +162,13 @@ async def check_center(session: AsyncSession, center: Center) -> Outcome:
     again with nothing changed, it changes nothing."""
     outcome = Outcome()
     on = today(zone(center.timezone))
-    rows = await booked_rows(
-        session, center.id, center.timezone, on, on + timedelta(days=center.booking_horizon_days)
-    )
+    last = on + timedelta(days=center.booking_horizon_days)
+    rows = await booked_rows(session, center.id, center.timezone, on, last)
     by_id = {r.appointment_id: r for r in rows}
     catalog = await products(session) if rows else {}
     short = shortfall.uncovered(
         [r.booked() for r in rows],
-        await lots_at(session, center.id, on) if rows else [],
+        await lots_at(session, center.id, on, last) if rows else [],
         {pid: p.catalog for pid, p in catalog.items()},
     )
     live = {

@@ -114,3 +114,40 @@ class Preparation(IdMixin, Base):
             "administered_at IS NULL OR dispensed_at IS NOT NULL", name="administered_after"
         ),
     )
+
+
+ORDER_STATUSES = ("ordered", "received", "cancelled")
+
+
+class DrugOrder(IdMixin, Base):
+    """Vials of one size of a product ordered from the supplier for a center, expected on a
+    local day. `ordered` until it arrives (`received`: `received_lot_id` names the lot it came
+    as) or is called off (`cancelled`); either is final. Until then the drug forecast and the
+    shortfall check count it as stock from `expected_on` (`pharmacy.orders.on_order`).
+    """
+
+    __tablename__ = "drug_orders"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    vial_size_g: Mapped[Decimal] = mapped_column(Numeric(7, 2))
+    vials: Mapped[int] = mapped_column(Integer)
+    expected_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="ordered")
+    ordered_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
+    received_lot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("drug_lots.id"))
+    note: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("vials > 0", name="vials"),
+        CheckConstraint("vial_size_g > 0", name="vial_size"),
+        CheckConstraint("status IN ('ordered', 'received', 'cancelled')", name="status"),
+        # The database keeps the link too: a received order names its lot, no other does.
+        CheckConstraint(
+            "(status = 'received') = (received_lot_id IS NOT NULL)", name="received_lot"
+        ),
+        UniqueConstraint("received_lot_id"),  # a lot arrives as one order at most
+        Index("ix_drug_orders_due", "center_id", "status", "expected_on"),
+    )

@@ -124,7 +124,8 @@ async def administrations(
 # --- receiving and changing a lot -------------------------------------------------------------
 
 
-def _catalog_size(product: Product, size_g: float) -> Decimal:
+def catalog_size(product: Product, size_g: float) -> Decimal:
+    """The product's vial size `size_g` names, as stored (422 when it comes in no such vial)."""
     for size in product.vial_sizes_g:
         if math.isclose(float(size), size_g, abs_tol=1e-6):
             return Decimal(str(size)).quantize(Decimal("0.01"))
@@ -143,7 +144,7 @@ async def receive_lot(session: AsyncSession, data: LotReceive) -> DrugLot:
         on = await center_today(session, data.center_id)
     except NotFound as exc:
         raise Invalid("center_id: no such center") from exc
-    size = _catalog_size(product, data.vial_size_g)
+    size = catalog_size(product, data.vial_size_g)
     if data.expires_on < on:
         raise Invalid("expires_on: the lot has already expired")
     expires_on, since = data.expires_on, None

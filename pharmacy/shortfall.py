@@ -3,11 +3,12 @@ functions over plain values: no session, no clock.
 
 The same burn-down as the forecast (`pharmacy.demand`), one session at a time instead of a
 day's total: sessions in start order (day, then start), each drawing its planned catalog vials
-(`plan_dose`) per size from that size's lots usable on its day, first expiry first out. What
-the lots cannot give is the session's shortfall; it still draws what they can, so per day,
-product and size the sessions' shortfalls add up to the forecast's (a property test holds the
-two together). The session that comes first on a day is served first; which of them to
-protect when not all can be is the shortage plan's question (`pharmacy.shortage`), not this.
+(`plan_dose`) per size from that size's lots usable on its day (stock on order counts from the
+day it is expected, as there), first expiry first out. What the lots cannot give is the
+session's shortfall; it still draws what they can, so per day, product and size the sessions'
+shortfalls add up to the forecast's (a property test holds the two together). The session
+that comes first on a day is served first; which of them to protect when not all can be is the
+shortage plan's question (`pharmacy.shortage`), not this.
 """
 
 from __future__ import annotations
@@ -70,14 +71,14 @@ class Shelves:
             for (product, _), shelf in sorted(self.shelves.items(), key=lambda s: -s[0][1])
             if product == product_id
             for i in shelf
-            if self.lots[i].expires_on >= day and self.left[i]
+            if self.left[i] and self.lots[i].usable_on(day)
         ]
 
     def available(self, product_id: uuid.UUID, size_mg: int, day: date) -> int:
         return sum(
             self.left[i]
             for i in self.shelves.get((product_id, size_mg), ())
-            if self.lots[i].expires_on >= day
+            if self.lots[i].usable_on(day)
         )
 
     def gives(self, product_id: uuid.UUID, plan: Plan, day: date) -> bool:
@@ -89,7 +90,7 @@ class Shelves:
         for i in self.shelves.get((product_id, size_mg), ()):
             if wanted == 0:
                 break
-            if self.lots[i].expires_on < day or not self.left[i]:
+            if not self.left[i] or not self.lots[i].usable_on(day):
                 continue
             take = min(wanted, self.left[i])
             self.left[i] -= take

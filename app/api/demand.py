@@ -42,11 +42,16 @@ class DemandLineOut(Output):
     grams: float
     vials: list[VialsOut] = Field(description="the vials the doses are planned on, by size")
     on_hand_vials: list[VialsOut] = Field(
-        description="usable on the period's first day, after what earlier days drew"
+        description="usable on the period's first day, after what earlier days drew (stock on "
+        "order included once its expected day has come)"
     )
     shortfall_vials: list[VialsOut] = Field(
         description="planned vials the stock cannot give, by size (another size does not "
         "stand in for a missing one)"
+    )
+    on_order_vials: list[VialsOut] = Field(
+        description="vials on order expected on a day of the period, by size: stock from that "
+        "day on"
     )
 
 
@@ -126,6 +131,7 @@ async def drug_demand(
                 vials=_vials(line.vials),
                 on_hand_vials=_vials(line.on_hand_vials),
                 shortfall_vials=_vials(line.shortfall_vials),
+                on_order_vials=_vials(line.on_order_vials),
             )
             for line in forecast.demand.lines
         ],
@@ -161,7 +167,8 @@ async def reorder_csv(
 ) -> Response:
     """Each product whose stock runs short in the range: the first short day, the vials short
     by size, the product's order lead time and the day to order by (the first short day less
-    the lead time; empty when the lead time is not known)."""
+    the lead time; empty when the lead time is not known). What is on order is not asked for
+    again: it counts as stock from the day it is expected, so it covers the days from then."""
     forecast = await queries.drug_demand(session, center_id, start, to)
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -149,6 +149,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/inventory/lots/{lot_id}/administrations"): _r(
         INVENTORY, "search", "administration"
     ),
+    # stock on order (orders.py): nurses read it, the pharmacy orders, receives and cancels
+    ("GET", "/api/v1/inventory/orders"): _r(INVENTORY),
+    ("POST", "/api/v1/inventory/orders"): _r(PHARMACY),
+    ("GET", "/api/v1/inventory/orders/{order_id}"): _r(INVENTORY),
+    ("POST", "/api/v1/inventory/orders/{order_id}/receive"): _r(PHARMACY),
+    ("POST", "/api/v1/inventory/orders/{order_id}/cancel"): _r(PHARMACY),
     ("GET", "/api/v1/centers/{center_id}/drug-demand"): _r(INVENTORY),  # demand.py
     ("GET", "/api/v1/centers/{center_id}/reorder.csv"): _r(INVENTORY),
     ("POST", "/api/v1/vial-plan"): _r(INVENTORY, transaction="read"),  # a calculator
