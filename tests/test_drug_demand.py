@@ -117,10 +117,10 @@ def test_demand_is_the_booked_doses_day_by_day_and_week_by_week(nurse: httpx.Cli
     assert (days["from"], days["to"], days["group"]) == (FROM.isoformat(), TO.isoformat(), "day")
     assert {x["date"]: (x["sessions"], x["grams"]) for x in days["items"]} == expected
     assert {x["product_id"] for x in days["items"]} == {product_id}
-    # Seeded Gamunex-C comes in 5, 10, 20 and 40 g: 70 g is 40 + 20 + 10 g, 82.5 g is drawn
-    # from 40 + 40 + 5 g. No lots here: everything is short.
+    # Gamunex-C comes in 1, 2.5, 5, 10, 20 and 40 g (its label): 70 g is 40 + 20 + 10 g,
+    # 82.5 g is 40 + 40 + 2.5 g. No lots here: everything is short.
     first = days["items"][0]
-    assert counts(first["vials"]) == {40: 3, 20: 1, 10: 1, 5: 1}
+    assert counts(first["vials"]) == {40: 3, 20: 1, 10: 1, 2.5: 1}
     assert first["on_hand_vials"] == [] and first["shortfall_vials"] == first["vials"]
     assert [s["first_short_on"] for s in days["short"]] == [first["date"]]
 

@@ -144,7 +144,7 @@ def test_an_order_is_refused_what_a_lot_would_be(
     nurse: httpx.Client, pharmacy: httpx.Client
 ) -> None:
     center, _ = weekday_center(nurse)
-    product_id = gamunex(nurse)  # 5, 10, 20 and 40 g vials
+    product_id = gamunex(nurse)  # 1, 2.5, 5, 10, 20 and 40 g vials
 
     def refused(r: httpx.Response, field: str) -> None:
         assert r.status_code == 422, r.text

@@ -124,9 +124,9 @@ def test_a_lot_takes_only_a_vial_size_the_product_comes_in(admin: httpx.Client) 
     center = make_center(admin)
     body = {
         "center_id": center["id"],
-        "product_id": gamunex(admin),  # 5, 10, 20 and 40 g
+        "product_id": gamunex(admin),  # 1, 2.5, 5, 10, 20 and 40 g
         "lot_number": "A1",
-        "vial_size_g": 2.5,
+        "vial_size_g": 7.5,
         "vials": 5,
         "expires_on": "2028-01-31",
     }

@@ -23,7 +23,7 @@ from pharmacy.shortage import (
     shortage_plan,
 )
 
-GAMUNEX_C = Catalog((5, 10, 20, 40))
+GAMUNEX_C = Catalog((1, 2.5, 5, 10, 20, 40))  # the label's sizes
 PRIVIGEN = Catalog((5, 10, 20, 40))
 INFLIXIMAB = Catalog((0.1,), billing_unit_mg=10)
 A, B, C = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)

@@ -299,7 +299,8 @@ def test_receive_a_lot_move_one_out_of_the_fridge_and_recall_one(
         dialog = page.get_by_role("dialog", name="Receive a lot")
         dialog.get_by_label("Drug").select_option(label="Gamunex-C 10%")
         sizes = dialog.get_by_label("Vial size").locator("option").all_inner_texts()
-        assert sizes == ["5 g", "10 g", "20 g", "40 g"]
+        label = nurse.get(f"/api/v1/products/{gamunex(nurse)}").json()["vial_sizes_g"]
+        assert sizes == [f"{size:g} g" for size in label]  # 1, 2.5, 5, 10, 20, 40 g
         dialog.get_by_label("Lot number").fill("GX-4471")
         dialog.get_by_label("Vial size").select_option(label="40 g")
         dialog.get_by_label("Vials").fill("12")
