@@ -82,7 +82,7 @@ def sessions(
 def stock(draw: st.DrawFn, ample: bool = False) -> list[Lot]:
     found = []
     for product_id in (A, B):
-        for size in (5, 10, 20, 40):
+        for size in PRODUCTS[product_id].catalog.vial_sizes_g:  # every size a dose may need
             for n in range(draw(st.integers(1 if ample else 0, 2))):
                 found.append(
                     Lot(

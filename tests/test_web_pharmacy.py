@@ -2,7 +2,8 @@
 databases: a pharmacy user (added from the admin screen) and a nurse take a dose from
 clearance to the chair and on to administered, each step checked through the API, and a step
 out of order shows the API's refusal; receiving a lot, moving one out of the fridge (its
-expiry shortened), and a recall showing who received the lot; the next weeks' demand; the
+expiry shortened), and a recall showing who received the lot; the next weeks' demand; stock
+on order (placed for a short week, which it covers; received as a lot; cancelled; late); the
 day board's drug-readiness marks. Every tab is checked with axe-core; screenshots (the SQLite
 run's, at 1366x768) go to CHAIRSIDE_SCREENS when set."""
 
@@ -309,7 +310,7 @@ def test_receive_a_lot_move_one_out_of_the_fridge_and_recall_one(
         no_serious_violations(page)
         dialog.get_by_role("button", name="Receive").click()
         expect(dialog).to_be_hidden()
-        expect(panel.get_by_role("status")).to_contain_text(
+        expect(panel.locator("#stock-answer")).to_contain_text(
             f"Received lot GX-4471: 12 {BY} 40 g Gamunex-C 10%, expiring 30 Nov 2028"
         )
         received = next(
@@ -354,7 +355,7 @@ def test_receive_a_lot_move_one_out_of_the_fridge_and_recall_one(
         expect(fresh.get_by_role("button", name="To room temperature… lot GX-4471")).to_have_count(
             0
         )
-        expect(panel.get_by_role("status")).to_contain_text(
+        expect(panel.locator("#stock-answer")).to_contain_text(
             f"it now expires {day_text(moved['expires_on'])}"
         )
 
@@ -411,6 +412,35 @@ def test_receive_a_lot_move_one_out_of_the_fridge_and_recall_one(
 def next_monday(timezone: str = "America/New_York") -> date:
     today = datetime.now(ZoneInfo(timezone)).date()
     return today + timedelta(days=7 - today.weekday())
+
+
+def first_booked(
+    nurse: httpx.Client, center_id: str, given: str, family: str, monday: date
+) -> None:
+    """A one-session MMN maintenance course (70 g) for a new patient, booked on `monday`."""
+    patient = make_patient(
+        nurse, given_name=given, family_name=family, weight_kg=70, height_cm=165, sex="female"
+    )
+    course = order(
+        nurse,
+        center_id,
+        patient_id=patient["id"],
+        diagnosis_code="G61.82",
+        start_date=monday.isoformat(),
+        induction=None,
+        maintenance={
+            "dose_g_per_kg": 1,
+            "interval_days": 28,
+            "window_min_days": 21,
+            "window_max_days": 42,
+            "cycles": 1,
+        },
+    ).json()
+    r = nurse.post(
+        f"/api/v1/courses/{course['id']}/book",
+        json={"through": (monday + timedelta(weeks=4)).isoformat()},
+    )
+    assert r.status_code == 200, r.text
 
 
 def test_the_next_weeks_demand_with_its_shortfall_and_the_reorder_list(
@@ -476,6 +506,179 @@ def test_the_next_weeks_demand_with_its_shortfall_and_the_reorder_list(
     finally:
         context.close()
     guard.check()
+
+
+def test_stock_on_order_covers_a_short_week_and_is_received_as_a_lot(
+    browser: Browser, server: Server, nurse: httpx.Client, admin: httpx.Client
+) -> None:
+    center, _ = weekday_center(nurse, chairs=2)
+    product = gamunex(nurse)
+    # Two 70 g doses next Monday, each planned as 40 + 20 + 10 g: the 20 g and 10 g vials are
+    # on hand, the four 40 g ones are not.
+    receive_lot(admin, center["id"], product, vials=10)
+    receive_lot(admin, center["id"], product, vial_size_g=20, vials=2)
+    monday = next_monday()
+    for given, family in (("Ama", "Boateng"), ("Lena", "Fischer")):
+        first_booked(nurse, center["id"], given, family, monday)
+    week = {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
+    demand_url = f"/api/v1/centers/{center['id']}/drug-demand"
+    (short,) = nurse.get(demand_url, params={**week, "group": "week"}).json()["short"]
+    assert short["shortfall_vials"] == [{"vial_size_g": 40, "count": 2}], short
+    # An order placed three days ago for yesterday, not yet received: late.
+    today = datetime.now(ZoneInfo(center["timezone"])).date()
+    late = admin.post(
+        "/api/v1/inventory/orders",
+        json={
+            "center_id": center["id"],
+            "product_id": product,
+            "vial_size_g": 10,
+            "vials": 5,
+            "expected_on": (today - timedelta(days=1)).isoformat(),
+            "note": "PO-0950",
+        },
+        headers=at(datetime.now(ZoneInfo(center["timezone"])) - timedelta(days=3)),
+    )
+    assert late.status_code == 201, late.text
+    orders_url = "/api/v1/inventory/orders"
+    context, guard = open_context(browser, server.base_url)
+    rn_context, rn_guard = open_context(browser, server.base_url)
+    try:
+        page = context.new_page()
+        sign_in(page, pharmacy_user(admin), lands="pharmacy")
+        page.goto(f"/pharmacy?center={center['id']}#demand")
+        demand = page.get_by_role("tabpanel", name="Demand")
+        expect(demand.locator("#demand tr")).to_have_class("short")
+        expect(demand.locator("#demand tr td").nth(5)).to_have_text("—")  # nothing on order
+
+        # The stock tab: the late order is flagged.
+        page.get_by_role("tab", name="Stock").click()
+        panel = page.get_by_role("tabpanel", name="Stock")
+        row = page.locator(f"tr[data-order='{late.json()['id']}']")
+        expect(row).to_have_class("late")
+        expect(row).to_contain_text("Late, not counted in the forecast")
+        expect(row).to_contain_text("PO-0950")
+
+        # Place an order for the short week: the vial sizes are the product's.
+        page.get_by_role("button", name="Place an order…").click()
+        dialog = page.get_by_role("dialog", name="Place an order")
+        dialog.get_by_label("Drug").select_option(label="Gamunex-C 10%")
+        sizes = dialog.get_by_label("Vial size").locator("option").all_inner_texts()
+        label = nurse.get(f"/api/v1/products/{product}").json()["vial_sizes_g"]
+        assert sizes == [f"{size:g} g" for size in label]
+        dialog.get_by_label("Vial size").select_option(label="40 g")
+        dialog.get_by_label("Vials").fill("2")
+        dialog.get_by_label("Expected on").fill(monday.isoformat())
+        dialog.get_by_label("Note (optional)").fill("PO-1187")
+        no_serious_violations(page)
+        dialog.get_by_role("button", name="Place the order").click()
+        expect(dialog).to_be_hidden()
+        expect(panel.locator("#orders-answer")).to_contain_text(
+            f"Ordered 2 {BY} 40 g Gamunex-C 10%, expected {monday:%a %-d %b %Y}"
+        )
+        placed = [
+            o
+            for o in nurse.get(orders_url, params={"center_id": center["id"]}).json()["items"]
+            if o["note"] == "PO-1187"
+        ]
+        assert [(o["vial_size_g"], o["vials"], o["expected_on"], o["status"]) for o in placed] == [
+            (40, 2, monday.isoformat(), "ordered")
+        ]
+        ordered = page.locator(f"tr[data-order='{placed[0]['id']}']")
+        expect(ordered.get_by_role("rowheader")).to_be_focused()
+        expect(ordered).not_to_have_class("late")
+
+        # A second order, cancelled.
+        page.get_by_role("button", name="Place an order…").click()
+        dialog.get_by_label("Drug").select_option(label="Gamunex-C 10%")
+        dialog.get_by_label("Vial size").select_option(label="10 g")
+        dialog.get_by_label("Vials").fill("6")
+        dialog.get_by_label("Expected on").fill((monday + timedelta(days=14)).isoformat())
+        dialog.get_by_role("button", name="Place the order").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#orders tr")).to_have_count(3)  # late, Monday's, the second
+        page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")  # the orders
+        no_serious_violations(page)
+        screenshot(page, server, "pharmacy-orders")
+        second = page.locator("#orders tr").nth(2)
+        second_id = second.get_attribute("data-order")
+        second.get_by_role("button", name=f"Cancel… the order of 6 {BY} 10 g").click()
+        sure = page.get_by_role("dialog", name="Cancel this order?")
+        expect(sure).to_contain_text("no longer counts in the demand")
+        sure.get_by_role("button", name="Cancel the order").click()
+        expect(sure).to_be_hidden()
+        expect(page.locator("#orders tr")).to_have_count(2)
+        expect(panel.locator("#orders-answer")).to_contain_text(
+            f"Cancelled the order of 6 {BY} 10 g Gamunex-C 10%"
+        )
+        assert nurse.get(f"{orders_url}/{second_id}").json()["status"] == "cancelled"
+
+        # The demand: what is on order arrives in Monday's week, and the shortfall is gone.
+        page.get_by_role("tab", name="Demand").click()
+        line = demand.locator("#demand tr")
+        expect(line).to_have_count(1)
+        expect(line.locator("td").nth(5)).to_have_text(f"2 {BY} 40 g")
+        expect(line).not_to_have_class("short")
+        expect(line.locator("td").nth(6)).to_have_text("None")
+        expect(demand.locator("#shortfalls")).to_contain_text(
+            "The stock and what is on order cover every booked dose"
+        )
+        (api_line,) = nurse.get(demand_url, params={**week, "group": "week"}).json()["items"]
+        assert api_line["on_order_vials"] == [{"vial_size_g": 40, "count": 2}], api_line
+        assert api_line["shortfall_vials"] == []
+        no_serious_violations(page)
+
+        # Received as a lot: an expiry already past is refused, and the dialog says why.
+        page.get_by_role("tab", name="Stock").click()
+        ordered.get_by_role("button", name="Receive…").click()
+        arrived = page.get_by_role("dialog", name=f"Receive 2 {BY} 40 g Gamunex-C 10%")
+        expect(arrived.get_by_label("Vials received")).to_have_value("2")  # as ordered
+        arrived.get_by_label("Lot number").fill("GX-9001")
+        arrived.get_by_label("Expires (last day of use)").fill(
+            (today - timedelta(days=1)).isoformat()
+        )
+        arrived.get_by_role("button", name="Receive into stock").click()
+        expect(arrived.get_by_role("status")).to_have_text(
+            "Not received: Expiry: the lot has already expired"
+        )
+        no_serious_violations(page)
+        assert nurse.get(f"{orders_url}/{placed[0]['id']}").json()["status"] == "ordered"
+        arrived.get_by_label("Expires (last day of use)").fill("2029-03-31")
+        arrived.get_by_label("Location (optional)").fill("Fridge 3")
+        arrived.get_by_role("button", name="Receive into stock").click()
+        expect(arrived).to_be_hidden()
+        expect(panel.locator("#stock-answer")).to_contain_text(
+            f"Received the order as lot GX-9001: 2 {BY} 40 g Gamunex-C 10%, expiring 31 Mar 2029"
+        )
+        done = nurse.get(f"{orders_url}/{placed[0]['id']}").json()
+        assert done["status"] == "received" and done["received_lot_id"], done
+        lot = nurse.get(f"/api/v1/inventory/lots/{done['received_lot_id']}").json()
+        assert (lot["lot_number"], lot["vial_size_g"], lot["vials_on_hand"], lot["location"]) == (
+            "GX-9001",
+            40,
+            2,
+            "Fridge 3",
+        )
+        fresh = page.locator(f"tr[data-lot='{lot['id']}']")
+        expect(fresh).to_contain_text("2 of 2")
+        expect(fresh.get_by_role("rowheader")).to_be_focused()
+        expect(page.locator("#orders tr")).to_have_count(1)  # the late one is still open
+        page.set_viewport_size({"width": 1024, "height": 768})
+        no_page_overflow(page)
+
+        # A nurse sees what is on order, without the pharmacy's buttons.
+        rn = rn_context.new_page()
+        sign_in(rn, "nurse@test.local")
+        rn.goto(f"/pharmacy?center={center['id']}#stock")
+        nurse_row = rn.locator(f"tr[data-order='{late.json()['id']}']")
+        expect(nurse_row).to_contain_text("Late, not counted in the forecast")
+        expect(rn.get_by_role("button", name="Place an order…")).to_have_count(0)
+        expect(nurse_row.get_by_role("button")).to_have_count(0)
+        expect(rn.locator("#orders-table thead th[data-pharmacy]")).to_be_hidden()
+        no_serious_violations(rn)
+    finally:
+        for each, each_guard in ((context, guard), (rn_context, rn_guard)):
+            each.close()
+            each_guard.check()
 
 
 def test_the_day_board_shows_each_doses_readiness(

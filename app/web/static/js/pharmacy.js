@@ -1,8 +1,9 @@
 // The pharmacy screen: a center's preparation queue for a day (the doses in start order, the
 // vials and lots to pull, and the steps each dose takes: a nurse clears the patient, the
 // pharmacy prepares and dispenses, the nurse records it administered), the center's stock by
-// lot (receive, out of the fridge, quarantine, release, recall, and who received a lot), and
-// the next four weeks' demand with its shortfalls and the reorder list. Three tabs (the
+// lot (receive, out of the fridge, quarantine, release, recall, and who received a lot) and
+// what is on order (place an order, receive it as a lot, cancel it), and the next four weeks'
+// demand with what is on order, its shortfalls and the reorder list. Three tabs (the
 // WAI-ARIA tabs pattern). The pharmacy, nurses and admins: the API refuses anyone else, and
 // what a role may not do is not offered; the API's refusal of a step is shown as it says it.
 
@@ -19,7 +20,7 @@ const STEPS = {
   dispense: { roles: ["admin", "pharmacy"], label: "Dispense", done: "dispensed to the chair" },
   administer: { roles: ["admin", "nurse"], label: "Administer", done: "recorded as administered" },
 };
-const STOCK_KEEPERS = ["admin", "pharmacy"]; // receive and change lots
+const STOCK_KEEPERS = ["admin", "pharmacy"]; // receive and change lots, place and change orders
 const PATIENT_READERS = ["admin", "nurse"]; // may open a patient's record
 
 const params = new URLSearchParams(window.location.search);
@@ -32,6 +33,8 @@ const state = {
   chairs: new Map(), // labels, where the role may read them
   lots: [],
   lotsById: new Map(),
+  orders: [], // the center's open orders, the soonest expected first
+  ordersById: new Map(),
   doses: new Map(),
   shown: new Set(),
 };
@@ -64,12 +67,25 @@ const clock = (instant) => (instant ? zoned(instant, zone()).time : null);
 const grams = (g) => `${Number(g).toLocaleString("en-GB", { maximumFractionDigits: 2 })} g`;
 const productName = (id) => state.products.get(id)?.name || "Unknown drug";
 
+// A field the API names in a refusal ("expires_on: ..."), as the form's label calls it.
+const FIELDS = {
+  expires_on: "Expiry",
+  expected_on: "Expected on",
+  vial_size_g: "Vial size",
+  lot_number: "Lot number",
+  vials: "Vials",
+  note: "Note",
+  location: "Location",
+};
+const fieldText = (name) => FIELDS[name] || String(name).replaceAll("_", " ");
+
 function problemText(error) {
   if (error instanceof ApiProblem) {
     if (Array.isArray(error.body.errors) && error.body.errors.length) {
-      return error.body.errors.map((e) => `${String(e.loc.at(-1)).replaceAll("_", " ")}: ${e.msg}`).join("; ");
+      return error.body.errors.map((e) => `${fieldText(e.loc.at(-1))}: ${e.msg}`).join("; ");
     }
-    const text = error.body.detail || error.body.title || `HTTP ${error.status}`;
+    let text = error.body.detail || error.body.title || `HTTP ${error.status}`;
+    text = text.replace(/^([a-z_]+): /, (whole, name) => (FIELDS[name] ? `${FIELDS[name]}: ` : whole));
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
   return error.message;
@@ -360,8 +376,9 @@ $("date").addEventListener("change", () => {
 const keepsStock = () => STOCK_KEEPERS.includes(state.me.role);
 
 async function loadStock(fresh = null) {
-  await loadLots();
+  await Promise.all([loadLots(), loadOrders()]);
   showLots(fresh);
+  showOrders();
 }
 
 // The stock changed: the queue's lots to pull and the demand are read again when next shown.
@@ -499,6 +516,7 @@ function confirmChange(lot, action, button) {
   $("confirm-text").textContent = change.text(lot, product);
   $("confirm-yes").textContent = change.yes;
   $("confirm-yes").className = change.danger ? "danger" : "primary";
+  $("confirm-no").textContent = "Cancel";
   say("confirm-answer", "");
   let changed = null;
   dialog.onsubmit = async (event) => {
@@ -574,27 +592,37 @@ async function showGiven(lot, button, recalled = false) {
   }
 }
 
-// Receiving a lot: the vial sizes are the chosen product's.
-function fillSizes() {
-  const product = state.products.get($("r-product").value);
+// A product's vial sizes as a select's options.
+function fillSizes(select, product) {
   const sizes = product ? product.vial_sizes_g : [];
-  $("r-size").replaceChildren(...sizes.map((s) => el("option", { value: String(s) }, grams(s))));
-  const room = $("r-storage").querySelector('[value="room_temperature"]');
+  select.replaceChildren(...sizes.map((s) => el("option", { value: String(s) }, grams(s))));
+}
+
+// Room temperature only for a product that may leave the fridge, and the help says so.
+function fillStorage(select, help, product) {
+  const room = select.querySelector('[value="room_temperature"]');
   room.disabled = !product?.room_temperature_months;
-  if (room.disabled) $("r-storage").value = "refrigerated";
-  $("r-storage-help").textContent = product?.room_temperature_months
+  if (room.disabled) select.value = "refrigerated";
+  help.textContent = product?.room_temperature_months
     ? `Received at room temperature, its expiry is at most ${product.room_temperature_months} months from today.`
     : "This drug must stay refrigerated.";
 }
 
-$("r-product").addEventListener("change", fillSizes);
+// Receiving a lot: the vial sizes are the chosen product's.
+function fillLotProduct() {
+  const product = state.products.get($("r-product").value);
+  fillSizes($("r-size"), product);
+  fillStorage($("r-storage"), $("r-storage-help"), product);
+}
+
+$("r-product").addEventListener("change", fillLotProduct);
 
 $("receive").addEventListener("click", () => {
   const dialog = $("receive-dialog");
   const active = [...state.products.values()].filter((p) => p.active);
   $("receive-form").reset();
   $("r-product").replaceChildren(...active.map((p) => el("option", { value: p.id }, p.name)));
-  fillSizes();
+  fillLotProduct();
   say("receive-answer", "");
   dialog.onclose = () => $("receive").focus();
   dialog.showModal();
@@ -637,6 +665,220 @@ $("receive-form").addEventListener("submit", async (event) => {
   }
 });
 
+// --- stock on order ------------------------------------------------------------------------
+
+async function loadOrders() {
+  state.orders = await allPages(`/api/v1/inventory/orders?center_id=${state.center.id}&status=ordered`);
+  state.ordersById = new Map(state.orders.map((o) => [o.id, o]));
+}
+
+// An order changed: the demand counts it (or no longer does) when next shown.
+function ordersChanged() {
+  state.shown.delete("demand");
+}
+
+const orderText = (order) => `${order.vials} × ${grams(order.vial_size_g)} ${productName(order.product_id)}`;
+const isLate = (order) => order.status === "ordered" && order.expected_on < todayAt(zone());
+
+function showOrders(fresh = null) {
+  $("orders").replaceChildren(...state.orders.map((order) => orderRow(order, order.id === fresh)));
+  $("orders-empty").hidden = state.orders.length > 0;
+  $("orders-table").parentElement.hidden = state.orders.length === 0;
+}
+
+function orderButton(order, action, text, extra = {}) {
+  return el(
+    "button",
+    { type: "button", "data-order-action": action, ...extra },
+    text,
+    el("span", { class: "visually-hidden" }, ` the order of ${orderText(order)} expected ${dayText(order.expected_on)}`),
+  );
+}
+
+function orderRow(order, fresh) {
+  const late = isLate(order);
+  const cells = [
+    el("th", { scope: "row", class: "drug", tabindex: "-1" }, productName(order.product_id)),
+    el("td", { class: "num" }, grams(order.vial_size_g)),
+    el("td", { class: "num" }, String(order.vials)),
+    el(
+      "td",
+      { class: `expected${late ? " late" : ""}` },
+      el("time", { datetime: order.expected_on }, dayText(order.expected_on, true)),
+      late
+        ? el("span", { class: "late-flag" }, el("span", { class: "icon", "aria-hidden": "true" }, "▲"), " Late, not counted in the forecast")
+        : null,
+    ),
+    el("td", { class: "note" }, order.note || el("span", { class: "muted" }, "—")),
+  ];
+  if (keepsStock()) {
+    cells.push(
+      el(
+        "td",
+        { class: "actions" },
+        el("div", { class: "buttons" }, [
+          orderButton(order, "receive", "Receive…", { class: "primary" }),
+          orderButton(order, "cancel", "Cancel…", { class: "danger-quiet" }),
+        ]),
+      ),
+    );
+  }
+  const classes = [fresh ? "fresh" : "", late ? "late" : ""].join(" ").trim() || null;
+  return el("tr", { "data-order": order.id, class: classes }, cells);
+}
+
+$("orders").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-order-action]");
+  if (!button) return;
+  const order = state.ordersById.get(button.closest("tr").dataset.order);
+  if (button.dataset.orderAction === "receive") return receiveOrder(order, button);
+  return cancelOrder(order, button);
+});
+
+// Placing an order: the vial sizes are the chosen product's; the day is today or later.
+$("o-product").addEventListener("change", () => fillSizes($("o-size"), state.products.get($("o-product").value)));
+
+$("place").addEventListener("click", () => {
+  const dialog = $("place-dialog");
+  const active = [...state.products.values()].filter((p) => p.active);
+  $("place-form").reset();
+  $("o-product").replaceChildren(...active.map((p) => el("option", { value: p.id }, p.name)));
+  fillSizes($("o-size"), state.products.get($("o-product").value));
+  $("o-expected").min = todayAt(zone());
+  say("place-answer", "");
+  dialog.onclose = () => $("place").focus();
+  dialog.showModal();
+  $("o-product").focus();
+});
+
+$("place-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = {
+    center_id: state.center.id,
+    product_id: $("o-product").value,
+    vial_size_g: Number($("o-size").value),
+    vials: Number($("o-vials").value),
+    expected_on: $("o-expected").value,
+  };
+  if ($("o-note").value.trim()) body.note = $("o-note").value.trim();
+  const missing = [
+    ["o-vials", $("o-vials").value, "how many vials"],
+    ["o-expected", body.expected_on, "the day it is expected"],
+  ].filter(([, value]) => !value);
+  if (missing.length) {
+    say("place-answer", `Give ${missing.map(([, , what]) => what).join(", ")}.`, "bad");
+    $(missing[0][0]).focus();
+    return;
+  }
+  try {
+    const order = await api("POST", "/api/v1/inventory/orders", body);
+    const dialog = $("place-dialog");
+    dialog.onclose = null;
+    dialog.close();
+    await loadOrders();
+    showOrders(order.id);
+    ordersChanged();
+    say("orders-answer", `Ordered ${orderText(order)}, expected ${dayText(order.expected_on, true)}: it counts in the demand from that day.`);
+    document.querySelector(`tr[data-order="${order.id}"] th`)?.focus();
+  } catch (error) {
+    say("place-answer", `Not ordered: ${problemText(error)}`, "bad");
+  }
+});
+
+// Receiving an order: the lot it arrived as goes into the stock; the vials default to the
+// order's.
+function receiveOrder(order, button) {
+  const dialog = $("arrived-dialog");
+  const product = state.products.get(order.product_id);
+  $("arrived-form").reset();
+  $("arrived-title").textContent = `Receive ${orderText(order)}`;
+  $("arrived-what").textContent = `Ordered for ${dayText(order.expected_on, true)}${order.note ? ` (${order.note})` : ""}. The lot goes into the stock at ${state.center.name}.`;
+  $("a-vials").value = String(order.vials);
+  fillStorage($("a-storage"), $("a-storage-help"), product);
+  say("arrived-answer", "");
+  let received = null;
+  dialog.onsubmit = async (event) => {
+    event.preventDefault();
+    const body = {
+      lot_number: $("a-lot").value.trim(),
+      expires_on: $("a-expires").value,
+      storage: $("a-storage").value,
+      vials: Number($("a-vials").value),
+    };
+    if ($("a-location").value.trim()) body.location = $("a-location").value.trim();
+    const missing = [
+      ["a-lot", body.lot_number, "the lot number"],
+      ["a-vials", $("a-vials").value, "how many vials"],
+      ["a-expires", body.expires_on, "the expiry"],
+    ].filter(([, value]) => !value);
+    if (missing.length) {
+      say("arrived-answer", `Give ${missing.map(([, , what]) => what).join(", ")}.`, "bad");
+      $(missing[0][0]).focus();
+      return;
+    }
+    try {
+      received = await api("POST", `/api/v1/inventory/orders/${order.id}/receive`, body);
+      dialog.close();
+    } catch (error) {
+      say("arrived-answer", `Not received: ${problemText(error)}`, "bad");
+      if (error instanceof ApiProblem && error.status === 409 && /order that is/.test(error.body.detail || "")) {
+        loadStock().catch(() => {}); // received or cancelled meanwhile: the list as it now stands
+      }
+    }
+  };
+  dialog.onclose = async () => {
+    if (!received) {
+      if (button.isConnected) button.focus();
+      return;
+    }
+    const lot = received.lot;
+    await loadStock(lot.id);
+    stockChanged();
+    say(
+      "stock-answer",
+      `Received the order as lot ${lot.lot_number}: ${lot.vials_on_hand} × ${grams(lot.vial_size_g)} ${productName(lot.product_id)}, expiring ${dayText(lot.expires_on)}.`,
+    );
+    say("orders-answer", "");
+    document.querySelector(`tr[data-lot="${lot.id}"] th`)?.focus();
+  };
+  dialog.showModal();
+  $("a-lot").focus();
+}
+
+function cancelOrder(order, button) {
+  const dialog = $("confirm-dialog");
+  $("confirm-title").textContent = "Cancel this order?";
+  $("confirm-text").textContent = `The order of ${orderText(order)} expected ${dayText(order.expected_on, true)} is cancelled for good: it no longer counts in the demand, and a shortfall it covered shows again.`;
+  $("confirm-yes").textContent = "Cancel the order";
+  $("confirm-yes").className = "danger";
+  $("confirm-no").textContent = "Keep it";
+  say("confirm-answer", "");
+  let cancelled = null;
+  dialog.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      cancelled = await api("POST", `/api/v1/inventory/orders/${order.id}/cancel`);
+      dialog.close();
+    } catch (error) {
+      say("confirm-answer", `Not cancelled: ${problemText(error)}`, "bad");
+    }
+  };
+  dialog.onclose = async () => {
+    if (!cancelled) {
+      if (button.isConnected) button.focus();
+      return;
+    }
+    await loadOrders();
+    showOrders();
+    ordersChanged();
+    say("orders-answer", `Cancelled the order of ${orderText(cancelled)} expected ${dayText(cancelled.expected_on, true)}.`);
+    $("orders-heading").tabIndex = -1;
+    $("orders-heading").focus();
+  };
+  dialog.showModal();
+  $("confirm-yes").focus();
+}
+
 // --- demand --------------------------------------------------------------------------------
 
 const vialText = (vials) => (vials.length ? vials.map((v) => `${v.count} × ${grams(v.vial_size_g)}`).join(" + ") : "—");
@@ -658,7 +900,16 @@ async function loadDemand() {
             ` ${productName(s.product_id)} runs short from ${dayText(s.first_short_on, true)}: ${vialText(s.shortfall_vials)} to order.`,
           ),
         )
-      : [el("li", { class: "enough" }, el("span", { class: "icon", "aria-hidden": "true" }, "✓"), " The stock covers every booked dose in these 4 weeks.")]),
+      : [
+          el(
+            "li",
+            { class: "enough" },
+            el("span", { class: "icon", "aria-hidden": "true" }, "✓"),
+            demand.items.some((line) => line.on_order_vials.length)
+              ? " The stock and what is on order cover every booked dose in these 4 weeks."
+              : " The stock covers every booked dose in these 4 weeks.",
+          ),
+        ]),
   );
   $("demand").replaceChildren(
     ...demand.items.map((line) => {
@@ -672,6 +923,7 @@ async function loadDemand() {
         el("td", { class: "num" }, grams(line.grams)),
         el("td", {}, vialText(line.vials)),
         el("td", {}, vialText(line.on_hand_vials)),
+        el("td", { class: line.on_order_vials.length ? "on-order" : "muted" }, vialText(line.on_order_vials)),
         el(
           "td",
           { class: short ? "short-flag" : "muted" },
