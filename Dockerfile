@@ -47,7 +47,7 @@ RUN python -m pip install --quiet --require-hashes --no-deps --only-binary :all:
         -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
-# The wheel carries app, core, patients, scheduling, insurance and migrations (with its
+# The wheel carries app, core, patients, scheduling, insurance, pharmacy and migrations (with its
 # versions/), which is all `chairside migrate` reads.
 COPY --from=build /dist/*.whl /tmp/
 RUN python -m pip install --quiet --no-deps --no-index /tmp/chairside-*.whl \
