@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.board
 	$(BIN)/python -m bench.vials
 	$(BIN)/python -m bench.demand
+	$(BIN)/python -m bench.optimiser
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
