@@ -35,6 +35,7 @@ from app.api import (
     regimens,
     shortage,
     users,
+    waitlist,
     webhooks,
 )
 from app.api.deps import get_db, unit_of_work
@@ -66,6 +67,7 @@ ROUTERS = (
     preparation.router,
     shortage.router,
     courses.router,
+    waitlist.router,
     regimens.router,
     insurance.router,
     jobs.router,

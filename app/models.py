@@ -28,6 +28,7 @@ from scheduling.centers.models import (
     StaffingBlock,
 )
 from scheduling.courses.models import Course, CourseChange, SessionReaction, SessionRecord
+from scheduling.waitlist.models import WaitlistEntry
 
 __all__ = [
     "AccessToken",
@@ -68,5 +69,6 @@ __all__ = [
     "SignInFailure",
     "StaffingBlock",
     "User",
+    "WaitlistEntry",
     "WebhookSubscription",
 ]

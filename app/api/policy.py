@@ -149,6 +149,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/inventory/lots/{lot_id}/administrations"): _r(
         INVENTORY, "search", "administration"
     ),
+    # the waitlist (waitlist.py): entries name patients, so every call is audited
+    ("GET", "/api/v1/waitlist"): _r(CLINICAL, "search", "waitlist_entry"),
+    ("POST", "/api/v1/waitlist"): _r(CLINICAL, "create", "waitlist_entry"),
+    ("GET", "/api/v1/waitlist/fits"): _r(CLINICAL, "search", "waitlist_entry"),
+    ("GET", "/api/v1/waitlist/{entry_id}"): _r(CLINICAL, "read", "waitlist_entry"),
+    ("PATCH", "/api/v1/waitlist/{entry_id}"): _r(CLINICAL, "update", "waitlist_entry"),
     # stock on order (orders.py): nurses read it, the pharmacy orders, receives and cancels
     ("GET", "/api/v1/inventory/orders"): _r(INVENTORY),
     ("POST", "/api/v1/inventory/orders"): _r(PHARMACY),
