@@ -30,6 +30,7 @@ from datetime import date, timedelta
 from functools import partial
 
 from scheduling.catalog.vials import Stock, Tolerance, catalog_stock, plan_vials
+from tests.support.reference import old_round_to_vials
 
 PRODUCTS = {
     "Gamunex-C": (1.0, 2.5, 5.0, 10.0, 20.0, 40.0),
@@ -38,26 +39,6 @@ PRODUCTS = {
 POLICIES = (Tolerance(), Tolerance(pct=10), Tolerance(grams=5), Tolerance(pct=10, grams=5))
 TARGET_MS = 1.0
 FIRST_EXPIRY = date(2027, 1, 1)
-
-
-def old_round_to_vials(dose_g: float, vial_sizes_g: Sequence[float], tolerance_pct: float) -> float:
-    """scheduling.catalog.dose.round_to_vials before the planner, verbatim but for the names."""
-    sizes = sorted({round(v / 0.1) for v in vial_sizes_g if v > 0})
-    if not sizes or tolerance_pct <= 0:
-        return dose_g
-    target = dose_g / 0.1
-    limit = int(target * (1 + tolerance_pct / 100)) + 1
-    makeable = [False] * (limit + 1)
-    makeable[0] = True
-    for amount in range(1, limit + 1):
-        makeable[amount] = any(amount >= s and makeable[amount - s] for s in sizes)
-    candidates = [a for a in range(1, limit + 1) if makeable[a]]
-    if not candidates:
-        return dose_g
-    best = min(candidates, key=lambda a: (abs(a - target), a))
-    if abs(best - target) > target * tolerance_pct / 100:
-        return dose_g
-    return round(best * 0.1, 1)
 
 
 def shelf(rng: random.Random, sizes: Sequence[float]) -> list[Stock]:

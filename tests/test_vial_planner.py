@@ -24,6 +24,7 @@ from scheduling.catalog.vials import (
     catalog_stock,
     plan_vials,
 )
+from tests.support.reference import old_round_to_vials
 
 GAMUNEX_C = (1, 2.5, 5, 10, 20, 40)
 GAMMAGARD_LIQUID = (1, 2.5, 5, 10, 20, 30)
@@ -238,26 +239,6 @@ def test_catalog_plans_are_nearest_then_fewest_vials(
     assert total == expected
     assert sum(p.count for p in plan.vials) == fewest[total]
     assert plan.within_tolerance == (plan.waste_g == 0 and abs(total - dose) <= allowance)
-
-
-def old_round_to_vials(dose_g: float, vial_sizes_g: Sequence[float], tolerance_pct: float) -> float:
-    """round_to_vials as it was before the planner (a copy, to show nothing changed)."""
-    sizes = sorted({round(v / 0.1) for v in vial_sizes_g if v > 0})
-    if not sizes or tolerance_pct <= 0:
-        return dose_g
-    target = dose_g / 0.1
-    limit = int(target * (1 + tolerance_pct / 100)) + 1
-    makeable = [False] * (limit + 1)
-    makeable[0] = True
-    for amount in range(1, limit + 1):
-        makeable[amount] = any(amount >= s and makeable[amount - s] for s in sizes)
-    candidates = [a for a in range(1, limit + 1) if makeable[a]]
-    if not candidates:
-        return dose_g
-    best = min(candidates, key=lambda a: (abs(a - target), a))
-    if abs(best - target) > target * tolerance_pct / 100:
-        return dose_g
-    return round(best * 0.1, 1)
 
 
 @settings(max_examples=300, deadline=None)
