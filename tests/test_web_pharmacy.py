@@ -415,9 +415,10 @@ def next_monday(timezone: str = "America/New_York") -> date:
 
 
 def first_booked(
-    nurse: httpx.Client, center_id: str, given: str, family: str, monday: date
+    nurse: httpx.Client, center_id: str, given: str, family: str, monday: date, cycles: int = 1
 ) -> None:
-    """A one-session MMN maintenance course (70 g) for a new patient, booked on `monday`."""
+    """An MMN maintenance course (70 g every 28 days, `cycles` of them) for a new patient,
+    booked from `monday`."""
     patient = make_patient(
         nurse, given_name=given, family_name=family, weight_kg=70, height_cm=165, sex="female"
     )
@@ -433,12 +434,12 @@ def first_booked(
             "interval_days": 28,
             "window_min_days": 21,
             "window_max_days": 42,
-            "cycles": 1,
+            "cycles": cycles,
         },
     ).json()
     r = nurse.post(
         f"/api/v1/courses/{course['id']}/book",
-        json={"through": (monday + timedelta(weeks=4)).isoformat()},
+        json={"through": (monday + timedelta(weeks=4 * cycles)).isoformat()},
     )
     assert r.status_code == 200, r.text
 
@@ -451,29 +452,7 @@ def test_the_next_weeks_demand_with_its_shortfall_and_the_reorder_list(
     receive_lot(admin, center["id"], product, vials=10)  # 100 g, for 140 g booked
     monday = next_monday()
     for given, family in (("Kofi", "Mensah"), ("Rosa", "Tanaka")):
-        patient = make_patient(
-            nurse, given_name=given, family_name=family, weight_kg=70, height_cm=165, sex="female"
-        )
-        course = order(
-            nurse,
-            center["id"],
-            patient_id=patient["id"],
-            diagnosis_code="G61.82",
-            start_date=monday.isoformat(),
-            induction=None,
-            maintenance={
-                "dose_g_per_kg": 1,
-                "interval_days": 28,
-                "window_min_days": 21,
-                "window_max_days": 42,
-                "cycles": 2,
-            },
-        ).json()
-        r = nurse.post(
-            f"/api/v1/courses/{course['id']}/book",
-            json={"through": (monday + timedelta(weeks=8)).isoformat()},
-        )
-        assert r.status_code == 200, r.text
+        first_booked(nurse, center["id"], given, family, monday, cycles=2)
     context, guard = open_context(browser, server.base_url)
     try:
         page = context.new_page()
