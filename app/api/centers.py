@@ -71,6 +71,10 @@ def center_out(center: Center) -> CenterOut:
         booking_horizon_days=center.booking_horizon_days,
         auto_book_at=center.auto_book_at.strftime("%H:%M"),
         shortage_priority=list(center.shortage_priority),
+        no_move_days=center.no_move_days,
+        optimise_nightly=center.optimise_nightly,
+        offer_hold_minutes=center.offer_hold_minutes,
+        offer_hold_same_day_minutes=center.offer_hold_same_day_minutes,
         opening_hours=[
             OpeningHoursOut(
                 weekday=h.weekday,

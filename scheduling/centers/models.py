@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Time,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -65,6 +66,18 @@ class Center(IdMixin, TimestampMixin, Base):
         default=lambda: list(DEFAULT_SHORTAGE_PRIORITY),
         server_default=text(SHORTAGE_PRIORITY_DEFAULT_SQL),
     )
+    # The optimiser leaves sessions this close (in days from today) where they are: patients
+    # and the pharmacy have planned around them.
+    no_move_days: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    # The nightly booking run re-places what it booked with the optimiser (first fit stays
+    # where the solver finds nothing better in its time).
+    optimise_nightly: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How long a waitlist offer holds an opening: a slot days away can wait for an answer, one
+    # the same day cannot.
+    offer_hold_minutes: Mapped[int] = mapped_column(Integer, default=720, server_default="720")
+    offer_hold_same_day_minutes: Mapped[int] = mapped_column(
+        Integer, default=30, server_default="30"
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(
@@ -83,6 +96,11 @@ class Center(IdMixin, TimestampMixin, Base):
         CheckConstraint("coverage_policy IN ('warn', 'block')", name="coverage_policy"),
         CheckConstraint("prepare_policy IN ('ahead', 'on_clearance')", name="prepare_policy"),
         CheckConstraint("booking_horizon_days BETWEEN 1 AND 366", name="booking_horizon"),
+        CheckConstraint("no_move_days BETWEEN 0 AND 60", name="no_move_days"),
+        CheckConstraint("offer_hold_minutes BETWEEN 5 AND 10080", name="offer_hold"),
+        CheckConstraint(
+            "offer_hold_same_day_minutes BETWEEN 5 AND 1440", name="offer_hold_same_day"
+        ),
     )
 
 

@@ -109,6 +109,25 @@ class CenterCreate(Input):
     shortage_priority: ShortagePriority = Field(
         default_factory=lambda: list(DEFAULT_SHORTAGE_PRIORITY)
     )
+    no_move_days: int = Field(
+        default=2,
+        ge=0,
+        le=60,
+        description="the optimiser leaves sessions within this many days of today where they are",
+    )
+    optimise_nightly: bool = Field(
+        default=False,
+        description="the nightly booking run re-places what it booked with the optimiser",
+    )
+    offer_hold_minutes: int = Field(
+        default=720, ge=5, le=10080, description="how long a waitlist offer holds an opening"
+    )
+    offer_hold_same_day_minutes: int = Field(
+        default=30,
+        ge=5,
+        le=1440,
+        description="how long a waitlist offer holds an opening the same day",
+    )
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
     _priorities = field_validator("shortage_priority")(_distinct)
@@ -129,6 +148,10 @@ class CenterUpdate(Input):
     booking_horizon_days: int | None = Field(default=None, ge=1, le=366)
     auto_book_at: HHMM | None = None
     shortage_priority: ShortagePriority | None = None
+    no_move_days: int | None = Field(default=None, ge=0, le=60)
+    optimise_nightly: bool | None = None
+    offer_hold_minutes: int | None = Field(default=None, ge=5, le=10080)
+    offer_hold_same_day_minutes: int | None = Field(default=None, ge=5, le=1440)
 
     _weekdays = field_validator("opening_hours")(_one_per_weekday)
     _priorities = field_validator("shortage_priority")(_distinct)
@@ -161,6 +184,10 @@ class CenterOut(Output):
     booking_horizon_days: int
     auto_book_at: str
     shortage_priority: list[str]
+    no_move_days: int
+    optimise_nightly: bool
+    offer_hold_minutes: int
+    offer_hold_same_day_minutes: int
     opening_hours: list[OpeningHoursOut]
     staffing: list[StaffingOut]
     version: int

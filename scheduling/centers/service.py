@@ -83,6 +83,10 @@ async def create_center(session: AsyncSession, data: CenterCreate) -> Center:
         booking_horizon_days=data.booking_horizon_days,
         auto_book_at=time.fromisoformat(data.auto_book_at),
         shortage_priority=list(data.shortage_priority),
+        no_move_days=data.no_move_days,
+        optimise_nightly=data.optimise_nightly,
+        offer_hold_minutes=data.offer_hold_minutes,
+        offer_hold_same_day_minutes=data.offer_hold_same_day_minutes,
         opening_hours=_hours(data.opening_hours),
         staffing=_shifts(data.staffing),
     )
@@ -120,6 +124,14 @@ async def update_center(session: AsyncSession, center: Center, data: CenterUpdat
         center.auto_book_at = time.fromisoformat(data.auto_book_at)
     if data.shortage_priority is not None:
         center.shortage_priority = list(data.shortage_priority)
+    for setting in (
+        "no_move_days",
+        "optimise_nightly",
+        "offer_hold_minutes",
+        "offer_hold_same_day_minutes",
+    ):
+        if (value := getattr(data, setting)) is not None:
+            setattr(center, setting, value)
     if data.opening_hours is not None:
         # Replace the week: delete first so the unique (center, weekday) never sees two rows.
         await session.execute(delete(OpeningHours).where(OpeningHours.center_id == center.id))
