@@ -172,6 +172,7 @@ JOB_NAMES = (
     "webhook_delivery",
     "housekeeping",
     "drug_check",
+    "waitlist_offers",
 )
 
 

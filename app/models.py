@@ -28,7 +28,8 @@ from scheduling.centers.models import (
     StaffingBlock,
 )
 from scheduling.courses.models import Course, CourseChange, SessionReaction, SessionRecord
-from scheduling.waitlist.models import WaitlistEntry
+from scheduling.levelling.models import Optimisation
+from scheduling.waitlist.models import WaitlistEntry, WaitlistOffer, WaitlistOpening
 
 __all__ = [
     "AccessToken",
@@ -55,6 +56,7 @@ __all__ = [
     "JobRun",
     "LotUse",
     "OpeningHours",
+    "Optimisation",
     "OutboxEvent",
     "Patient",
     "PatientMeasurement",
@@ -70,5 +72,7 @@ __all__ = [
     "StaffingBlock",
     "User",
     "WaitlistEntry",
+    "WaitlistOffer",
+    "WaitlistOpening",
     "WebhookSubscription",
 ]

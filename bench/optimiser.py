@@ -11,6 +11,13 @@ a long one, as a premedication visit and an infusion). Nurses: all on duty from 
 19:00. The sessions are new (no current placement), so moves are 0 and every session's
 allowed day is the day itself: this measures level-loading within a day.
 
+The bound is the optimiser's `peak_bound`: the larger of the optimum of its relaxation (a
+time-indexed count of starts per class of interchangeable sessions, which knows the census,
+start and chair rules but not patients or chair identities) and CP-SAT's bound on stage 1.
+Both are proved, so "% bound" is an upper estimate of how far a peak is from the best
+possible; 0 % means the peak is optimal. Seconds are wall-clock on whatever else the machine
+is running: noisy.
+
 The baseline, run on the same sessions in the same process, is `first_fit`: each session in
 the order it was asked for, at the first start from its preferred time that keeps every rule,
 on the first chair that is free; the sessions it cannot place at all are counted (unplaced)

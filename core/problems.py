@@ -62,6 +62,13 @@ class OutsideWindow(Conflict):
     title = "Outside the session's window"
 
 
+class ProposalStale(Conflict):
+    """An optimiser proposal for days that changed since it was made (`changed_days`)."""
+
+    slug = "proposal-stale"
+    title = "The schedule changed since this proposal"
+
+
 class Duplicate(Conflict):
     slug = "duplicate"
     title = "Already exists"

@@ -36,6 +36,8 @@ PRODUCT_CHANGED = "product changed"  # products whose billing unit changed: thei
 PAYER_CHANGED = "payer changed"  # payers whose turnaround or margins changed: their patients'
 COURSE_UNBOOKABLE = "course unbookable"  # (course id, why): billing hears of a stuck course
 COURSE_BOOKED = "course booked"  # courses that booked cleanly: billing's flag on them clears
+CHAIR_FREED = "chair freed"  # (appointment id, chair id, start, end, cause): a waitlist opening
+WAITLIST_WANTED = "waitlist wanted"  # (course id, appointment id | None, earliest, latest)
 
 _SETTLERS: dict[str, Settler] = {}
 _MARKS = "chairside.marks"

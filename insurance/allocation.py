@@ -37,6 +37,7 @@ from insurance import alert_rules, rules
 from insurance.facts import COVERAGE_KINDS, LIVE, decide, load
 from insurance.models import (
     Alert,
+    Authorization,
     Coverage,
     CoverageReview,
     SessionDraw,
@@ -274,6 +275,27 @@ async def covers_of(
             if cover.appointment_id in wanted and cover.appointment_id not in found:
                 found[cover.appointment_id] = SessionPayment(cover.authorization_id, cover.reason)
     return found
+
+
+async def paid_periods(
+    session: AsyncSession, appointment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[date, date]]:
+    """The valid period of the authorization that pays for each of these sessions, where one
+    does (as allocated now; `covers_of`)."""
+    paying = {
+        a: p.authorization_id
+        for a, p in (await covers_of(session, appointment_ids)).items()
+        if p.authorization_id is not None and p.reason is None
+    }
+    if not paying:
+        return {}
+    rows = await session.execute(
+        select(Authorization.id, Authorization.valid_from, Authorization.valid_to).where(
+            Authorization.id.in_(set(paying.values()))
+        )
+    )
+    periods = {i: (first, last) for i, first, last in rows}
+    return {a: periods[auth] for a, auth in paying.items() if auth in periods}
 
 
 async def uncovered(

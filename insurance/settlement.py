@@ -5,6 +5,8 @@ settlers run in the order they are registered here."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,6 +71,11 @@ class _Check:
         self, session: AsyncSession, patient_id: uuid.UUID, appointment_id: uuid.UUID
     ) -> str | None:
         return await allocation.uncovered_reason(session, patient_id, appointment_id)
+
+    async def paid_periods(
+        self, session: AsyncSession, appointment_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[date, date]]:
+        return await allocation.paid_periods(session, appointment_ids)
 
 
 cover.provide(_Check())

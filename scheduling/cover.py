@@ -8,6 +8,8 @@ loaded (`provide`), and scheduling only asks (`check`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import date
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +27,13 @@ class CoverCheck(Protocol):
         self, session: AsyncSession, patient_id: uuid.UUID, appointment_id: uuid.UUID
     ) -> str | None:
         """Why no authorization would pay for this booked session; None when one would."""
+        ...
+
+    async def paid_periods(
+        self, session: AsyncSession, appointment_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[date, date]]:
+        """For each of these booked sessions an authorization pays for, that authorization's
+        valid period (first and last day): where the session may go and still be paid."""
         ...
 
 

@@ -29,6 +29,7 @@ from scheduling.courses import changes as session_changes
 from scheduling.courses import service as courses
 from scheduling.courses import sessions as course_sessions
 from scheduling.courses.models import Course
+from scheduling.levelling import service as levelling
 from scheduling.localtime import day_bounds, lenient_instant, zone
 
 Progress = Callable[[int, int], None]  # done, total
@@ -70,7 +71,20 @@ async def auto_book(
                 )
         if progress is not None:
             progress(done, len(course_ids))
+    counts["optimised"] = await _even_out(db, run.booked)
     return BookingRun(counts, sorted(run.patients))
+
+
+async def _even_out(db: Database, booked: dict[uuid.UUID, set[uuid.UUID]]) -> int:
+    """At centers that ask for it, the optimiser re-places what the run booked (first fit
+    stays where it finds nothing better); how many visits it moved."""
+    moved = 0
+    for center_id, ids in sorted(booked.items(), key=lambda kv: str(kv[0])):
+        try:
+            moved += await levelling.place_booked(db, center_id, ids)
+        except Exception as exc:  # the run booked what it booked; evening out is a bonus
+            log.warning("auto_book: evening out failed", extra={"error": describe(exc)})
+    return moved
 
 
 async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -> list[uuid.UUID]:
@@ -145,6 +159,7 @@ class _Run:
         self.db, self.counts = db, counts
         self.days: dict[uuid.UUID, CenterDays] = {}
         self.patients: set[uuid.UUID] = set()
+        self.booked: dict[uuid.UUID, set[uuid.UUID]] = {}  # per center, what the run booked
 
     def forget(self) -> None:
         """A course's transaction rolled back: what it booked is gone, and so is the center it
@@ -169,6 +184,9 @@ class _Run:
             )
             result = await course_booking.book_through(session, course, through, None, days)
             counts["booked"] += len(result.appointments)
+            self.booked.setdefault(course.center_id, set()).update(
+                a.id for a in result.appointments
+            )
             if result.appointments:  # nothing booked, nothing to recompute: re-runs stay cheap
                 settle.mark(session, settle.COVER_LATER, course.patient_id)
                 self.patients.add(course.patient_id)

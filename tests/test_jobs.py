@@ -78,7 +78,13 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
     assert first["outcome"] == "succeeded" and first["trigger"] == "manual"
     assert first["scope"] == center["id"]
     # 56 days ahead by default: the sessions of day 7, 28 and 49.
-    assert first["counts"] == {"courses": 1, "booked": 3, "unbookable": 0, "failed": 0}
+    assert first["counts"] == {
+        "courses": 1,
+        "booked": 3,
+        "unbookable": 0,
+        "failed": 0,
+        "optimised": 0,
+    }
     assert len(booked(nurse, course["patient_id"])) == 3
     again = run(admin, center["id"])
     assert again["counts"]["booked"] == 0 and len(booked(nurse, course["patient_id"])) == 3
@@ -94,6 +100,7 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
         "webhook_delivery",
         "housekeeping",
         "drug_check",
+        "waitlist_offers",
     }
     assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
     assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403

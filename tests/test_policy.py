@@ -43,11 +43,16 @@ def test_every_route_has_exactly_one_row_in_the_policy_table() -> None:
 
 
 def test_the_table_says_how_each_route_runs_and_the_app_checks_it() -> None:
-    """A route that commits in transactions of its own (a sweep, a job run) must say so: a
-    write transaction around it would wait on SQLite's one writer forever."""
+    """A route that commits in transactions of its own (a sweep, a job run, the optimiser's
+    search) must say so: a write transaction around it would wait on SQLite's one writer
+    forever."""
     table = served(ROUTERS)
     own = sorted((r.method, r.path) for r in table if r.opens_transactions)
-    assert own == [("POST", "/api/v1/billing/sweep"), ("POST", "/api/v1/jobs/{name}/run")]
+    assert own == [
+        ("POST", "/api/v1/billing/sweep"),
+        ("POST", "/api/v1/centers/{center_id}/optimise"),
+        ("POST", "/api/v1/jobs/{name}/run"),
+    ]
     assert all(policy.POLICY[key].transaction == "own" for key in own)
     assert all(not policy.POLICY[key].timeout for key in own)  # runs that take minutes
     policy.check(table)

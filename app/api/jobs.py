@@ -26,6 +26,7 @@ JobName = Literal[
     "webhook_delivery",
     "housekeeping",
     "drug_check",
+    "waitlist_offers",
 ]
 
 

@@ -153,8 +153,25 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/waitlist"): _r(CLINICAL, "search", "waitlist_entry"),
     ("POST", "/api/v1/waitlist"): _r(CLINICAL, "create", "waitlist_entry"),
     ("GET", "/api/v1/waitlist/fits"): _r(CLINICAL, "search", "waitlist_entry"),
+    ("GET", "/api/v1/waitlist/figures"): _r(CLINICAL),
+    ("GET", "/api/v1/waitlist/offers"): _r(CLINICAL, "search", "waitlist_offer"),
+    ("GET", "/api/v1/waitlist/offers/{offer_id}"): _r(CLINICAL, "read", "waitlist_offer"),
+    ("POST", "/api/v1/waitlist/offers/{offer_id}/accept"): _r(CLINICAL, "update", "waitlist_offer"),
+    ("POST", "/api/v1/waitlist/offers/{offer_id}/decline"): _r(
+        CLINICAL, "update", "waitlist_offer"
+    ),
     ("GET", "/api/v1/waitlist/{entry_id}"): _r(CLINICAL, "read", "waitlist_entry"),
     ("PATCH", "/api/v1/waitlist/{entry_id}"): _r(CLINICAL, "update", "waitlist_entry"),
+    # evening out a center's days (optimisations.py): proposals move patients' visits; the
+    # solver runs outside any write transaction (transaction="own") for up to a minute
+    ("POST", "/api/v1/centers/{center_id}/optimise"): _r(
+        CLINICAL, "search", "appointment", transaction="own", timeout=False
+    ),
+    ("GET", "/api/v1/optimisations"): _r(CLINICAL, "search", "appointment"),
+    ("GET", "/api/v1/optimisations/{optimisation_id}"): _r(CLINICAL, "search", "appointment"),
+    ("POST", "/api/v1/optimisations/{optimisation_id}/apply"): _r(
+        CLINICAL, "update", "appointment"
+    ),
     # stock on order (orders.py): nurses read it, the pharmacy orders, receives and cancels
     ("GET", "/api/v1/inventory/orders"): _r(INVENTORY),
     ("POST", "/api/v1/inventory/orders"): _r(PHARMACY),

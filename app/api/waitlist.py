@@ -22,10 +22,16 @@ from core.problems import ensure_version
 from core.schemas import HHMM, LocalDate, Page
 from scheduling.centers import repository as center_repository
 from scheduling.localtime import zone
+from scheduling.waitlist import backfill, offers
+from scheduling.waitlist import figures as waitlist_figures
 from scheduling.waitlist import service as waitlist
-from scheduling.waitlist.models import WaitlistEntry
+from scheduling.waitlist.models import WaitlistEntry, WaitlistOffer, WaitlistOpening
 from scheduling.waitlist.schemas import (
     ChairKind,
+    FiguresOut,
+    OfferOut,
+    OfferStatus,
+    OpeningCause,
     WaitlistCreate,
     WaitlistFits,
     WaitlistOut,
@@ -42,6 +48,7 @@ def entry_out(entry: WaitlistEntry, tz_name: str) -> WaitlistOut:
         center_id=entry.center_id,
         patient_id=entry.patient_id,
         course_id=entry.course_id,
+        appointment_id=entry.appointment_id,
         earliest=entry.earliest,
         latest=entry.latest,
         duration_minutes=entry.duration_minutes,
@@ -115,6 +122,109 @@ async def add_entry(
     trail.saw(entry.patient_id, entry.id)
     response.headers["Location"] = f"/api/v1/waitlist/{entry.id}"
     return await _reply(session, entry, response)
+
+
+def offer_out(
+    offer: WaitlistOffer, opening: WaitlistOpening, entry: WaitlistEntry, tz_name: str
+) -> OfferOut:
+    tz = zone(tz_name)
+    return OfferOut(
+        id=offer.id,
+        opening_id=opening.id,
+        entry_id=entry.id,
+        patient_id=entry.patient_id,
+        center_id=opening.center_id,
+        chair_id=opening.chair_id,
+        start=offer.start_at.astimezone(tz),
+        end=offer.end_at.astimezone(tz),
+        duration_minutes=int((offer.end_at - offer.start_at).total_seconds() // 60),
+        status=cast(OfferStatus, offer.status),
+        offered_at=offer.offered_at.astimezone(tz),
+        hold_until=offer.hold_until.astimezone(tz),
+        answered_at=offer.answered_at.astimezone(tz) if offer.answered_at else None,
+        appointment_id=offer.appointment_id,
+        opening_start=opening.start_at.astimezone(tz),
+        opening_end=opening.end_at.astimezone(tz),
+        cause=cast(OpeningCause, opening.cause),
+        version=offer.version,
+    )
+
+
+async def _offers(session: Session, found: list[WaitlistOffer]) -> list[OfferOut]:
+    parts = await offers.offered(session, found)
+    centers = {opening.center_id for opening, _ in parts.values()}
+    zones = {c: await center_repository.timezone_of(session, c) for c in sorted(centers, key=str)}
+    return [offer_out(o, *parts[o.id], zones[parts[o.id][0].center_id]) for o in found]
+
+
+@router.get("/waitlist/offers", response_model=Page[OfferOut])
+async def list_offers(
+    session: Session,
+    _: Allowed,
+    center_id: uuid.UUID | None = None,
+    status: OfferStatus | None = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Page[OfferOut]:
+    """Offers in the order they were made."""
+    which = offers.OfferFilter(center_id, status)
+    found, nxt = await offers.list_offers(session, which, limit, cursor)
+    return Page[OfferOut](items=await _offers(session, found), next_cursor=nxt)
+
+
+@router.get("/waitlist/figures", response_model=FiguresOut)
+async def figures(
+    session: Session,
+    _: Allowed,
+    center_id: uuid.UUID,
+    from_: Annotated[LocalDate, Query(alias="from", description="the first local day")],
+    to: Annotated[LocalDate, Query(description="the last local day")],
+) -> FiguresOut:
+    """Of the openings starting from..to: how many were offered and filled, the fill rate,
+    the median minutes from opening to accept, and the chair hours recovered."""
+    found = await waitlist_figures.figures(session, center_id, from_, to)
+    return FiguresOut.model_validate(
+        {"center_id": center_id, "from_": from_, "to": to, **vars(found)}
+    )
+
+
+async def _offer_reply(session: Session, offer: WaitlistOffer, response: Response) -> OfferOut:
+    response.headers["ETag"] = etag(offer.version)
+    (out,) = await _offers(session, [offer])
+    return out
+
+
+@router.get("/waitlist/offers/{offer_id}", response_model=OfferOut)
+async def get_offer(
+    offer_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
+) -> OfferOut:
+    offer = await offers.get_offer(session, offer_id)
+    trail.saw(await offers.patient_of(session, offer), offer.id)
+    return await _offer_reply(session, offer, response)
+
+
+@router.post("/waitlist/offers/{offer_id}/accept", response_model=OfferOut)
+async def accept_offer(
+    offer_id: uuid.UUID, session: Session, caller: Allowed, trail: Audited, response: Response
+) -> OfferOut:
+    """Book the offer, once: every booking rule holds (a course session is moved into it). 409
+    once answered, after its hold, or when the booking rules refuse it now."""
+    offer = await offers.get_offer(session, offer_id)
+    trail.saw(await offers.patient_of(session, offer), offer.id)
+    offer = await backfill.accept(session, offer_id, caller.user_id)
+    return await _offer_reply(session, offer, response)
+
+
+@router.post("/waitlist/offers/{offer_id}/decline", response_model=OfferOut)
+async def decline_offer(
+    offer_id: uuid.UUID, session: Session, caller: Allowed, trail: Audited, response: Response
+) -> OfferOut:
+    """The patient does not want it: the opening is offered to the next entry. 409 once
+    answered or after its hold."""
+    offer = await offers.get_offer(session, offer_id)
+    trail.saw(await offers.patient_of(session, offer), offer.id)
+    offer = await offers.decline(session, offer_id, caller.user_id)
+    return await _offer_reply(session, offer, response)
 
 
 @router.get("/waitlist/{entry_id}", response_model=WaitlistOut)

@@ -37,6 +37,7 @@ EventType = Literal[
     "appointment.reminder",
     "authorization.lapsing",
     "alert.opened",
+    "waitlist.offer",
 ]
 Secret = Annotated[str, Field(min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
@@ -49,7 +50,7 @@ def _web_url(url: HttpUrl) -> HttpUrl:
 
 class WebhookCreate(Input):
     url: HttpUrl
-    event_types: list[EventType] = Field(min_length=1, max_length=6)
+    event_types: list[EventType] = Field(min_length=1, max_length=7)
     secret: Secret | None = Field(default=None, description="made for you when left out")
 
     _url = field_validator("url")(_web_url)
@@ -57,7 +58,7 @@ class WebhookCreate(Input):
 
 class WebhookUpdate(Input):
     url: HttpUrl | None = None
-    event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=6)
+    event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=7)
     active: bool | None = None
 
     _url = field_validator("url")(_web_url)

@@ -27,6 +27,7 @@ from core.problems import Conflict
 from insurance.jobs import lapse_sweep, review_now
 from pharmacy.jobs import drug_check
 from scheduling.jobs import auto_book, no_show_sweep, send_reminders
+from scheduling.waitlist.jobs import offer_openings
 
 RUNNER = f"{socket.gethostname()}:{os.getpid()}"[:80]
 log = logging.getLogger("chairside.jobs")
@@ -69,6 +70,10 @@ async def _no_show_sweep(db: Database, options: dict[str, Any]) -> dict[str, int
     return await no_show_sweep(db, options.get("progress"))
 
 
+async def _waitlist_offers(db: Database, _: dict[str, Any]) -> dict[str, int]:
+    return await offer_openings(db)
+
+
 JOBS = {
     job.name: job
     for job in (
@@ -79,6 +84,11 @@ JOBS = {
         Job("webhook_delivery", "every tick (15 s)", _deliver),
         Job("housekeeping", "daily: old failed sign-ins", _housekeeping),
         Job("drug_check", "hourly: booked doses the stock will not cover", _drug_check),
+        Job(
+            "waitlist_offers",
+            "every minute: waitlist offers past their hold expire, openings go to the next",
+            _waitlist_offers,
+        ),
     )
 }
 

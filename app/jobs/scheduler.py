@@ -212,6 +212,7 @@ class JobScheduler:
             ("reminders", {"minutes": 5}),
             ("housekeeping", {"hours": 24}),
             ("drug_check", {"hours": 1}),
+            ("waitlist_offers", {"minutes": 1}),
         ):
             scheduler.add_job(
                 self._guarded,

@@ -19,6 +19,7 @@ EVENT_TYPES = (
     "appointment.reminder",
     "authorization.lapsing",
     "alert.opened",
+    "waitlist.offer",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
+from core import locks, settle
 from core.clock import utcnow
 from core.outbox import events
 from core.pagination import page
@@ -184,7 +184,10 @@ async def move_span(
     actor_id: uuid.UUID | None,
     reason: str | None = None,
 ) -> Placed:
-    """Move a booked appointment to [start, end) on the chair, if every rule allows it."""
+    """Move a booked appointment to [start, end) on the chair, if every rule allows it. The
+    place it leaves is marked freed: once the change settles, what is still free of it is a
+    waitlist opening (an optimiser's moves may fill it again in the same transaction)."""
+    freed = (appt.id, appt.chair_id, appt.start_at, appt.end_at, "moved")
     await _place(session, place, appt.patient_id, start, end, exclude=appt.id)
     appt.center_id, appt.chair_id = place.center_id, place.chair_id
     appt.start_at, appt.end_at = start, end
@@ -195,6 +198,8 @@ async def move_span(
         _INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status, reason)
     )
     await events.emit(session, "appointment.rescheduled", **_event(appt))
+    if freed[1:4] != (appt.chair_id, appt.start_at, appt.end_at):
+        settle.mark(session, settle.CHAIR_FREED, freed)
     return Placed(appt, place.timezone)
 
 
@@ -218,6 +223,9 @@ async def transition(
     await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before, reason))
     if target == "cancelled":
         await events.emit(session, "appointment.cancelled", **_event(appt))
+    if target in ("cancelled", "no_show"):  # its chair is free: a waitlist opening, if ahead
+        freed = (appt.id, appt.chair_id, appt.start_at, appt.end_at, target)
+        settle.mark(session, settle.CHAIR_FREED, freed)
     return appt
 
 

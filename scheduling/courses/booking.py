@@ -260,7 +260,15 @@ async def _book_maintenance(
             reasons.append(result)
         if not placed:
             reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
+            # The course waits for an opening in the window (the waitlist settles it).
+            settle.mark(
+                session, settle.WAITLIST_WANTED, (course.id, None, window.earliest, window.latest)
+            )
             return Unbookable("maintenance", sequence, window, f"no slot in the window: {reason}")
+        if len(placed) == 1 and local_day(placed[0], tz_name) > window.target:
+            # Booked later than its target: it waits for an opening sooner in its window.
+            wanted = (course.id, placed[0].id, window.earliest, window.target)
+            settle.mark(session, settle.WAITLIST_WANTED, wanted)
         booked.extend(placed)
         ctx.sessions.extend(placed)
         previous, chair = local_day(placed[-1], tz_name), placed[-1].chair_id

@@ -16,9 +16,10 @@ from core.pagination import page
 from core.problems import Duplicate, IllegalTransition, Invalid
 from core.repository import get_or_404
 from patients.models import Patient
+from scheduling.appointments.models import Appointment
 from scheduling.centers.models import Center
 from scheduling.courses.models import Course
-from scheduling.waitlist import rank
+from scheduling.waitlist import offers, rank, repository
 from scheduling.waitlist.models import WaitlistEntry
 from scheduling.waitlist.schemas import ChairKind, WaitlistCreate, WaitlistStatus, WaitlistUpdate
 
@@ -89,11 +90,18 @@ async def add_entry(
         )
         if live is not None:
             raise Duplicate(LIVE)
+    if data.appointment_id is not None:
+        appt = await session.get(Appointment, data.appointment_id)
+        if appt is None or appt.course_id is None or appt.course_id != data.course_id:
+            raise Invalid("appointment_id: not a session of the course")
+        if appt.status != "booked":
+            raise Invalid("appointment_id: the session is not booked")
     entry = WaitlistEntry(
         id=uuid.uuid4(),
         center_id=data.center_id,
         patient_id=data.patient_id,
         course_id=data.course_id,
+        appointment_id=data.appointment_id,
         earliest=data.earliest,
         latest=data.latest,
         duration_minutes=data.duration_minutes,
@@ -127,21 +135,9 @@ async def update_entry(
     if data.status is not None:
         entry.status = data.status
     await session.flush()
+    if entry.status == "removed":
+        await offers.withdraw_for(session, entry)
     return entry
-
-
-def as_ranked(entry: WaitlistEntry) -> rank.Entry:
-    return rank.Entry(
-        id=entry.id,
-        center_id=entry.center_id,
-        status=entry.status,
-        earliest=entry.earliest,
-        latest=entry.latest,
-        duration_minutes=entry.duration_minutes,
-        chair_kind=entry.chair_kind,
-        priority=entry.priority,
-        created_at=entry.created_at,
-    )
 
 
 async def fits(
@@ -158,17 +154,4 @@ async def fits(
     if await session.get(Center, center_id) is None:
         raise Invalid("center_id: no such center")
     opening = rank.Opening(center_id, day, start, duration_minutes, chair_kind)
-    candidates = list(
-        await session.scalars(
-            select(WaitlistEntry).where(
-                WaitlistEntry.center_id == center_id,
-                WaitlistEntry.status == "waiting",
-                WaitlistEntry.earliest <= day,
-                WaitlistEntry.latest >= day,
-                WaitlistEntry.duration_minutes <= duration_minutes,
-                WaitlistEntry.chair_kind == chair_kind,
-            )
-        )
-    )
-    by_id = {e.id: e for e in candidates}
-    return [by_id[e.id] for e in rank.ranked(opening, map(as_ranked, candidates))][:limit]
+    return (await repository.fitting(session, opening))[:limit]

@@ -24,6 +24,7 @@ const JOBS = {
   webhook_delivery: "Webhook delivery",
   housekeeping: "Housekeeping",
   drug_check: "Drug shortfall check",
+  waitlist_offers: "Waitlist offers",
 };
 const TRIGGERS = { schedule: "Schedule", manual: "An admin", command: "Command line" };
 const OUTCOMES = {

@@ -18,6 +18,8 @@ const ACTIONS = {
   move: ["booked"],
   cancel: ["booked", "checked_in"],
 };
+const CLINICAL = new Set(["admin", "nurse"]); // who may ask the optimiser and apply its moves
+const SOLVER_SECONDS = 10; // how long the week's optimiser may search
 
 const params = new URLSearchParams(window.location.search);
 const state = {
@@ -35,6 +37,9 @@ const state = {
   drugs: new Map(), // the day's doses from the preparation queue, by visit
   drugsFor: null, // the center and day they are for
   drugsRefused: false, // this role may not read the queue (billing): no marks
+  role: null,
+  week: null, // the week view's days, as last read
+  proposal: null, // the optimiser's proposal shown on the week: {week (its Monday), reply}
 };
 
 const $ = (id) => document.getElementById(id);
@@ -165,6 +170,10 @@ function showDay(board) {
   const closed = $("closed");
   const grid = $("board");
   $("week").hidden = true;
+  $("even-out").hidden = true;
+  $("proposal").hidden = true;
+  $("board-help").hidden = false;
+  $("load-section").hidden = false;
   grid.hidden = false;
   if (!board.opens || !board.closes) {
     closed.hidden = false;
@@ -462,34 +471,354 @@ function place(node, column, row, span) {
 async function showWeek() {
   const start = mondayOf(state.date);
   const week = await api("GET", `/api/v1/centers/${state.center.id}/week?start=${start}`);
+  state.week = week;
+  // A proposal is for the week it was asked for: another week shown, it is put away.
+  if (state.proposal && state.proposal.week !== start) {
+    state.proposal = null;
+    say("");
+  }
   $("heading").textContent = `${state.center.name} — week of ${longDate(start)}`;
   $("board").hidden = true;
   $("closed").hidden = true;
   $("load").replaceChildren();
-  const box = $("week");
-  box.hidden = false;
-  box.replaceChildren(
+  // The grid's help and the nurse load are the day's: the week has its own strips.
+  $("board-help").hidden = true;
+  $("load-section").hidden = true;
+  $("even-out").hidden = !CLINICAL.has(state.role);
+  $("week").hidden = false;
+  renderWeek();
+}
+
+function renderWeek() {
+  const week = state.week;
+  const proposal = state.proposal ? state.proposal.reply : null;
+  const chairs = new Map(week.days.flatMap((d) => d.chairs).map((c) => [c.id, c]));
+  const visits = new Map(week.days.flatMap((d) => d.chairs.flatMap((c) => c.appointments)).map((v) => [v.id, v]));
+  const moves = new Map((proposal ? proposal.moves : []).map((m) => [m.appointment_id, m]));
+  const census = new Map((proposal ? proposal.days : []).map((d) => [d.date, d]));
+  $("week").replaceChildren(
     ...week.days.map((day) => {
-      const visits = day.chairs.flatMap((c) => c.appointments).filter((v) => ACTIVE.has(v.status) || v.status === "completed");
+      const shown = day.chairs.flatMap((c) => c.appointments).filter((v) => ACTIVE.has(v.status) || v.status === "completed");
       const peak = Math.max(0, ...day.slots.map((s) => s.census));
       const capacity = Math.max(0, ...day.slots.map((s) => s.nurse_capacity));
       const query = new URLSearchParams({ center: state.center.id, date: day.date });
+      const items = shown.map((v) => ({ at: v.start, node: weekVisit(v, moves.get(v.id), chairs) }));
+      // A visit the proposal moves here from another day is listed here too, at its new time.
+      for (const move of moves.values()) {
+        if (dayOf(move.to_start) === day.date && dayOf(move.from_start) !== day.date) {
+          items.push({ at: move.to_start, node: arrivingVisit(visits.get(move.appointment_id), move, chairs) });
+        }
+      }
+      const levels = census.get(day.date);
+      let strips = null;
+      if (proposal && day.opens) {
+        strips = levels && levels.opens
+          ? censusStrips(day.date, levels)
+          : el("p", { class: "hint" }, "Stays as it is: the center does not move visits this soon.");
+      }
       return el(
         "section",
-        { class: "day" },
+        { class: `day${proposal ? " proposed" : ""}` },
         el("h2", {}, el("a", { href: `/board?${query}` }, longDate(day.date))),
         day.opens
-          ? el("p", {}, `${visits.length} visits · busiest ${peak} of ${capacity} patients`)
+          ? el("p", {}, `${shown.length} ${shown.length === 1 ? "visit" : "visits"} · busiest ${peak} of ${capacity} patients`)
           : el("p", { class: "hint" }, day.closed_reason ? `Closed: ${day.closed_reason}` : "Closed"),
+        strips,
         el(
           "ul",
           {},
-          visits
-            .sort((a, b) => a.start.localeCompare(b.start))
-            .map((v) => el("li", {}, `${wall(v.start)} ${v.patient_name}`)),
+          items.sort((a, b) => a.at.localeCompare(b.at)).map((item) => item.node),
         ),
       );
     }),
+  );
+  showProposal(proposal);
+}
+
+const dayOf = (instant) => instant.slice(0, 10);
+const shortDate = (isoDate) =>
+  new Date(`${isoDate}T12:00:00Z`).toLocaleDateString("en-GB", {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    timeZone: "UTC",
+  });
+
+function chairText(chairs, id) {
+  const chair = chairs.get(id);
+  return el("span", { class: "keep" }, chair ? `${chair.kind} ${chair.label}` : "another chair");
+}
+
+function weekVisit(visit, move, chairs) {
+  const line = `${wall(visit.start)} ${visit.patient_name}`;
+  if (!move) return el("li", { "data-appointment": visit.id }, line);
+  const elsewhere = dayOf(move.to_start) !== dayOf(visit.start);
+  const when = `${elsewhere ? `${shortDate(dayOf(move.to_start))} ` : ""}${wall(move.to_start)}`;
+  return el(
+    "li",
+    { class: "moving", "data-appointment": visit.id },
+    line,
+    el(
+      "span",
+      { class: "move" },
+      `Moves ${wall(visit.start)} → `,
+      el("span", { class: "keep" }, when),
+      ", ",
+      chairText(chairs, move.to_chair_id),
+    ),
+  );
+}
+
+function arrivingVisit(visit, move, chairs) {
+  const name = visit ? visit.patient_name : "A visit";
+  return el(
+    "li",
+    { class: "arriving", "data-appointment": move.appointment_id, "data-arriving": "" },
+    `${wall(move.to_start)} ${name}`,
+    el(
+      "span",
+      { class: "move" },
+      "Arrives from ",
+      el("span", { class: "keep" }, `${shortDate(dayOf(move.from_start))} ${wall(move.from_start)}`),
+      "; to ",
+      chairText(chairs, move.to_chair_id),
+    ),
+  );
+}
+
+// --- evening out the week ----------------------------------------------------------------
+// The optimiser proposes moves for the week shown (Monday to Sunday); nothing changes until
+// a person applies them. The proposal is shown on the week: its figures before and after, a
+// census strip per day before and after, and the visits that move marked with where they go.
+
+function say(text, bad = false) {
+  const line = $("even-out-status");
+  line.className = bad ? "answer bad" : "answer";
+  line.textContent = text;
+}
+
+function problemText(error) {
+  if (!(error instanceof ApiProblem)) return error.message;
+  const body = error.body || {};
+  if (body.errors) return body.errors.map((e) => e.msg).join("; ");
+  const detail = body.detail || body.title || error.message;
+  const text = detail.charAt(0).toUpperCase() + detail.slice(1);
+  const days = body.changed_days && body.changed_days.length
+    ? ` (changed: ${body.changed_days.map(longDate).join("; ")})`
+    : "";
+  return `${text}${days}.`;
+}
+
+$("even-out-run").addEventListener("click", async () => {
+  const start = mondayOf(state.date);
+  const run = $("even-out-run");
+  run.disabled = true;
+  $("proposal-apply").disabled = true;
+  $("week").setAttribute("aria-busy", "true");
+  say(`Working out an even week of ${longDate(start)}… the solver takes up to ${SOLVER_SECONDS} seconds.`);
+  try {
+    const reply = await api("POST", `/api/v1/centers/${state.center.id}/optimise`, {
+      from: start,
+      to: addDays(start, 6),
+      time_limit_seconds: SOLVER_SECONDS,
+    });
+    if (mondayOf(state.date) !== start) return; // another week is shown by now
+    if (!reply.feasible) {
+      state.proposal = null;
+      say(`No plan found in ${reply.time_limit_seconds} seconds: nothing would move.`);
+    } else if (reply.moves.length === 0) {
+      state.proposal = null;
+      say("This week is already as even as the rules allow: no visit needs to move.");
+    } else {
+      state.proposal = { week: start, reply };
+      const n = reply.moves.length;
+      say(`Proposal ready: ${n} ${n === 1 ? "visit moves" : "visits move"}. Nothing changes until you apply it.`);
+    }
+    renderWeek();
+    if (state.proposal) $("proposal-heading").focus();
+  } catch (error) {
+    say(problemText(error), true);
+  } finally {
+    run.disabled = false;
+    $("proposal-apply").disabled = false;
+    $("week").removeAttribute("aria-busy");
+  }
+});
+
+$("proposal-apply").addEventListener("click", async () => {
+  if (!state.proposal) return;
+  const { reply } = state.proposal;
+  const buttons = [$("proposal-apply"), $("proposal-discard"), $("even-out-run")];
+  for (const b of buttons) b.disabled = true;
+  say("Applying the moves…");
+  let done = false;
+  try {
+    const applied = await api("POST", `/api/v1/optimisations/${reply.id}/apply`);
+    state.proposal = null;
+    done = true;
+    await showWeek();
+    const n = applied.moves.length;
+    say(`Applied: ${n} ${n === 1 ? "visit has" : "visits have"} moved. The week shows the new times.`);
+    toast(`${n} ${n === 1 ? "visit" : "visits"} moved`);
+  } catch (error) {
+    if (done) {
+      say(`Applied, but the week could not be read again: ${problemText(error)}`, true);
+    } else if (error instanceof ApiProblem && error.status === 409) {
+      // Applied already, or the week changed since: this proposal is done with. The week is
+      // read again, as it is now, and a new proposal is one press away.
+      state.proposal = null;
+      done = true;
+      await showWeek().catch(() => {});
+      say(`Not applied, nothing moved. ${problemText(error)} Press “Even out this week” to ask again.`, true);
+    } else {
+      say(`Not applied. ${problemText(error)}`, true);
+    }
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+  // The proposal (and its buttons) gone, the focus goes to where the next step starts.
+  if (done) $("even-out-run").focus();
+});
+
+$("proposal-discard").addEventListener("click", () => {
+  state.proposal = null;
+  renderWeek();
+  say("Proposal discarded: nothing moved.");
+  $("even-out-run").focus();
+});
+
+function showProposal(proposal) {
+  const box = $("proposal");
+  box.hidden = !proposal;
+  if (!proposal) return;
+  const { before, after } = proposal;
+  const start = mondayOf(state.date);
+  $("proposal-heading").textContent = `Proposal: the week of ${longDate(start)} evened out`;
+  const n = proposal.moves.length;
+  const movable = proposal.movable_sessions;
+  const fixed = proposal.fixed_sessions;
+  const notes = [`${n} of the ${movable} course ${movable === 1 ? "visit" : "visits"} the optimiser may move would move.`];
+  if (fixed > 0) {
+    notes.push(`${fixed} other ${fixed === 1 ? "visit stays" : "visits stay"} as ${fixed === 1 ? "it is" : "they are"} (moved by hand, begun, or not a course's).`);
+  }
+  if (proposal.from > start) {
+    notes.push(`Days before ${longDate(proposal.from)} stay as they are: the center does not move visits this soon.`);
+  }
+  if (after.off_target_day > before.off_target_day) {
+    notes.push(`${after.off_target_day} ${after.off_target_day === 1 ? "visit leaves its" : "visits leave their"} preferred day, inside ${after.off_target_day === 1 ? "its" : "their"} course window.`);
+  }
+  if (before.last_finish && after.last_finish && before.last_finish !== after.last_finish) {
+    notes.push(`The last visit of a day ends at ${after.last_finish} (now ${before.last_finish}).`);
+  }
+  const found = proposal.optimal
+    ? "This plan is proved the best."
+    : `The best plan found in ${proposal.time_limit_seconds} seconds.`;
+  $("proposal-figures").replaceChildren(
+    figure("Busiest moment", before.peak_census, after.peak_census, "patients in chairs at once"),
+    figure("Most starts in 30 minutes", before.max_starts_per_30_min, after.max_starts_per_30_min, "infusions begun"),
+    el(
+      "div",
+      {},
+      el("dt", {}, "Best possible peak"),
+      el(
+        "dd",
+        {},
+        String(proposal.lower_bound_peak),
+        el("span", { class: "note" }, `no plan can do better than ${proposal.lower_bound_peak}. ${found}`),
+      ),
+    ),
+    el(
+      "div",
+      {},
+      el("dt", {}, "Visits that move"),
+      el("dd", {}, String(n), el("span", { class: "note" }, "marked on each day below")),
+    ),
+  );
+  $("proposal-notes").textContent = notes.join(" ");
+}
+
+function figure(name, now, then, unit) {
+  return el(
+    "div",
+    {},
+    el("dt", {}, name),
+    el(
+      "dd",
+      {},
+      el("span", { "aria-hidden": "true" }, `${now} → ${then}`),
+      el("span", { class: "visually-hidden" }, `now ${now}, after ${then}`),
+      el("span", { class: "note" }, unit),
+    ),
+  );
+}
+
+// A day's census before and after: a bar for each 15 minutes, as high as the patients in
+// chairs, a line at what the nurses on duty can look after; over it, red. The numbers are in
+// each strip's text (for a screen reader) and each bar's title (on hover).
+function censusStrips(date, levels) {
+  const scale = Math.max(1, ...levels.capacity, ...levels.before, ...levels.after);
+  const closes = clock(levels.opens, levels.before.length * levels.slot_minutes);
+  return el(
+    "div",
+    { class: "strips" },
+    strip("Now", date, levels, levels.before, scale),
+    strip("After", date, levels, levels.after, scale),
+    el(
+      "div",
+      { class: "strip-axis", "aria-hidden": "true" },
+      el("span", {}, levels.opens),
+      el("span", {}, closes),
+    ),
+  );
+}
+
+function clock(hhmm, minutes) {
+  const [h, m] = hhmm.split(":").map(Number);
+  const total = h * 60 + m + minutes;
+  return `${String(Math.floor(total / 60) % 24).padStart(2, "0")}:${String(total % 60).padStart(2, "0")}`;
+}
+
+function strip(name, date, levels, counts, scale) {
+  const at = (i) => clock(levels.opens, i * levels.slot_minutes);
+  const bars = counts.map((count, i) => {
+    const cap = levels.capacity[i];
+    const bar = el(
+      "span",
+      { class: `bar${count > cap ? " over" : ""}`, title: `${name}, ${at(i)}: ${count} patients, nurses can look after ${cap}` },
+      el("span", { class: "fill" }),
+      el("span", { class: "cap" }),
+    );
+    bar.firstChild.style.height = `${(100 * count) / scale}%`;
+    bar.lastChild.style.bottom = `${(100 * cap) / scale}%`;
+    return bar;
+  });
+  // The same numbers in words: each stretch of the day with its count (empty ones left out).
+  const runs = [];
+  counts.forEach((count, i) => {
+    const last = runs[runs.length - 1];
+    const over = count > levels.capacity[i];
+    if (last && last.count === count && last.over === over && last.end === i) last.end = i + 1;
+    else runs.push({ count, over, start: i, end: i + 1 });
+  });
+  const busy = runs.filter((r) => r.count > 0);
+  const overs = runs.filter((r) => r.over);
+  const peak = Math.max(0, ...counts);
+  const words = busy.length
+    ? busy.map((r) => `${at(r.start)}–${at(r.end)} ${r.count}${r.over ? ` (over ${levels.capacity[r.start]})` : ""}`).join(", ")
+    : "nobody";
+  const label = `${longDate(date)}, ${name.toLowerCase()}: busiest ${peak} patients in chairs, nurses can look after ${Math.max(0, ...levels.capacity)}. Patients in chairs: ${words}.${overs.length ? "" : " Never over."}`;
+  return el(
+    "div",
+    { class: "strip-row" },
+    el("span", { class: "strip-name", "aria-hidden": "true" }, name),
+    el("div", { class: "strip", role: "img", "aria-label": label }, bars),
+    overs.length
+      ? el(
+          "p",
+          { class: "over-note", "aria-hidden": "true" },
+          `▲ over: ${overs.map((r) => `${at(r.start)}–${at(r.end)}`).join(", ")}`,
+        )
+      : null,
   );
 }
 
@@ -820,6 +1149,7 @@ function dialogOpen() {
 
 async function start() {
   const me = await signedIn();
+  state.role = me.role;
   if (me.role === "pharmacy") {
     // The board is the nurses' (the API refuses the day to the pharmacy): the pharmacy's own.
     window.location.replace("/pharmacy");
