@@ -83,6 +83,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/billing/authorizations/{authorization_id}"): OPEN,
     ("GET", "/admin"): OPEN,
     ("GET", "/pharmacy"): OPEN,
+    ("GET", "/waitlist"): OPEN,
     # operations and sign-in
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,

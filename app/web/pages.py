@@ -53,6 +53,7 @@ PAGES = (
     ("/billing/authorizations/{authorization_id}", "authorization.html", "Authorization"),
     ("/admin", "admin.html", "Admin"),
     ("/pharmacy", "pharmacy.html", "Pharmacy"),  # ?center=&date=; #stock, #demand
+    ("/waitlist", "waitlist.html", "Waitlist"),  # ?center=
 )
 
 
