@@ -19,7 +19,14 @@ from sqlalchemy import select
 from core.db import Database
 from core.outbox.models import OutboxEvent
 from scheduling.levelling.models import Optimisation
-from tests.support.factories import MONDAY, make_center, make_chair, order, sessions_of
+from tests.support.factories import (
+    MONDAY,
+    make_center,
+    make_chair,
+    order,
+    order_maintenance,
+    sessions_of,
+)
 from tests.support.servers import Server, at
 
 NY = ZoneInfo("America/New_York")
@@ -35,21 +42,7 @@ def center_with_crowded_monday(
     chairs = [make_chair(nurse, center["id"])["id"] for _ in range(courses)]
     booked = []
     for _ in range(courses):
-        r = order(
-            nurse,
-            center["id"],
-            diagnosis_code="G61.82",
-            induction=None,
-            maintenance={
-                "dose_g_per_kg": 1,
-                "interval_days": 28,
-                "window_min_days": 21,
-                "window_max_days": 42,
-                "cycles": 2,
-            },
-        )
-        assert r.status_code == 201, r.text
-        course = r.json()
+        course = order_maintenance(nurse, center["id"], cycles=2)
         b = nurse.post(
             f"/api/v1/courses/{course['id']}/book",
             json={"through": (MONDAY + timedelta(weeks=8)).isoformat()},
@@ -357,20 +350,7 @@ def test_the_nightly_run_evens_out_what_it_books_where_the_center_asks(
         assert center["optimise_nightly"] is nightly
         for _ in range(5):
             make_chair(nurse, center["id"])
-            r = order(
-                nurse,
-                center["id"],
-                diagnosis_code="G61.82",
-                induction=None,
-                maintenance={
-                    "dose_g_per_kg": 1,
-                    "interval_days": 28,
-                    "window_min_days": 21,
-                    "window_max_days": 42,
-                    "cycles": 1,
-                },
-            )
-            assert r.status_code == 201, r.text
+            order_maintenance(nurse, center["id"], cycles=1)
         run = admin.post(
             "/api/v1/jobs/auto_book/run",
             params={"center_id": center["id"]},

@@ -26,6 +26,7 @@ from tests.support.factories import (
     make_chair,
     make_patient,
     order,
+    order_maintenance,
     sessions_of,
 )
 from tests.support.servers import Server, at
@@ -389,21 +390,7 @@ def test_a_session_booked_late_waits_and_is_brought_forward(nurse: httpx.Client)
     center = make_center(nurse)
     chair = make_chair(nurse, center["id"])
     filler = booked(nurse, chair["id"], utc("07:00", MONDAY.isoformat()), 12 * 60)
-    r = order(
-        nurse,
-        center["id"],
-        diagnosis_code="G61.82",
-        induction=None,
-        maintenance={
-            "dose_g_per_kg": 1,
-            "interval_days": 28,
-            "window_min_days": 21,
-            "window_max_days": 42,
-            "cycles": 2,
-        },
-    )
-    assert r.status_code == 201, r.text
-    course = r.json()
+    course = order_maintenance(nurse, center["id"], cycles=2)
     r = nurse.post(f"/api/v1/courses/{course['id']}/book", json={"through": "2027-03-31"})
     assert r.status_code == 200 and len(r.json()["booked"]) == 2, r.text
     first = min(sessions_of(nurse, course["patient_id"]), key=lambda s: s["start"])

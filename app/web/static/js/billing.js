@@ -6,6 +6,7 @@
 // says so.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
+import { todayAt } from "./words.js";
 
 export const BILLING_ROLES = ["billing", "admin"];
 
@@ -60,15 +61,6 @@ export function daysLeftText(days) {
 }
 
 // Today's date at a center (the en-CA format is YYYY-MM-DD).
-export function todayAt(timezone) {
-  return new Intl.DateTimeFormat("en-CA", {
-    timeZone: timezone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(new Date());
-}
-
 export function problemText(error) {
   if (error instanceof ApiProblem) {
     if (Array.isArray(error.body.errors) && error.body.errors.length) {

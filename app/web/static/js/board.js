@@ -2,7 +2,7 @@
 // it, booking from an open slot, and what nurses do at the chair. Everything through the API.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
-import { DOSE_STATUS, READINESS, readiness, VISIT_STATUS as STATUS } from "./words.js";
+import { addDays, DOSE_STATUS, READINESS, readiness, todayAt, VISIT_STATUS as STATUS } from "./words.js";
 
 const STEP = 15 * 60 * 1000;
 const POLL_MS = 5000; // two nurses on one board see each other's changes within seconds
@@ -45,22 +45,6 @@ const state = {
 const $ = (id) => document.getElementById(id);
 
 // --- dates and times in the center's time zone ------------------------------------------
-
-function todayAt(timezone) {
-  const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone: timezone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(new Date());
-  return parts; // en-CA formats as YYYY-MM-DD
-}
-
-function addDays(isoDate, days) {
-  const d = new Date(`${isoDate}T12:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
-}
 
 function mondayOf(isoDate) {
   const d = new Date(`${isoDate}T12:00:00Z`);

@@ -4,7 +4,7 @@
 // the form, and the course screen opens once it is ordered.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
-import { allPages as all } from "./words.js";
+import { allPages as all, todayAt } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const patientId = new URLSearchParams(window.location.search).get("patient");
@@ -44,15 +44,6 @@ function newKey() {
   if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
   const bytes = window.crypto.getRandomValues(new Uint8Array(16));
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function todayAt(timezone) {
-  return new Intl.DateTimeFormat("en-CA", {
-    timeZone: timezone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(new Date());
 }
 
 const number = (id) => ($(id).value === "" ? null : Number($(id).value));

@@ -8,7 +8,7 @@
 // what a role may not do is not offered; the API's refusal of a step is shown as it says it.
 
 import { api, ApiProblem, el, keyboardTabs, signedIn, toast } from "./api.js";
-import { allPages, dayText, DOSE_STATUS, LOT_STATUS, STORAGE, zoned } from "./words.js";
+import { addDays, allPages, dayText, DOSE_STATUS, LOT_STATUS, STORAGE, todayAt, zoned } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["admin", "pharmacy", "nurse"];
@@ -40,21 +40,6 @@ const state = {
 };
 
 // --- dates ---------------------------------------------------------------------------------
-
-function todayAt(timezone) {
-  return new Intl.DateTimeFormat("en-CA", {
-    timeZone: timezone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(new Date());
-}
-
-function addDays(isoDate, days) {
-  const d = new Date(`${isoDate}T12:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
-}
 
 function addMonths(isoDate, months) {
   const [y, m, d] = isoDate.split("-").map(Number);

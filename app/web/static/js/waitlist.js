@@ -5,7 +5,7 @@
 // on the same day, so the open offers are read again every 30 seconds.
 
 import { api, ApiProblem, el, signedIn } from "./api.js";
-import { allPages, dayText, zoned } from "./words.js";
+import { addDays, allPages, dayText, todayAt, zoned } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["admin", "nurse"];
@@ -48,21 +48,6 @@ const state = {
 };
 
 // --- words and times -----------------------------------------------------------------------
-
-function todayAt(timezone) {
-  return new Intl.DateTimeFormat("en-CA", {
-    timeZone: timezone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(new Date());
-}
-
-function addDays(isoDate, days) {
-  const d = new Date(`${isoDate}T12:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
-}
 
 const daysBetween = (a, b) => Math.round((Date.parse(`${b}T12:00:00Z`) - Date.parse(`${a}T12:00:00Z`)) / 86_400_000);
 const zone = () => state.center.timezone;

@@ -132,3 +132,22 @@ export const LOT_STATUS = {
 };
 
 export const STORAGE = { refrigerated: "Refrigerated", room_temperature: "Room temperature" };
+
+// --- days ----------------------------------------------------------------------------------
+// Days are ISO dates (YYYY-MM-DD) in a center's own calendar; arithmetic on them is done at
+// noon UTC, which no time zone's offset moves to another day.
+
+export function todayAt(timezone) {
+  return new Intl.DateTimeFormat("en-CA", {
+    timeZone: timezone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+  }).format(new Date()); // en-CA formats as YYYY-MM-DD
+}
+
+export function addDays(isoDate, days) {
+  const d = new Date(`${isoDate}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
