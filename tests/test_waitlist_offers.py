@@ -6,6 +6,7 @@ the figures a center asks for; and the booking run putting a course on the list 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from core.db import Database
+from core.outbox.models import OutboxEvent
 from scheduling.appointments import booking
 from scheduling.centers import repository as center_repository
 from scheduling.waitlist.models import WaitlistOpening
@@ -410,3 +412,34 @@ def test_a_session_booked_late_waits_and_is_brought_forward(nurse: httpx.Client)
     assert len(sessions_of(nurse, course["patient_id"])) == 2
     # The place it left is an opening of its own (nobody waits for it).
     assert open_offer(nurse, center["id"]) is None
+
+
+def test_an_offer_is_announced_with_ids_and_times_only(nurse: httpx.Client, server: Server) -> None:
+    """Each offer is a `waitlist.offer` event for webhook subscribers: what was offered to
+    whom, by id, and until when; never a name."""
+    center = make_center(nurse)
+    chair = make_chair(nurse, center["id"])
+    visit = booked(nurse, chair["id"], utc("09:00"))
+    entry = add(nurse, center["id"], priority=1, **window())
+    cancel(nurse, visit["id"])
+    offer = open_offer(nurse, center["id"])
+    assert offer is not None
+
+    async def announced() -> list[dict[str, Any]]:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                rows = await session.scalars(
+                    select(OutboxEvent).where(OutboxEvent.type == "waitlist.offer")
+                )
+                return [dict(e.data) for e in rows if e.data.get("offer_id") == offer["id"]]
+        finally:
+            await db.dispose()
+
+    (event,) = asyncio.run(announced())
+    assert event["entry_id"] == entry["id"] and event["patient_id"] == entry["patient_id"]
+    assert event["chair_id"] == chair["id"] and event["center_id"] == center["id"]
+    assert same(event["start"], offer["start"]) and same(event["hold_until"], offer["hold_until"])
+    patient = nurse.get(f"/api/v1/patients/{entry['patient_id']}").json()
+    text = json.dumps(event)
+    assert patient["family_name"] not in text and patient["given_name"] not in text
