@@ -1,5 +1,5 @@
-# Chairside: `make run` serves the demo center, `make test` runs lint, types, import contracts
-# and the suite.
+# Chairside: `make run` serves the demo center, `make test` runs lint, types, import contracts,
+# the OpenAPI linters and the suite.
 #
 # Installs come from uv.lock, exactly: uv checks that the lock still matches pyproject.toml (it
 # stops with an error when it does not, rather than resolving again) and writes the locked
@@ -16,8 +16,9 @@ TOOLS := $(VENV)/.tools-pip-$(PIP_VERSION)-uv-$(UV_VERSION)
 UV := UV_PYTHON=$(BIN)/python UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 LOCKED := $(VENV)/requirements.lock.txt
 
-.PHONY: run test lint typecheck contracts pytest bench lock clean
-# One step at a time, even under -j: `make test` runs lint, typecheck, contracts, pytest in order.
+.PHONY: run test lint typecheck contracts openapi-lint pytest bench lock clean
+# One step at a time, even under -j: `make test` runs lint, typecheck, contracts, openapi-lint,
+# pytest in order.
 .NOTPARALLEL:
 
 $(TOOLS):
@@ -55,6 +56,25 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+# Redocly's and Spectral's OpenAPI rules on /openapi.json, written out without a server. The
+# linters are npm packages, pinned in tools/openapi-lint's lock, installed (`npm ci`, with no
+# install scripts) only when that lock changes.
+OPENAPI_LINT := tools/openapi-lint
+OPENAPI_LINT_STAMP := $(OPENAPI_LINT)/node_modules/.installed
+OPENAPI_SPEC := var/openapi.json
+OPENAPI_ENV := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
+
+$(OPENAPI_LINT_STAMP): $(OPENAPI_LINT)/package.json $(OPENAPI_LINT)/package-lock.json
+	cd $(OPENAPI_LINT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+openapi-lint: $(STAMP) $(OPENAPI_LINT_STAMP)
+	$(BIN)/chairside openapi --out $(OPENAPI_SPEC)
+	$(OPENAPI_ENV) $(OPENAPI_LINT)/node_modules/.bin/redocly lint --config redocly.yaml \
+	    --format stylish $(OPENAPI_SPEC)
+	$(OPENAPI_LINT)/node_modules/.bin/spectral lint --ruleset .spectral.yaml \
+	    --fail-severity=warn $(OPENAPI_SPEC)
+
 # Two workers (pytest-xdist), each test file whole on one: the module-scoped servers and
 # databases start once, and a worker's waits on servers, schedulers and browsers overlap the
 # other's work. `make test PYTEST_WORKERS=0` runs in one process.
@@ -62,7 +82,7 @@ PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=20
 
-test: lint typecheck contracts pytest
+test: lint typecheck contracts openapi-lint pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.booking
@@ -77,4 +97,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
-	    .schemathesis .import_linter_cache
+	    .schemathesis .import_linter_cache $(OPENAPI_LINT)/node_modules

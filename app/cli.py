@@ -182,6 +182,23 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     return run_now(args.name)
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """The OpenAPI document, as /openapi.json serves it: built from the routes, with no server
+    or database (for the linters, and generating clients)."""
+    import json
+    from pathlib import Path
+
+    from app.main import create_app
+
+    text = json.dumps(create_app(get_settings()).openapi(), indent=2, ensure_ascii=False) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chairside", description="Infusion-center scheduling")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--everyone", action="store_true", help="every patient, not only those due for review"
     )
     sweep.set_defaults(func=cmd_sweep)
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document (no server needed)")
+    openapi.add_argument("--out", default="-", help="a file to write; - (the default): stdout")
+    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 

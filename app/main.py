@@ -24,6 +24,7 @@ from app.api import (
     insurance,
     inventory,
     jobs,
+    oauth,
     ops,
     optimisations,
     orders,
@@ -35,14 +36,17 @@ from app.api import (
     records,
     regimens,
     shortage,
+    smart,
     users,
     waitlist,
     webhooks,
 )
+from app.api import docs as api_docs
+from app.api import openapi as api_document
 from app.api.deps import get_db, unit_of_work
 from app.api.metrics import Metrics
 from app.api.middleware import RequestGuard, TestClock
-from app.api.openapi import add_problem_schema, document_errors
+from app.api.openapi import add_problem_schema, declare_access, document_errors
 from app.auth import flood
 from app.jobs.scheduler import JobScheduler
 from app.settings import Settings, get_settings
@@ -56,7 +60,9 @@ ROUTERS = (
     ops.router,
     auth.router,
     portal.router,
+    smart.router,  # before FHIR's: its /fhir/r4/.well-known documents are no resource type
     fhir.router,
+    oauth.router,
     centers.router,
     patients.router,
     appointments.router,
@@ -85,7 +91,7 @@ def _with_problem_schema(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schema(build())
+            app.openapi_schema = declare_access(add_problem_schema(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -142,6 +148,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Chairside",
         version="0.1.0",
         summary="Infusion-center scheduling: chairs, nurses, courses and pre-authorizations.",
+        description=api_document.DESCRIPTION,
+        contact=api_document.CONTACT,
+        license_info=api_document.LICENSE,
+        servers=api_document.SERVERS,
+        openapi_tags=api_document.TAGS,
+        docs_url=None,  # served from the package's assets instead (app.api.docs)
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -154,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     policy.check(served(ROUTERS))
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    api_docs.install(app)
     _with_problem_schema(app)
     if settings.test_clock:
         app.add_middleware(TestClock)

@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent, CalendarFeed
 from app.auth.models import AccessToken, IdempotencyRecord, SignInFailure
 from app.jobs.models import JobRun, SchedulerLease
+from app.smart.models import SmartApp, SmartAuthorizationCode, SmartRefreshToken, SmartSigningKey
 from core.db import Base
 from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 from core.users import User
@@ -69,6 +70,10 @@ __all__ = [
     "SessionReaction",
     "SessionRecord",
     "SignInFailure",
+    "SmartApp",
+    "SmartAuthorizationCode",
+    "SmartRefreshToken",
+    "SmartSigningKey",
     "StaffingBlock",
     "User",
     "WaitlistEntry",

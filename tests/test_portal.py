@@ -16,6 +16,7 @@ import pytest
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 from icalendar import Calendar
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -103,6 +104,7 @@ def test_a_patient_sees_their_own_upcoming_appointments_and_nothing_else(
         assert theirs["id"] not in r.text and other["id"] not in r.text
     r = mine.get("/fhir/r4/Appointment", params={"patient": other["id"]})
     assert r.status_code == 404 and other["id"] not in r.text
+    assert OperationOutcome.model_validate(r.json()).issue[0].code == "not-found"
     r = mine.get("/fhir/r4/Appointment", params={"patient": f"Patient/{other['id']}"})
     assert r.status_code == 404
     assert mine.get(f"/api/v1/portal/appointments/{first['id']}").json()["id"] == first["id"]
@@ -198,8 +200,11 @@ def test_fhir_appointments_are_valid_r4_for_staff_and_for_the_patient(
     read = mine.get(f"/fhir/r4/Appointment/{one['id']}")
     assert FhirAppointment.model_validate(read.json()).id == one["id"]
 
-    # Bad searches are refused plainly; staff must name the patient (no unbounded query).
-    assert nurse.get("/fhir/r4/Appointment").status_code == 422
+    # Bad searches are refused plainly, as OperationOutcome; staff must name the patient (no
+    # unbounded query).
+    unnamed = nurse.get("/fhir/r4/Appointment")
+    assert unnamed.status_code == 422
+    assert OperationOutcome.model_validate(unnamed.json()).issue[0].code == "invalid"
     for bad in (
         {"date": "yesterday"},
         {"status": "maybe"},
@@ -209,7 +214,8 @@ def test_fhir_appointments_are_valid_r4_for_staff_and_for_the_patient(
     ):
         r = nurse.get("/fhir/r4/Appointment", params={"patient": me["id"], **bad})
         assert r.status_code == 422, bad
-        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["content-type"] == "application/fhir+json"
+        assert OperationOutcome.model_validate(r.json()).issue[0].code == "invalid"
 
 
 def test_a_calendar_link_serves_an_icalendar_feed_until_it_is_revoked(

@@ -89,6 +89,9 @@ async def create_appointment(
     trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Book an appointment in a chair. 409 when the chair, the patient or the nurses'
+    capacity is taken then. With an Idempotency-Key, a repeat of the same request gets
+    the first answer again, and one with another body 409."""
     trail.saw(data.patient_id)
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/appointments", data)
     if (earlier := await post.earlier()) is not None:
@@ -133,6 +136,7 @@ async def list_appointments(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AppointmentOut]:
+    """Appointments, a page at a time, by center, patient, local date or status."""
     trail.saw(patient_id)
     items, nxt = await booking.list_appointments(
         session,
@@ -155,6 +159,7 @@ async def list_appointments(
 async def get_appointment(
     appointment_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AppointmentOut:
+    """One appointment, with its ETag for a later change."""
     appt = await booking.get_appointment(session, appointment_id)
     trail.saw(appt.patient_id, appt.id)
     response.headers["ETag"] = etag(appt.version)

@@ -131,6 +131,8 @@ async def _sign_in(request: Request, username: str, password: str) -> tuple[str,
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(caller: Allowed, session: Session) -> Response:
+    """Sign out: the token the request was made with is revoked, and later requests with it
+    get 401."""
     await service.revoke(session, caller.token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

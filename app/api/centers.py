@@ -100,6 +100,7 @@ def center_out(center: Center) -> CenterOut:
 async def create_center(
     data: CenterCreate, session: Session, _: Allowed, response: Response
 ) -> CenterOut:
+    """Add an infusion center. Answers 201 with its Location and ETag."""
     center = await centers.create_center(session, data)
     center = await center_repository.get_center(session, center.id)
     response.headers["Location"] = f"/api/v1/centers/{center.id}"
@@ -111,6 +112,7 @@ async def create_center(
 async def list_centers(
     session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[CenterOut]:
+    """The centers, a page at a time (`limit`, then `cursor` from `next_cursor`)."""
     items, nxt = await centers.list_centers(session, limit, cursor)
     return Page[CenterOut](items=[center_out(c) for c in items], next_cursor=nxt)
 
@@ -119,6 +121,7 @@ async def list_centers(
 async def get_center(
     center_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> CenterOut:
+    """One center, with its ETag for a later change."""
     center = await center_repository.get_center(session, center_id)
     response.headers["ETag"] = etag(center.version)
     return center_out(center)
@@ -133,6 +136,8 @@ async def update_center(
     _: Allowed,
     response: Response,
 ) -> CenterOut:
+    """Change a center's name, time zone, opening hours or rules. Send If-Match with the ETag
+    you read: 428 without one, 412 when it is stale."""
     center = await center_repository.get_center(session, center_id)
     ensure_version(center.version, version, "center")
     await centers.update_center(session, center, data)
@@ -148,6 +153,8 @@ async def update_center(
 async def add_closure(
     center_id: uuid.UUID, data: ClosureIn, session: Session, _: Allowed, response: Response
 ) -> ClosureOut:
+    """Close a center on a date (a holiday, a training day): nothing is booked there that
+    day. 404 for an unknown center."""
     center = await center_repository.get_center(session, center_id)
     closure = await centers.add_closure(session, center, data)
     response.headers["Location"] = f"/api/v1/centers/{center_id}/closures/{closure.id}"
@@ -162,6 +169,7 @@ async def list_closures(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ClosureOut]:
+    """A center's closures, a page at a time."""
     await center_repository.get_center(session, center_id)
     items, nxt = await centers.list_closures(session, center_id, limit, cursor)
     return Page[ClosureOut](items=[ClosureOut.model_validate(c) for c in items], next_cursor=nxt)
@@ -171,6 +179,7 @@ async def list_closures(
 async def get_closure(
     center_id: uuid.UUID, closure_id: uuid.UUID, session: Session, _: Allowed
 ) -> ClosureOut:
+    """One closure of a center (404 when it is another center's)."""
     return ClosureOut.model_validate(await centers.get_closure(session, center_id, closure_id))
 
 
@@ -180,6 +189,7 @@ async def get_closure(
 async def create_chair(
     center_id: uuid.UUID, data: ChairCreate, session: Session, _: Allowed, response: Response
 ) -> ChairOut:
+    """Add a chair (or bed) to a center. Answers 201 with its Location and ETag."""
     center = await center_repository.get_center(session, center_id)
     chair = await centers.create_chair(session, center, data)
     response.headers["Location"] = f"/api/v1/chairs/{chair.id}"
@@ -195,6 +205,7 @@ async def list_chairs(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairOut]:
+    """A center's chairs, a page at a time."""
     await center_repository.get_center(session, center_id)
     items, nxt = await centers.list_chairs(session, center_id, limit, cursor)
     return Page[ChairOut](items=[ChairOut.model_validate(c) for c in items], next_cursor=nxt)
@@ -204,6 +215,7 @@ async def list_chairs(
 async def get_chair(
     chair_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> ChairOut:
+    """One chair, with its ETag for a later change."""
     chair = await center_repository.get_chair(session, chair_id)
     response.headers["ETag"] = etag(chair.version)
     return ChairOut.model_validate(chair)
@@ -218,6 +230,8 @@ async def update_chair(
     _: Allowed,
     response: Response,
 ) -> ChairOut:
+    """Rename a chair, change its kind, or take it out of use. Send If-Match with the ETag you
+    read: 428 without one, 412 when it is stale."""
     chair: Chair = await center_repository.get_chair(session, chair_id)
     ensure_version(chair.version, version, "chair")
     await centers.update_chair(session, chair, data)
@@ -231,6 +245,8 @@ async def update_chair(
 async def add_chair_block(
     chair_id: uuid.UUID, data: ChairBlockIn, session: Session, _: Allowed, response: Response
 ) -> ChairBlockOut:
+    """Block a chair for a time (maintenance, cleaning): nothing is booked in it then.
+    422 when start is not before end."""
     chair = await center_repository.get_chair(session, chair_id)
     block = await centers.add_chair_block(session, chair, data)
     response.headers["Location"] = f"/api/v1/chairs/{chair_id}/blocks/{block.id}"
@@ -256,6 +272,7 @@ async def list_chair_blocks(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[ChairBlockOut]:
+    """A chair's blocks, a page at a time, in the center's time zone."""
     chair = await center_repository.get_chair(session, chair_id)
     tz = await center_repository.timezone_of(session, chair.center_id)
     items, nxt = await centers.list_chair_blocks(session, chair_id, limit, cursor)
@@ -266,6 +283,7 @@ async def list_chair_blocks(
 async def get_chair_block(
     chair_id: uuid.UUID, block_id: uuid.UUID, session: Session, _: Allowed
 ) -> ChairBlockOut:
+    """One block of a chair (404 when it is another chair's)."""
     chair = await center_repository.get_chair(session, chair_id)
     block = await centers.get_chair_block(session, chair_id, block_id)
     return block_out(block, await center_repository.timezone_of(session, chair.center_id))
@@ -280,6 +298,9 @@ async def get_availability(
     duration_minutes: Annotated[int, Query(ge=1, le=24 * 60)],
     chair_kind: Annotated[ChairKind | None, Query()] = None,
 ) -> Availability:
+    """The open slots of `duration_minutes` at a center on a local date, chair by chair, in
+    the center's time zone; only chairs of `chair_kind` when given. Closures, blocks and
+    booked appointments are left out."""
     center = await center_repository.get_center(session, center_id)
     tz = zone(center.timezone)
     slots = await availability.open_slots(

@@ -215,6 +215,10 @@ async def create_course(
     trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Order a treatment course for a patient: the drug, diagnosis and phases (the
+    diagnosis preset where left out), the start date and preferred days and time. Its
+    sessions are booked with POST /api/v1/courses/{course_id}/book. With an
+    Idempotency-Key, a repeat of the same request gets the first answer again."""
     trail.saw(data.patient_id)
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/courses", data)
     if (earlier := await post.earlier()) is not None:
@@ -235,6 +239,7 @@ async def list_courses(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[CourseOut]:
+    """Courses, a page at a time, by patient or status."""
     trail.saw(patient_id)
     items, nxt = await courses.list_courses(session, patient_id, status, limit, cursor)
     return Page[CourseOut](items=[course_out(c) for c in items], next_cursor=nxt)
@@ -244,6 +249,7 @@ async def list_courses(
 async def get_course(
     course_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> CourseOut:
+    """One course, with its ETag."""
     course = await courses.get_course(session, course_id)
     trail.saw(course.patient_id)
     response.headers["ETag"] = etag(course.version)
@@ -288,6 +294,8 @@ async def read_course_plan(
     trail: Audited,
     through: Annotated[LocalDate | None, Query()] = None,
 ) -> CoursePlan:
+    """The course's sessions through `through` (by default a few months ahead): booked ones
+    with their appointments, the rest as planned, the dose splits and the last replan."""
     course = await courses.get_course(session, course_id)
     trail.saw(course.patient_id)
     center = await course_sessions.center_of(session, course)
@@ -344,6 +352,8 @@ async def act_on_course(
     trail: Audited,
     data: CourseAction | None = None,
 ) -> CourseOut:
+    """Hold, resume or discontinue a course, with an optional note. 409 when the course's
+    status does not allow it."""
     course = await courses.get_course(session, course_id, for_update=True)
     trail.saw(course.patient_id)
     course = await courses.act(session, course, action, caller.user_id, data.note if data else None)

@@ -159,6 +159,7 @@ REORDER_COLUMNS = (
 
 @router.get(
     "/centers/{center_id}/reorder.csv",
+    summary="Reorder list (CSV)",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per short product"}},
 )

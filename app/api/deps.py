@@ -12,6 +12,12 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.security import (
+    APIKeyCookie,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    OAuth2PasswordBearer,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import policy
@@ -22,6 +28,7 @@ from app.audit.service import Entry, Trail
 from app.auth import flood
 from app.auth import service as auth
 from app.settings import Settings
+from app.smart import scopes as smart_scopes
 from core.clock import wall_now
 from core.db import Database
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -208,8 +215,38 @@ def _gate(request: Request) -> flood.Gate:
     return gate
 
 
+# How to sign in, for the OpenAPI document (its securitySchemes, and each signed-in operation's
+# `security`: any one of them). They only describe: they never answer (auto_error=False) and
+# what they read goes unused, since `authenticate` reads the credentials itself, so its 401s,
+# the cookie's CSRF check and the flood gate stay its own.
+PASSWORD = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    scheme_name="password",
+    description="Sign in with email (`username`) and password at POST /api/v1/auth/token; "
+    "send the access token as `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="An access token from POST /api/v1/auth/token, sent as "
+    "`Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+COOKIE = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The web app's session (POST /api/v1/auth/session): an HttpOnly cookie; "
+    "every change made with it carries the session's CSRF token as X-CSRF-Token.",
+    auto_error=False,
+)
+
+
 async def authenticate(
-    request: Request, session: Session, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    session: Session,
+    _password: Annotated[str | None, Depends(PASSWORD)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    _cookie: Annotated[str | None, Depends(COOKIE)],
 ) -> auth.Caller:
     """The caller behind the bearer token, or the web app's session cookie (401 otherwise),
     checked in the request's own transaction; runs once per request. A change made with the
@@ -219,7 +256,7 @@ async def authenticate(
     An address whose requests fail this too often (see `flood`) gets 429 instead of 401 or
     403 for the next failure; a good credential from it still gets through."""
     try:
-        return await _identify(request, session, authorization)
+        return await _identify(request, session, request.headers.get("authorization"))
     except (Unauthorized, Forbidden):
         wait = _gate(request).admit(_client(request))
         setattr(request.state, UNAUTHENTICATED, "throttled" if wait else "refused")
@@ -268,6 +305,11 @@ async def authorize(request: Request, caller: Authenticated) -> auth.Caller:
     rule = policy.rule(request.method, route_path(request) or "")
     if rule is None or caller.role not in rule.roles:
         raise Forbidden("your role may not use this")
+    # A SMART app's token reaches only the FHIR reads its scopes grant (app.smart.scopes).
+    if caller.scopes is not None and not smart_scopes.reaches(
+        caller.scopes, request.method, route_path(request) or ""
+    ):
+        raise Forbidden("insufficient scope: this app's token does not reach this")
     return caller
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +13,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
+from app import fhir
 from core.outages import Outage, ServiceUnavailable, classify
 from core.problems import PROBLEM_BASE, Conflict, PreconditionFailed, Problem, TooManyRequests
 
@@ -61,6 +65,27 @@ def outage_response(outage: Outage) -> JSONResponse:
     response = problem_response(503, OUTAGE_DETAIL[outage], slug=f"database-{outage.value}")
     response.headers["Retry-After"] = str(OUTAGE_RETRY_SECONDS[outage])
     return response
+
+
+def fhir_aware(path: str, response: Response) -> Response:
+    """Under /fhir/r4 a problem leaves as FHIR's OperationOutcome (FHIR clients read nothing
+    else): the same status, headers and safe text."""
+    if not fhir.under_fhir(path) or response.media_type != PROBLEM_JSON:
+        return response
+    problem = json.loads(bytes(response.body))
+    fields = [f"{'.'.join(e['loc'])}: {e['msg']}" for e in problem.get("errors", [])]
+    outcome = fhir.operation_outcome(
+        response.status_code,
+        str(problem.get("detail", "")),
+        slug=str(problem.get("type", "")).removeprefix(PROBLEM_BASE) or None,
+        title=problem.get("title"),
+        fields=fields,
+    )
+    answer = JSONResponse(outcome, status_code=response.status_code, media_type=fhir.FHIR_JSON)
+    for name, value in response.headers.items():
+        if name not in ("content-type", "content-length"):
+            answer.headers.append(name, value)
+    return answer
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -119,3 +144,19 @@ def install(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    # Last, so that it covers every handler above: FHIR clients get an OperationOutcome.
+    for key, handler in list(app.exception_handlers.items()):
+        app.exception_handlers[key] = _fhir_aware_handler(handler)
+
+
+def _fhir_aware_handler(handler: Any) -> Any:
+    async def handle(request: Request, exc: Exception) -> Any:
+        answer = handler(request, exc)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, Response):
+            return fhir_aware(request.url.path, answer)
+        return answer
+
+    return handle

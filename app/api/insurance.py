@@ -62,6 +62,7 @@ router = APIRouter(prefix="/api/v1", tags=["insurance"])
 async def list_payers(
     session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[PayerOut]:
+    """The payers, a page at a time."""
     items, nxt = await service.list_payers(session, limit, cursor)
     return Page[PayerOut](items=[PayerOut.model_validate(p) for p in items], next_cursor=nxt)
 
@@ -70,6 +71,8 @@ async def list_payers(
 async def create_payer(
     data: PayerCreate, session: Session, _: Allowed, response: Response
 ) -> PayerOut:
+    """Add a payer (its rules for pre-authorizations). Answers 201 with its Location and
+    ETag."""
     payer = await service.create_payer(session, data)
     response.headers["Location"] = f"/api/v1/payers/{payer.id}"
     response.headers["ETag"] = etag(payer.version)
@@ -80,6 +83,7 @@ async def create_payer(
 async def get_payer(
     payer_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> PayerOut:
+    """One payer, with its ETag for a later change."""
     payer = await service.get_payer(session, payer_id)
     response.headers["ETag"] = etag(payer.version)
     return PayerOut.model_validate(payer)
@@ -108,6 +112,7 @@ async def update_payer(
 
 @router.get("/patients/{patient_id}/coverages", response_model=list[CoverageOut])
 async def list_coverages(patient_id: uuid.UUID, session: Session, _: Allowed) -> list[CoverageOut]:
+    """A patient's insurance coverages."""
     return [
         CoverageOut.model_validate(c) for c in await service.list_coverages(session, patient_id)
     ]
@@ -126,6 +131,8 @@ async def create_coverage(
     trail: Audited,
     response: Response,
 ) -> CoverageOut:
+    """Add an insurance coverage to a patient. Answers 201 with its Location and ETag;
+    404 for an unknown patient, 422 for an unknown payer."""
     c = await service.create_coverage(session, patient_id, data)
     trail.saw(patient_id, c.id)
     response.headers["Location"] = f"/api/v1/coverages/{c.id}"
@@ -137,6 +144,7 @@ async def create_coverage(
 async def get_coverage(
     coverage_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> CoverageOut:
+    """One coverage, with its ETag for a later change."""
     c = await service.get_coverage(session, coverage_id)
     trail.saw(c.patient_id)
     response.headers["ETag"] = etag(c.version)
@@ -153,6 +161,8 @@ async def update_coverage(
     trail: Audited,
     response: Response,
 ) -> CoverageOut:
+    """Change a coverage. Send If-Match with the ETag you read: 428 without one, 412 when it is
+    stale."""
     c = await service.get_coverage(session, coverage_id)
     trail.saw(c.patient_id)
     ensure_version(c.version, version, "coverage")
@@ -208,6 +218,8 @@ async def create_authorization(
     trail: Audited,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Record a pre-authorization for a patient's coverage: service, period and units.
+    With an Idempotency-Key, a repeat of the same request gets the first answer again."""
     trail.saw(data.patient_id)
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/authorizations", data)
     if (earlier := await post.earlier()) is not None:
@@ -228,6 +240,7 @@ async def list_authorizations(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[AuthorizationOut]:
+    """Pre-authorizations, a page at a time, by patient or status."""
     trail.saw(patient_id)
     items, nxt = await service.list_authorizations(session, patient_id, status, limit, cursor)
     return Page[AuthorizationOut](items=await authorizations_out(session, items), next_cursor=nxt)
@@ -237,6 +250,7 @@ async def list_authorizations(
 async def get_authorization(
     authorization_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AuthorizationOut:
+    """One pre-authorization, with the units used and its ETag."""
     auth = await service.get_authorization(session, authorization_id)
     trail.saw(auth.patient_id)
     response.headers["ETag"] = etag(auth.version)
@@ -253,6 +267,8 @@ async def update_authorization(
     trail: Audited,
     response: Response,
 ) -> AuthorizationOut:
+    """Change a pre-authorization (its status, number, period or units; each change is kept
+    in its history). Send If-Match with the ETag you read: 428 without one, 412 when it is stale."""
     auth = await service.get_authorization(session, authorization_id)
     trail.saw(auth.patient_id)
     auth = await service.update_authorization(
@@ -386,6 +402,7 @@ async def list_assignees(session: Session, _: Allowed) -> list[AssigneeOut]:
 async def get_alert(
     alert_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> AlertOut:
+    """One alert of billing's work queue, with its ETag."""
     alert = await worklist.get_alert(session, alert_id)
     trail.saw(alert.patient_id)
     response.headers["ETag"] = etag(alert.version)
@@ -401,6 +418,8 @@ async def act_on_alert(
     trail: Audited,
     data: AlertAction | None = None,
 ) -> AlertOut:
+    """Acknowledge, resolve or assign an alert of billing's work queue. 409 when the alert is
+    resolved already (or acknowledged, to acknowledge it)."""
     alert = await worklist.act(session, alert_id, action, data or AlertAction(), caller.user_id)
     trail.saw(alert.patient_id)
     return (await alerts_out(session, [alert]))[0]
@@ -435,6 +454,7 @@ CSV_COLUMNS = [
 
 @router.get(
     "/billing/worklist.csv",
+    summary="Billing worklist (CSV)",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per live alert"}},
 )

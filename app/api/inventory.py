@@ -90,6 +90,7 @@ async def receive_lot(data: LotReceive, session: Session, _: Allowed, response: 
 
 @router.get("/inventory/lots/{lot_id}", response_model=LotOut)
 async def get_lot(lot_id: uuid.UUID, session: Session, _: Allowed, response: Response) -> LotOut:
+    """One lot of a drug at a center, with its ETag for a later change."""
     lot = await pharmacy.get_lot(session, lot_id)
     response.headers["ETag"] = etag(lot.version)
     return lot_out(lot, await center_repository.timezone_of(session, lot.center_id))

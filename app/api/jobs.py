@@ -66,6 +66,7 @@ def run_out(r: JobRun) -> RunOut:
 
 @router.get("/jobs", response_model=list[JobOut])
 async def list_jobs(session: Session, _: Allowed) -> list[JobOut]:
+    """The background jobs: each one's schedule and its last run."""
     latest = (
         select(JobRun.job, func.max(JobRun.started_at).label("started"))
         .group_by(JobRun.job)
@@ -106,7 +107,7 @@ async def list_runs(
     return Page[RunOut](items=[run_out(r) for r in items], next_cursor=nxt)
 
 
-@router.post("/jobs/{name}/run", response_model=RunOut)
+@router.post("/jobs/{name}/run", response_model=RunOut, summary="Run a job now")
 async def run_now(
     name: JobName,
     db: OwnTransactions,

@@ -13,7 +13,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import PROBLEM_JSON, outage_response
+from app import fhir
+from app.api.errors import PROBLEM_JSON, fhir_aware, outage_response
 from app.api.metrics import Metrics
 from core import clock
 from core.logs import describe
@@ -63,6 +64,7 @@ class RequestGuard:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._problem(
+                scope,
                 send,
                 request_id,
                 413,
@@ -99,6 +101,7 @@ class RequestGuard:
         except TimeoutError:
             if not status["sent"]:
                 await self._problem(
+                    scope,
                     send,
                     request_id,
                     503,
@@ -110,6 +113,7 @@ class RequestGuard:
         except BodyTooLarge:
             if not status["sent"]:
                 await self._problem(
+                    scope,
                     send,
                     request_id,
                     413,
@@ -124,7 +128,8 @@ class RequestGuard:
                 # could not be opened raises the driver's own error): a 503, not a bug.
                 log.warning(json.dumps({"request_id": request_id, "outage": outage.value}))
                 if not status["sent"]:
-                    await outage_response(outage)(scope, receive, tracking_send)
+                    answer = fhir_aware(str(scope.get("path", "")), outage_response(outage))
+                    await answer(scope, receive, tracking_send)
                 status["code"] = 503
                 return
             # A bug. Answer here rather than let the server print the exception (its message
@@ -136,14 +141,19 @@ class RequestGuard:
             )
             if not status["sent"]:
                 await self._problem(
-                    send, request_id, 500, "Internal error", "something went wrong on our side"
+                    scope,
+                    send,
+                    request_id,
+                    500,
+                    "Internal error",
+                    "something went wrong on our side",
                 )
             status["code"] = 500
         finally:
             self._log(scope, int(status["code"]), started, request_id)
 
     async def _problem(
-        self, send: Send, request_id: str, status: int, title: str, detail: str
+        self, scope: Scope, send: Send, request_id: str, status: int, title: str, detail: str
     ) -> None:
         body = json.dumps(
             {
@@ -153,12 +163,16 @@ class RequestGuard:
                 "detail": detail,
             }
         ).encode()
+        media = PROBLEM_JSON
+        if fhir.under_fhir(str(scope.get("path", ""))):
+            outcome = fhir.operation_outcome(status, detail, slug=f"http-{status}", title=title)
+            body, media = json.dumps(outcome).encode(), fhir.FHIR_JSON
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-type", media.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id.encode()),
                 ],

@@ -13,13 +13,20 @@ from app.migrate import head_revision
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Liveness")
 async def healthz() -> dict[str, str]:
+    """Liveness: the process answers. Nothing else is checked; for load balancers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Database unreachable or not migrated"}})
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={503: {"description": "Database unreachable or not migrated"}},
+)
 async def readyz(request: Request) -> Response:
+    """Readiness: the database answers and is migrated to the latest revision. 503 when
+    it is unreachable (with Retry-After) or behind."""
     try:
         async with get_db(request).unit_of_work(write=False) as session:
             current = await session.scalar(text("SELECT version_num FROM alembic_version"))
@@ -32,6 +39,8 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "revision": current})
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", summary="Metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> str:
+    """This process's metrics in the Prometheus text format: requests by method, route template
+    and status, and their durations."""
     return str(request.app.state.metrics.render())

@@ -67,6 +67,7 @@ def optimisation_out(o: Optimisation, tz_name: str) -> OptimisationOut:
 
 @router.post(
     "/centers/{center_id}/optimise",
+    summary="Propose evening out the days",
     status_code=status.HTTP_201_CREATED,
     response_model=OptimisationOut,
     response_model_by_alias=True,
@@ -120,6 +121,7 @@ async def list_optimisations(
 async def get_optimisation(
     optimisation_id: uuid.UUID, session: Session, _: Allowed
 ) -> OptimisationOut:
+    """One proposal of the optimiser: the moves it suggests and whether it was applied."""
     proposal = await levelling.get_optimisation(session, optimisation_id)
     tz_name = await center_repository.timezone_of(session, proposal.center_id)
     return optimisation_out(proposal, tz_name)
@@ -127,6 +129,7 @@ async def get_optimisation(
 
 @router.post(
     "/optimisations/{optimisation_id}/apply",
+    summary="Apply a proposal",
     response_model=OptimisationOut,
     response_model_by_alias=True,
 )

@@ -94,6 +94,7 @@ async def place_order(
 async def get_order(
     order_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> OrderOut:
+    """One order from a supplier, with its lines and its ETag."""
     return await _reply(session, await orders.get_order(session, order_id), response)
 
 

@@ -27,6 +27,8 @@ router = APIRouter(prefix="/api/v1", tags=["patients"])
 async def create_patient(
     data: PatientCreate, session: Session, caller: Allowed, trail: Audited, response: Response
 ) -> PatientOut:
+    """Register a patient. Answers 201 with its Location and ETag; 409 when a patient with
+    this MRN exists."""
     patient = await service.create_patient(session, data, caller.user_id)
     trail.saw(patient.id, patient.id)
     response.headers["Location"] = f"/api/v1/patients/{patient.id}"
@@ -42,6 +44,8 @@ async def search_patients(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[PatientOut]:
+    """Patients, a page at a time; with `q`, those whose MRN or name contains it. The terms
+    are in the URL: POST /api/v1/patients/search keeps them out of URLs and logs."""
     items, nxt = await service.search_patients(session, q, limit, cursor)
     return Page[PatientOut](items=[PatientOut.model_validate(p) for p in items], next_cursor=nxt)
 
@@ -65,6 +69,7 @@ async def search_patients_privately(
 async def get_patient(
     patient_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> PatientOut:
+    """One patient's record, with its ETag for a later change."""
     patient = await service.get_patient(session, patient_id)
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)
@@ -79,6 +84,8 @@ async def update_patient(
     caller: Allowed,
     response: Response,
 ) -> PatientOut:
+    """Change a patient's record (each change is kept in its history). Send If-Match with the
+    ETag you read: 428 without one, 412 when it is stale."""
     patient = await changes.update_patient(session, patient_id, version, data, caller.user_id)
     response.headers["ETag"] = etag(patient.version)
     return PatientOut.model_validate(patient)

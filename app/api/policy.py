@@ -241,6 +241,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/webhooks"): _r(ADMIN),
     ("GET", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN),
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): _r(ADMIN, "update", "webhook"),
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): _r(ADMIN, "update", "webhook"),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): _r(ADMIN),
     # users (not patient data: who may sign in, in what role)
     ("GET", "/api/v1/users"): _r(ADMIN),
@@ -264,6 +265,22 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/fhir/r4/metadata"): OPEN,
     ("GET", "/fhir/r4/Appointment"): _r(STAFF | PATIENT, "search", "appointment"),
     ("GET", "/fhir/r4/Appointment/{appointment_id}"): _r(STAFF | PATIENT, "read", "appointment"),
+    # a patient reads only themselves (see app.api.fhir); a center is no patient's data
+    ("GET", "/fhir/r4/Patient/{patient_id}"): _r(STAFF | PATIENT, "read", "patient"),
+    ("GET", "/fhir/r4/Location/{center_id}"): _r(SIGNED_IN),
+    # SMART App Launch: admins register patient apps; discovery and OAuth are public (the
+    # consent page goes by the web session's cookie itself and audits a granted
+    # authorization as ("create", "smart_authorization"); the token endpoints by client_id)
+    ("POST", "/api/v1/smart-apps"): _r(ADMIN, "create", "smart_app"),
+    ("GET", "/api/v1/smart-apps"): _r(ADMIN),
+    ("GET", "/api/v1/smart-apps/{smart_app_id}"): _r(ADMIN),
+    ("PATCH", "/api/v1/smart-apps/{smart_app_id}"): _r(ADMIN, "update", "smart_app"),
+    ("GET", "/fhir/r4/.well-known/smart-configuration"): OPEN,
+    ("GET", "/fhir/r4/.well-known/jwks.json"): OPEN,
+    ("GET", "/oauth/authorize"): OPEN,
+    ("POST", "/oauth/authorize"): OPEN,
+    ("POST", "/oauth/token"): OPEN,
+    ("POST", "/oauth/revoke"): OPEN,
 }
 
 

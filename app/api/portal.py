@@ -108,6 +108,8 @@ async def my_appointments(
 async def my_appointment(
     appointment_id: uuid.UUID, session: Session, caller: Allowed, trail: Audited
 ) -> VisitOut:
+    """One of the signed-in patient's own appointments. Another patient's is 404, as if it
+    did not exist."""
     patient_id = own_patient(caller)
     visit = await patient_view.visit(session, appointment_id, patient_id, trail)
     trail.saw(patient_id, visit.id)

@@ -24,6 +24,13 @@ STEP_OF: dict[str, Step] = {
     "dispense": "dispensed",
     "administer": "administered",
 }
+STEP_DOC: dict[str, str] = {
+    "clear": "The nurse clears the patient for the dose (vitals and screening done).",
+    "prepare": "The pharmacy has mixed the dose; a center that prepares on clearance waits for "
+    "the nurse's clearance.",
+    "dispense": "The prepared dose is at the chair (the patient cleared).",
+    "administer": "The dose was given.",
+}
 
 
 class VialToPull(Output):
@@ -128,4 +135,6 @@ for verb, step in STEP_OF.items():
         response_model=DoseOut,
         name=f"preparation_{verb}",
         summary=f"The dose is {step}",
+        description=f"{STEP_DOC[verb]} 409 when the step is out of order for the center, or "
+        "taken already.",
     )

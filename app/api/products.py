@@ -31,7 +31,7 @@ from scheduling.catalog.schemas import (
     TitrationOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["courses"])
+router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -74,6 +74,7 @@ def product_out(p: Product) -> ProductOut:
 async def list_products(
     session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[ProductOut]:
+    """The drug catalog, a page at a time."""
     items, nxt = await products.list_products(session, limit, cursor)
     return Page[ProductOut](items=[product_out(p) for p in items], next_cursor=nxt)
 
@@ -82,6 +83,8 @@ async def list_products(
 async def create_product(
     data: ProductCreate, session: Session, _: Allowed, response: Response
 ) -> ProductOut:
+    """Add a drug to the catalog (its vials, dosing and infusion rules). Answers 201
+    with its Location and ETag."""
     product = await products.create_product(session, data)
     response.headers["Location"] = f"/api/v1/products/{product.id}"
     response.headers["ETag"] = etag(product.version)
@@ -92,6 +95,7 @@ async def create_product(
 async def get_product(
     product_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> ProductOut:
+    """One drug of the catalog, with its ETag for a later change."""
     product = await products.get_product(session, product_id)
     response.headers["ETag"] = etag(product.version)
     return product_out(product)
@@ -106,6 +110,8 @@ async def update_product(
     _: Allowed,
     response: Response,
 ) -> ProductOut:
+    """Change a drug of the catalog. Send If-Match with the ETag you read: 428 without one,
+    412 when it is stale."""
     product = await products.get_product(session, product_id)
     ensure_version(product.version, version, "product")
     product = await products.update_product(session, product, data)

@@ -19,7 +19,7 @@ from scheduling.catalog.schemas import (
     RegimenUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["courses"])
+router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 
 def regimen_out(r: Regimen) -> RegimenOut:
@@ -53,6 +53,7 @@ def regimen_out(r: Regimen) -> RegimenOut:
 async def list_regimens(
     session: Session, _: Allowed, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[RegimenOut]:
+    """The usual regimens per diagnosis, a page at a time."""
     items, nxt = await regimens.list_regimens(session, limit, cursor)
     return Page[RegimenOut](items=[regimen_out(r) for r in items], next_cursor=nxt)
 
@@ -61,6 +62,8 @@ async def list_regimens(
 async def create_regimen(
     data: RegimenCreate, session: Session, _: Allowed, response: Response
 ) -> RegimenOut:
+    """Add a usual regimen for a diagnosis: the defaults a course order falls back on.
+    Answers 201 with its Location and ETag."""
     regimen = await regimens.create_regimen(session, data)
     response.headers["Location"] = f"/api/v1/regimens/{regimen.id}"
     response.headers["ETag"] = etag(regimen.version)
@@ -71,6 +74,7 @@ async def create_regimen(
 async def get_regimen(
     regimen_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> RegimenOut:
+    """One regimen, with its ETag for a later change."""
     regimen = await regimens.get_regimen(session, regimen_id)
     response.headers["ETag"] = etag(regimen.version)
     return regimen_out(regimen)

@@ -65,6 +65,8 @@ async def create_user(
     trail: Audited,
     response: Response,
 ) -> UserOut:
+    """Add a user: staff with a role, or a patient user tied to their patient record.
+    Answers 201 with its Location and ETag; 409 when the email is taken."""
     user = await service.create_user(session, data.email, data.role, data.password, data.patient_id)
     trail.saw(data.patient_id, user.id)
     response.headers["Location"] = f"/api/v1/users/{user.id}"
@@ -77,6 +79,7 @@ async def create_user(
 async def get_user(
     user_id: uuid.UUID, request: Request, session: Session, _: Allowed, response: Response
 ) -> UserOut:
+    """One user, with its ETag for a later change."""
     user = await service.get_user(session, user_id)
     response.headers["ETag"] = etag(user.version)
     return (await users_out(request, session, [user]))[0]

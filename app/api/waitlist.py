@@ -93,7 +93,7 @@ async def list_entries(
     return Page[WaitlistOut](items=await _many(session, found), next_cursor=nxt)
 
 
-@router.get("/waitlist/fits", response_model=WaitlistFits)
+@router.get("/waitlist/fits", response_model=WaitlistFits, summary="Entries that fit")
 async def fits(
     session: Session,
     _: Allowed,
@@ -172,7 +172,7 @@ async def list_offers(
     return Page[OfferOut](items=await _offers(session, found), next_cursor=nxt)
 
 
-@router.get("/waitlist/figures", response_model=FiguresOut)
+@router.get("/waitlist/figures", response_model=FiguresOut, summary="Waitlist figures")
 async def figures(
     session: Session,
     _: Allowed,
@@ -198,6 +198,7 @@ async def _offer_reply(session: Session, offer: WaitlistOffer, response: Respons
 async def get_offer(
     offer_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> OfferOut:
+    """One waitlist offer: the opening offered, its hold and how it ended."""
     offer = await offers.get_offer(session, offer_id)
     trail.saw(await offers.patient_of(session, offer), offer.id)
     return await _offer_reply(session, offer, response)
@@ -231,6 +232,7 @@ async def decline_offer(
 async def get_entry(
     entry_id: uuid.UUID, session: Session, _: Allowed, trail: Audited, response: Response
 ) -> WaitlistOut:
+    """One waitlist entry, with its ETag for a later change."""
     entry = await waitlist.get_entry(session, entry_id)
     trail.saw(entry.patient_id, entry.id)
     return await _reply(session, entry, response)

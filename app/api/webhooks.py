@@ -1,15 +1,15 @@
-"""Webhook subscriptions (admins) and their delivery history."""
+"""Webhook subscriptions (admins), their secrets and their delivery history. Deliveries follow
+Standard Webhooks (`core.outbox.signing`): a receiver verifies them with any of its libraries."""
 
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import uuid
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field, HttpUrl, field_validator
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl, field_validator
 from sqlalchemy import select
 
 from app.api.deps import (
@@ -23,6 +23,9 @@ from app.api.deps import (
     etag,
     get_settings,
 )
+from app.api.errors import PROBLEM_JSON
+from core.clock import wall_now
+from core.outbox import signing
 from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 from core.pagination import page
 from core.problems import Invalid, ensure_version
@@ -39,7 +42,27 @@ EventType = Literal[
     "alert.opened",
     "waitlist.offer",
 ]
-Secret = Annotated[str, Field(min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+Secret = Annotated[
+    str,
+    Field(
+        # whsec_ + base64 of 24 to 64 bytes: 32 to 88 characters of it, padding included
+        min_length=38,
+        max_length=94,
+        pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$",
+        description="`whsec_` + standard base64 of a random key of 24 to 64 bytes",
+    ),
+    AfterValidator(signing.check_secret),
+]
+OVERLAP_DEFAULT = 1440  # a day: time enough for a receiver to take up the new secret
+OVERLAP_MAX = 10080  # a week
+# What If-Match adds to a POST's answers (the document lists them for PATCH by itself).
+IF_MATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+    }
+    for code, description in ((412, "Stale If-Match"), (428, "If-Match required"))
+}
 
 
 def _web_url(url: HttpUrl) -> HttpUrl:
@@ -51,7 +74,9 @@ def _web_url(url: HttpUrl) -> HttpUrl:
 class WebhookCreate(Input):
     url: HttpUrl
     event_types: list[EventType] = Field(min_length=1, max_length=7)
-    secret: Secret | None = Field(default=None, description="made for you when left out")
+    secret: Secret | None = Field(
+        default=None, description="made for you (32 random bytes) when left out"
+    )
 
     _url = field_validator("url")(_web_url)
 
@@ -64,6 +89,18 @@ class WebhookUpdate(Input):
     _url = field_validator("url")(_web_url)
 
 
+class SecretRotation(Input):
+    secret: Secret | None = Field(
+        default=None, description="the new secret; made for you (32 random bytes) when left out"
+    )
+    overlap_minutes: int = Field(
+        default=OVERLAP_DEFAULT,
+        ge=0,
+        le=OVERLAP_MAX,
+        description="how long deliveries are signed with the old secret too (0: not at all)",
+    )
+
+
 class WebhookOut(BaseModel):
     id: uuid.UUID
     url: str
@@ -71,10 +108,18 @@ class WebhookOut(BaseModel):
     active: bool
     created_at: datetime
     version: int
+    previous_secret_expires_at: datetime | None = Field(
+        description="while a rotation's overlap lasts: when deliveries stop being signed with "
+        "the secret it replaced as well; null otherwise"
+    )
 
 
 class WebhookCreated(WebhookOut):
-    secret: str = Field(description="shown this once: it signs every delivery")
+    secret: str = Field(description="shown this once: it signs every delivery (`whsec_…`)")
+
+
+class SecretRotated(WebhookOut):
+    secret: str = Field(description="the new secret, shown this once (`whsec_…`)")
 
 
 class DeliveryOut(BaseModel):
@@ -106,6 +151,7 @@ def _reachable(url: HttpUrl, request: Request) -> str:
 
 
 def webhook_out(w: WebhookSubscription) -> WebhookOut:
+    until = w.previous_secret_expires_at
     return WebhookOut(
         id=w.id,
         url=w.url,
@@ -113,6 +159,8 @@ def webhook_out(w: WebhookSubscription) -> WebhookOut:
         active=w.active,
         created_at=w.created_at,
         version=w.version,
+        # Deliveries go by the real time, and so does the overlap (core.clock.wall_now).
+        previous_secret_expires_at=until if until is not None and until > wall_now() else None,
     )
 
 
@@ -129,10 +177,14 @@ async def create_webhook(
     response: Response,
     request: Request,
 ) -> WebhookCreated:
+    """Subscribe a receiver to event types (admin). Returns the signing secret, this once:
+    the one given (`whsec_` + base64 of 24 to 64 bytes) or a new one. 422 for a URL that is not
+    http(s), a private or loopback address (unless the settings allow them), or a secret not
+    in that form (the error names `secret`, never repeats it)."""
     hook = WebhookSubscription(
         id=uuid.uuid4(),
         url=_reachable(data.url, request),
-        secret=data.secret or secrets.token_urlsafe(32),
+        secret=data.secret or signing.new_secret(),
         event_types=sorted(set(data.event_types)),
         active=True,
     )
@@ -146,6 +198,7 @@ async def create_webhook(
 
 @router.get("/webhooks", response_model=list[WebhookOut])
 async def list_webhooks(session: Session, _: Allowed) -> list[WebhookOut]:
+    """Every webhook subscription, oldest first (admin); secrets are never shown again."""
     hooks = await session.scalars(
         select(WebhookSubscription).order_by(WebhookSubscription.created_at)
     )
@@ -156,6 +209,7 @@ async def list_webhooks(session: Session, _: Allowed) -> list[WebhookOut]:
 async def get_webhook(
     webhook_id: uuid.UUID, session: Session, _: Allowed, response: Response
 ) -> WebhookOut:
+    """One webhook subscription, with its `ETag` (admin). 404 when there is none."""
     hook = await _get(session, webhook_id)
     response.headers["ETag"] = etag(hook.version)
     return webhook_out(hook)
@@ -171,6 +225,9 @@ async def update_webhook(
     response: Response,
     request: Request,
 ) -> WebhookOut:
+    """Change a subscription's URL or event types, or pause it (`active: false`; nothing is
+    sent meanwhile) (admin). Needs `If-Match`: 428 without it, 412 when stale; 404 when there
+    is none; 422 as on create."""
     hook = await _get(session, webhook_id)
     ensure_version(hook.version, version, "webhook")
     if data.url is not None:
@@ -184,6 +241,52 @@ async def update_webhook(
     return webhook_out(hook)
 
 
+@router.post(
+    "/webhooks/{webhook_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses=IF_MATCH_ERRORS,
+)
+async def rotate_webhook_secret(
+    webhook_id: uuid.UUID,
+    data: SecretRotation,
+    version: IfMatch,
+    session: Session,
+    _: Allowed,
+    trail: Audited,
+    response: Response,
+) -> SecretRotated:
+    """Give a subscription a new signing secret (admin), returned this once: the one given
+    or a new one. For `overlap_minutes` (default a day, at most a week) every delivery is signed
+    with both, the new one first, so the receiver can switch over without missing one; then
+    with the new one only. A rotation during an overlap ends the older secret's at once: only
+    the last two are ever in use. Needs `If-Match` (428 without it, 412 when stale); 404 when
+    there is none; 422 for a secret not in the `whsec_` form, or the current one again."""
+    hook = await _get(session, webhook_id)
+    ensure_version(hook.version, version, "webhook")
+    trail.saw(resource_id=hook.id)
+    new = data.secret or signing.new_secret()
+    if signing.key_of(new) == signing.key_of(hook.secret):
+        raise Invalid(
+            "the new secret must differ from the current one",
+            errors=[
+                {
+                    "loc": ["body", "secret"],
+                    "msg": "this is the current secret",
+                    "type": "value_error",
+                }
+            ],
+        )
+    if data.overlap_minutes > 0:
+        hook.previous_secret = hook.secret
+        hook.previous_secret_expires_at = wall_now() + timedelta(minutes=data.overlap_minutes)
+    else:
+        hook.previous_secret = hook.previous_secret_expires_at = None
+    hook.secret = new
+    await session.flush()
+    response.headers["ETag"] = etag(hook.version)
+    return SecretRotated(**webhook_out(hook).model_dump(), secret=hook.secret)
+
+
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=Page[DeliveryOut])
 async def list_deliveries(
     webhook_id: uuid.UUID,
@@ -192,7 +295,8 @@ async def list_deliveries(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
-    """What was sent to this subscriber, newest first."""
+    """What was sent to this subscriber, newest first, with each delivery's attempts and last
+    answer (admin). 404 when there is no such subscription."""
     await _get(session, webhook_id)
     items: list[Delivery]
     items, nxt = await page(

@@ -31,6 +31,10 @@ class AccessToken(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(Instant)
     last_used_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+    # A SMART app's token (app.smart): which app holds it, and the scopes that bound it.
+    # Both null for sign-in and web-session tokens, which no scope restricts.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("smart_apps.id"), index=True)
+    scope: Mapped[str | None] = mapped_column(String(1000))
 
 
 class IdempotencyRecord(IdMixin, Base):

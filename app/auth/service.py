@@ -36,6 +36,9 @@ class Caller:
     role: str
     patient_id: uuid.UUID | None
     token_id: uuid.UUID
+    # A SMART app's token reaches only what these grant (see app.smart.scopes); None: a
+    # sign-in or web-session token, which no scope restricts.
+    scopes: frozenset[str] | None = None
 
 
 def hash_password(password: str) -> str:
@@ -146,6 +149,7 @@ _TOKEN = (
         User.role,
         User.patient_id,
         User.active,
+        AccessToken.scope,
     )
     .join(User, User.id == AccessToken.user_id)
     .where(AccessToken.token_hash == bindparam("token_hash"))
@@ -156,11 +160,12 @@ async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelt
     row = (await session.execute(_TOKEN, {"token_hash": token_digest(token, secret)})).first()
     if row is None:
         raise Unauthorized("invalid or expired token")
-    token_id, revoked_at, expires_at, last_used_at, user_id, role, patient_id, active = row
+    token_id, revoked_at, expires_at, last_used_at, user_id, role, patient_id, active, scope = row
     now = wall_now()
     if revoked_at is not None or expires_at <= now or last_used_at + idle <= now or not active:
         raise Unauthorized("invalid or expired token")
-    return TokenState(Caller(user_id, role, patient_id, token_id), last_used_at)
+    scopes = frozenset(scope.split()) if scope is not None else None
+    return TokenState(Caller(user_id, role, patient_id, token_id, scopes), last_used_at)
 
 
 # How often a token in use has its last use written down, at most: a write per request would

@@ -1,14 +1,12 @@
-"""Delivering outbox events to webhook subscribers: signed, retried with exponential backoff
-while the receiver is down or refuses, and never sent again once acknowledged (2xx)."""
+"""Delivering outbox events to webhook subscribers: signed the Standard Webhooks way
+(`signing`), retried with exponential backoff while the receiver is down or refuses, and never
+sent again once acknowledged (2xx)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy import select, update
 
 from core.clock import wall_now
 from core.db import Database
+from core.outbox import signing
 from core.outbox.models import Delivery, OutboxEvent, WebhookSubscription
 
 log = logging.getLogger("chairside.webhooks")
@@ -25,13 +24,6 @@ MAX_ATTEMPTS = 40  # with the 1 h cap, more than a day and a half of trying
 CLAIM = timedelta(seconds=60)  # a delivery being sent is not picked up again meanwhile
 SEND_LIMIT = 20.0  # seconds a receiver gets, all told: well inside the claim
 BATCH = 200
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """`Chairside-Signature`: HMAC-SHA256 of "{timestamp}.{body}" with the subscription's
-    secret; receivers recompute it and reject old timestamps (replays)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:
@@ -83,9 +75,7 @@ async def send_due(db: Database, client: httpx.AsyncClient, retry_seconds: float
     async with db.unit_of_work(write=False) as session:
         due = (
             await session.execute(
-                select(
-                    Delivery.id, OutboxEvent, WebhookSubscription.url, WebhookSubscription.secret
-                )
+                select(Delivery.id, Delivery.subscription_id, OutboxEvent, WebhookSubscription.url)
                 .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
                 .join(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
                 .where(
@@ -98,11 +88,12 @@ async def send_due(db: Database, client: httpx.AsyncClient, retry_seconds: float
             )
         ).all()
     base = retry_seconds
-    for delivery_id, event, url, secret in due:
-        if not await _claim(db, delivery_id):
+    for delivery_id, subscription_id, event, url in due:
+        signing_with = await _claim(db, delivery_id, subscription_id)
+        if signing_with is None:
             continue  # another sender has it
         counts["sent"] += 1
-        code, error = await _post(client, url, secret, event)
+        code, error = await _post(client, url, signing_with, event)
         async with db.unit_of_work() as session:
             delivery = await session.get(Delivery, delivery_id, with_for_update=True)
             assert delivery is not None
@@ -122,7 +113,11 @@ async def send_due(db: Database, client: httpx.AsyncClient, retry_seconds: float
     return counts
 
 
-async def _claim(db: Database, delivery_id: uuid.UUID) -> bool:
+async def _claim(
+    db: Database, delivery_id: uuid.UUID, subscription_id: uuid.UUID
+) -> list[str] | None:
+    """Take the delivery for this sender (None: another has it) and read the secrets to sign
+    it with as they are now, so that a secret rotated since the batch was read is honoured."""
     async with db.unit_of_work() as session:
         now = wall_now()  # now, not when the batch began: the claim must outlast this send
         claimed = await session.execute(
@@ -134,7 +129,18 @@ async def _claim(db: Database, delivery_id: uuid.UUID) -> bool:
             )
             .values(next_attempt_at=now + CLAIM)
         )
-        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        current, previous, until = (
+            await session.execute(
+                select(
+                    WebhookSubscription.secret,
+                    WebhookSubscription.previous_secret,
+                    WebhookSubscription.previous_secret_expires_at,
+                ).where(WebhookSubscription.id == subscription_id)
+            )
+        ).one()
+        return signing.signing_secrets(current, previous, until, now)
 
 
 def body_of(event: OutboxEvent) -> bytes:
@@ -148,16 +154,14 @@ def body_of(event: OutboxEvent) -> bytes:
 
 
 async def _post(
-    client: httpx.AsyncClient, url: str, secret: str, event: OutboxEvent
+    client: httpx.AsyncClient, url: str, secrets: list[str], event: OutboxEvent
 ) -> tuple[int | None, str | None]:
     body = body_of(event)
-    timestamp = str(int(time.time()))
+    # The event's id: the same on every attempt, so receivers can drop a repeat. The
+    # timestamp is this attempt's, the real time (receivers refuse one far from their clock).
     headers = {
         "Content-Type": "application/json",
-        "Chairside-Event-Id": str(event.id),
-        "Chairside-Event-Type": event.type,
-        "Chairside-Timestamp": timestamp,
-        "Chairside-Signature": signature(secret, timestamp, body),
+        **signing.headers(secrets, str(event.id), int(wall_now().timestamp()), body),
     }
     try:
         response = await asyncio.wait_for(

@@ -29,14 +29,26 @@ class WebhookSubscription(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     url: Mapped[str] = mapped_column(String(2000))
-    # Signs every delivery (HMAC-SHA256); shown once, when the subscription is made.
-    secret: Mapped[str] = mapped_column(String(200))
+    # Signs every delivery (`signing`: whsec_ + base64 of the key); shown once, when made or
+    # rotated in. Long enough for a secret from before the standard, converted (0032).
+    secret: Mapped[str] = mapped_column(String(300))
     event_types: Mapped[list[str]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The secret the last rotation replaced: deliveries are signed with it too, after the
+    # current one, until `previous_secret_expires_at` (the real time, as deliveries go by), so
+    # receivers can switch over without losing one. A later rotation replaces it.
+    previous_secret: Mapped[str | None] = mapped_column(String(300))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(Instant)
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint(
+            "(previous_secret IS NULL) = (previous_secret_expires_at IS NULL)",
+            name="previous_secret",
+        ),
+    )
 
 
 class OutboxEvent(Base):
