@@ -148,3 +148,37 @@ def test_a_signed_in_patient_who_denies_goes_back_with_access_denied(
     landed = parse_qs(urlsplit(page.url).query)
     assert landed["error"] == ["access_denied"] and landed["state"] == ["s2"]
     assert "code" not in landed
+
+
+# Each spelling parses to the path "//evil.example" (another host) or is another site outright;
+# the last one is our own page, but not the consent page.
+BAD_RETURNS = (
+    "/.//evil.example",
+    "/%2e//evil.example",
+    "/a/..//evil.example",
+    "/./\\evil.example",
+    "//evil.example",
+    "https://evil.example/oauth/authorize",
+    "/oauth/authorize/..//evil.example",
+    "/api/v1/portal/calendar-token",
+)
+
+
+def test_the_sign_in_page_goes_back_only_to_the_consent_page(
+    page: Page, server: Server, browser_session: BrowserSession
+) -> None:
+    _, email = patient_login(server, browser_session)
+    page.goto("/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/board**")
+    for bad in BAD_RETURNS:
+        # Signed in, a return path it took would be followed at once (after /auth/me): by the
+        # time the page is idle it would have gone. (A request to another host would fail the
+        # test by itself: see the `page` fixture.)
+        page.goto("/?" + urlencode({"next": bad}))
+        page.wait_for_load_state("networkidle")
+        assert urlsplit(page.url).path == "/", (bad, page.url)
+    page.goto("/?" + urlencode({"next": "/oauth/authorize?client_id=nobody"}))
+    page.wait_for_url("**/oauth/authorize?client_id=nobody")

@@ -1,17 +1,26 @@
 // The sign-in page: opens a session (cookie) and goes to the day board, or back to where
-// the browser was sent from (?next=, e.g. an app's consent page; paths on this site only).
+// the browser was sent from (?next=: only an app's consent page, see RETURNS).
 
 const form = document.getElementById("signin-form");
 const error = document.getElementById("signin-error");
 
-// Only a path of this site: "//elsewhere", "/\elsewhere" and absolute URLs stay here.
+// Only back to the consent page: an app's SMART launch is what sends a browser here to come
+// back. The value is parsed first and then held to this origin and that one path, since a
+// check of the raw text misses spellings that parse to another host ("/.//elsewhere",
+// "/%2e//elsewhere", "/./\\elsewhere" all have the path "//elsewhere").
+const RETURNS = ["/oauth/authorize"];
+
 function returnPath() {
   const next = new URLSearchParams(window.location.search).get("next");
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) {
+  if (!next || !next.startsWith("/")) return null;
+  let url;
+  try {
+    url = new URL(next, window.location.origin);
+  } catch {
     return null;
   }
-  const url = new URL(next, window.location.origin);
-  return url.origin === window.location.origin ? url.pathname + url.search : null;
+  if (url.origin !== window.location.origin || !RETURNS.includes(url.pathname)) return null;
+  return url.pathname + url.search;
 }
 
 const back = returnPath();
