@@ -191,7 +191,8 @@ def _search_param(name: str, kind: str, definition: str | None, text: str) -> di
 
 
 def capability_statement(published: date, base_url: str) -> dict[str, Any]:
-    """`base_url`: the server's root as the caller reached it, for the SMART OAuth URLs."""
+    """`base_url`: the server's public root (CHAIRSIDE_PUBLIC_URL, or as the caller reached
+    it), for the SMART OAuth URLs."""
     root = base_url.rstrip("/")
     read = [{"code": "read"}]
     return {

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-in-production"  # noqa: S105 - the sentinel we refuse outside development
@@ -22,6 +23,10 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = default_database_url()
     secret_key: str = DEFAULT_SECRET
+    # The service's public address (https://chairside.example.org): SMART's issuer, its
+    # discovery URLs and the id_tokens' `iss` are made from it, never from a request's Host
+    # header. Unset: the address each request came to.
+    public_url: str | None = None
     token_ttl_hours: float = 12.0
     token_idle_minutes: float = 30.0
     max_body_bytes: int = 1_000_000
@@ -64,6 +69,18 @@ class Settings(BaseSettings):
     # Lets a request say what time it is (the `Chairside-Test-Now` header), so tests can check
     # in a session booked for next year. Refused outside the test environment.
     test_clock: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("CHAIRSIDE_PUBLIC_URL is an http(s) URL, such as https://host")
+        if parts.fragment or "@" in parts.netloc:
+            raise ValueError("CHAIRSIDE_PUBLIC_URL has no fragment and no user name")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

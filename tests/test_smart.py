@@ -2,7 +2,10 @@
 (the SMART on FHIR client) does the standalone launch with PKCE through the patient's web
 session and consent page, reads their appointments, refreshes and revokes; and the ways the
 flow must refuse (a wrong verifier, a code used twice, an unregistered redirect, no PKCE,
-the plain method, a denial, a replayed refresh token, a token's scopes)."""
+the plain method, a denial, a replayed refresh token, a token's scopes); how long access
+lasts (refresh tokens only with offline or online access; online access ends 12 hours after
+the patient allowed); the id_token's nonce; the signing keys sealed at rest; a switched-off
+app's tokens; the consent page never framed; and CHAIRSIDE_PUBLIC_URL naming the issuer."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -25,15 +29,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select, update
 
-from app.auth.service import create_user
-from app.smart import scopes
+from app.auth.models import AccessToken
+from app.auth.service import create_user, token_digest
+from app.settings import Settings
+from app.smart import scopes, sealing
+from app.smart.models import SmartApp, SmartRefreshToken, SmartSigningKey
 from core.db import Database
 from tests.support.factories import book, make_center, make_chair, make_patient
-from tests.support.servers import PASSWORD, Server
+from tests.support.servers import PASSWORD, SECRET, Server, start_server, stop_server
 
 REDIRECT = "http://127.0.0.1:9/callback"  # nothing listens: the "browser" stops at the redirect
-SCOPE = "openid fhirUser launch/patient patient/Appointment.rs"
+SCOPE = "openid fhirUser launch/patient patient/Appointment.rs online_access"
 
 
 @dataclass
@@ -574,7 +582,7 @@ def test_a_tokens_scopes_bound_what_it_reads(
         assert c.get(f"{base}/Patient/{patient.id}").status_code == 403
 
     # Narrowing on refresh is allowed; widening is not.
-    both = token("patient/Appointment.rs patient/Patient.rs")
+    both = token("patient/Appointment.rs patient/Patient.rs offline_access")
     wider = refresh(server, client_id, both["refresh_token"], scope="patient/Appointment.rs openid")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
     narrower = refresh(server, client_id, both["refresh_token"], scope="patient/Appointment.rs")
@@ -639,3 +647,276 @@ def test_read_and_search_follow_the_permission_letters() -> None:
     assert scopes.reaches(frozenset({"patient/Appointment.rs"}), "GET", location)
     assert not scopes.reaches(frozenset({"patient/Patient.rs"}), "GET", location)
     assert not scopes.reaches(frozenset({"openid", "fhirUser"}), "GET", one)
+
+
+# --- the review's findings (issue 17) ----------------------------------------------------------
+
+
+def in_database(server: Server, work: Any) -> Any:
+    """Run `work(session)` in a unit of work on the server's database; its result."""
+
+    async def run() -> Any:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def stored_refresh(server: Server, token: str) -> SmartRefreshToken:
+    async def read(session: Any) -> SmartRefreshToken:
+        row: SmartRefreshToken | None = await session.scalar(
+            select(SmartRefreshToken).where(
+                SmartRefreshToken.token_hash == token_digest(token, SECRET)
+            )
+        )
+        assert row is not None
+        return row
+
+    found: SmartRefreshToken = in_database(server, read)
+    return found
+
+
+def change_access_token(server: Server, token: str, **values: Any) -> None:
+    async def change(session: Any) -> None:
+        await session.execute(
+            update(AccessToken)
+            .where(AccessToken.token_hash == token_digest(token, SECRET))
+            .values(**values)
+        )
+
+    in_database(server, change)
+
+
+def test_a_refresh_token_only_when_the_patient_let_the_app_keep_access(
+    server: Server, smart_app: dict[str, Any], patient: Patient
+) -> None:
+    client_id = smart_app["client_id"]
+    for scope in ("openid fhirUser launch/patient patient/Appointment.rs", "patient/Patient.r"):
+        body = exchange(server, client_id, *code_for(server, patient, client_id, scope)).json()
+        assert body["access_token"] and "refresh_token" not in body, body
+
+    # The consent page says how long, in plain words.
+    online = authorize_url(server, client_id, scope="patient/Appointment.rs online_access")
+    assert "for up to 12 hours" in consent(patient.browser, online)[0].text
+    offline = authorize_url(server, client_id, scope="patient/Appointment.rs offline_access")
+    page = consent(patient.browser, offline)[0].text
+    assert "until you withdraw it" in page and "12 hours" not in page
+
+    body = exchange(
+        server,
+        client_id,
+        *code_for(server, patient, client_id, "patient/Appointment.rs offline_access"),
+    ).json()
+    kept = stored_refresh(server, body["refresh_token"])
+    assert kept.expires_at > datetime.now(UTC) + timedelta(days=89)  # offline: 90 days, sliding
+
+
+def test_online_access_ends_12_hours_after_the_patient_allowed_however_often_refreshed(
+    server: Server, smart_app: dict[str, Any], patient: Patient
+) -> None:
+    client_id = smart_app["client_id"]
+    allowed = datetime.now(UTC)
+    first = exchange(server, client_id, *code_for(server, patient, client_id)).json()
+    row = stored_refresh(server, first["refresh_token"])
+    assert row.expires_at <= allowed + timedelta(hours=12, minutes=1)
+    assert row.expires_at > allowed + timedelta(hours=11, minutes=55)
+
+    # Bring the chain's end near: no refresh may push it out again.
+    end = datetime.now(UTC) + timedelta(minutes=10)
+
+    async def near(session: Any) -> None:
+        await session.execute(
+            update(SmartRefreshToken).where(SmartRefreshToken.id == row.id).values(expires_at=end)
+        )
+
+    in_database(server, near)
+    token = first["refresh_token"]
+    for _ in range(3):
+        renewed = refresh(server, client_id, token)
+        assert renewed.status_code == 200, renewed.text
+        token = renewed.json()["refresh_token"]
+        assert abs(stored_refresh(server, token).expires_at - end) < timedelta(seconds=1)
+
+
+def test_the_id_token_carries_the_nonce_and_when_the_patient_allowed(
+    server: Server, smart_app: dict[str, Any], patient: Patient
+) -> None:
+    client_id = smart_app["client_id"]
+    nonce = "n-" + secrets.token_urlsafe(16)
+    verifier, challenge = pkce()
+    before = int(datetime.now(UTC).timestamp())
+    url = authorize_url(server, client_id, nonce=nonce, code_challenge=challenge)
+    _, form = consent(patient.browser, url)
+    assert form.fields["nonce"] == nonce  # carried through the consent form
+    code = redirected_to(answer(server, patient.browser, form))["code"]
+    after = int(datetime.now(UTC).timestamp()) + 1
+    body = exchange(server, client_id, code, verifier).json()
+
+    keys = KeySet.import_key_set(
+        httpx.get(server.base_url + "/fhir/r4/.well-known/jwks.json").json()
+    )
+    claims = jwt.decode(body["id_token"], keys).claims  # raises unless a published key signed it
+    assert claims["nonce"] == nonce
+    assert before - 1 <= claims["auth_time"] <= after
+    # A refreshed id_token is no answer to the request the nonce came with.
+    again = jwt.decode(refresh(server, client_id, body["refresh_token"]).json()["id_token"], keys)
+    assert "nonce" not in again.claims and again.claims["sub"] == claims["sub"]
+
+    too_long = authorize_url(server, client_id, nonce="n" * 256, state="s2")
+    query = redirected_to(patient.browser.get(too_long))
+    assert query["error"] == "invalid_request" and query["state"] == "s2"
+
+
+def test_the_signing_keys_are_sealed_at_rest(
+    server: Server, smart_app: dict[str, Any], patient: Patient
+) -> None:
+    client_id = smart_app["client_id"]
+    body = exchange(server, client_id, *code_for(server, patient, client_id)).json()
+    assert body["id_token"]
+
+    async def keys(session: Any) -> list[SmartSigningKey]:
+        return list(await session.scalars(select(SmartSigningKey)))
+
+    rows = in_database(server, keys)
+    published = httpx.get(server.base_url + "/fhir/r4/.well-known/jwks.json").json()["keys"]
+    assert rows and {k["kid"] for k in published} == {r.kid for r in rows}
+    for row in rows:
+        for field in ('"d"', '"p"', '"q"', '"kty"'):  # the JWK's members, were it clear
+            assert field not in row.private_jwk_sealed
+        assert b'"d"' in sealing.open_sealed(row.private_jwk_sealed, SECRET, row.kid)
+        with pytest.raises(sealing.SealBroken):
+            sealing.open_sealed(row.private_jwk_sealed, "another-secret", row.kid)
+
+
+@given(
+    plain=st.binary(max_size=300),
+    secret=st.text(min_size=1, max_size=40),
+    other=st.text(min_size=1, max_size=40),
+    kid=st.text(max_size=20),
+    flip=st.integers(min_value=0),
+)
+def test_a_sealed_value_opens_only_unchanged_with_its_secret_and_kid(
+    plain: bytes, secret: str, other: str, kid: str, flip: int
+) -> None:
+    sealed = sealing.seal(plain, secret, kid)
+    assert sealing.open_sealed(sealed, secret, kid) == plain
+    raw = bytearray(base64.b64decode(sealed))
+    raw[flip % len(raw)] ^= 0x01  # any bit of the nonce, the ciphertext or the tag
+    changed = base64.b64encode(bytes(raw)).decode()
+    refused = [(changed, secret, kid), (sealed, secret, kid + "x"), ("not sealed", secret, kid)]
+    if other != secret:
+        refused.append((sealed, other, kid))
+    for value, key, label in refused:
+        with pytest.raises(sealing.SealBroken):
+            sealing.open_sealed(value, key, label)
+
+
+def test_a_token_works_only_while_its_app_is_on_and_only_as_far_as_its_scopes(
+    server: Server, admin: httpx.Client, patient: Patient
+) -> None:
+    app = register(admin, REDIRECT)
+    client_id = app["client_id"]
+    fhir = server.base_url + "/fhir/r4/Appointment"
+    unscoped = exchange(server, client_id, *code_for(server, patient, client_id)).json()
+    # A token with its app's mark but no scope recorded reaches nothing.
+    change_access_token(server, unscoped["access_token"], scope=None)
+    assert httpx.get(fhir, headers=bearer(unscoped["access_token"])).status_code == 403
+
+    tokens = exchange(server, client_id, *code_for(server, patient, client_id)).json()
+    assert httpx.get(fhir, headers=bearer(tokens["access_token"])).status_code == 200
+
+    # As a token issued while the switch-off committed: not revoked, but its app is off.
+    async def switch_off(session: Any) -> None:
+        await session.execute(
+            update(SmartApp).where(SmartApp.client_id == client_id).values(active=False)
+        )
+
+    in_database(server, switch_off)
+    r = httpx.get(fhir, headers=bearer(tokens["access_token"]))
+    assert r.status_code == 401 and "invalid or expired token" in r.text
+
+
+def test_an_app_token_lasts_its_hour_unused(
+    server: Server, smart_app: dict[str, Any], patient: Patient
+) -> None:
+    client_id = smart_app["client_id"]
+    tokens = exchange(server, client_id, *code_for(server, patient, client_id)).json()
+    assert tokens["expires_in"] == 3600
+    fhir = server.base_url + "/fhir/r4/Appointment"
+    change_access_token(
+        server, tokens["access_token"], last_used_at=datetime.now(UTC) - timedelta(minutes=31)
+    )
+    assert httpx.get(fhir, headers=bearer(tokens["access_token"])).status_code == 200
+    # Its own expiry still ends it (a sign-in token's idle limit: tests/test_auth.py).
+    change_access_token(
+        server, tokens["access_token"], expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert httpx.get(fhir, headers=bearer(tokens["access_token"])).status_code == 401
+
+
+def test_the_consent_page_may_not_be_framed(
+    server: Server, smart_app: dict[str, Any], patient: Patient
+) -> None:
+    page, _ = consent(patient.browser, authorize_url(server, smart_app["client_id"]))
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    error = patient.browser.get(authorize_url(server, "no-such-client"))
+    assert error.status_code == 400 and error.headers["x-frame-options"] == "DENY"
+
+
+PUBLIC = "https://chairside.example.org"
+
+
+def test_a_public_url_names_the_issuer_whatever_the_host_header(tmp_path: Path) -> None:
+    srv = start_server("sqlite", tmp_path, env={"CHAIRSIDE_PUBLIC_URL": PUBLIC + "/"})
+    try:
+        base = PUBLIC + "/fhir/r4"
+        conf = httpx.get(
+            srv.base_url + "/fhir/r4/.well-known/smart-configuration",
+            headers={"Host": "evil.example"},
+        ).json()
+        assert conf["issuer"] == base and conf["jwks_uri"] == base + "/.well-known/jwks.json"
+        assert conf["authorization_endpoint"] == PUBLIC + "/oauth/authorize"
+        assert conf["token_endpoint"] == PUBLIC + "/oauth/token"
+        meta = httpx.get(srv.base_url + "/fhir/r4/metadata", headers={"Host": "evil.example"})
+        uris = meta.json()["rest"][0]["security"]["extension"][0]["extension"]
+        assert {u["url"]: u["valueUri"] for u in uris} == {
+            "authorize": PUBLIC + "/oauth/authorize",
+            "token": PUBLIC + "/oauth/token",
+            "revoke": PUBLIC + "/oauth/revoke",
+        }
+
+        with srv.client("admin") as admin, srv.client("nurse") as nurse:
+            client_id = register(admin, REDIRECT)["client_id"]
+            someone = new_patient(srv, nurse)
+        with someone.browser:
+            # `aud` must be the public FHIR base, not the address the request came to.
+            query = redirected_to(someone.browser.get(authorize_url(srv, client_id, state="a")))
+            assert query["error"] == "invalid_request" and query["state"] == "a"
+            verifier, challenge = pkce()
+            url = authorize_url(srv, client_id, aud=base, code_challenge=challenge)
+            _, form = consent(someone.browser, url)
+            code = redirected_to(answer(srv, someone.browser, form))["code"]
+        body = exchange(srv, client_id, code, verifier).json()
+        keys = KeySet.import_key_set(
+            httpx.get(srv.base_url + "/fhir/r4/.well-known/jwks.json").json()
+        )
+        claims = jwt.decode(body["id_token"], keys).claims
+        assert claims["iss"] == base and claims["fhirUser"] == f"{base}/Patient/{someone.id}"
+    finally:
+        stop_server(srv)
+
+
+def test_the_public_url_setting_is_an_http_origin() -> None:
+    def settings(public_url: str) -> Settings:
+        return Settings(environment="test", secret_key="s", test_clock=False, public_url=public_url)
+
+    assert settings("https://chairside.example.org/").public_url == PUBLIC
+    assert settings("").public_url is None
+    for bad in ("chairside.example.org", "ftp://x.example", "https://x.example/?a=1"):
+        with pytest.raises(ValueError):
+            settings(bad)

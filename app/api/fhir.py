@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from app import fhir
 from app.api.deps import Allowed, Audited, Session
+from app.api.smart import fhir_base
 from core.clock import utcnow
 from core.problems import Invalid, NotFound, Problem
 from patients import service as patients
@@ -70,7 +71,8 @@ def _fhir(body: dict[str, Any]) -> JSONResponse:
 async def capability_statement(request: Request) -> JSONResponse:
     """The CapabilityStatement: what this server reads and searches, its search parameters,
     and how apps sign in (SMART on FHIR OAuth URLs). Public."""
-    return _fhir(fhir.capability_statement(utcnow().date(), str(request.base_url)))
+    root = fhir_base(request).removesuffix(fhir.BASE_PATH)  # CHAIRSIDE_PUBLIC_URL, when set
+    return _fhir(fhir.capability_statement(utcnow().date(), root))
 
 
 def _self_url(request: Request, **extra: int) -> str:

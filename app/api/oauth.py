@@ -43,6 +43,7 @@ CARRIED = (
     "aud",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
 )
 FORM = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
 OAUTH_JSON: dict[int | str, dict[str, Any]] = {
@@ -132,10 +133,11 @@ def _sign_in_first(request: Request) -> Response:
 async def authorize(request: Request, session: Session) -> Response:
     """Start a SMART standalone launch (`response_type=code`, `client_id`, `redirect_uri`,
     `scope`, `state`, `aud` = this server's FHIR base URL, `code_challenge` with
-    `code_challenge_method=S256`). A browser not signed in goes to the sign-in page and
-    comes back; a signed-in patient sees the consent page; staff are told only patients
-    connect apps (403). An unknown app or unregistered redirect_uri is an error page (400),
-    never a redirect; any other error goes back to the app as `error=…&state=…`."""
+    `code_challenge_method=S256`, optionally OpenID Connect's `nonce`). A browser not
+    signed in goes to the sign-in page and comes back; a signed-in patient sees the
+    consent page; staff are told only patients connect apps (403). An unknown app or
+    unregistered redirect_uri is an error page (400), never a redirect; any other error
+    goes back to the app as `error=…&state=…`."""
     oauth = await oauth_request(request)
     app = await smart.active_app(session, oauth.payload.client_id)
     why = _unusable(app, oauth)
@@ -236,9 +238,10 @@ async def token(request: Request, session: Session) -> Response:
     `client_id`, `code_verifier`) or a refresh token (`grant_type=refresh_token`,
     `refresh_token`, `client_id`, optionally a narrower `scope`) for an access token:
     `{access_token, token_type: Bearer, expires_in, scope, refresh_token, patient,
-    id_token}`. A code works once, for five minutes, for the app, redirect_uri and PKCE
-    verifier it was made for; a refresh token works once (a new one comes with each
-    answer), and using one again revokes the authorization. Errors are OAuth JSON: 400
+    id_token}`; a refresh_token only with `offline_access` or `online_access`. A code
+    works once, for five minutes, for the app, redirect_uri and PKCE verifier it was made
+    for; a refresh token works once (a new one comes with each answer), and using one again
+    revokes the authorization. Errors are OAuth JSON: 400
     invalid_grant, invalid_request, invalid_client, invalid_scope, unsupported_grant_type."""
     oauth = await oauth_request(request)
     secret = get_settings(request).secret_key
@@ -261,7 +264,7 @@ async def token(request: Request, session: Session) -> Response:
         if owner is not None:
             loaded.user = await smart.patient_user(session, owner)
             if scopes.wants_id_token(oauth.payload.scope or granted):
-                loaded.key = await smart.signing_key(session)
+                loaded.key = await smart.signing_key(session, secret)
     server = SmartServer(loaded)
     response: Response = server.create_token_response(oauth)
     pending = server.pending

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from app.api.deps import Allowed, Audited, IfMatch, Session, etag
+from app.api.deps import Allowed, Audited, IfMatch, Session, etag, get_settings
 from app.smart import scopes
 from app.smart import service as smart
 from app.smart.models import SmartApp
@@ -160,7 +160,12 @@ async def update_smart_app(
 
 
 def fhir_base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir/r4"
+    """The FHIR base URL: the issuer, `aud` of authorization requests, `iss` of id_tokens.
+    From `CHAIRSIDE_PUBLIC_URL` when set; else as this request reached us (its Host header,
+    which a client chooses)."""
+    public = get_settings(request).public_url
+    root = public if public is not None else str(request.base_url)
+    return root.rstrip("/") + "/fhir/r4"
 
 
 def smart_configuration(base: str) -> dict[str, Any]:
@@ -200,6 +205,6 @@ async def get_smart_configuration(request: Request) -> JSONResponse:
 
 
 @router.get("/fhir/r4/.well-known/jwks.json")
-async def get_signing_keys(session: Session) -> JSONResponse:
+async def get_signing_keys(request: Request, session: Session) -> JSONResponse:
     """The public keys that sign id_tokens (a JWK Set; RS256). Public."""
-    return JSONResponse(await smart.public_keys(session))
+    return JSONResponse(await smart.public_keys(session, get_settings(request).secret_key))

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import CalendarFeed
 from app.auth import throttle
 from app.auth.models import AccessToken
+from app.smart.models import SmartApp
 from core.clock import wall_now
 from core.pagination import page
 from core.problems import Conflict, Duplicate, Invalid, NotFound, Unauthorized, ensure_version
@@ -150,8 +151,13 @@ _TOKEN = (
         User.patient_id,
         User.active,
         AccessToken.scope,
+        AccessToken.client_id,
+        SmartApp.active,
     )
     .join(User, User.id == AccessToken.user_id)
+    # A SMART app's token works only while its app is on: switching an app off revokes its
+    # tokens, but one being issued as the switch commits would miss that.
+    .outerjoin(SmartApp, SmartApp.id == AccessToken.client_id)
     .where(AccessToken.token_hash == bindparam("token_hash"))
 )
 
@@ -160,11 +166,30 @@ async def resolve(session: AsyncSession, token: str, secret: str, idle: timedelt
     row = (await session.execute(_TOKEN, {"token_hash": token_digest(token, secret)})).first()
     if row is None:
         raise Unauthorized("invalid or expired token")
-    token_id, revoked_at, expires_at, last_used_at, user_id, role, patient_id, active, scope = row
+    (
+        token_id,
+        revoked_at,
+        expires_at,
+        last_used_at,
+        user_id,
+        role,
+        patient_id,
+        active,
+        scope,
+        client_id,
+        app_active,
+    ) = row
+    app_token = client_id is not None
     now = wall_now()
-    if revoked_at is not None or expires_at <= now or last_used_at + idle <= now or not active:
+    # An app's token lasts its own hour, used or not (it promised expires_in); the idle
+    # limit is for people who walk away from a signed-in screen.
+    idle_out = not app_token and last_used_at + idle <= now
+    if revoked_at is not None or expires_at <= now or idle_out or not active:
         raise Unauthorized("invalid or expired token")
-    scopes = frozenset(scope.split()) if scope is not None else None
+    if app_token and app_active is not True:
+        raise Unauthorized("invalid or expired token")
+    # An app's token reaches what its scopes grant, and with none recorded, nothing.
+    scopes = frozenset((scope or "").split()) if app_token else None
     return TokenState(Caller(user_id, role, patient_id, token_id, scopes), last_used_at)
 
 

@@ -40,6 +40,9 @@ class SmartAuthorizationCode(IdMixin, Base):
     scope: Mapped[str] = mapped_column(String(1000))
     code_challenge: Mapped[str] = mapped_column(String(128))
     code_challenge_method: Mapped[str] = mapped_column(String(10))
+    # OpenID Connect's nonce, as the app sent it: its id_token carries it back.
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    # When the patient allowed: the id_token's auth_time, and where online access starts.
     created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)
     expires_at: Mapped[datetime] = mapped_column(Instant)
     used_at: Mapped[datetime | None] = mapped_column(Instant)
@@ -63,10 +66,11 @@ class SmartRefreshToken(IdMixin, Base):
 
 class SmartSigningKey(Base):
     """An RS256 key pair that signs id_tokens (made on first need; its public half is at
-    /fhir/r4/.well-known/jwks.json)."""
+    /fhir/r4/.well-known/jwks.json). The private JWK is sealed under the app's secret
+    (`app.smart.sealing`): the database alone cannot sign id_tokens."""
 
     __tablename__ = "smart_signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    private_jwk: Mapped[str] = mapped_column(Text)
+    private_jwk_sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Instant, default=wall_now)

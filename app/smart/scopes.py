@@ -85,6 +85,14 @@ def offline(scope: str) -> bool:
     return "offline_access" in scope.split()
 
 
+def keeps_access(scope: str) -> bool:
+    """Whether a refresh token comes with the access token: only when the patient let the
+    app keep access, `offline_access` (until withdrawn) or `online_access` (12 hours from
+    their allowing it). Without either, the app's access ends with its access token."""
+    names = scope.split()
+    return "offline_access" in names or "online_access" in names
+
+
 _PLAIN = {
     "Appointment": "your upcoming appointments: when, where and their status",
     "Patient": "your basic details as the center has them, such as your name",
@@ -103,4 +111,6 @@ def described(scope: str) -> list[str]:
             lines.append(_PLAIN[resource])
     if "offline_access" in names:
         lines.append("keep access after you close it, until you withdraw it")
+    elif "online_access" in names:
+        lines.append("keep access for up to 12 hours from now, even after you close it")
     return lines

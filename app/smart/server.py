@@ -220,6 +220,9 @@ class S256Only(CodeChallenge):  # type: ignore[misc]
         super().validate_code_challenge(grant, redirect_uri)
 
 
+NONCE_MAX = 255  # the column's width; OpenID Connect sets no limit, and apps send ~43
+
+
 class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
     server: SmartServer
@@ -234,6 +237,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
             raise InvalidRequestError(
                 "none of the scopes asked for is one we grant", redirect_uri=redirect_uri
             )
+        if len(self.request.payload.data.get("nonce") or "") > NONCE_MAX:
+            raise InvalidRequestError(
+                f"nonce is at most {NONCE_MAX} characters", redirect_uri=redirect_uri
+            )
         return redirect_uri
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
@@ -247,6 +254,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
                 scope=request.scope,
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
+                nonce=data.get("nonce") or None,
             )
         )
 
@@ -332,13 +340,16 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         if request.authorization_code is not None:
-            family = request.authorization_code.row.id
+            code = request.authorization_code.row
+            family = code.id
+            ends_by = code.created_at + service.ONLINE_ACCESS_LIFETIME
         else:
             family = request.refresh_token.row.family_id
-        lifetime = (
-            service.OFFLINE_REFRESH_LIFETIME
-            if scopes.offline(token["scope"])
-            else service.ONLINE_REFRESH_LIFETIME
+            ends_by = request.refresh_token.row.expires_at  # a rotated token outlives none
+        refresh_expires_at = (
+            service.refresh_expires_at(token["scope"], wall_now(), ends_by)
+            if token.get("refresh_token")
+            else None
         )
         self.pending.tokens.append(
             service.NewTokens(
@@ -348,7 +359,7 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
                 app_id=request.client.app.id,
                 user_id=request.user.id,
                 family_id=family,
-                refresh_lifetime=lifetime,
+                refresh_expires_at=refresh_expires_at,
             )
         )
 
@@ -361,21 +372,30 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
-        """The token response: the bearer token, and SMART's context (`patient`) and
-        id_token when the scopes ask for them."""
+        """The token response: the bearer token, a refresh token only when the patient let
+        the app keep access (Authlib asks for one whenever the client may refresh, which
+        ours always may), and SMART's context (`patient`) and id_token when the scopes ask
+        for them."""
         token: dict[str, Any] = {
             "access_token": secrets.token_urlsafe(32),
             "token_type": "Bearer",
             "expires_in": int(service.ACCESS_LIFETIME / timedelta(seconds=1)),
             "scope": scope,
         }
-        if include_refresh_token:
+        if include_refresh_token and scopes.keeps_access(scope):
             token["refresh_token"] = secrets.token_urlsafe(32)
         if scopes.has_patient_context(scope):
             token["patient"] = str(user.patient_id)
         if scopes.wants_id_token(scope) and self.loaded.key and user.patient_id:
+            code = self.loaded.code if grant_type == "authorization_code" else None
             token["id_token"] = service.id_token(
-                self.loaded.key, self.loaded.issuer, client.app.client_id, user.id, user.patient_id
+                self.loaded.key,
+                self.loaded.issuer,
+                client.app.client_id,
+                user.id,
+                user.patient_id,
+                nonce=code.nonce if code is not None else None,
+                auth_time=code.created_at if code is not None else None,
             )
         return token
 

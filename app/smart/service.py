@@ -11,7 +11,8 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import anyio.to_thread
 from joserfc import jwt
@@ -21,15 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import AccessToken
 from app.auth.service import token_digest
+from app.smart import scopes
 from app.smart.models import SmartApp, SmartAuthorizationCode, SmartRefreshToken, SmartSigningKey
+from app.smart.sealing import SealBroken, open_sealed, seal
 from core.clock import wall_now
 from core.problems import NotFound
 from core.users import User
 
 CODE_LIFETIME = timedelta(minutes=5)
 ACCESS_LIFETIME = timedelta(hours=1)
-# A refresh token lasts the day unless the patient let the app keep access (offline_access).
-ONLINE_REFRESH_LIFETIME = timedelta(hours=12)
+# Refresh tokens only with offline_access or online_access. Online access ends 12 hours after
+# the patient allowed it, however often the app refreshes; offline access slides: 90 days
+# from the last refresh, until the patient (or an admin) withdraws it.
+ONLINE_ACCESS_LIFETIME = timedelta(hours=12)
 OFFLINE_REFRESH_LIFETIME = timedelta(days=90)
 ID_TOKEN_LIFETIME = timedelta(minutes=5)
 
@@ -132,6 +137,15 @@ async def patient_user(session: AsyncSession, user_id: uuid.UUID) -> User | None
     return user
 
 
+def refresh_expires_at(scope: str, now: datetime, ends_by: datetime) -> datetime:
+    """When a new refresh token lapses. `ends_by`: for the code's first refresh token, 12
+    hours after the patient allowed; for a rotated one, its parent's expiry, which an online
+    chain never outlives. Pure."""
+    if scopes.offline(scope):
+        return now + OFFLINE_REFRESH_LIFETIME
+    return min(now + ONLINE_ACCESS_LIFETIME, ends_by)
+
+
 # --- the writes Authlib decided on ------------------------------------------------------------
 
 
@@ -144,6 +158,7 @@ class NewCode:
     scope: str
     code_challenge: str
     code_challenge_method: str
+    nonce: str | None = None
 
 
 async def save_code(session: AsyncSession, new: NewCode, secret: str) -> uuid.UUID:
@@ -157,6 +172,7 @@ async def save_code(session: AsyncSession, new: NewCode, secret: str) -> uuid.UU
         scope=new.scope,
         code_challenge=new.code_challenge,
         code_challenge_method=new.code_challenge_method,
+        nonce=new.nonce,
         created_at=now,
         expires_at=now + CODE_LIFETIME,
     )
@@ -222,7 +238,7 @@ class NewTokens:
     app_id: uuid.UUID
     user_id: uuid.UUID
     family_id: uuid.UUID
-    refresh_lifetime: timedelta
+    refresh_expires_at: datetime | None  # None when no refresh token was issued
 
 
 async def save_tokens(session: AsyncSession, new: NewTokens, secret: str) -> None:
@@ -238,7 +254,7 @@ async def save_tokens(session: AsyncSession, new: NewTokens, secret: str) -> Non
             scope=new.scope,
         )
     )
-    if new.refresh_token is not None:
+    if new.refresh_token is not None and new.refresh_expires_at is not None:
         session.add(
             SmartRefreshToken(
                 token_hash=token_digest(new.refresh_token, secret),
@@ -247,7 +263,7 @@ async def save_tokens(session: AsyncSession, new: NewTokens, secret: str) -> Non
                 family_id=new.family_id,
                 scope=new.scope,
                 created_at=now,
-                expires_at=now + new.refresh_lifetime,
+                expires_at=new.refresh_expires_at,
             )
         )
     await session.flush()
@@ -263,36 +279,55 @@ def _new_key() -> RSAKey:
     )
 
 
-async def signing_key(session: AsyncSession) -> RSAKey:
-    """The newest signing key, made on first need (two first needs at once may each make
-    one: both are published, and either signs)."""
+def _opened(row: SmartSigningKey, secret: str) -> RSAKey | None:
+    """The key, or None if it does not open: sealed under a secret since replaced (which
+    also ended every token), or changed in the database. Such a key neither signs nor is
+    published."""
+    try:
+        jwk = open_sealed(row.private_jwk_sealed, secret, row.kid)
+    except SealBroken:
+        return None
+    return RSAKey.import_key(json.loads(jwk))
+
+
+async def signing_key(session: AsyncSession, secret: str) -> RSAKey:
+    """The newest signing key that opens, made on first need (two first needs at once may
+    each make one: both are published, and either signs)."""
     row = await session.scalar(
         select(SmartSigningKey).order_by(SmartSigningKey.created_at.desc()).limit(1)
     )
-    if row is not None:
-        return RSAKey.import_key(json.loads(row.private_jwk))
+    if row is not None and (opened := _opened(row, secret)) is not None:
+        return opened
     key = await anyio.to_thread.run_sync(_new_key)  # RSA generation takes a moment
-    session.add(
-        SmartSigningKey(kid=str(key.kid), private_jwk=json.dumps(key.as_dict(private=True)))
-    )
+    kid = str(key.kid)
+    plain = json.dumps(key.as_dict(private=True)).encode()
+    session.add(SmartSigningKey(kid=kid, private_jwk_sealed=seal(plain, secret, kid)))
     await session.flush()
     return key
 
 
-async def public_keys(session: AsyncSession) -> dict[str, object]:
+async def public_keys(session: AsyncSession, secret: str) -> dict[str, object]:
     """The JWKS: the public half of every signing key."""
     rows = await session.scalars(select(SmartSigningKey).order_by(SmartSigningKey.created_at))
-    keys = KeySet([RSAKey.import_key(json.loads(r.private_jwk)) for r in rows])
+    keys = KeySet([k for k in (_opened(r, secret) for r in rows) if k is not None])
     return dict(keys.as_dict(private=False))
 
 
 def id_token(
-    key: RSAKey, issuer: str, client_id: str, user_id: uuid.UUID, patient_id: uuid.UUID
+    key: RSAKey,
+    issuer: str,
+    client_id: str,
+    user_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    nonce: str | None = None,
+    auth_time: datetime | None = None,
 ) -> str:
     """OpenID Connect's id_token as SMART asks for it: who signed in (`sub`, their user id)
-    and, in `fhirUser`, the Patient they are."""
+    and, in `fhirUser`, the Patient they are. On the code's exchange also the app's `nonce`
+    and `auth_time` (when the patient allowed); a refreshed id_token carries neither
+    (OpenID Connect Core §12.2)."""
     now = wall_now()
-    claims = {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "sub": str(user_id),
         "aud": client_id,
@@ -300,4 +335,8 @@ def id_token(
         "exp": int((now + ID_TOKEN_LIFETIME).timestamp()),
         "fhirUser": f"{issuer}/Patient/{patient_id}",
     }
+    if nonce is not None:
+        claims["nonce"] = nonce
+    if auth_time is not None:
+        claims["auth_time"] = int(auth_time.timestamp())
     return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)

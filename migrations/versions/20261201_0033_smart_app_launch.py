@@ -1,6 +1,8 @@
 """SMART App Launch (issue 17): registered patient apps, their authorization codes and
 refresh tokens (keyed hashes only), the keys that sign id_tokens, and on access tokens the
-app that holds one and the scopes that bound it (both null for every token before).
+app that holds one and the scopes that bound it (both null for every token before). The
+signing keys' private halves are sealed (AES-256-GCM under a key derived from the app's
+secret), never stored in the clear.
 
 Stepping back deletes the apps' access tokens first: without their scopes they would reach
 everything their patient can.
@@ -39,7 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "smart_signing_keys",
         sa.Column("kid", sa.String(length=64), nullable=False),
-        sa.Column("private_jwk", sa.Text(), nullable=False),
+        sa.Column("private_jwk_sealed", sa.Text(), nullable=False),
         sa.Column("created_at", Instant(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_smart_signing_keys")),
     )
@@ -52,6 +54,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=1000), nullable=False),
         sa.Column("code_challenge", sa.String(length=128), nullable=False),
         sa.Column("code_challenge_method", sa.String(length=10), nullable=False),
+        sa.Column("nonce", sa.String(length=255), nullable=True),
         sa.Column("created_at", Instant(timezone=True), nullable=False),
         sa.Column("expires_at", Instant(timezone=True), nullable=False),
         sa.Column("used_at", Instant(timezone=True), nullable=True),
