@@ -66,6 +66,20 @@ class Settings(BaseSettings):
     # Webhooks to loopback, private or link-local addresses (a test receiver, an internal
     # service): refused unless allowed, so the API cannot be used to probe the network inside.
     webhook_allow_private: bool = False
+    # Electronic prior authorization: how long a payer may take to connect and to answer, and
+    # how many tries a call gets (network failures and 5xx only; the first retry waits
+    # `payer_retry_seconds`, each later one twice as long).
+    payer_connect_timeout_seconds: float = 5.0
+    payer_read_timeout_seconds: float = 20.0
+    payer_attempts: int = 3
+    payer_retry_seconds: float = 0.5
+    # Payer endpoints on loopback or private addresses (a local fake payer): refused unless
+    # allowed, as webhooks are.
+    payer_allow_private: bool = False
+    # A pended request is asked about this long after the payer pended it, then twice as
+    # long after each inquiry still pended, up to `pas_inquiry_max_hours`.
+    pas_inquiry_first_minutes: float = 15.0
+    pas_inquiry_max_hours: float = 12.0
     # Lets a request say what time it is (the `Chairside-Test-Now` header), so tests can check
     # in a session booked for next year. Refused outside the test environment.
     test_clock: bool = False

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,6 +36,7 @@ ALERT_KINDS = (
     "coverage_ended",
     "course_unbookable",
     "drug_shortfall",
+    "payer_overdue",
 )
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 # Alerts still on the work queue: at most one per kind and object, ever.
@@ -54,6 +58,15 @@ class Payer(IdMixin, TimestampMixin, Base):
     max_auth_days: Mapped[int | None] = mapped_column(Integer)
     # How far ahead of renew-by the work queue starts asking for a renewal.
     alert_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14")
+    # Electronic prior authorization (Da Vinci PAS): where the payer takes requests and the
+    # client credentials it gave us. The secret is write-only: no reply or log ever shows it.
+    # The notification token is what the payer's rest-hook sends back to us, kept as a
+    # SHA-256 hash (hex) only.
+    pas_base_url: Mapped[str | None] = mapped_column(String(500))
+    pas_token_url: Mapped[str | None] = mapped_column(String(500))
+    pas_client_id: Mapped[str | None] = mapped_column(String(200))
+    pas_client_secret: Mapped[str | None] = mapped_column(String(500))
+    pas_notification_token_hash: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -80,6 +93,10 @@ class Coverage(IdMixin, TimestampMixin, Base):
     priority: Mapped[str] = mapped_column(String(10))
     effective_from: Mapped[date] = mapped_column(Date)
     effective_to: Mapped[date | None] = mapped_column(Date)
+    # The last benefits check with the payer (CoverageEligibilityRequest), when it offers one.
+    eligibility_checked_at: Mapped[datetime | None] = mapped_column(Instant)
+    eligibility_in_force: Mapped[bool | None] = mapped_column(Boolean)
+    eligibility_note: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -112,6 +129,11 @@ class Authorization(IdMixin, TimestampMixin, Base):
     requested_on: Mapped[date | None] = mapped_column(Date)
     decided_on: Mapped[date | None] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
+    # What an electronic request names beside the course: who prescribed, and whether the
+    # payer's expedited decision clock applies.
+    prescriber_name: Mapped[str | None] = mapped_column(String(200))
+    prescriber_npi: Mapped[str | None] = mapped_column(String(10))
+    expedited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -140,6 +162,68 @@ class AuthorizationChange(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(String(1000))
+
+
+EXCHANGE_KINDS = ("submit", "inquire", "eligibility", "notification")
+
+
+class PasRequest(Base):
+    """An authorization's electronic request to its payer: the Claim identifier every attempt
+    re-sends (the payer drops a repeat), when the payer first had it, and when to ask again
+    about a pended one. `in_flight_since`: an exchange is under way (a second one waits)."""
+
+    __tablename__ = "pas_requests"
+
+    authorization_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("authorizations.id"), primary_key=True
+    )
+    payer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("payers.id"))
+    claim_identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    # When the Claim was first built: its `created`, the same on every attempt, so a retried
+    # submission is byte-identical.
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    submitted_at: Mapped[datetime | None] = mapped_column(Instant)
+    in_flight_since: Mapped[datetime | None] = mapped_column(Instant)
+    next_inquiry_at: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    inquiries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    decided_at: Mapped[datetime | None] = mapped_column(Instant)
+    # The last exchange's failure, in words without patient data; None after a good answer.
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class AuthorizationExchange(IdMixin, Base):
+    """One HTTP exchange with a payer about an authorization (each attempt its own row): what
+    was sent and received, how long it took and what came of it. The bodies carry patient
+    data: only billing reads them, and they are never logged."""
+
+    __tablename__ = "authorization_exchanges"
+
+    authorization_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("authorizations.id")
+    )
+    coverage_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("coverages.id"))
+    payer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("payers.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
+    claim_identifier: Mapped[str | None] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(40))  # the path under pas_base_url
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(Instant)
+    finished_at: Mapped[datetime] = mapped_column(Instant)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    # A1..A4 for a decision read; else what went wrong: refused, garbled, timeout, network,
+    # server_error, unauthorized, bad_request (ours did not validate), notified.
+    outcome: Mapped[str] = mapped_column(String(40))
+    request_bundle: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    response_body: Mapped[str | None] = mapped_column(Text)  # as received, cut at 64 kB
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", EXCHANGE_KINDS), name="kind"),
+        Index("ix_authorization_exchanges_authorization", "authorization_id", "started_at"),
+        Index("ix_authorization_exchanges_coverage", "coverage_id", "started_at"),
+    )
 
 
 class SessionDraw(Base):

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    StringConstraints,
+    UrlConstraints,
+    model_validator,
+)
 
 from core.schemas import Input, LocalDate, Output, Text, printable
 
@@ -33,6 +41,7 @@ AlertKind = Literal[
     "coverage_ended",
     "course_unbookable",
     "drug_shortfall",
+    "payer_overdue",
 ]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 # A status filter: one status, or `live` for the alerts still on the queue (open or acknowledged).
@@ -48,9 +57,60 @@ Hcpcs = Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{4}$")]
 Note = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(printable)
 ]
+# A payer's endpoint: http(s) only, no credentials in it (they go in the fields for them).
+PasUrl = Annotated[
+    HttpUrl,
+    UrlConstraints(max_length=500, allowed_schemes=["http", "https"]),
+    AfterValidator(lambda u: _no_userinfo(u)),
+]
+ClientId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(printable),
+]
+ClientSecret = Annotated[SecretStr, Field(min_length=1, max_length=500)]
+NotificationToken = Annotated[
+    SecretStr,
+    Field(
+        min_length=32,
+        max_length=200,
+        description="what the payer's rest-hook sends in `Chairside-Notification-Token` "
+        "(write-only; at least 32 characters)",
+    ),
+]
+Npi = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(printable),
+]
 
 
-class PayerCreate(Input):
+def _no_userinfo(url: HttpUrl) -> HttpUrl:
+    if url.username or url.password:
+        raise ValueError("put the client credentials in pas_client_id and pas_client_secret")
+    if url.query or url.fragment:
+        raise ValueError("a PAS base URL has no query or fragment")
+    return url
+
+
+class PasFields(Input):
+    """What a payer's electronic prior authorization needs (Da Vinci PAS)."""
+
+    pas_base_url: PasUrl | None = Field(
+        default=None, description="the payer's PAS FHIR base: `{base}/Claim/$submit`"
+    )
+    pas_token_url: PasUrl | None = Field(
+        default=None, description="its OAuth token endpoint; default `{pas_base_url}/token`"
+    )
+    pas_client_id: ClientId | None = None
+    pas_client_secret: ClientSecret | None = Field(
+        default=None, description="write-only: replies say `pas_client_secret_set`"
+    )
+    pas_notification_token: NotificationToken | None = None
+
+
+class PayerCreate(PasFields):
     name: Text
     turnaround_days: Days = Field(description="calendar days from submission to a decision")
     expedited_turnaround_days: Days
@@ -60,7 +120,7 @@ class PayerCreate(Input):
     alert_days: Days = Field(default=14, description="how long before renew-by billing is told")
 
 
-class PayerUpdate(Input):
+class PayerUpdate(PasFields):
     name: Text | None = None
     turnaround_days: Days | None = None
     expedited_turnaround_days: Days | None = None
@@ -79,6 +139,13 @@ class PayerOut(Output):
     default_units_type: UnitsType
     max_auth_days: int | None
     alert_days: int
+    pas_base_url: str | None
+    pas_token_url: str | None
+    pas_client_id: str | None
+    pas_client_secret_set: bool = Field(description="a client secret is on file (never shown)")
+    pas_notifications: bool = Field(
+        description="a notification token is on file: the payer's rest-hook is accepted"
+    )
     version: int
 
 
@@ -118,6 +185,11 @@ class CoverageOut(Output):
     priority: str
     effective_from: date
     effective_to: date | None
+    eligibility_checked_at: datetime | None = Field(
+        default=None, description="the last benefits check with the payer, if any"
+    )
+    eligibility_in_force: bool | None = None
+    eligibility_note: str | None = Field(default=None, description="what the payer said, short")
     version: int
 
 
@@ -139,6 +211,13 @@ class AuthorizationCreate(Input):
     requested_on: LocalDate | None = None
     decided_on: LocalDate | None = None
     notes: Note | None = None
+    prescriber_name: PersonName | None = Field(
+        default=None, description="the prescribing clinician, named on an electronic request"
+    )
+    prescriber_npi: Npi | None = Field(default=None, description="their NPI (10 digits)")
+    expedited: bool = Field(
+        default=False, description="ask for an expedited decision (the payer's shorter clock)"
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> AuthorizationCreate:
@@ -159,6 +238,63 @@ class AuthorizationUpdate(Input):
     requested_on: LocalDate | None = None
     decided_on: LocalDate | None = None
     notes: Note | None = None
+    prescriber_name: PersonName | None = None
+    prescriber_npi: Npi | None = None
+    expedited: bool | None = None
+
+
+class ElectronicRequestOut(Output):
+    """Where an authorization's electronic request stands with its payer."""
+
+    claim_identifier: str = Field(description="re-sent on every attempt; the payer drops repeats")
+    submitted_at: datetime | None = Field(description="when the payer first had it")
+    next_inquiry_at: datetime | None = Field(description="when a pended one is asked about next")
+    inquiries: int
+    decided_at: datetime | None
+    last_error: str | None = Field(description="the last exchange's failure, if it failed")
+
+
+class EligibilityCheck(Input):
+    course_id: uuid.UUID | None = Field(
+        default=None,
+        description="the course whose drug and diagnosis to ask about; default the patient's "
+        "latest live course",
+    )
+    from_: LocalDate | None = Field(default=None, alias="from", description="default today")
+    to: LocalDate | None = Field(default=None, description="default 90 days after `from`")
+
+
+class EligibilityOut(Output):
+    in_force: bool
+    note: str | None
+    checked_at: datetime
+    coverage: CoverageOut
+
+
+class ExchangeOut(Output):
+    """One HTTP exchange with the payer. `request_bundle` and `response_body` carry patient
+    data: present for billing and admins only."""
+
+    id: uuid.UUID
+    authorization_id: uuid.UUID | None
+    coverage_id: uuid.UUID | None
+    payer_id: uuid.UUID
+    kind: Literal["submit", "inquire", "eligibility", "notification"]
+    actor_id: uuid.UUID | None
+    claim_identifier: str | None
+    operation: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    http_status: int | None
+    outcome: str = Field(
+        description="A1..A4 (the payer's review action), or refused, garbled, timeout, "
+        "network, server_error, unauthorized, notified"
+    )
+    error: str | None
+    request_bundle: dict[str, Any] | None = None
+    response_body: str | None = None
 
 
 class StatusChangeOut(Output):
@@ -186,7 +322,13 @@ class AuthorizationOut(Output):
     requested_on: date | None
     decided_on: date | None
     notes: str | None
+    prescriber_name: str | None = None
+    prescriber_npi: str | None = None
+    expedited: bool = False
     history: list[StatusChangeOut]
+    electronic: ElectronicRequestOut | None = Field(
+        default=None, description="its electronic request to the payer, once submitted"
+    )
     version: int
 
 

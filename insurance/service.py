@@ -14,6 +14,7 @@ from core.problems import Duplicate, IllegalTransition, Invalid, NotFound, ensur
 from core.repository import get_or_404
 from insurance import rules
 from insurance.models import Authorization, AuthorizationChange, Coverage, Payer
+from insurance.pas import payers
 from insurance.schemas import (
     AuthorizationCreate,
     AuthorizationUpdate,
@@ -49,7 +50,8 @@ async def _flush_named(session: AsyncSession, name: str) -> None:
 async def create_payer(session: AsyncSession, data: PayerCreate) -> Payer:
     if await session.scalar(select(Payer.id).where(Payer.name == data.name)) is not None:
         raise Duplicate("name: a payer of that name already exists")
-    payer = Payer(id=uuid.uuid4(), **data.model_dump())
+    payer = Payer(id=uuid.uuid4(), **data.model_dump(exclude=set(payers.PAS_FIELDS)))
+    payers.set_pas(payer, data, data.model_fields_set)
     session.add(payer)
     await _flush_named(session, data.name)
     return payer
@@ -57,9 +59,11 @@ async def create_payer(session: AsyncSession, data: PayerCreate) -> Payer:
 
 @settle.use_case
 async def update_payer(session: AsyncSession, payer: Payer, data: PayerUpdate) -> Payer:
-    for name, value in data.model_dump(exclude_unset=True).items():
+    changes = data.model_dump(exclude_unset=True, exclude=set(payers.PAS_FIELDS))
+    for name, value in changes.items():
         if value is not None or name == "max_auth_days":
             setattr(payer, name, value)
+    payers.set_pas(payer, data, data.model_fields_set)
     await _flush_named(session, payer.name)
     settle.mark(session, settle.PAYER_CHANGED, payer.id)  # its patients' renew-by dates
     return payer
@@ -224,6 +228,17 @@ async def update_authorization(
     return auth
 
 
+# Fields a change may clear by sending null.
+NULLABLE = (
+    "auth_number",
+    "requested_on",
+    "decided_on",
+    "notes",
+    "prescriber_name",
+    "prescriber_npi",
+)
+
+
 async def _update_authorization(
     session: AsyncSession,
     auth: Authorization,
@@ -246,7 +261,7 @@ async def _update_authorization(
             )
         )
     for name, value in changes.items():
-        if value is not None or name in ("auth_number", "requested_on", "decided_on", "notes"):
+        if value is not None or name in NULLABLE:
             setattr(auth, name, value)
     if auth.valid_to < auth.valid_from:
         raise Invalid("the authorization ends before it starts")

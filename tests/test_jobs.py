@@ -101,6 +101,7 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
         "housekeeping",
         "drug_check",
         "waitlist_offers",
+        "pas_inquiry",
     }
     assert jobs["auto_book"]["last_run"]["started_at"] >= again["started_at"]
     assert nurse.post("/api/v1/jobs/auto_book/run").status_code == 403

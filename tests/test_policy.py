@@ -49,9 +49,12 @@ def test_the_table_says_how_each_route_runs_and_the_app_checks_it() -> None:
     table = served(ROUTERS)
     own = sorted((r.method, r.path) for r in table if r.opens_transactions)
     assert own == [
+        ("POST", "/api/v1/authorizations/{authorization_id}/submit"),
         ("POST", "/api/v1/billing/sweep"),
         ("POST", "/api/v1/centers/{center_id}/optimise"),
+        ("POST", "/api/v1/coverages/{coverage_id}/eligibility-check"),
         ("POST", "/api/v1/jobs/{name}/run"),
+        ("POST", "/api/v1/payers/{payer_id}/pas-notifications"),
     ]
     assert all(policy.POLICY[key].transaction == "own" for key in own)
     assert all(not policy.POLICY[key].timeout for key in own)  # runs that take minutes

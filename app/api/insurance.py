@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
@@ -22,13 +22,16 @@ from app.api.deps import (
     OwnTransactions,
     Session,
     etag,
+    get_settings,
 )
 from app.api.idempotent import IdempotencyKey, IdempotentPost
 from core import clock
 from core.problems import ensure_version
 from core.schemas import LocalDate, Page
 from insurance import alert_queue, service, worklist
-from insurance.models import Alert, Authorization
+from insurance.models import Alert, Authorization, Payer
+from insurance.pas import service as pas_service
+from insurance.pas.client import refuse_private
 from insurance.schemas import (
     AlertAction,
     AlertKind,
@@ -42,6 +45,7 @@ from insurance.schemas import (
     CoverageCreate,
     CoverageOut,
     CoverageUpdate,
+    ElectronicRequestOut,
     PayerCreate,
     PayerOut,
     PayerUpdate,
@@ -64,19 +68,52 @@ async def list_payers(
 ) -> Page[PayerOut]:
     """The payers, a page at a time."""
     items, nxt = await service.list_payers(session, limit, cursor)
-    return Page[PayerOut](items=[PayerOut.model_validate(p) for p in items], next_cursor=nxt)
+    return Page[PayerOut](items=[payer_out(p) for p in items], next_cursor=nxt)
+
+
+def payer_out(p: Payer) -> PayerOut:
+    """A payer as replies show it: whether a client secret and a notification token are on
+    file, never what they are."""
+    return PayerOut(
+        id=p.id,
+        name=p.name,
+        turnaround_days=p.turnaround_days,
+        expedited_turnaround_days=p.expedited_turnaround_days,
+        renewal_margin_days=p.renewal_margin_days,
+        default_units_type=p.default_units_type,
+        max_auth_days=p.max_auth_days,
+        alert_days=p.alert_days,
+        pas_base_url=p.pas_base_url,
+        pas_token_url=p.pas_token_url,
+        pas_client_id=p.pas_client_id,
+        pas_client_secret_set=p.pas_client_secret is not None,
+        pas_notifications=p.pas_notification_token_hash is not None,
+        version=p.version,
+    )
+
+
+def _public_endpoints(data: PayerCreate | PayerUpdate, request: Request) -> None:
+    """A payer's PAS URLs must name public hosts unless the settings allow private ones (a
+    local fake payer), as webhooks must: the API is no way to reach the network inside."""
+    allow = get_settings(request).payer_allow_private
+    for url in (data.pas_base_url, data.pas_token_url):
+        if url is not None:
+            refuse_private(str(url), allow)
 
 
 @router.post("/payers", status_code=status.HTTP_201_CREATED, response_model=PayerOut)
 async def create_payer(
-    data: PayerCreate, session: Session, _: Allowed, response: Response
+    data: PayerCreate, session: Session, _: Allowed, response: Response, request: Request
 ) -> PayerOut:
-    """Add a payer (its rules for pre-authorizations). Answers 201 with its Location and
-    ETag."""
+    """Add a payer (its rules for pre-authorizations and, optionally, its Da Vinci PAS
+    endpoint and client credentials; the secret and the notification token are write-only).
+    Answers 201 with its Location and ETag; 422 for a PAS URL on a private address (unless
+    `CHAIRSIDE_PAYER_ALLOW_PRIVATE`)."""
+    _public_endpoints(data, request)
     payer = await service.create_payer(session, data)
     response.headers["Location"] = f"/api/v1/payers/{payer.id}"
     response.headers["ETag"] = etag(payer.version)
-    return PayerOut.model_validate(payer)
+    return payer_out(payer)
 
 
 @router.get("/payers/{payer_id}", response_model=PayerOut)
@@ -86,7 +123,7 @@ async def get_payer(
     """One payer, with its ETag for a later change."""
     payer = await service.get_payer(session, payer_id)
     response.headers["ETag"] = etag(payer.version)
-    return PayerOut.model_validate(payer)
+    return payer_out(payer)
 
 
 @router.patch("/payers/{payer_id}", response_model=PayerOut)
@@ -97,14 +134,17 @@ async def update_payer(
     session: Session,
     _: Allowed,
     response: Response,
+    request: Request,
 ) -> PayerOut:
     """Turnaround and margins feed every renew-by date: the next sweep recomputes the payer's
-    patients."""
+    patients. The PAS fields sent replace the stored ones (null clears one); the client
+    secret and notification token are write-only."""
+    _public_endpoints(data, request)
     payer = await service.get_payer(session, payer_id)
     ensure_version(payer.version, version, "payer")
     payer = await service.update_payer(session, payer, data)
     response.headers["ETag"] = etag(payer.version)
-    return PayerOut.model_validate(payer)
+    return payer_out(payer)
 
 
 # --- coverages -------------------------------------------------------------------------------
@@ -179,6 +219,7 @@ async def authorizations_out(
 ) -> list[AuthorizationOut]:
     """The authorizations with their payer and history, in two queries for the whole page."""
     payers, histories = await service.payers_and_histories(session, items)
+    electronic = await pas_service.requests_of(session, [a.id for a in items])
     return [
         AuthorizationOut(
             id=a.id,
@@ -197,7 +238,15 @@ async def authorizations_out(
             requested_on=a.requested_on,
             decided_on=a.decided_on,
             notes=a.notes,
+            prescriber_name=a.prescriber_name,
+            prescriber_npi=a.prescriber_npi,
+            expedited=a.expedited,
             history=[StatusChangeOut.model_validate(h) for h in histories.get(a.id, [])],
+            electronic=(
+                ElectronicRequestOut.model_validate(electronic[a.id])
+                if a.id in electronic
+                else None
+            ),
             version=a.version,
         )
         for a in items

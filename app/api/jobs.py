@@ -27,6 +27,7 @@ JobName = Literal[
     "housekeeping",
     "drug_check",
     "waitlist_offers",
+    "pas_inquiry",
 ]
 
 

@@ -226,6 +226,21 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/authorizations/{authorization_id}"): _r(STAFF, "read", "authorization"),
     ("PATCH", "/api/v1/authorizations/{authorization_id}"): _r(BILLING, "update", "authorization"),
     ("GET", "/api/v1/authorizations/{authorization_id}/usage"): _r(STAFF, "read", "authorization"),
+    # electronic prior authorization: the payer's call runs outside any transaction
+    ("POST", "/api/v1/authorizations/{authorization_id}/submit"): _r(
+        BILLING, "update", "authorization", transaction="own", timeout=False
+    ),
+    ("GET", "/api/v1/authorizations/{authorization_id}/exchanges"): _r(
+        STAFF, "read", "authorization"
+    ),
+    # a benefits check sends the patient's details to the payer: an export
+    ("POST", "/api/v1/coverages/{coverage_id}/eligibility-check"): _r(
+        BILLING, "export", "coverage", transaction="own", timeout=False
+    ),
+    # a payer's rest-hook: its own token (checked by the route), no user; it only nudges
+    ("POST", "/api/v1/payers/{payer_id}/pas-notifications"): Rule(
+        frozenset(), public=True, transaction="own", timeout=False
+    ),
     ("GET", "/api/v1/alerts"): _r(STAFF, "search", "alert"),
     # whom an alert may be assigned to: user ids and emails, no patient data
     ("GET", "/api/v1/alerts/assignees"): _r(BILLING),

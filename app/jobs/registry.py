@@ -25,6 +25,9 @@ from core.logs import describe
 from core.outbox.delivery import deliver
 from core.problems import Conflict
 from insurance.jobs import lapse_sweep, review_now
+from insurance.pas.client import Options as PayerOptions
+from insurance.pas.jobs import pas_inquiry
+from insurance.pas.service import Inquiry
 from pharmacy.jobs import drug_check
 from scheduling.jobs import auto_book, no_show_sweep, send_reminders
 from scheduling.waitlist.jobs import offer_openings
@@ -74,6 +77,11 @@ async def _waitlist_offers(db: Database, _: dict[str, Any]) -> dict[str, int]:
     return await offer_openings(db)
 
 
+async def _pas_inquiry(db: Database, _: dict[str, Any]) -> dict[str, int]:
+    settings = get_settings()
+    return await pas_inquiry(db, PayerOptions.of(settings), Inquiry.of(settings))
+
+
 JOBS = {
     job.name: job
     for job in (
@@ -88,6 +96,11 @@ JOBS = {
             "waitlist_offers",
             "every minute: waitlist offers past their hold expire, openings go to the next",
             _waitlist_offers,
+        ),
+        Job(
+            "pas_inquiry",
+            "every 5 minutes: pended prior authorizations whose inquiry is due ask the payer",
+            _pas_inquiry,
         ),
     )
 }

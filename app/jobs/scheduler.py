@@ -213,6 +213,7 @@ class JobScheduler:
             ("housekeeping", {"hours": 24}),
             ("drug_check", {"hours": 1}),
             ("waitlist_offers", {"minutes": 1}),
+            ("pas_inquiry", {"minutes": 5}),
         ):
             scheduler.add_job(
                 self._guarded,
