@@ -173,6 +173,7 @@ JOB_NAMES = (
     "housekeeping",
     "drug_check",
     "waitlist_offers",
+    "pas_inquiry",
 )
 
 
