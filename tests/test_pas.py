@@ -96,26 +96,14 @@ def pas_server(
 
 
 @pytest.fixture
-def srv(pas_server: tuple[Server, Path]) -> Server:
+def server(pas_server: tuple[Server, Path]) -> Server:
+    """This module's server, so that conftest's per-role clients talk to it."""
     return pas_server[0]
 
 
 @pytest.fixture
-def billing(srv: Server) -> Iterator[httpx.Client]:
-    with srv.client("billing") as c:
-        yield c
-
-
-@pytest.fixture
-def nurse(srv: Server) -> Iterator[httpx.Client]:
-    with srv.client("nurse") as c:
-        yield c
-
-
-@pytest.fixture
-def admin(srv: Server) -> Iterator[httpx.Client]:
-    with srv.client("admin") as c:
-        yield c
+def srv(server: Server) -> Server:
+    return server
 
 
 def electronic_payer(billing: httpx.Client, fake: FakePayer, **overrides: Any) -> dict[str, Any]:

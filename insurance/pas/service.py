@@ -197,13 +197,7 @@ async def claim_facts(
     return fhir.ClaimFacts(
         claim_id=auth.id,
         created=created,
-        patient=fhir.PatientFacts(
-            patient.id, patient.family_name, patient.given_name, patient.birth_date, patient.sex
-        ),
-        coverage=fhir.CoverageFacts(
-            coverage.id, coverage.member_id, coverage.group_number, payer.id, payer.name
-        ),
-        provider=fhir.ProviderFacts(center.id, center.name, center.address),
+        **_parties(patient, coverage, payer, center),
         prescriber=prescriber,
         diagnosis_code=course.diagnosis_code,
         service_code=auth.service_code,
@@ -221,6 +215,19 @@ def endpoint_of(payer: Payer) -> Endpoint:
     if payer.pas_base_url is None or url is None:
         raise Invalid(f"{payer.name} takes no electronic requests: set its pas_base_url")
     return Endpoint(payer.pas_base_url, url, payer.pas_client_id, payer.pas_client_secret)
+
+
+def _parties(patient: Patient, coverage: Coverage, payer: Payer, center: Center) -> dict[str, Any]:
+    """Who a request to the payer is about, whose coverage it is, and who asks."""
+    return {
+        "patient": fhir.PatientFacts(
+            patient.id, patient.family_name, patient.given_name, patient.birth_date, patient.sex
+        ),
+        "coverage": fhir.CoverageFacts(
+            coverage.id, coverage.member_id, coverage.group_number, payer.id, payer.name
+        ),
+        "provider": fhir.ProviderFacts(center.id, center.name, center.address),
+    }
 
 
 def _validated(build: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
@@ -838,13 +845,7 @@ async def prepare_eligibility(
     facts = fhir.ClaimFacts(
         claim_id=check_id,
         created=utcnow(),
-        patient=fhir.PatientFacts(
-            patient.id, patient.family_name, patient.given_name, patient.birth_date, patient.sex
-        ),
-        coverage=fhir.CoverageFacts(
-            coverage.id, coverage.member_id, coverage.group_number, payer.id, payer.name
-        ),
-        provider=fhir.ProviderFacts(center.id, center.name, center.address),
+        **_parties(patient, coverage, payer, center),
         prescriber=None,
         diagnosis_code=course.diagnosis_code,
         service_code=product.hcpcs_code,
