@@ -1,10 +1,12 @@
 // One authorization: its number, payer, patient, product and valid period; units approved,
 // used, booked and left; when to renew it and when its units run out; a burn-down of the
 // units left over the period (an SVG drawn here, with the same figures in a table); and its
-// live alerts, with the work queue's actions. Billing and admin users only.
+// live alerts, with the work queue's actions. For a payer that takes requests electronically
+// (Da Vinci PAS), "Submit to payer" on a draft, where a pended request stands, and every
+// exchange with the payer. Billing and admin users only.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
-import { AUTH_STATUS } from "./words.js";
+import { AUTH_STATUS, zoned } from "./words.js";
 import {
   AlertRows,
   alertHead,
@@ -343,31 +345,241 @@ function showChart(auth, usage, drug) {
   $("burn-rows").replaceChildren(...rows);
 }
 
+
+// --- with the payer (electronic prior authorization) ----------------------------------------
+
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+// An instant as "Tue 1 Dec 2026, 21:40", in this browser's zone.
+function when(instant) {
+  const { date, time } = zoned(instant, ZONE);
+  return el("time", { datetime: instant }, `${date}, ${time}`);
+}
+
+const EXCHANGE_KIND = {
+  submit: "Submitted",
+  inquire: "Asked again",
+  notification: "Payer notification",
+  eligibility: "Benefits check",
+};
+
+// The payer's review action (X12 306), or how the call failed.
+const OUTCOME = {
+  A1: { icon: "✓", text: "Approved", cls: "ok" },
+  A2: { icon: "◑", text: "Partially approved", cls: "ok" },
+  A3: { icon: "✕", text: "Denied", cls: "bad" },
+  A4: { icon: "…", text: "Pended", cls: "wait" },
+  A6: { icon: "◑", text: "Partially approved", cls: "ok" },
+  refused: { icon: "!", text: "Refused by the payer", cls: "bad" },
+  garbled: { icon: "?", text: "Answer could not be read", cls: "bad" },
+  timeout: { icon: "⌛", text: "No answer in time", cls: "bad" },
+  network: { icon: "!", text: "Could not reach the payer", cls: "bad" },
+  server_error: { icon: "!", text: "Payer's system failed", cls: "bad" },
+  unauthorized: { icon: "!", text: "Our credentials were refused", cls: "bad" },
+  notified: { icon: "✉", text: "Notified", cls: "wait" },
+};
+
+function took(ms) {
+  if (ms < 1000) return `${ms} ms`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+// What a failed submission means, in words: the problem's title and detail, never its JSON.
+function submitProblem(error) {
+  if (!(error instanceof ApiProblem)) return `Could not submit: ${error.message}`;
+  const type = String(error.body.type || "");
+  const detail = error.body.detail ? ` ${sentence(error.body.detail)}` : "";
+  if (error.status === 504 || error.status === 503 || type.endsWith("payer-unreachable")) {
+    return "The payer did not answer; nothing was changed. Try again.";
+  }
+  if (type.endsWith("payer-refused")) {
+    return `The payer refused the request.${detail} The authorization is still a draft: correct it and submit again.`;
+  }
+  if (type.endsWith("payer-garbled")) {
+    return `The payer's answer could not be read.${detail} The authorization is still a draft.`;
+  }
+  return `Could not submit: ${problemText(error)}`;
+}
+
+function sentence(text) {
+  const t = text.trim();
+  if (!t) return "";
+  const s = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+function electronicFacts(auth, payer) {
+  const e = auth.electronic;
+  const rows = [];
+  if (e && e.submitted_at) rows.push(["Submitted", when(e.submitted_at)]);
+  if (auth.status === "pending" && e) {
+    rows.push([
+      "Next inquiry",
+      e.next_inquiry_at ? when(e.next_inquiry_at) : el("span", { class: "muted" }, "Not planned"),
+      el("span", { class: "sub" }, `Asked again ${e.inquiries === 1 ? "once" : `${e.inquiries} times`} so far; the payer decides within ${auth.expedited ? payer.expedited_turnaround_days : payer.turnaround_days} days`),
+    ]);
+  }
+  if (e && e.decided_at) rows.push(["Decided", when(e.decided_at)]);
+  if (e && e.last_error) rows.push(["Last attempt", el("span", { class: "bad-text" }, sentence(e.last_error))]);
+  return rows;
+}
+
+// The card is shown when the payer takes electronic requests, or this one went electronically.
+function showElectronic(auth, payer) {
+  const electronic = Boolean(payer.pas_base_url);
+  $("payer-card").hidden = !electronic && !auth.electronic;
+  const rows = electronicFacts(auth, payer);
+  const intro =
+    auth.status === "draft"
+      ? electronic
+        ? `${payer.name} takes prior authorization requests electronically.`
+        : `${payer.name} no longer takes electronic requests: send this one by phone or portal.`
+      : auth.status === "pending" && auth.electronic
+        ? "Pending: the payer is still reviewing it. Chairside asks again by itself until it decides."
+        : `Status: ${AUTH_STATUS[auth.status] || auth.status}.`;
+  const list = el("dl", { class: "tiles" });
+  facts(list, rows, true);
+  $("payer-state").replaceChildren(el("p", { id: "payer-intro" }, intro), rows.length ? list : null);
+  $("submit-row").hidden = !(electronic && auth.status === "draft");
+}
+
+async function showExchanges() {
+  const rows = await api("GET", `/api/v1/authorizations/${encodeURIComponent(authorizationId)}/exchanges`);
+  $("exchanges-card").hidden = false;
+  $("exchanges").parentElement.hidden = rows.length === 0;
+  $("no-exchanges").hidden = rows.length > 0;
+  $("exchange-rows").replaceChildren(
+    ...rows.map((x) => {
+      const outcome = OUTCOME[x.outcome] || { icon: "•", text: x.outcome, cls: "" };
+      return el(
+        "tr",
+        { "data-exchange": x.id },
+        el("td", {}, when(x.started_at)),
+        el("th", { scope: "row" }, EXCHANGE_KIND[x.kind] || x.kind, el("span", { class: "sub" }, x.operation)),
+        el("td", { class: "num" }, String(x.attempt)),
+        el("td", { class: "num" }, x.http_status === null ? "none" : String(x.http_status)),
+        el(
+          "td",
+          { class: `outcome ${outcome.cls}` },
+          el("span", { "aria-hidden": "true", class: "icon" }, outcome.icon),
+          ` ${outcome.text}`,
+          x.error ? el("span", { class: "sub" }, sentence(x.error)) : null,
+        ),
+        el("td", { class: "num" }, took(x.duration_ms)),
+      );
+    }),
+  );
+  return rows;
+}
+
+function outcomeWords(auth, drug) {
+  const unit = unitsName(auth, drug, auth.units_approved);
+  const period = `from ${shortDate(auth.valid_from)} to ${shortDate(auth.valid_to)}`;
+  if (auth.status === "approved" || auth.status === "partially_approved") {
+    const how = auth.status === "approved" ? "Approved" : "Partially approved";
+    return `${how}: number ${auth.auth_number}, ${auth.units_approved} ${unit} ${period}.`;
+  }
+  if (auth.status === "denied") {
+    const note = auth.history.length ? auth.history[auth.history.length - 1].note : null;
+    return `Denied by the payer.${note ? ` ${sentence(note)}` : ""}`;
+  }
+  if (auth.status === "pending") {
+    const next = auth.electronic && auth.electronic.next_inquiry_at;
+    const at = next ? zoned(next, ZONE) : null;
+    return `Pending: the payer is reviewing it.${at ? ` Chairside asks again ${at.date} at ${at.time}.` : ""}`;
+  }
+  return `The payer has it: ${AUTH_STATUS[auth.status] || auth.status}.`;
+}
+
 // --- its alerts -----------------------------------------------------------------------------
+
+let alertRows = null;
 
 async function showAlerts(me, today) {
   const table = $("alerts");
-  table.querySelector("caption").after(alertHead());
   const counted = () => {
-    const none = rows.count === 0;
+    const none = alertRows.count === 0;
     table.hidden = none;
     $("no-alerts").hidden = !none;
   };
-  const rows = new AlertRows({
-    body: $("rows"),
-    problem: $("problem"),
-    me,
-    today,
-    fallback: $("alerts-heading"),
-    changed: counted,
-  });
+  if (!alertRows) {
+    table.querySelector("caption").after(alertHead());
+    alertRows = new AlertRows({
+      body: $("rows"),
+      problem: $("problem"),
+      me,
+      today,
+      fallback: $("alerts-heading"),
+      changed: counted,
+    });
+  }
   const query = new URLSearchParams({ authorization_id: authorizationId, status: "live", limit: "500" });
   const page = await api("GET", `/api/v1/alerts?${query}`);
-  rows.add(page.items);
+  alertRows.clear();
+  alertRows.add(page.items);
   counted();
 }
 
 // --- the screen -----------------------------------------------------------------------------
+
+async function read() {
+  return Promise.all([
+    api("GET", `/api/v1/authorizations/${encodeURIComponent(authorizationId)}`),
+    api("GET", `/api/v1/authorizations/${encodeURIComponent(authorizationId)}/usage?include=sessions`),
+  ]);
+}
+
+async function show(me, auth, usage, payer, patient, drug) {
+  showFacts(auth, usage, payer, patient, drug);
+  showElectronic(auth, payer);
+  $("authorization").hidden = false;
+  showChart(auth, usage, drug);
+  await Promise.all([showAlerts(me, usage.today), payer.pas_base_url || auth.electronic ? showExchanges() : null]);
+}
+
+// Submitting waits for the payer (seconds, with retries): the button says so meanwhile, and
+// the outcome, or the payer's refusal in words, is read out and takes the focus.
+function submitting(me, payer, patient, drug) {
+  const button = $("submit");
+  const busy = $("submit-busy");
+  const problem = $("submit-problem");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = "Submitting…";
+    $("payer-card").setAttribute("aria-busy", "true");
+    busy.textContent = `Sending it to ${payer.name} and waiting for its answer; this can take a few seconds.`;
+    problem.hidden = true;
+    let failure = null;
+    try {
+      await api("POST", `/api/v1/authorizations/${encodeURIComponent(authorizationId)}/submit`);
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      const [auth, usage] = await read();
+      await show(me, auth, usage, payer, patient, drug);
+      if (failure) {
+        busy.textContent = "";
+        problem.textContent = submitProblem(failure);
+        problem.hidden = false;
+        problem.focus();
+      } else {
+        busy.textContent = outcomeWords(auth, drug);
+        busy.setAttribute("tabindex", "-1");
+        busy.focus();
+      }
+    } catch (error) {
+      busy.textContent = "";
+      problem.textContent = failure ? submitProblem(failure) : problemText(error);
+      problem.hidden = false;
+      problem.focus();
+    } finally {
+      button.disabled = false;
+      button.textContent = "Submit to payer";
+      $("payer-card").removeAttribute("aria-busy");
+    }
+  });
+}
 
 async function start() {
   const me = await signedIn();
@@ -379,10 +591,7 @@ async function start() {
   let auth;
   let usage;
   try {
-    [auth, usage] = await Promise.all([
-      api("GET", `/api/v1/authorizations/${encodeURIComponent(authorizationId)}`),
-      api("GET", `/api/v1/authorizations/${encodeURIComponent(authorizationId)}/usage?include=sessions`),
-    ]);
+    [auth, usage] = await read();
   } catch (error) {
     if (error instanceof ApiProblem && (error.status === 404 || error.status === 422)) {
       $("heading").textContent = "No such authorization";
@@ -397,10 +606,8 @@ async function start() {
     api("GET", `/api/v1/patients/${auth.patient_id}`),
     product(auth, usage),
   ]);
-  showFacts(auth, usage, payer, patient, drug);
-  $("authorization").hidden = false;
-  showChart(auth, usage, drug);
-  await showAlerts(me, usage.today);
+  submitting(me, payer, patient, drug);
+  await show(me, auth, usage, payer, patient, drug);
 }
 
 start().catch((error) => {

@@ -6,7 +6,7 @@
 // says so.
 
 import { api, ApiProblem, el, signedIn, toast } from "./api.js";
-import { todayAt } from "./words.js";
+import { todayAt, zoned } from "./words.js";
 
 export const BILLING_ROLES = ["billing", "admin"];
 
@@ -17,6 +17,7 @@ export const KINDS = {
   auth_expiring: "Authorization expiring",
   auth_denied_with_bookings: "Denied with sessions booked",
   coverage_ended: "Coverage ended",
+  payer_overdue: "Payer decision overdue",
 };
 const NURSING_KINDS = { course_unbookable: "Course cannot be booked" };
 export const kindText = (kind) => KINDS[kind] || NURSING_KINDS[kind] || kind;
@@ -597,6 +598,54 @@ class Queue {
   }
 }
 
+// Requests pended by their payer (electronically, or noted so by hand): who, which payer,
+// since when, and when Chairside asks again. The work queue's `payer_overdue` alerts are those
+// held past the payer's turnaround.
+async function showWaiting(payers) {
+  const names = new Map(payers.map((p) => [p.id, p.name]));
+  const pending = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ status: "pending", limit: "200" });
+    if (cursor) query.set("cursor", cursor);
+    const page = await api("GET", `/api/v1/authorizations?${query}`);
+    pending.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && pending.length < 200);
+  const patients = new Map();
+  await Promise.all(
+    [...new Set(pending.map((a) => a.patient_id))].map(async (id) => {
+      patients.set(id, await api("GET", `/api/v1/patients/${id}`));
+    }),
+  );
+  const since = (a) => (a.electronic && a.electronic.submitted_at) || a.requested_on || "";
+  pending.sort((a, b) => since(a).localeCompare(since(b)));
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const instant = (iso) => {
+    const { date, time } = zoned(iso, zone);
+    return el("time", { datetime: iso }, `${date}, ${time}`);
+  };
+  $("waiting-rows").replaceChildren(
+    ...pending.map((a) => {
+      const p = patients.get(a.patient_id);
+      const e = a.electronic;
+      return el(
+        "tr",
+        { "data-authorization": a.id },
+        el("th", { scope: "row", class: "patient" }, el("a", { href: `/billing/authorizations/${a.id}` }, `${p.family_name}, ${p.given_name}`), el("span", { class: "sub" }, `MRN ${p.mrn}`)),
+        el("td", {}, names.get(a.payer_id) || "—", el("span", { class: "sub" }, a.service_code)),
+        el("td", {}, e ? "Electronic" : "By phone or portal"),
+        el("td", {}, e && e.submitted_at ? instant(e.submitted_at) : a.requested_on ? el("time", { datetime: a.requested_on }, shortDate(a.requested_on)) : "—"),
+        el("td", {}, e && e.next_inquiry_at ? instant(e.next_inquiry_at) : el("span", { class: "muted" }, e ? "Not planned" : "Follow up by hand")),
+        el("td", { class: "num" }, e ? String(e.inquiries) : "—"),
+      );
+    }),
+  );
+  $("waiting").parentElement.hidden = pending.length === 0;
+  $("no-waiting").hidden = pending.length > 0;
+  $("waiting-count").textContent = pending.length === 1 ? "1 request waiting on its payer." : `${pending.length} requests waiting on their payers.`;
+}
+
 async function startQueue() {
   const me = await signedIn();
   $("loading").hidden = true;
@@ -607,7 +656,7 @@ async function startQueue() {
   const [payers, people, today] = await Promise.all([everyPayer(), assignees(), centerToday()]);
   $("queue").hidden = false;
   const queue = new Queue(me, payers, people, today);
-  await queue.load(true);
+  await Promise.all([queue.load(true), showWaiting(payers)]);
 }
 
 if (document.getElementById("queue")) {
