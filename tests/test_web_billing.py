@@ -91,7 +91,7 @@ def test_the_queue_shows_filters_and_acts_on_alerts_in_place(
     screenshot(page, server, "billing")
 
     # Filters: one payer's alerts, then one kind of them; the URL keeps ids, never names.
-    page.get_by_label("Payer").select_option(label=payer)
+    page.get_by_label("Payer", exact=True).select_option(label=payer)
     expect(page.locator("#rows tr")).to_have_count(2)
     page.get_by_label("Kind").select_option(label="Session not covered")
     expect(page.locator("#rows tr")).to_have_count(1)
@@ -159,7 +159,7 @@ def test_the_csv_download_has_the_rows_the_filters_show(
     insured_course(admin, nurse, billing)  # another payer's: not in the download
     sign_in(page, "billing@test.local")
     open_queue(page)
-    page.get_by_label("Payer").select_option(label=made["payer"]["name"])
+    page.get_by_label("Payer", exact=True).select_option(label=made["payer"]["name"])
     expect(page.locator("#rows tr")).to_have_count(2)
     shown = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.alert)")
     with page.expect_download() as download:
@@ -203,7 +203,7 @@ def test_the_authorization_screen_burns_down_and_acts(
         assert usage["units_used"] == 1 and usage["renew_by"]
         # From the queue row to the authorization.
         open_queue(page)
-        page.get_by_label("Payer").select_option(label=made["payer"]["name"])
+        page.get_by_label("Payer", exact=True).select_option(label=made["payer"]["name"])
         row(page, low).get_by_role("link", name=auth["auth_number"]).click()
         page.wait_for_url(f"**/billing/authorizations/{auth['id']}")
         expect(page.get_by_role("heading", level=1)).to_have_text(
