@@ -157,7 +157,9 @@ def test_swagger_ui_signs_in_with_the_password_flow_and_calls_the_api(
     """The Authorize dialog's password flow gets a token from /api/v1/auth/token, and "Try it
     out" sends it: every request stays on the server (the `page` fixture's guard)."""
     page.goto("/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Chairside")
+    # Swagger UI lays out every operation before the title shows: a while on a busy machine
+    # (it missed 5 s once in CI, with the other worker loading both cores).
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Chairside", timeout=60_000)
     page.get_by_role("button", name="Authorize").first.click()
     dialog = page.locator(".dialog-ux .modal-ux")
     expect(dialog).to_be_visible()
@@ -179,7 +181,7 @@ def test_swagger_ui_signs_in_with_the_password_flow_and_calls_the_api(
     assert answer.value.status == 200
     assert answer.value.request.headers["authorization"].startswith("Bearer ")
     expect(me.locator(".live-responses-table tbody .response-col_status").first).to_contain_text(
-        "200"
+        "200", timeout=30_000
     )
 
 
