@@ -84,11 +84,15 @@ pytest: $(STAMP)
 
 test: lint typecheck contracts openapi-lint pytest
 
+# Each prints its figures next to a floor measured in the same run, and its goals met or not.
 bench: $(STAMP)
 	$(BIN)/python -m bench.booking
+	$(BIN)/python -m bench.booking --db postgresql --workers 2 --scheduler
+	$(BIN)/python -m bench.statements
 	$(BIN)/python -m bench.courses
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.autobook
+	$(BIN)/python -m bench.night
 	$(BIN)/python -m bench.portal
 	$(BIN)/python -m bench.board
 	$(BIN)/python -m bench.vials

@@ -157,7 +157,11 @@ def cmd_scheduler(_: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     db = Database(settings.database_url)
-    print("scheduler running; only the leader among running schedulers runs jobs", flush=True)
+    print(
+        "scheduler running; only the leader among running schedulers runs jobs "
+        "(on PostgreSQL, all of them share the night's bookings, a center each at a time)",
+        flush=True,
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_forever(db, settings.scheduler_tick_seconds))
     return 0

@@ -134,6 +134,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_EACH_ON_ITS_OWN = {"isolation_level": "AUTOCOMMIT"}
 _holding_write_queue: ContextVar[bool] = ContextVar("holding_write_queue", default=False)
 
 
@@ -157,7 +158,9 @@ class Database:
         )
 
     @asynccontextmanager
-    async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(
+        self, *, write: bool = True, statements: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block succeeds, once what its changes imply
         is settled (`core.settle`); rolled back when it raises. A PostgreSQL connection lost
         while committing raises `CommitOutcomeUnknown` (`core.outages`): saved or not, the
@@ -165,6 +168,11 @@ class Database:
 
         Do not open a write unit of work inside another one: on SQLite the inner one would
         wait for the outer one's lock.
+
+        `statements`, for a read that takes no locks and no savepoints: on PostgreSQL its
+        statements run each on its own (autocommit), which spares the BEGIN and COMMIT round
+        trips; under READ COMMITTED each statement sees a snapshot of its own in a
+        transaction too. What it adds (its audit event) is written by one more statement.
         """
         committing = False
         try:
@@ -178,6 +186,8 @@ class Database:
                 factory = self.write_sessions if write else self.read_sessions
                 session = await stack.enter_async_context(factory())
                 await stack.enter_async_context(session.begin())
+                if statements and not write and self.dialect == "postgresql":
+                    await session.connection(execution_options=_EACH_ON_ITS_OWN)
                 try:
                     yield session
                     await settle(session)  # what the changes imply commits with them

@@ -200,6 +200,22 @@ async def center_day(session: AsyncSession, center_id: uuid.UUID, day: date) -> 
     await _advisory(session, [f"{center_id}/{day.isoformat()}"])
 
 
+async def center_days(session: AsyncSession, center_id: uuid.UUID, days: Iterable[date]) -> None:
+    """`center_day` for several of one center's days, in sorted order, in one round trip (a
+    course planner that has chosen its days locks them all at once)."""
+    wanted = _check(session, "center_day", [(center_id, d) for d in days], planned_at=center_id)
+    if not wanted or not _postgresql(session):
+        return
+    keys = [_key(f"{c}/{d.isoformat()}") for c, d in wanted]
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+            "WITH ORDINALITY AS t(k, n) ORDER BY n"
+        ),
+        {"keys": keys},
+    )
+
+
 # --- 6 ---------------------------------------------------------------------------------------
 
 
@@ -293,3 +309,10 @@ def scheduler_leader_key() -> int:
     """The session-level advisory lock a scheduler holds on its own connection while it runs
     jobs. Not part of the order: it is never taken inside a transaction."""
     return _key("chairside/scheduler")
+
+
+def center_booking_key(center_id: uuid.UUID) -> int:
+    """The session-level advisory lock a scheduler holds on a connection of its own while it
+    books one center's night (PostgreSQL), so schedulers share the night center by center.
+    Not part of the order: it is never taken inside a transaction."""
+    return _key(f"chairside/auto-book/{center_id}")

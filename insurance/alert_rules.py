@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from insurance import priority, rules
 
@@ -31,7 +32,7 @@ class Session:
     allocation: rules.Allocation
     price_per_unit: Decimal | None  # of the drug's billing unit, when the catalog knows it
 
-    @property
+    @cached_property  # asked for again by every alert and review rule that prices a session
     def money(self) -> Decimal | None:
         if self.price_per_unit is None or self.need.dose_g is None:
             return None
@@ -110,9 +111,15 @@ def _severity(due: date, today: date, soon: int) -> str:
     return "warning" if (due - today).days <= soon else "info"
 
 
+def _starts(c: CoverageTerm) -> date:
+    return c.effective_from
+
+
 def coverage_on(coverages: Sequence[CoverageTerm], day: date) -> CoverageTerm | None:
     """The coverage in force on a day, the earliest-starting first."""
-    for c in sorted(coverages, key=lambda c: c.effective_from):
+    # Asked for every session of every patient: most patients have a single coverage.
+    ordered = coverages if len(coverages) < 2 else sorted(coverages, key=_starts)
+    for c in ordered:
         if c.effective_from <= day and (c.effective_to is None or day <= c.effective_to):
             return c
     return None
@@ -387,6 +394,9 @@ def patient_alerts(
     return alerts
 
 
+_ONE_DAY = timedelta(days=1)
+
+
 def next_review(
     today: date,
     sessions: Sequence[Session],
@@ -401,9 +411,9 @@ def next_review(
     harmless (a recompute that changes nothing); late would leave billing uninformed."""
     days: list[date] = []
     for s in sessions:
-        window = priority.critical_window(_turnaround_on(coverages, s.need.day))
-        turns_critical = s.need.day - timedelta(days=window)
-        days += [turns_critical, s.need.day, s.need.day + timedelta(days=1)]
+        day = s.need.day
+        window = priority.critical_window(_turnaround_on(coverages, day))
+        days += [day - timedelta(days=window), day, day + _ONE_DAY]
     for auth in auths:
         g = auth.grant
         days.append(g.valid_to + timedelta(days=1))

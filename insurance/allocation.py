@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import cast
 
 from sqlalchemy import (
@@ -227,8 +228,14 @@ async def _insert(
         return
     columns = list(rows[0])
     # COPY takes values as the driver sends them: JSON goes as text.
-    as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
-    records = [tuple(json.dumps(r[c]) if c in as_json else r[c] for c in columns) for r in rows]
+    as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
+    records: list[tuple[object, ...]] = [values(r) for r in rows]
+    if as_json:
+        records = [
+            tuple(json.dumps(v) if i in as_json else v for i, v in enumerate(record))
+            for record in records
+        ]
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None

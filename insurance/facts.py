@@ -16,7 +16,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core import clock
 from insurance import alert_rules, rules
@@ -58,16 +58,16 @@ class Facts:
     unpaid: list[tuple[rules.Need, Decimal | None, str]] = field(default_factory=list)
 
 
-def _local_day(session: AsyncSession) -> ColumnElement[Any]:
+def _local_day(conn: AsyncConnection) -> ColumnElement[Any]:
     """A session's local date. PostgreSQL works it out itself, sparing the sweep a Python
     time-zone conversion per row; elsewhere the start instant comes back to be converted."""
-    if session.get_bind().dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         return func.date(func.timezone(Center.timezone, Appointment.start_at))
     return Appointment.__table__.c.start_at
 
 
 async def _load_plans(
-    session: AsyncSession,
+    conn: AsyncConnection,
     mine: Callable[[Any], ColumnElement[bool]],
     of: Callable[[uuid.UUID, str | None], Facts],
 ) -> None:
@@ -83,7 +83,7 @@ async def _load_plans(
         )
         .scalar_subquery()
     )
-    plans = await session.execute(
+    plans = await conn.execute(
         select(
             Course.patient_id,
             Course.id,
@@ -119,6 +119,11 @@ async def load(
     authorizations, two queries), for a screen that shows cover and raises no alert."""
     ids = list(patient_ids)
     facts: dict[uuid.UUID, Facts] = {}
+    # Plain rows straight from the connection: the ORM's result machinery cost more than the
+    # database did for the sweep's hundreds of thousands of rows. What the session holds
+    # unwritten is written first, as its autoflush would have.
+    await session.flush()
+    conn = await session.connection()
 
     def mine(column: Any) -> ColumnElement[bool]:
         chosen: ColumnElement[bool] = column.between(*span) if span is not None else column.in_(ids)
@@ -131,7 +136,7 @@ async def load(
         return facts[patient_id]
 
     if not cover_only:
-        await _load_plans(session, mine, of)
+        await _load_plans(conn, mine, of)
 
     def course_sessions(*extra: Any, dose: Any = Appointment.dose_g) -> Select[Any]:
         """Course sessions with what their cover depends on: day, drug, dose, price."""
@@ -139,7 +144,7 @@ async def load(
             select(
                 Appointment.patient_id,
                 Appointment.id,
-                _local_day(session),
+                _local_day(conn),
                 Appointment.course_id,
                 dose,
                 Product.hcpcs_code,
@@ -159,7 +164,7 @@ async def load(
             day = day.astimezone(zone(tz_name)).date()
         return owner, tz_name, rules.Need(appt_id, day, hcpcs, of_course, dose, unit_mg), price
 
-    booked = await session.execute(
+    booked = await conn.execute(
         course_sessions().where(
             mine(Appointment.patient_id),
             # Every session not yet given, even one running past its end: until it is
@@ -173,7 +178,7 @@ async def load(
 
     # Plain rows, not ORM objects: the sweep reads every authorization, and units drawn by a
     # conditional UPDATE earlier in this transaction must show.
-    auths = await session.execute(
+    auths = await conn.execute(
         select(
             Authorization.patient_id,
             Authorization.id,
@@ -211,7 +216,7 @@ async def load(
     # A session given is paid for, when an authorization arrives, by the dose given (as its
     # completion would have drawn), not the dose that was planned.
     given = func.coalesce(SessionRecord.dose_given_g, Appointment.dose_g)
-    unpaid = await session.execute(
+    unpaid = await conn.execute(
         course_sessions(SessionDraw.reason, dose=given)
         .join(SessionDraw, SessionDraw.appointment_id == Appointment.id)
         .outerjoin(SessionRecord, SessionRecord.appointment_id == Appointment.id)
@@ -227,7 +232,7 @@ async def load(
         owner, tz_name, need, price = need_of(row)
         of(owner, tz_name).unpaid.append((need, price, row[9] or "no_authorization"))
 
-    coverages = await session.execute(
+    coverages = await conn.execute(
         select(
             Coverage.patient_id,
             Coverage.id,

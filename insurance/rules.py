@@ -160,9 +160,17 @@ def allocate(needs: Sequence[Need], grants: Sequence[Grant]) -> list[Allocation]
         raise ValueError("each authorization may appear only once")
     left = {g.authorization_id: g.units_left for g in grants}
     covers: list[Allocation] = []
-    for need in sorted(needs, key=lambda n: (n.day, n.appointment_id)):
-        applicable = [g for g in grants if _applies(g, need)]
-        candidates: list[tuple[Grant, int]] = []
+    # Which grants apply depends only on the session's service and course: worked out once
+    # for each, since this runs for every session of every patient in a sweep.
+    applicable_to: dict[tuple[str, uuid.UUID | None], list[Grant]] = {}
+    for need in sorted(needs, key=_in_order):
+        key = (need.service_code, need.course_id)
+        applicable = applicable_to.get(key)
+        if applicable is None:
+            applicable = applicable_to[key] = [g for g in grants if _applies(g, need)]
+        # The candidate that expires soonest (then the lowest id), the first such one found.
+        chosen: Grant | None = None
+        chosen_units = 0
         for grant in applicable:
             if grant.status not in APPROVED or not _valid_on(grant, need.day):
                 continue
@@ -172,17 +180,26 @@ def allocate(needs: Sequence[Need], grants: Sequence[Grant]) -> list[Allocation]
                 units = session_units(grant.units_type, need.dose_g, need.billing_unit_mg)
             except ValueError as exc:
                 raise ValueError(f"appointment {need.appointment_id}: {exc}") from exc
-            if units <= left[grant.authorization_id]:
-                candidates.append((grant, units))
-        if candidates:
-            grant, units = min(candidates, key=lambda c: (c[0].valid_to, c[0].authorization_id))
-            left[grant.authorization_id] -= units
-            covers.append(Allocation(need.appointment_id, grant.authorization_id, units, None))
+            if units <= left[grant.authorization_id] and (
+                chosen is None
+                or (grant.valid_to, grant.authorization_id)
+                < (chosen.valid_to, chosen.authorization_id)
+            ):
+                chosen, chosen_units = grant, units
+        if chosen is not None:
+            left[chosen.authorization_id] -= chosen_units
+            covers.append(
+                Allocation(need.appointment_id, chosen.authorization_id, chosen_units, None)
+            )
         else:
             covers.append(
                 Allocation(need.appointment_id, None, 0, _why_uncovered(need, applicable))
             )
     return covers
+
+
+def _in_order(need: Need) -> tuple[date, uuid.UUID]:
+    return need.day, need.appointment_id
 
 
 def _why_uncovered(need: Need, applicable: Sequence[Grant]) -> str:

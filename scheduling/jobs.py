@@ -4,14 +4,27 @@ per missed appointment), so one that fails is recorded and the others go on."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Uuid,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from core import clock, settle
 from core.clock import utcnow
@@ -19,10 +32,12 @@ from core.db import Database
 from core.logs import describe
 from core.outbox import events
 from core.problems import Problem
+from patients.models import Patient
 from scheduling.appointments.center_days import CenterDays
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
+from scheduling.catalog.models import Product
 from scheduling.centers import repository as center_repository
-from scheduling.centers.models import Center
+from scheduling.centers.models import Center, CenterOpenings
 from scheduling.centers.rules import day_rules
 from scheduling.courses import booking as course_booking
 from scheduling.courses import changes as session_changes
@@ -53,8 +68,14 @@ async def auto_book(
     database refuses a course session twice). A course that cannot be booked as planned, or
     fails, is flagged to billing (`course_unbookable`); one that books cleanly is cleared."""
     async with db.unit_of_work(write=False) as session:
-        course_ids = await _courses_to_book(session, center_id)
-    counts = {"courses": len(course_ids), "booked": 0, "unbookable": 0, "failed": 0}
+        course_ids, skipped = await _courses_to_book(session, center_id)
+    counts = {
+        "courses": len(course_ids),
+        "booked": 0,
+        "unbookable": 0,
+        "failed": 0,
+        "skipped": skipped,  # stuck, and nothing they could use has changed since
+    }
     run = _Run(db, counts)
     for done, course_id in enumerate(course_ids, start=1):
         try:
@@ -87,10 +108,13 @@ async def _even_out(db: Database, booked: dict[uuid.UUID, set[uuid.UUID]]) -> in
     return moved
 
 
-async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -> list[uuid.UUID]:
-    """The active courses that may have something to book, in one query: a course whose next
-    session falls beyond its center's horizon, with nothing lost or stuck, is left alone (a
-    booking run would find nothing to do), so a re-run costs little."""
+async def _courses_to_book(
+    session: AsyncSession, center_id: uuid.UUID | None
+) -> tuple[list[uuid.UUID], int]:
+    """The active courses that may have something to book, in one query, and how many stuck
+    ones were left alone. A course whose next session falls beyond its center's horizon,
+    with nothing lost or stuck, is left alone (a booking run would find nothing to do); so is
+    a stuck one whose key still holds (`stuck_key`): so a re-run costs little."""
     given = (*ACTIVE_STATUSES, "completed")
     mine = (Appointment.course_id == Course.id, Appointment.status.in_(given))
     last = select(func.max(Appointment.start_at)).where(*mine).scalar_subquery()
@@ -98,6 +122,11 @@ async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -
     # Doses, not visits: a dose given over two days is one of the course's cycles.
     upkeep = select(func.count(func.distinct(Appointment.sequence))).where(
         *mine, Appointment.phase == "maintenance"
+    )
+    # Read only for a course that has a key to check.
+    seen = case(
+        (Course.unbookable_key.is_not(None), _openings_seen(Course.center_id, Course.patient_id)),
+        else_=None,
     )
     rows = await session.execute(
         select(
@@ -107,19 +136,79 @@ async def _courses_to_book(session: AsyncSession, center_id: uuid.UUID | None) -
             last,
             loading.scalar_subquery(),
             upkeep.scalar_subquery(),
+            seen,
+            Center.version,
+            Patient.version,
+            Product.version,
         )
         .join(Center, Center.id == Course.center_id)
+        .join(Patient, Patient.id == Course.patient_id)
+        .join(Product, Product.id == Course.product_id)
         .where(
             Course.status == "active",
             Course.center_id == center_id if center_id is not None else true(),
         )
         .order_by(Course.id)
     )
-    return [
-        course.id
-        for course, tz_name, horizon, last_start, induction, maintenance in rows
-        if has_work(course, tz_name, horizon, last_start, induction, maintenance)
-    ]
+    wanted: list[uuid.UUID] = []
+    skipped = 0
+    for course, tz_name, horizon, last_start, induction, maintenance, *versions in rows:
+        if course.unbookable is not None and course.unbookable_key is not None:
+            openings, center_version, patient_version, product_version = versions
+            key = stuck_key(
+                course, openings, center_version, patient_version, product_version, tz_name
+            )
+            if key == course.unbookable_key:
+                skipped += 1
+                continue
+        if has_work(course, tz_name, horizon, last_start, induction, maintenance):
+            wanted.append(course.id)
+    return wanted, skipped
+
+
+_Column = ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
+
+
+def _openings_seen(center_id: _Column, patient_id: _Column) -> ScalarSelect[Any]:
+    """The openings versions of every center a course's booking depends on: its own, and
+    those where its patient has appointments (busy times elsewhere keep a slot from them).
+    Versions only grow, so the sum moves whenever one of them does."""
+    patient_centers = select(Appointment.center_id).where(Appointment.patient_id == patient_id)
+    return (
+        select(func.coalesce(func.sum(CenterOpenings.version), 0))
+        .where(
+            or_(
+                CenterOpenings.center_id == center_id,
+                CenterOpenings.center_id.in_(patient_centers),
+            )
+        )
+        .scalar_subquery()
+    )
+
+
+# Fields of the course that planning does not read, or that the booking run writes itself.
+_NOT_PLANNED = frozenset(
+    {"id", "version", "created_at", "updated_at", "unbookable", "unbookable_key"}
+)
+_PLANNED = tuple(c.key for c in Course.__table__.columns if c.key not in _NOT_PLANNED)
+
+
+def stuck_key(
+    course: Course,
+    openings: int,
+    center_version: int,
+    patient_version: int,
+    product_version: int,
+    tz_name: str,
+) -> str:
+    """What a stuck course was planned with: the openings of the centers it depends on (new
+    bookings only take room, so only a write that frees some moves them), its center's,
+    patient's and product's versions, its own order, and the center's date (the window and
+    the horizon move with it). Equal keys, equal inputs: the run would be stuck again."""
+    order = repr(tuple(getattr(course, k) for k in _PLANNED))
+    digest = hashlib.blake2b(order.encode(), digest_size=12).hexdigest()
+    today = clock.today(zone(tz_name)).isoformat()
+    return f"{openings}:{center_version}:{patient_version}:{product_version}:{today}:{digest}"
 
 
 def has_work(
@@ -148,7 +237,29 @@ def has_work(
     return upcoming <= through
 
 
-_CENTER_VERSION = select(Center.version).where(Center.id == bindparam("id"))
+_CENTER_ID = bindparam("center_id", type_=Uuid)
+_PATIENT_ID = bindparam("patient_id", type_=Uuid)
+_PRODUCT_ID = bindparam("product_id", type_=Uuid)
+# Read before the course is planned (a change after it moves them, so it is never missed):
+# the center's version (its days are read afresh when it moved), the openings version of
+# the center (so are they when it moved: something freed room on a day kept from before)
+# and the versions a stuck course's key is made of. The patient and the product come whole,
+# in the same round trip: the planner finds them loaded.
+_VERSIONS = (
+    select(
+        Center.version,
+        select(CenterOpenings.version)
+        .where(CenterOpenings.center_id == _CENTER_ID)
+        .scalar_subquery(),
+        _openings_seen(_CENTER_ID, _PATIENT_ID),
+        Patient,
+        Product,
+    )
+    .select_from(Center)
+    .join(Patient, Patient.id == _PATIENT_ID)
+    .join(Product, Product.id == _PRODUCT_ID)
+    .where(Center.id == _CENTER_ID)
+)
 
 
 class _Run:
@@ -158,6 +269,7 @@ class _Run:
     def __init__(self, db: Database, counts: dict[str, int]) -> None:
         self.db, self.counts = db, counts
         self.days: dict[uuid.UUID, CenterDays] = {}
+        self.openings: dict[uuid.UUID, int | None] = {}  # per center, when its days were read
         self.patients: set[uuid.UUID] = set()
         self.booked: dict[uuid.UUID, set[uuid.UUID]] = {}  # per center, what the run booked
 
@@ -173,16 +285,39 @@ class _Run:
             if course.status != "active":
                 return  # stopped since the list was read
             days = self.days.get(course.center_id)
-            version = await session.scalar(_CENTER_VERSION, {"id": course.center_id})
-            if days is None or days.center.version != version:
-                # New to the run, or edited since (hours, staffing, time zone, policy): the
-                # run's copy of its days is read afresh.
+            planned = {
+                "center_id": course.center_id,
+                "patient_id": course.patient_id,
+                "product_id": course.product_id,
+            }
+            row = (await session.execute(_VERSIONS, planned)).one()
+            version, openings, seen, patient, product = row
+            patient_version, product_version = patient.version, product.version
+            if (
+                days is None
+                or days.center.version != version
+                or self.openings.get(course.center_id) != openings
+            ):
+                # New to the run, edited since (hours, staffing, time zone, policy), or room
+                # freed since its days were read (a cancellation, a move, a block lifted):
+                # the run's copy of its days is read afresh. New bookings need not be: the
+                # day is read again under its lock before each booking.
                 center = await course_sessions.center_of(session, course)
                 days = self.days[course.center_id] = CenterDays(center)
+                self.openings[course.center_id] = openings
             through = course_sessions.today_at(days.center) + timedelta(
                 days=days.center.booking_horizon_days
             )
-            result = await course_booking.book_through(session, course, through, None, days)
+            # A center that refuses bookings insurance would not pay for depends on cover,
+            # which no version here tracks: its stuck courses are always tried again.
+            key = (
+                None
+                if days.center.coverage_policy == "block"
+                else stuck_key(
+                    course, seen, version, patient_version, product_version, days.center.timezone
+                )
+            )
+            result = await course_booking.book_through(session, course, through, None, days, key)
             counts["booked"] += len(result.appointments)
             self.booked.setdefault(course.center_id, set()).update(
                 a.id for a in result.appointments
@@ -210,24 +345,38 @@ async def _flag(db: Database, course_id: uuid.UUID, problem: str) -> None:
 
 async def centers_due_for_booking(
     db: Database, booked_since: dict[uuid.UUID, datetime]
-) -> list[uuid.UUID]:
+) -> dict[uuid.UUID, datetime]:
     """Centers whose nightly booking time has passed today (their local day) and that have not
-    been booked since it did. `booked_since`: each center's last finished booking run."""
+    been booked since it did, each with that instant: a run started since is tonight's.
+    `booked_since`: each center's last finished booking run.
+
+    Busiest first (most active courses): schedulers sharing the night each take the next
+    center nobody has, so the longest runs start first and no process is left booking a big
+    center alone at the end."""
     async with db.unit_of_work(write=False) as session:
         rows = (
             await session.execute(select(Center.id, Center.timezone, Center.auto_book_at))
         ).all()
-    due: list[uuid.UUID] = []
-    for center_id, tz_name, at in rows:
-        tz = zone(tz_name)
-        now = clock.utcnow().astimezone(tz)
-        if now.time() < at:
-            continue
-        since = lenient_instant(now.date(), at, tz)
-        last = booked_since.get(center_id)
-        if last is None or last < since:
-            due.append(center_id)
-    return due
+        due: dict[uuid.UUID, datetime] = {}
+        for center_id, tz_name, at in rows:
+            tz = zone(tz_name)
+            now = clock.utcnow().astimezone(tz)
+            if now.time() < at:
+                continue
+            since = lenient_instant(now.date(), at, tz)
+            last = booked_since.get(center_id)
+            if last is None or last < since:
+                due[center_id] = since
+        if len(due) < 2:
+            return due
+        counted = await session.execute(
+            select(Course.center_id, func.count())
+            .where(Course.status == "active", Course.center_id.in_(list(due)))
+            .group_by(Course.center_id)
+        )
+        active: dict[uuid.UUID, int] = {center_id: n for center_id, n in counted}
+    busiest = sorted(due, key=lambda c: (-active.get(c, 0), str(c)))
+    return {center_id: due[center_id] for center_id in busiest}
 
 
 # --- no-shows ----------------------------------------------------------------------------

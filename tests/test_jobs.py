@@ -83,6 +83,7 @@ def test_the_booking_run_books_the_horizon_once_and_is_recorded(
         "booked": 3,
         "unbookable": 0,
         "failed": 0,
+        "skipped": 0,
         "optimised": 0,
     }
     assert len(booked(nurse, course["patient_id"])) == 3

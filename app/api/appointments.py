@@ -96,9 +96,13 @@ async def create_appointment(
     post = IdempotentPost(session, caller, idempotency_key, "POST /api/v1/appointments", data)
     if (earlier := await post.earlier()) is not None:
         return earlier
-    placed = await booking.book(session, data, caller.user_id)
+    appointment_id = uuid.uuid4()
+    trail.saw(data.patient_id, appointment_id)
+    # Recorded now, it is written with the booking's INSERT; a refusal rolls it back and is
+    # recorded as one instead.
+    await trail.record_now()
+    placed = await booking.book(session, data, caller.user_id, appointment_id=appointment_id)
     appt = placed.appointment
-    trail.saw(appt.patient_id, appt.id)
     out = appointment_out(appt, placed.timezone)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/appointments/{appt.id}")
 

@@ -91,12 +91,19 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
         unlimited(request)
     trail = request.state.trail = Trail()
     writes = _writes(request)
+    statements = rule is not None and rule.transaction == "statements"
     recorded = False
     try:
-        async with db.unit_of_work(write=writes) as session:
-            yield session
+        async with db.unit_of_work(write=writes, statements=statements) as session:
             if audit is not None and (writes or db.dialect != "sqlite"):
-                await audit_trail.record(session, _event(request, audit, trail, "success"))
+
+                async def success() -> None:
+                    await audit_trail.record(session, _event(request, audit, trail, "success"))
+
+                trail.on_success = success
+            yield session
+            if trail.on_success is not None:
+                await trail.record_now()  # unless the route did
                 recorded = True
     except (Exception, asyncio.CancelledError) as exc:  # a timeout's cancellation is, too
         refused = _unauthenticated(request, exc, audit)

@@ -97,6 +97,7 @@ async def my_appointments(
     patient_id = own_patient(caller)
     trail.saw(patient_id)
     after = _after(cursor) if cursor else None
+    await trail.record_now()  # the list's one read carries it (nothing fails after it)
     found = await patient_view.upcoming(
         session, patient_id, include_past=include_past, limit=limit, after=after
     )

@@ -110,8 +110,8 @@ Fence = Callable[[AsyncSession], Awaitable[bool]]
 
 
 class NotLeading(Conflict):
-    """A scheduler that lost the lead (it froze past its lease, or its lock went) starts
-    nothing more."""
+    """A scheduler's run its fence refused: the scheduler lost the lead (it froze past its
+    lease, or its lock went) or its claim on the center, or the work was done meanwhile."""
 
 
 async def run_job(
@@ -128,13 +128,13 @@ async def run_job(
     whoever starts it (the database refuses a second): Conflict while one is under way, saying
     when it may run again. A run whose process died (gone from this host, or its heartbeat
     stopped) is closed first. A scheduler's run passes its `fence`, asked in the transaction
-    that records the run: NotLeading if it says this process no longer leads."""
+    that records the run: NotLeading if it says this process may not run it now."""
     job = JOBS[name]
     run_id = uuid.uuid4()
     stale = timedelta(seconds=get_settings().job_stale_seconds)
     async with db.unit_of_work() as session:
         if fence is not None and not await fence(session):
-            raise NotLeading(f"{name} was not started: this scheduler no longer leads")
+            raise NotLeading(f"{name} was not started: its scheduler may not run it now")
         now = wall_now()
         await _close_dead_runs(session, name, scope, now - stale)
         try:
@@ -245,9 +245,11 @@ async def _finish(
     db: Database, run_id: uuid.UUID, outcome: str, counts: dict[str, int], error: str | None
 ) -> JobRun:
     async with db.unit_of_work() as session:
+        # A run closed as dead while its process was frozen stays so when the process wakes
+        # and finishes: another run has done (or is doing) that work and is the one counted.
         await session.execute(
             update(JobRun)
-            .where(JobRun.id == run_id)
+            .where(JobRun.id == run_id, JobRun.outcome == "running")
             .values(finished_at=wall_now(), outcome=outcome, counts=counts, error=error)
         )
         run = await session.scalar(select(JobRun).where(JobRun.id == run_id))

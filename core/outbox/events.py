@@ -7,15 +7,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import appends
 from core.clock import wall_now
 from core.outbox.models import OutboxEvent
 
 # Built once: a statement built per call is compiled per call (bookings emit one each).
-_INSERT = insert(OutboxEvent)
 
 
 def _plain(value: Any) -> Any:
@@ -40,8 +39,9 @@ def _row(event_type: str, data: Mapping[str, Any], dedupe_key: str | None) -> di
 
 async def emit(session: AsyncSession, event_type: str, /, **data: Any) -> None:
     """Record that something happened; it is delivered after the transaction commits (and not
-    at all if it rolls back). Ids and times only: never a name, a diagnosis or a dose."""
-    await session.execute(_INSERT, _row(event_type, data, None))
+    at all if it rolls back). Ids and times only: never a name, a diagnosis or a dose. The
+    row is written as the transaction commits (`core.appends`)."""
+    await appends.add(session, OutboxEvent, _row(event_type, data, None))
 
 
 async def emit_once(
@@ -59,8 +59,7 @@ async def emit_many(
     session: AsyncSession, event_type: str, items: Sequence[Mapping[str, Any]]
 ) -> None:
     """Like `emit`, for many events of one type in one statement."""
-    if items:
-        await session.execute(_INSERT, rows(event_type, items))
+    await appends.add_all(session, OutboxEvent, rows(event_type, items))
 
 
 def rows(event_type: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

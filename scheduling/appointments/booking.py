@@ -24,15 +24,17 @@ from core.repository import get_or_404
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.models import Appointment, AppointmentChange
 from scheduling.appointments.placement import (
-    _INSERT_CHANGE,
     CourseSession,
     _event,
     _guarded,
+    _history,
     _insert_booked,
     _place,
     _record,
     local_start,
+    slot_facts,
 )
+from scheduling.appointments.repository import SlotFacts
 from scheduling.appointments.rules import next_status, past_start_problem, timing_problem
 from scheduling.appointments.schemas import AppointmentCreate, AppointmentReschedule
 from scheduling.centers import repository as center_repository
@@ -57,21 +59,41 @@ async def book(
     data: AppointmentCreate,
     actor_id: uuid.UUID | None,
     course_session: CourseSession | None = None,
+    appointment_id: uuid.UUID | None = None,
 ) -> Placed:
-    """Book one appointment as a nurse asked for it."""
-    place = await center_repository.chair_at_center(session, data.chair_id)
+    """Book one appointment as a nurse asked for it (under `appointment_id`, if given)."""
+    facts = None
     if data.start is not None:
         start = data.start
+        end = _end(data, start)
+        # The chair, its center and the slot in one statement (see `chair_and_slot`).
+        place, facts = await appointment_repository.chair_and_slot(
+            session, data.chair_id, data.patient_id, start, end
+        )
     else:
         assert data.local_date is not None and data.local_time is not None
+        place = await center_repository.chair_at_center(session, data.chair_id)
         start = local_start(data.local_date, data.local_time, place.timezone)
-    end = (
-        data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
-    )
+        end = _end(data, start)
     if problem := past_start_problem(start, utcnow(), data.record_reason):
         raise Invalid(problem)
     return await book_span(
-        session, place, data.patient_id, start, end, actor_id, course_session, data.record_reason
+        session,
+        place,
+        data.patient_id,
+        start,
+        end,
+        actor_id,
+        course_session,
+        data.record_reason,
+        appointment_id,
+        facts,
+    )
+
+
+def _end(data: AppointmentCreate, start: datetime) -> datetime:
+    return (
+        data.end if data.end is not None else start + timedelta(minutes=data.duration_minutes or 0)
     )
 
 
@@ -99,11 +121,16 @@ async def book_span(
     actor_id: uuid.UUID | None,
     course_session: CourseSession | None = None,
     reason: str | None = None,
+    appointment_id: uuid.UUID | None = None,
+    facts: SlotFacts | None = None,
 ) -> Placed:
-    """Book [start, end) on the chair for the patient, if every rule allows it."""
-    if not await appointment_repository.patient_exists(session, patient_id):
+    """Book [start, end) on the chair for the patient, if every rule allows it. `facts`: the
+    slot's, when the caller has read them already."""
+    if facts is None:
+        facts = await slot_facts(session, place, patient_id, start, end)
+    if not facts.patient_found:
         raise NotFound("no such patient")
-    await _place(session, place, patient_id, start, end)
+    await _place(session, place, patient_id, start, end, facts=facts)
     appt = await _insert_booked(
         session,
         place.center_id,
@@ -115,6 +142,7 @@ async def book_span(
         course_session,
         turnover_minutes=place.turnover_minutes,
         reason=reason,
+        appointment_id=appointment_id,
     )
     return Placed(appt, place.timezone)
 
@@ -194,9 +222,7 @@ async def move_span(
     appt.turnover_minutes = place.turnover_minutes
     async with _guarded():
         await session.flush()
-    await session.execute(
-        _INSERT_CHANGE, _record(appt, "rescheduled", actor_id, appt.status, reason)
-    )
+    await _history(session, _record(appt, "rescheduled", actor_id, appt.status, reason))
     await events.emit(session, "appointment.rescheduled", **_event(appt))
     if freed[1:4] != (appt.chair_id, appt.start_at, appt.end_at):
         settle.mark(session, settle.CHAIR_FREED, freed)
@@ -220,7 +246,7 @@ async def transition(
     appt.status = target
     appt.status_changed_at = utcnow()
     await session.flush()
-    await session.execute(_INSERT_CHANGE, _record(appt, action, actor_id, before, reason))
+    await _history(session, _record(appt, action, actor_id, before, reason))
     if target == "cancelled":
         await events.emit(session, "appointment.cancelled", **_event(appt))
     if target in ("cancelled", "no_show"):  # its chair is free: a waitlist opening, if ahead

@@ -4,18 +4,31 @@ chair blocks, read once and then kept up to date with what the planner books its
 A nightly booking run keeps one for the whole run, so a day that fifty courses look at is
 read once, not fifty times. What others book meanwhile is not missed: a booking locks its day
 and reads it again before it decides (see `booking.book_planned`), and that fresh read
-replaces the day kept here. What others cancel meanwhile on a day the run found full is seen
-by the next run.
+replaces the day kept here. What others free meanwhile (a cancellation, a move, a block
+lifted) bumps the center's openings version (migration 0035): the run reads its days afresh
+for the next course (see `scheduling.jobs._Run.book`), so a course is never found stuck on a
+day kept from before room was freed.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, Uuid, bindparam, literal_column, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    Uuid,
+    bindparam,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Instant
@@ -50,16 +63,21 @@ class Day:
         return self.rules.closed_reason is None and self.rules.opens_at is not None
 
 
-# A day's active appointments, chair blocks, closure and chairs out of service in one round
-# trip: a booking reads its day again under the day's lock, so this runs once per session
-# booked, and what it reads is what the booking decides on.
+# Days' active appointments, chair blocks, closures and chairs out of service in one round
+# trip: a booking reads its days again under their locks, so this runs once per course (or
+# session) booked, and what it reads is what the booking decides on. Each row says which of
+# the days asked for it is (`n`; -1 for the chairs out of service).
 _NO_MINUTES = literal_column("0", Integer)
+_NO_TIME = literal_column("NULL", Instant)
+_NO_CHAIR = literal_column("NULL", Uuid)
+_ALL_DAYS = literal_column("-1", Integer)
 
 
 def _visits(
-    what: str, status: Any
-) -> Select[str, uuid.UUID, datetime, datetime, uuid.UUID, str, int]:
+    n: int, what: str, status: Any
+) -> Select[int, str, uuid.UUID, datetime, datetime, uuid.UUID, str, int]:
     return select(
+        literal_column(str(n), Integer).label("n"),
         literal_column(f"'{what}'", String).label("what"),
         Appointment.id,
         Appointment.start_at,
@@ -70,43 +88,51 @@ def _visits(
     ).where(
         Appointment.center_id == bindparam("center_id"),
         status,
-        Appointment.start_at < bindparam("end"),
-        Appointment.end_at > bindparam("start"),
+        Appointment.start_at < bindparam(f"end_{n}"),
+        Appointment.end_at > bindparam(f"start_{n}"),
     )
 
 
-_APPOINTMENTS = _visits("appointment", appointment_repository.IS_ACTIVE)
-# Visits already given: no nurse's load any more, but their chair is cleaned after them.
-_GIVEN = _visits("given", Appointment.status == literal_column("'completed'"))
-_BLOCKS = (
-    select(
-        literal_column("'block'", String),
-        ChairBlock.id,
-        ChairBlock.start_at,
-        ChairBlock.end_at,
-        ChairBlock.chair_id,
-        ChairBlock.reason,
+def _one_day(n: int) -> list[Select[Any]]:
+    blocks = (
+        select(
+            literal_column(str(n), Integer),
+            literal_column("'block'", String),
+            ChairBlock.id,
+            ChairBlock.start_at,
+            ChairBlock.end_at,
+            ChairBlock.chair_id,
+            ChairBlock.reason,
+            _NO_MINUTES,
+        )
+        .join(Chair, Chair.id == ChairBlock.chair_id)
+        .where(
+            Chair.center_id == bindparam("center_id"),
+            ChairBlock.start_at < bindparam(f"end_{n}"),
+            ChairBlock.end_at > bindparam(f"start_{n}"),
+        )
+    )
+    closure = select(
+        literal_column(str(n), Integer),
+        literal_column("'closure'", String),
+        Closure.id,
+        _NO_TIME,
+        _NO_TIME,
+        _NO_CHAIR,
+        Closure.reason,
         _NO_MINUTES,
-    )
-    .join(Chair, Chair.id == ChairBlock.chair_id)
-    .where(
-        Chair.center_id == bindparam("center_id"),
-        ChairBlock.start_at < bindparam("end"),
-        ChairBlock.end_at > bindparam("start"),
-    )
-)
-_NO_TIME = literal_column("NULL", Instant)
-_NO_CHAIR = literal_column("NULL", Uuid)
-_CLOSURE = select(
-    literal_column("'closure'", String),
-    Closure.id,
-    _NO_TIME,
-    _NO_TIME,
-    _NO_CHAIR,
-    Closure.reason,
-    _NO_MINUTES,
-).where(Closure.center_id == bindparam("center_id"), Closure.date == bindparam("day"))
+    ).where(Closure.center_id == bindparam("center_id"), Closure.date == bindparam(f"day_{n}"))
+    return [
+        _visits(n, "appointment", appointment_repository.IS_ACTIVE),
+        # Visits already given: no nurse's load any more, but their chair is cleaned after them.
+        _visits(n, "given", Appointment.status == literal_column("'completed'")),
+        blocks,
+        closure,
+    ]
+
+
 _IDLE_CHAIRS = select(
+    _ALL_DAYS,
     literal_column("'idle chair'", String),
     Chair.id,
     _NO_TIME,
@@ -115,7 +141,12 @@ _IDLE_CHAIRS = select(
     literal_column("''", String),
     _NO_MINUTES,
 ).where(Chair.center_id == bindparam("center_id"), Chair.active.is_(False))
-_DAY = union_all(_APPOINTMENTS, _GIVEN, _BLOCKS, _CLOSURE, _IDLE_CHAIRS)
+
+
+@functools.cache
+def _days_query(count: int) -> CompoundSelect[Any]:
+    """The statement reading `count` days (built once per count: a course books a handful)."""
+    return union_all(*(q for n in range(count) for q in _one_day(n)), _IDLE_CHAIRS)
 
 
 @dataclass
@@ -161,18 +192,34 @@ class CenterDays:
 
     async def day(self, session: AsyncSession, day: date) -> Day:
         if day not in self._days:
-            rules = await self.rules(session, day)
-            if rules.closed_reason is None and rules.opens_at is not None:
-                self._days[day] = await self._read(session, day, rules)
-            else:
-                self._days[day] = Day(rules, [], [])
+            await self._read_open(session, [day])
         return self._days[day]
 
     async def refresh(self, session: AsyncSession, day: date) -> Day:
         """Read the day again: the caller holds its lock, so this is the truth until commit."""
-        self._days.pop(day, None)
-        self._forget_full(day)  # others may have cancelled meanwhile
-        return await self.day(session, day)
+        await self.refresh_all(session, [day])
+        return self._days[day]
+
+    async def refresh_all(self, session: AsyncSession, days: list[date]) -> None:
+        """Read these days again, in one statement: the caller holds their locks, so this is
+        the truth until commit."""
+        for day in days:
+            self._days.pop(day, None)
+            self._forget_full(day)  # others may have cancelled meanwhile
+        await self._read_open(session, days)
+
+    async def _read_open(self, session: AsyncSession, days: list[date]) -> None:
+        """Keep these days: the open ones as read now, the closed ones from the calendar."""
+        calendar = await self.calendar(session, min(days), max(days))
+        wanted: dict[date, DayRules] = {}
+        for day in days:
+            rules = day_rules(calendar, day)
+            if rules.closed_reason is None and rules.opens_at is not None:
+                wanted[day] = rules
+            else:
+                self._days[day] = Day(rules, [], [])
+        if wanted:
+            await self._read(session, wanted)
 
     def no_room(self, day: date, kind: str | None, duration: timedelta) -> str | None:
         """Why no session of `duration` fits on the day in a chair of the kind, if known."""
@@ -190,24 +237,32 @@ class CenterDays:
         for key in [k for k in self._full if k[0] == day]:
             del self._full[key]
 
-    async def _read(self, session: AsyncSession, day: date, rules: DayRules) -> Day:
-        first, last = self.bounds(day)
-        params = {"center_id": self.center.id, "start": first, "end": last, "day": day}
-        spans: list[Span] = []
-        blocks: list[Block] = []
+    async def _read(self, session: AsyncSession, wanted: dict[date, DayRules]) -> None:
+        """Read the open days of `wanted` (with their rules from the calendar) in one
+        statement, and keep them."""
+        days = list(wanted)
+        params: dict[str, Any] = {"center_id": self.center.id}
+        for n, day in enumerate(days):
+            params[f"start_{n}"], params[f"end_{n}"] = self.bounds(day)
+            params[f"day_{n}"] = day
+        read = {day: Day(rules, [], []) for day, rules in wanted.items()}
         idle: set[uuid.UUID] = set()
-        rows = await session.execute(_DAY, params)
-        for what, id_, start, end, chair_id, reason, turnover in rows:
+        rows = await session.execute(_days_query(len(days)), params)
+        for n, what, id_, start, end, chair_id, reason, turnover in rows:
+            if n < 0:  # a chair out of service
+                idle.add(id_)
+                continue
+            found = read[days[n]]
             if what in ("appointment", "given"):
                 cleaning = timedelta(minutes=turnover)
-                spans.append(Span(id_, start, end, chair_id, cleaning, what == "appointment"))
+                found.spans.append(Span(id_, start, end, chair_id, cleaning, what == "appointment"))
             elif what == "block":
-                blocks.append(Block(chair_id, start, end, reason))
-            elif what == "closure":  # closed since the run read its calendar
-                rules = replace(rules, closed_reason=reason)
-            else:
-                idle.add(id_)
-        return Day(rules, spans, blocks, frozenset(idle))
+                found.blocks.append(Block(chair_id, start, end, reason))
+            else:  # closed since the run read its calendar
+                found.rules = replace(found.rules, closed_reason=reason)
+        for day, kept in read.items():
+            kept.idle_chairs = frozenset(idle)
+            self._days[day] = kept
 
     def booked(self, day: date, span: Span) -> None:
         """The planner booked `span` on `day` itself."""

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import locks
+from core import appends, locks
 from core.clock import utcnow
 from core.outbox import events
 from core.problems import (
@@ -33,6 +33,7 @@ from core.problems import (
 from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.center_days import CenterDays, PatientSpans
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment, AppointmentChange
+from scheduling.appointments.repository import SlotFacts
 from scheduling.appointments.rules import span_problem
 from scheduling.centers import repository as center_repository
 from scheduling.centers.repository import ChairAtCenter
@@ -74,34 +75,52 @@ async def _place(
     start: datetime,
     end: datetime,
     exclude: uuid.UUID | None = None,
+    facts: SlotFacts | None = None,
 ) -> None:
-    """Raise unless [start, end) on the chair for the patient keeps every booking rule."""
+    """Raise unless [start, end) on the chair for the patient keeps every booking rule.
+    `facts`: the slot's, when the caller has read them already (see `slot_facts`)."""
     if problem := span_problem(start, end):
         raise Invalid(problem)
     if not place.chair_active:
         raise Invalid("the chair is out of service")
     tz = zone(place.timezone)
     day = local_date(start, tz)
-    rules = day_rules(await center_repository.center_calendar(session, place, day, day), day)
+    if facts is None:
+        facts = await slot_facts(session, place, patient_id, start, end)
+    closures = {day: facts.closure} if facts.closure is not None else {}
+    calendar = await center_repository.center_calendar(session, place, day, day, closures)
+    rules = day_rules(calendar, day)
     if problem := opening_problem(rules, start, end):
         raise Invalid(problem)
-    for reason in await appointment_repository.chair_block_reasons(
-        session, place.chair_id, start, end
-    ):
+    for reason in facts.chair_blocks:
         raise Invalid(f"the chair is out of service then ({reason})")
 
     # From here on the decision depends on the day's other bookings: hold the day's lock
-    # for as few round trips as possible.
+    # for as few round trips as possible (the lock, then one read).
     await locks.center_day(session, place.center_id, day)
-    spans = [
-        s
-        for s in await appointment_repository.active_spans(
-            session, place.center_id, *day_bounds(day, tz)
-        )
-        if s.id != exclude
-    ]
-    busy = await appointment_repository.patient_overlaps(session, patient_id, start, end, exclude)
-    check_day(rules, spans, place.chair_id, start, end, busy)
+    spans, busy = await appointment_repository.day_and_patient(
+        session, place.center_id, *day_bounds(day, tz), patient_id, start, end, exclude
+    )
+    check_day(rules, [s for s in spans if s.id != exclude], place.chair_id, start, end, busy)
+
+
+async def slot_facts(
+    session: AsyncSession,
+    place: ChairAtCenter,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+) -> SlotFacts:
+    """What the rules need to know of the slot before the day's lock, in one statement."""
+    return await appointment_repository.slot_facts(
+        session,
+        center_id=place.center_id,
+        chair_id=place.chair_id,
+        patient_id=patient_id,
+        day=local_date(start, zone(place.timezone)),
+        start=start,
+        end=end,
+    )
 
 
 def check_day(
@@ -196,7 +215,11 @@ _INSERT_APPOINTMENT = insert(Appointment)
 _INSERT_APPOINTMENT_UNLESS_REFUSED = (
     postgresql.insert(Appointment).on_conflict_do_nothing().returning(Appointment.id)
 )
-_INSERT_CHANGE = insert(AppointmentChange)
+
+
+async def _history(session: AsyncSession, *changes: dict[str, Any]) -> None:
+    """An appointment's history rows, written as the transaction commits (`core.appends`)."""
+    await appends.add_all(session, AppointmentChange, changes)
 
 
 @dataclass(frozen=True)
@@ -219,17 +242,26 @@ async def book_planned(
     end: datetime,
     actor_id: uuid.UUID | None,
     course_session: CourseSession,
+    *,
+    read_under_lock: bool = False,
 ) -> Appointment:
     """Book a slot a course planner chose from `days` (so inside opening hours, on a chair of
     the center): lock the day, read it again, and check the slot against what is there now.
     The fresh read replaces the planner's copy of the day, so after a refusal it plans with
     the truth. `patient`: the patient's active appointments, read again after a refusal only
     the database saw. The caller adds the booking to both copies once its savepoint holds,
-    and writes the history and events of what it kept with `record_booked`."""
+    and writes the history and events of what it kept with `record_booked`.
+    `read_under_lock`: the caller locked the day and read it since (`CenterDays.refresh_all`,
+    a planner locking all its days at once), so `days` holds the truth already."""
     center = days.center
     day = local_date(start, zone(center.timezone))
-    await locks.center_day(session, center.id, day)
-    fresh = await days.refresh(session, day)
+    if read_under_lock:
+        if not locks.holds(session, "center_day", (center.id, day)):
+            raise RuntimeError("a day read under its lock is one whose lock is held")
+        fresh = await days.day(session, day)
+    else:
+        await locks.center_day(session, center.id, day)
+        fresh = await days.refresh(session, day)
     if not fresh.is_open:
         raise BookingConflict("the center closed that day meanwhile", conflicts=[])
     if chair_id in fresh.idle_chairs:
@@ -276,6 +308,7 @@ async def _insert_booked(
     refusal_keeps_transaction: bool = False,
     recorded: bool = True,
     reason: str | None = None,
+    appointment_id: uuid.UUID | None = None,
 ) -> Appointment:
     """The appointment comes back detached from the session: it was a plain INSERT.
 
@@ -285,7 +318,7 @@ async def _insert_booked(
     `recorded=False` leaves its history row and event to the caller (see `record_booked`)."""
     now = utcnow()
     appt = Appointment(
-        id=uuid.uuid4(),
+        id=appointment_id or uuid.uuid4(),
         center_id=center_id,
         chair_id=chair_id,
         patient_id=patient_id,
@@ -316,11 +349,19 @@ async def _insert_booked(
                 "the chair or the patient was booked for that time by someone else",
                 conflicts=[],
             )
+    elif recorded and not session.in_nested_transaction():
+        # Its history row and event (and what else the request holds to write, such as its
+        # audit event) are written by the INSERT's own statement: see `appends.riding`.
+        await _history(session, _record(appt, "booked", actor_id, None, reason))
+        await events.emit(session, "appointment.booked", **_event(appt))
+        async with _guarded():
+            await session.execute(appends.riding(session, _INSERT_APPOINTMENT), columns)
+        return appt
     else:
         async with _guarded():
             await session.execute(_INSERT_APPOINTMENT, columns)
     if recorded:
-        await session.execute(_INSERT_CHANGE, _record(appt, "booked", actor_id, None, reason))
+        await _history(session, _record(appt, "booked", actor_id, None, reason))
         await events.emit(session, "appointment.booked", **_event(appt))
     return appt
 
@@ -347,7 +388,5 @@ async def record_booked(
     statement each (a course books several sessions in one transaction)."""
     if not appointments:
         return
-    await session.execute(
-        _INSERT_CHANGE, [_record(a, "booked", actor_id, None) for a in appointments]
-    )
+    await _history(session, *(_record(a, "booked", actor_id, None) for a in appointments))
     await events.emit_many(session, "appointment.booked", [_event(a) for a in appointments])

@@ -180,3 +180,13 @@ class ChairBlock(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(Instant, default=utcnow)
 
     __table_args__ = (CheckConstraint("start_at < end_at", name="start_before_end"),)
+
+
+class CenterOpenings(Base):
+    """A center's openings version: bumped by every write that could free room (database
+    triggers, migration 0035), never by a new booking, which only takes room."""
+
+    __tablename__ = "center_openings"
+
+    center_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)

@@ -158,17 +158,24 @@ weeks = WeekCache()
 
 
 async def center_calendar(
-    session: AsyncSession, center: CenterFacts, first: date, last: date
+    session: AsyncSession,
+    center: CenterFacts,
+    first: date,
+    last: date,
+    closures: dict[date, str] | None = None,
 ) -> CenterCalendar:
-    """Everything the booking rules need about the center's time from `first` to `last`."""
+    """Everything the booking rules need about the center's time from `first` to `last`;
+    `closures`: the center's closures then, when the caller has read them already."""
     hours, shifts = await weeks.get(session, center.center_id, center.center_version)
+    if closures is None:
+        closures = await closures_between(session, center.center_id, first, last)
     return CenterCalendar(
         tz=zone(center.timezone),
         patients_per_nurse=center.patients_per_nurse,
         turnover=timedelta(minutes=center.turnover_minutes),
         opening_hours=hours,
         shifts=shifts,
-        closures=await closures_between(session, center.center_id, first, last),
+        closures=closures,
     )
 
 

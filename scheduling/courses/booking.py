@@ -4,7 +4,9 @@ windows. Flushes; never commits."""
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +35,6 @@ from scheduling.courses.sessions import (
     center_of,
     induction_days_of,
     induction_split,
-    last_sequence,
     load_context,
     local_day,
     lost_days_are_final,
@@ -118,15 +119,52 @@ async def book_through(
     through: date,
     actor_id: uuid.UUID | None,
     days: CenterDays | None = None,
+    stuck_key: str | None = None,
 ) -> Booked:
     """Book the course's sessions due by `through`. `days`: the center's days kept by a
-    booking run across its courses."""
+    booking run across its courses; `stuck_key`: what the run planned with, kept on the
+    course if it is stuck (a re-run skips it while that holds)."""
     if course.status != "active":
         raise Conflict(f"a course that is {course.status} books nothing")
     await locks.course_planning(session, [course.center_id])
     ctx = await load_context(session, course, days)
-    booked: list[Appointment] = []
+    # A center that asks insurance after each session it places books as it goes.
+    if ctx.center.coverage_policy != "block":
+        await _lock_the_days_it_will_use(session, ctx, through, actor_id)
+    booked, problems = await _book_sessions(session, ctx, through, actor_id)
+    course.unbookable = problems[0].as_record() if problems else None
+    course.unbookable_key = stuck_key if problems else None
+    await placement.record_booked(session, booked, actor_id)
+    await session.flush()
+    return Booked(booked, problems)
 
+
+async def _lock_the_days_it_will_use(
+    session: AsyncSession, ctx: Context, through: date, actor_id: uuid.UUID | None
+) -> None:
+    """Rehearse the booking against the days kept (writing nothing), then lock the days it
+    placed sessions on and read them again, each in one statement: the booking that follows
+    decides on the truth without a lock and a read per session. A day it turns to that the
+    rehearsal did not (the truth differed) is locked and read on its own, as ever."""
+    before = list(ctx.sessions)
+    ctx.rehearsing = True
+    try:
+        await _book_sessions(session, ctx, through, actor_id)
+    finally:
+        planned = ctx.rehearsed(before)
+    if planned:
+        await locks.center_days(session, ctx.center.id, planned)
+        # After the lock statement, not in it: a read sees what committed before it began.
+        await ctx.days.refresh_all(session, planned)
+        ctx.locked_days.update(planned)
+
+
+async def _book_sessions(
+    session: AsyncSession, ctx: Context, through: date, actor_id: uuid.UUID | None
+) -> tuple[list[Appointment], list[Unbookable]]:
+    """What is due by `through`: what it booked, and where it is stuck."""
+    course = ctx.course
+    booked: list[Appointment] = []
     problems: list[Unbookable] = []
     induction_failed = False
     induction_due = course.induction_days and course.start_date <= through
@@ -143,11 +181,7 @@ async def book_through(
         stuck = await _book_maintenance(session, ctx, through, actor_id, booked)
         if stuck is not None:
             problems.append(stuck)
-
-    course.unbookable = problems[0].as_record() if problems else None
-    await placement.record_booked(session, booked, actor_id)
-    await session.flush()
-    return Booked(booked, problems)
+    return booked, problems
 
 
 async def _book_induction(
@@ -158,7 +192,7 @@ async def _book_induction(
 ) -> Unbookable | None:
     course = ctx.course
     # Numbers are never reused: an induction booked again after every day was lost goes on.
-    sequence = await last_sequence(session, course.id, "induction")
+    sequence = await ctx.last_sequence(session, "induction")
     window = Window(course.start_date, course.start_date, course.start_date)
     split = induction_split(ctx)
     if split.days is None:  # no number of days makes each session short enough
@@ -179,7 +213,7 @@ async def _book_induction(
     chair: uuid.UUID | None = None
     placed: list[Appointment] = []
     try:
-        async with session.begin_nested():  # all days or none
+        async with _all_or_none(session, ctx):
             for index, day in enumerate(days):
                 figures = session_figures(
                     course, ctx.product, ctx.patient, "induction", index == 0, days=count
@@ -199,8 +233,9 @@ async def _book_induction(
             window,
             f"{failed.reason} on {failed.day.isoformat()}: nothing booked",
         )
-    # Kept: the plan, a re-plan and lost days share the dose over these days from now on.
-    course.induction_booked_days = count
+    if not ctx.rehearsing:
+        # Kept: the plan, a re-plan and lost days share the dose over these days from now on.
+        course.induction_booked_days = count
     booked.extend(placed)
     ctx.sessions.extend(placed)
     return None
@@ -221,7 +256,7 @@ async def _book_maintenance(
     # Doses count towards the cycles (a dose over two days is one); numbers are never reused
     # (a cancelled one keeps its).
     count = len({a.sequence for a in done})
-    sequence = await last_sequence(session, course.id, "maintenance")
+    sequence = await ctx.last_sequence(session, "maintenance")
     last = max(ctx.sessions, key=lambda a: a.start_at) if ctx.sessions else None
     previous = local_day(last, tz_name) if last else None
     chair = last.chair_id if last else None
@@ -258,17 +293,22 @@ async def _book_maintenance(
                 placed = result
                 break
             reasons.append(result)
+        earliest = max(window.earliest, today)
         if not placed:
             reason = max(set(reasons), key=reasons.count) if reasons else "no open day"
-            # The course waits for an opening in the window (the waitlist settles it).
-            settle.mark(
-                session, settle.WAITLIST_WANTED, (course.id, None, window.earliest, window.latest)
-            )
+            # The course waits for an opening in the window (the waitlist settles it), for a
+            # visit as long as the dose's, if one visit gives it.
+            minutes = parts[0].chair_minutes if len(parts) == 1 else None
+            if not ctx.rehearsing:
+                wanted = (course.id, None, earliest, window.latest, minutes)
+                settle.mark(session, settle.WAITLIST_WANTED, wanted)
             return Unbookable("maintenance", sequence, window, f"no slot in the window: {reason}")
-        if len(placed) == 1 and local_day(placed[0], tz_name) > window.target:
+        late = len(placed) == 1 and local_day(placed[0], tz_name) > window.target
+        if late and not ctx.rehearsing:
             # Booked later than its target: it waits for an opening sooner in its window.
-            wanted = (course.id, placed[0].id, window.earliest, window.target)
-            settle.mark(session, settle.WAITLIST_WANTED, wanted)
+            minutes = int((placed[0].end_at - placed[0].start_at).total_seconds() // 60)
+            late_one = (course.id, placed[0].id, earliest, window.target, minutes)
+            settle.mark(session, settle.WAITLIST_WANTED, late_one)
         booked.extend(placed)
         ctx.sessions.extend(placed)
         previous, chair = local_day(placed[-1], tz_name), placed[-1].chair_id
@@ -293,7 +333,7 @@ async def _book_dose(
         return [result] if isinstance(result, Appointment) else result
     placed: list[Appointment] = []
     try:
-        async with session.begin_nested():
+        async with _all_or_none(session, ctx):
             for offset, figures in enumerate(parts):
                 result = await book_day(
                     session,
@@ -314,6 +354,11 @@ async def _book_dose(
         ctx.withdraw(placed)  # rolled back with the savepoint
         return failed.reason
     return placed
+
+
+def _all_or_none(session: AsyncSession, ctx: Context) -> AbstractAsyncContextManager[Any]:
+    """A savepoint for sessions booked together (a rehearsal writes nothing to take back)."""
+    return nullcontext() if ctx.rehearsing else session.begin_nested()
 
 
 class _DoseFailed(Exception):
@@ -348,7 +393,7 @@ async def _replace_lost_days(
         return day_rules(calendar, day).opens_at is not None and day not in calendar.closures
 
     window = Window(start, start, start)
-    sequence = await last_sequence(session, course.id, "induction")
+    sequence = await ctx.last_sequence(session, "induction")
     if not is_open(start) and not course.induction_skips_closures:
         reason = (
             f"a lost induction day cannot follow on: the center is closed on {start}, "

@@ -68,6 +68,10 @@ class Course(IdMixin, TimestampMixin, Base):
     dose_override_reason: Mapped[str | None] = mapped_column(String(500))
     # The session the last booking run could not place, and why (shown on the plan).
     unbookable: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # What the booking run planned with when it found the course stuck (see
+    # `scheduling.jobs.stuck_key`): while it holds, nothing the course could use has changed
+    # and a re-run skips it.
+    unbookable_key: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
@@ -275,6 +275,15 @@ class Context:
     sessions: list[Appointment]  # the course's active and completed sessions, in order
     days: CenterDays  # the center's days as the planner sees them
     _patient_spans: PatientSpans | None = None
+    # A rehearsal plans against the copies kept and writes nothing, to learn which days the
+    # booking will use: those are locked and read again together before it books (see
+    # `booking.book_through`). What it placed is `pencilled`.
+    rehearsing: bool = False
+    pencilled: list[Appointment] = field(default_factory=list)
+    locked_days: set[date] = field(
+        default_factory=set
+    )  # locked, and read since, in this transaction
+    _last_sequences: dict[str, int] | None = None
 
     async def patient_spans(self, session: AsyncSession) -> PatientSpans:
         """The patient's active appointments from now on, read when first needed."""
@@ -284,6 +293,29 @@ class Context:
                 session, self.patient.id, now - timedelta(days=1), now + PATIENT_LOOKAHEAD
             )
         return self._patient_spans
+
+    def rehearsed(self, sessions: list[Appointment]) -> list[date]:
+        """End a rehearsal: the copies forget what it placed, the course's sessions are
+        `sessions` again; the days it kept a session on, in order."""
+        kept = {a.id for a in self.pencilled}
+        if self._patient_spans is not None:
+            spans = self._patient_spans.spans
+            spans[:] = [s for s in spans if s.id not in kept]
+        days = sorted({local_day(a, self.center.timezone) for a in self.pencilled})
+        for appt in self.pencilled:
+            self.days.unbooked(local_day(appt, self.center.timezone), appt.id)
+        self.sessions[:] = sessions
+        self.pencilled = []
+        self.rehearsing = False
+        return days
+
+    async def last_sequence(self, session: AsyncSession, phase: str) -> int:
+        """The highest number the course's sessions of the phase have had (cancelled ones
+        too), as read with them (see `load_context`)."""
+        if self._last_sequences is None:
+            rows = await session.execute(_LAST_SEQUENCES, {"course_id": self.course.id})
+            self._last_sequences = {p: int(n or 0) for p, n in rows if p is not None}
+        return self._last_sequences.get(phase, 0)
 
     def withdraw(self, appointments: list[Appointment]) -> None:
         """Bookings that were rolled back: the planner's copies forget them."""
@@ -306,17 +338,28 @@ async def load_context(
     product = await products.get_product(session, course.product_id)
     patient = await session.get(Patient, course.patient_id)
     assert patient is not None
-    sessions = list(await session.scalars(_SESSIONS, {"course_id": course.id}))
-    return Context(course, days.center, product, patient, sessions, days)
+    # Every session, cancelled ones too: their numbers are never reused.
+    every = list(await session.scalars(_SESSIONS, {"course_id": course.id}))
+    sessions = [a for a in every if a.status in _COUNTED]
+    last: dict[str, int] = {}
+    for a in every:
+        if a.phase is not None and a.sequence is not None:
+            last[a.phase] = max(last.get(a.phase, 0), a.sequence)
+    return Context(course, days.center, product, patient, sessions, days, _last_sequences=last)
 
 
+_COUNTED = frozenset((*ACTIVE_STATUSES, "completed"))
 _SESSIONS = (  # built once: a booking run loads one course after another
     select(Appointment)
-    .where(
-        Appointment.course_id == bindparam("course_id"),
-        Appointment.status.in_([literal_column(f"'{s}'") for s in (*ACTIVE_STATUSES, "completed")]),
-    )
+    .where(Appointment.course_id == bindparam("course_id"))
     .order_by(Appointment.start_at)
+)
+
+
+_LAST_SEQUENCES = (
+    select(Appointment.phase, func.max(Appointment.sequence))
+    .where(Appointment.course_id == bindparam("course_id"))
+    .group_by(Appointment.phase)
 )
 
 

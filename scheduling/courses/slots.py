@@ -174,13 +174,23 @@ async def book_day(
         slot = _best_slot(ctx, view, chairs, patient, figures, preferred_chair)
         if isinstance(slot, str):
             return slot
+        if ctx.rehearsing:
+            return _pencilled(ctx, day, slot, what)
         try:
             # A refused slot leaves the transaction as it was; only a booking insurance would
             # not pay for, at a center that blocks those, needs a savepoint to take it back.
             blocking = ctx.center.coverage_policy == "block"
             async with session.begin_nested() if blocking else nullcontext():
                 appt = await placement.book_planned(
-                    session, ctx.days, slot.chair_id, patient, slot.start, slot.end, actor_id, what
+                    session,
+                    ctx.days,
+                    slot.chair_id,
+                    patient,
+                    slot.start,
+                    slot.end,
+                    actor_id,
+                    what,
+                    read_under_lock=day in ctx.locked_days,
                 )
                 if blocking:
                     # Cover depends on the date, not the slot: one check decides the day.
@@ -198,6 +208,34 @@ async def book_day(
         patient.spans.append(Span(appt.id, appt.start_at, appt.end_at))
         return appt
     return "the day's bookings kept changing while it was being booked"
+
+
+def _pencilled(
+    ctx: Context, day: date, slot: availability.OpenSlot, what: placement.CourseSession
+) -> Appointment:
+    """The session as a rehearsal places it: in the planner's copies only (the day's, the
+    patient's), never written; the rehearsal takes it back (`Context.rehearsed`)."""
+    turnover = ctx.center.turnover_minutes
+    appt = Appointment(
+        id=uuid.uuid4(),
+        center_id=ctx.center.id,
+        chair_id=slot.chair_id,
+        patient_id=ctx.patient.id,
+        start_at=slot.start,
+        end_at=slot.end,
+        status="booked",
+        course_id=what.course_id,
+        phase=what.phase,
+        sequence=what.sequence,
+        dose_g=what.dose_g,
+        part=what.part,
+        turnover_minutes=turnover,
+    )
+    ctx.days.booked(
+        day, Span(appt.id, slot.start, slot.end, slot.chair_id, timedelta(minutes=turnover))
+    )
+    ctx.pencilled.append(appt)
+    return appt
 
 
 class _Uncovered(Exception):

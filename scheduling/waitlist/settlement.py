@@ -8,28 +8,21 @@ registers both settlers (see `__init__.py`).
   or could not book the course's next dose at all; the course goes on the waitlist by itself,
   for the days from its window's start to the target (a late session) or to the window's end
   (a dose not booked). A course that already has a waiting entry gets no second one (the
-  unique index refuses it, quietly), nor one for a window it waited for before."""
+  unique index refuses it, quietly), nor one for a window it waited for before. One
+  statement an entry: the run fires this for most courses it books at a busy center."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, and_, exists, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import settle
-from core.problems import Problem
-from scheduling.appointments.models import Appointment
+from core.clock import utcnow
 from scheduling.courses.models import Course
-from scheduling.courses.sessions import (
-    center_of,
-    load_context,
-    maintenance_split,
-    session_figures,
-    today_at,
-)
 from scheduling.waitlist import offers, openings
 from scheduling.waitlist.models import WaitlistEntry
 
@@ -50,85 +43,62 @@ async def offer_openings(
 
 @settle.settles(settle.WAITLIST_WANTED)
 async def wait_for_sooner(
-    session: AsyncSession, wanted: list[tuple[uuid.UUID, uuid.UUID | None, date, date]]
+    session: AsyncSession, wanted: list[tuple[uuid.UUID, uuid.UUID | None, date, date, int | None]]
 ) -> None:
-    for course_id, appointment_id, earliest, latest in wanted:
-        await _add(session, course_id, appointment_id, earliest, latest)
+    """`wanted`: course, its late session (None: the dose not booked), the days it waits for
+    (from today on) and how long the visit is (None: a dose no single opening could take),
+    as the booking run planned them: it knows them all, so nothing is read again here."""
+    for course_id, appointment_id, earliest, latest, minutes in wanted:
+        if minutes is None or not 15 <= minutes <= 720 or earliest > latest:
+            continue  # a dose no opening of one visit could take
+        course = await session.get(Course, course_id)  # the booking run's, already loaded
+        if course is None or course.status != "active":
+            continue
+        await session.execute(_entry(session, course, appointment_id, earliest, latest, minutes))
 
 
-async def _add(
+def _entry(
     session: AsyncSession,
-    course_id: uuid.UUID,
+    course: Course,
     appointment_id: uuid.UUID | None,
     earliest: date,
     latest: date,
-) -> None:
-    course = await session.get(Course, course_id)
-    if course is None or course.status != "active":
-        return
-    center = await center_of(session, course)
-    earliest = max(earliest, today_at(center))
-    if earliest > latest or await _waited_before(session, course_id, appointment_id, latest):
-        return
-    minutes = await _minutes(session, course, appointment_id)
-    if minutes is None or not 15 <= minutes <= 720:
-        return  # a dose no opening of one visit could take
-    entry = WaitlistEntry(
-        id=uuid.uuid4(),
-        center_id=course.center_id,
-        patient_id=course.patient_id,
-        course_id=course.id,
-        appointment_id=appointment_id,
-        earliest=earliest,
-        latest=latest,
-        duration_minutes=minutes,
-        chair_kind=course.chair_kind,
-        priority=STUCK_PRIORITY if appointment_id is None else LATE_PRIORITY,
-        status="waiting",
-        note=STUCK_NOTE if appointment_id is None else LATE_NOTE,
-        created_by=None,
+    minutes: int,
+) -> Insert:
+    """The course's entry, in one statement: not when it waits already or waited for this
+    before (staff removed it, or it was booked); a waiting entry another transaction put on
+    first is skipped quietly (the unique index refuses the second, DO NOTHING drops it)."""
+    stuck = appointment_id is None
+    values = {
+        WaitlistEntry.id: uuid.uuid4(),
+        WaitlistEntry.center_id: course.center_id,
+        WaitlistEntry.patient_id: course.patient_id,
+        WaitlistEntry.course_id: course.id,
+        WaitlistEntry.appointment_id: appointment_id,
+        WaitlistEntry.earliest: earliest,
+        WaitlistEntry.latest: latest,
+        WaitlistEntry.duration_minutes: minutes,
+        WaitlistEntry.chair_kind: course.chair_kind,
+        WaitlistEntry.priority: STUCK_PRIORITY if stuck else LATE_PRIORITY,
+        WaitlistEntry.status: "waiting",
+        WaitlistEntry.note: STUCK_NOTE if stuck else LATE_NOTE,
+        WaitlistEntry.created_at: utcnow(),
+        WaitlistEntry.created_by: None,
+        WaitlistEntry.version: 1,
+    }
+    waited = exists().where(
+        WaitlistEntry.course_id == course.id,
+        or_(
+            WaitlistEntry.status == "waiting",
+            and_(
+                WaitlistEntry.appointment_id.is_not_distinct_from(appointment_id),
+                WaitlistEntry.latest == latest,
+            ),
+        ),
     )
-    try:
-        async with session.begin_nested():  # a refused entry leaves with the savepoint
-            session.add(entry)
-            await session.flush()
-    except IntegrityError:
-        return  # a waiting entry for the course came first: that one stays
-
-
-async def _waited_before(
-    session: AsyncSession, course_id: uuid.UUID, appointment_id: uuid.UUID | None, latest: date
-) -> bool:
-    """The course waits already, or waited for this before (staff removed it, or it was
-    booked): it is not put on again."""
-    rows = await session.execute(
-        select(WaitlistEntry.status, WaitlistEntry.appointment_id, WaitlistEntry.latest).where(
-            WaitlistEntry.course_id == course_id
+    row = select(*(literal(v, type_=c.type) for c, v in values.items())).where(~waited)
+    if session.get_bind().dialect.name == "postgresql":
+        return (
+            postgresql.insert(WaitlistEntry).from_select(list(values), row).on_conflict_do_nothing()
         )
-    )
-    return any(
-        status == "waiting" or (appt == appointment_id and last == latest)
-        for status, appt, last in rows
-    )
-
-
-async def _minutes(
-    session: AsyncSession, course: Course, appointment_id: uuid.UUID | None
-) -> int | None:
-    """How long the visit is: the booked session's, or the dose not booked as the planner
-    would give it (None for a dose given over two days, or one not to be worked out)."""
-    if appointment_id is not None:
-        appt = await session.get(Appointment, appointment_id)
-        if appt is None or appt.status != "booked":
-            return None
-        return offers.moving_minutes(appt)
-    try:
-        ctx = await load_context(session, course)
-        first = not ctx.sessions
-        if maintenance_split(ctx, first).days not in (None, 1):
-            return None
-        return session_figures(
-            course, ctx.product, ctx.patient, "maintenance", first, days=1
-        ).chair_minutes
-    except Problem:
-        return None
+    return sqlite.insert(WaitlistEntry).from_select(list(values), row).on_conflict_do_nothing()
