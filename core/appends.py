@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Select, event, insert
+from sqlalchemy import Insert, Select, bindparam, event, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -37,52 +37,96 @@ async def add_all(session: AsyncSession, model: Model, rows: Sequence[Mapping[st
     pending.extend((model, row) for row in rows)
 
 
-def _groups(
-    pending: Sequence[tuple[Model, Mapping[str, Any]]],
-) -> list[tuple[Model, list[Mapping[str, Any]]]]:
-    """The rows by table (and by the columns they give), in the order first added."""
-    groups: dict[tuple[Model, tuple[str, ...]], list[Mapping[str, Any]]] = {}
-    for model, row in pending:
-        groups.setdefault((model, tuple(row)), []).append(row)
-    return [(model, rows) for (model, _), rows in groups.items()]
+# Up to this many rows go in one statement (each its own INSERT in a WITH clause, so that the
+# statement is the same each time and compiled once: SQLAlchemy caches no multi-row VALUES);
+# more, such as a planner's dozens of sessions, go by table, an executemany each.
+ONE_STATEMENT_MOST = 8
+Shape = tuple[tuple[Model, tuple[str, ...]], ...]
+_BUILT: dict[tuple[object, Shape], Any] = {}  # (query or None, shape) -> statement
+
+
+def _shape(pending: Sequence[tuple[Model, Mapping[str, Any]]]) -> Shape:
+    return tuple((model, tuple(row)) for model, row in pending)
+
+
+def _row_inserts(shape: Shape) -> list[Insert]:
+    """One single-row INSERT per pending row, its values bound parameters named by position."""
+    out = []
+    for number, (model, keys) in enumerate(shape):
+        columns = inspect(model).columns
+        values = {k: bindparam(f"append_{number}_{k}", type_=columns[k].type) for k in keys}
+        out.append(insert(model).values(values))
+    return out
+
+
+def _params(pending: Sequence[tuple[Model, Mapping[str, Any]]]) -> dict[str, Any]:
+    return {
+        f"append_{number}_{k}": v for number, (_, row) in enumerate(pending) for k, v in row.items()
+    }
+
+
+def _built(query: object, shape: Shape, build: Any) -> Any:
+    key = (query, shape)
+    statement = _BUILT.get(key)
+    if statement is None:
+        if len(_BUILT) >= 512:  # shapes are few; bounded all the same
+            _BUILT.clear()
+        statement = _BUILT[key] = build()
+    return statement
 
 
 def statements(
     dialect: str, pending: Sequence[tuple[Model, Mapping[str, Any]]]
-) -> list[tuple[Insert, list[Mapping[str, Any]] | None]]:
-    """What writes `pending`: on PostgreSQL one statement, each table's rows a multi-row
-    INSERT in a WITH clause of the last one's; elsewhere an executemany per table (SQLite
-    is in the process: a statement costs no round trip)."""
-    groups = _groups(pending)
-    if dialect != "postgresql":
-        return [(insert(model), rows) for model, rows in groups]
-    if len(groups) == 1 and len(groups[0][1]) == 1:
-        model, rows = groups[0]
-        return [(insert(model), rows)]  # the same statement each time: compiled once
-    inserts = [insert(model).values(rows) for model, rows in groups]
-    final = inserts[-1]
-    for number, earlier in enumerate(inserts[:-1]):
-        final = final.add_cte(earlier.cte(f"append_{number}"))
-    return [(final, None)]
+) -> list[tuple[Insert, Any]]:
+    """What writes `pending`: on PostgreSQL, up to ONE_STATEMENT_MOST rows in one statement
+    (all but the last row's INSERT in WITH clauses of the last one's); otherwise an
+    executemany per table (SQLite is in the process: a statement costs no round trip)."""
+    if dialect != "postgresql" or len(pending) > ONE_STATEMENT_MOST:
+        groups: dict[tuple[Model, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+        for model, row in pending:
+            groups.setdefault((model, tuple(row)), []).append(row)
+        return [(insert(model), rows) for (model, _), rows in groups.items()]
+    shape = _shape(pending)
+
+    def build() -> Insert:
+        *earlier, final = _row_inserts(shape)
+        for number, statement in enumerate(earlier):
+            final = final.add_cte(statement.cte(f"append_{number}"))
+        return final
+
+    return [(_built(None, shape, build), _params(pending))]
 
 
 Q = TypeVar("Q", Select[Any], Insert)
 
 
-def riding(session: AsyncSession, query: Q) -> Q:
+def riding(session: AsyncSession, query: Q, params: Mapping[str, Any]) -> tuple[Q, dict[str, Any]]:
     """`query` with what the transaction holds written by the same statement, on PostgreSQL
     (a data-modifying WITH clause runs once, whatever the query returns, and its foreign keys
-    are checked as the statement ends): a read that is a request's last statement carries its
-    audit event, a booking's INSERT its history, event and audit event, instead of leaving
-    them round trips of their own. Elsewhere, or inside a savepoint, `query` as it is."""
-    if session.in_nested_transaction() or session.get_bind().dialect.name != "postgresql":
-        return query
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return query
-    for number, (model, rows) in enumerate(_groups(pending)):
-        query = query.add_cte(insert(model).values(rows).cte(f"append_{number}"))
-    return query
+    are checked as the statement ends), and the parameters for both: a read that is a
+    request's last statement carries its audit event, a booking's INSERT its history, event
+    and audit event, instead of leaving them round trips of their own. Elsewhere, inside a
+    savepoint, or with more than ONE_STATEMENT_MOST rows held, `query` as it is (the rows
+    wait for the commit)."""
+    pending = session.info.get(_PENDING)
+    if (
+        not pending
+        or len(pending) > ONE_STATEMENT_MOST
+        or session.in_nested_transaction()
+        or session.get_bind().dialect.name != "postgresql"
+    ):
+        return query, dict(params)
+    del session.info[_PENDING]
+    shape = _shape(pending)
+
+    def build() -> Q:
+        carried = query
+        for number, statement in enumerate(_row_inserts(shape)):
+            carried = carried.add_cte(statement.cte(f"append_{number}"))
+        return carried
+
+    built: Q = _built(query, shape, build)
+    return built, {**params, **_params(pending)}
 
 
 @event.listens_for(Session, "before_commit")
@@ -94,8 +138,8 @@ def _write(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    for statement, rows in statements(session.get_bind().dialect.name, pending):
-        session.execute(statement, rows)
+    for statement, params in statements(session.get_bind().dialect.name, pending):
+        session.execute(statement, params)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -112,9 +112,11 @@ def test_rows_of_several_tables_ride_a_read_once(db: Database) -> None:
             await appends.add(session, OutboxEvent, _event(kind))
             await appends.add(session, AuditEvent, _audit(request_id))
             await appends.add(session, OutboxEvent, _event(kind))
-            query = appends.riding(session, select(func.count()).select_from(OutboxEvent))
+            query, params = appends.riding(
+                session, select(func.count()).select_from(OutboxEvent), {}
+            )
             rode = "WITH" in str(query)
-            await session.execute(query)
+            await session.execute(query, params)
         async with db.unit_of_work(write=False) as session:
             audits = await session.scalar(
                 select(func.count())
@@ -150,9 +152,14 @@ def test_on_postgresql_the_held_rows_are_one_statement() -> None:
         (AuditEvent, _audit("r")),
         (OutboxEvent, _event("b")),
     ]
-    ((statement, rows),) = appends.statements("postgresql", pending)
+    ((statement, params),) = appends.statements("postgresql", pending)
     sql = str(statement)
-    assert rows is None
-    assert sql.startswith("WITH append_0 AS") and sql.count("INSERT INTO") == 2
+    assert sql.startswith("WITH append_0 AS") and sql.count("INSERT INTO") == 3
+    assert params["append_1_request_id"] == "r" and params["append_2_type"] == "b"
+    # The same shape: the same statement, so SQLAlchemy compiles it once.
+    assert appends.statements("postgresql", pending)[0][0] is statement
+    assert statement._generate_cache_key() is not None
     by_table = appends.statements("sqlite", pending)
-    assert [len(rows or []) for _, rows in by_table] == [2, 1]
+    assert [len(rows) for _, rows in by_table] == [2, 1]
+    many = [(OutboxEvent, _event("c")) for _ in range(appends.ONE_STATEMENT_MOST + 1)]
+    assert [len(rows) for _, rows in appends.statements("postgresql", many)] == [9]

@@ -7,18 +7,9 @@ tests/test_bench_board_smoke.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.support.databases import postgres_admin_url
-
-ROOT = Path(__file__).resolve().parent.parent
-PG = postgres_admin_url()
-DB = "postgresql" if PG else "sqlite"  # the kind deployments run, where the suite has it
+from tests.support.bench_runs import DB, PG, run_once
 
 # name -> (arguments, what its output must say, whether it needs PostgreSQL)
 RUNS: dict[str, tuple[list[str], str, bool]] = {
@@ -59,21 +50,3 @@ def _pg_url_args(name: str) -> list[str]:
 def test_the_benchmark_runs_at_a_tiny_size(name: str) -> None:
     args, says, pg_only = RUNS[name]
     run_once(name, [*args, *_pg_url_args(name)], says, pg_only)
-
-
-def run_once(name: str, args: list[str], says: str, pg_only: bool) -> None:
-    """`python -m bench.NAME ARGS` finishes cleanly and its output says `says`."""
-    if pg_only and PG is None:
-        pytest.skip("set CHAIRSIDE_TEST_POSTGRES_URL")
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{name}", *args],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert done.stdout.strip(), done.stderr[-3000:]
-    assert says in done.stdout, done.stdout[-3000:]
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]

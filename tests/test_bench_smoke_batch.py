@@ -1,11 +1,11 @@
 """The batch benchmarks (the night's booking, the billing sweep, the planners) run once at a
-tiny size: see test_bench_smoke.py, whose `run_once` starts each as `make bench` does."""
+tiny size, as the request ones do in test_bench_smoke.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.test_bench_smoke import DB, run_once
+from tests.support.bench_runs import DB, run_once
 
 # name -> (arguments, what its output must say, whether it needs PostgreSQL)
 RUNS: dict[str, tuple[list[str], str, bool]] = {
@@ -20,6 +20,3 @@ RUNS: dict[str, tuple[list[str], str, bool]] = {
 def test_the_benchmark_runs_at_a_tiny_size(name: str) -> None:
     args, says, pg_only = RUNS[name]
     run_once(name, args, says, pg_only)
-
-
-assert DB in ("postgresql", "sqlite")

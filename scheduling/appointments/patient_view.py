@@ -104,7 +104,7 @@ async def upcoming(
     if not include_past:
         params["now"] = utcnow()
     # With what the request holds to write (its audit event), on PostgreSQL: see `riding`.
-    query = appends.riding(session, _PAGES[(include_past, after is not None)])
+    query, params = appends.riding(session, _PAGES[(include_past, after is not None)], params)
     # Plain rows, no entities: on the connection, past the ORM's result machinery.
     connection = await session.connection()
     return [_visit(r) for r in await connection.execute(query, params)]

@@ -354,8 +354,9 @@ async def _insert_booked(
         # audit event) are written by the INSERT's own statement: see `appends.riding`.
         await _history(session, _record(appt, "booked", actor_id, None, reason))
         await events.emit(session, "appointment.booked", **_event(appt))
+        statement, params = appends.riding(session, _INSERT_APPOINTMENT, columns)
         async with _guarded():
-            await session.execute(appends.riding(session, _INSERT_APPOINTMENT), columns)
+            await session.execute(statement, params)
         return appt
     else:
         async with _guarded():
