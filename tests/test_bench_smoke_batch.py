@@ -9,6 +9,7 @@ from tests.support.bench_runs import DB, run_once
 
 # name -> (arguments, what its output must say, whether it needs PostgreSQL)
 RUNS: dict[str, tuple[list[str], str, bool]] = {
+    "autobook": (["--db", "sqlite", "--courses", "10", "--sizes", "10"], "met", False),
     "courses": (["--db", "sqlite", "--courses", "10"], "", False),
     "demand": (["--db", "sqlite", "--courses", "20", "--runs", "1"], "", False),
     "night": (["--centers", "2", "--courses", "5"], "met", True),

@@ -7,12 +7,12 @@ every such call, allowed, refused or failed, leaves one audit event.
 `transaction` says how the request's unit of work runs: `read` (no write lock), `write`,
 `statements` — a read whose statements run each on its own on PostgreSQL, with no BEGIN or
 COMMIT around them (under READ COMMITTED each statement sees its own snapshot anyway; the
-audit event is one more statement, sent before the answer), for the hottest reads, which
-take no locks and no savepoints — or `own` — the request only reads, and the route commits
-its work in transactions of its own (a sweep, a job run), which a write transaction around
-it would wait on forever on SQLite. By
-default GETs read and everything else writes. `timeout=False` exempts a route from the
-request time limit (runs that take minutes on purpose).
+audit event is one more statement, or rides the read's, before the answer leaves), for the
+hottest reads, which take no locks and no savepoints — or `own` — the request only reads,
+and the route commits its work in transactions of its own (a sweep, a job run), which a
+write transaction around it would wait on forever on SQLite. By default GETs read and
+everything else writes. `timeout=False` exempts a route from the request time limit (runs
+that take minutes on purpose).
 
 A route missing from the table refuses everyone, and the app refuses to start with one, or
 with a route that opens transactions of its own under a row that does not say `own` (see

@@ -3,8 +3,10 @@ chair blocks, read once and then kept up to date with what the planner books its
 
 A nightly booking run keeps one for the whole run, so a day that fifty courses look at is
 read once, not fifty times. What others book meanwhile is not missed: a booking locks its day
-and reads it again before it decides (see `booking.book_planned`), and that fresh read
-replaces the day kept here. What others free meanwhile (a cancellation, a move, a block
+and reads it again before it decides (see `placement.book_planned`), and that fresh read
+replaces the day kept here. A course planner rehearses against the days kept, then locks and
+reads again all the days it will book on at once (`refresh_all`, see
+`courses.booking.book_through`). What others free meanwhile (a cancellation, a move, a block
 lifted) bumps the center's openings version (migration 0035): the run reads its days afresh
 for the next course (see `scheduling.jobs._Run.book`), so a course is never found stuck on a
 day kept from before room was freed.

@@ -30,6 +30,7 @@ from scheduling.courses.sessions import (
     MOST_INDUCTION_DAYS,
     Booked,
     Context,
+    PhaseSplit,
     SessionFigures,
     Unbookable,
     center_of,
@@ -266,22 +267,9 @@ async def _book_maintenance(
             return None
         sequence += 1
         count += 1
-        first = not ctx.sessions
-        split = maintenance_split(ctx, first)
+        split, parts = _dose(ctx, first=not ctx.sessions)
         if (too_long := split.unbookable()) is not None:
             return Unbookable("maintenance", sequence, window, too_long)
-        parts = [
-            session_figures(
-                course,
-                ctx.product,
-                ctx.patient,
-                "maintenance",
-                first and part == 1,
-                days=split.days,
-                part=part,
-            )
-            for part in range(1, (split.days or 1) + 1)
-        ]
         reasons: list[str] = []
         placed: list[Appointment] = []
         for day in days_by_preference(window, course.preferred_weekdays):
@@ -313,6 +301,32 @@ async def _book_maintenance(
         ctx.sessions.extend(placed)
         previous, chair = local_day(placed[-1], tz_name), placed[-1].chair_id
     return None
+
+
+def _dose(ctx: Context, first: bool) -> tuple[PhaseSplit, list[SessionFigures]]:
+    """How one maintenance dose is given (over one day or two) and each of its sessions'
+    figures, worked out once per booking: every cycle, and the rehearsal, ask alike."""
+    if first not in ctx.doses:
+        course = ctx.course
+        split = maintenance_split(ctx, first)
+        parts = (
+            []
+            if split.unbookable() is not None
+            else [
+                session_figures(
+                    course,
+                    ctx.product,
+                    ctx.patient,
+                    "maintenance",
+                    first and part == 1,
+                    days=split.days,
+                    part=part,
+                )
+                for part in range(1, (split.days or 1) + 1)
+            ]
+        )
+        ctx.doses[first] = (split, parts)
+    return ctx.doses[first]
 
 
 async def _book_dose(

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
 from core.clock import utcnow
 from core.problems import Invalid
 from patients.models import Patient
+from scheduling.appointments import repository as appointment_repository
 from scheduling.appointments.center_days import CenterDays, PatientSpans
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.catalog import products
@@ -23,6 +24,7 @@ from scheduling.catalog.models import Product
 from scheduling.catalog.titration import ceiling_rate, chair_time, infusion_plan
 from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center
+from scheduling.centers.rules import Span
 from scheduling.courses.models import Course
 from scheduling.courses.recurrence import (
     Window,
@@ -284,6 +286,8 @@ class Context:
         default_factory=set
     )  # locked, and read since, in this transaction
     _last_sequences: dict[str, int] | None = None
+    # A maintenance dose as booked (see `booking._dose`), for the first session and the next.
+    doses: dict[bool, tuple[PhaseSplit, list[SessionFigures]]] = field(default_factory=dict)
 
     async def patient_spans(self, session: AsyncSession) -> PatientSpans:
         """The patient's active appointments from now on, read when first needed."""
@@ -338,20 +342,50 @@ async def load_context(
     product = await products.get_product(session, course.product_id)
     patient = await session.get(Patient, course.patient_id)
     assert patient is not None
-    # Every session, cancelled ones too: their numbers are never reused.
-    every = list(await session.scalars(_SESSIONS, {"course_id": course.id}))
+    # In one statement: every session of the course, cancelled ones too (their numbers are
+    # never reused), and the patient's active appointments anywhere from now on (the times
+    # the patient is busy).
+    now = utcnow()
+    busy = PatientSpans(patient.id, now - timedelta(days=1), now + PATIENT_LOOKAHEAD)
+    params = {"course_id": course.id, "patient_id": patient.id, "start": busy.first}
+    rows = list(await session.scalars(_SESSIONS, {**params, "end": busy.last}))
+    every = [a for a in rows if a.course_id == course.id]
     sessions = [a for a in every if a.status in _COUNTED]
     last: dict[str, int] = {}
     for a in every:
         if a.phase is not None and a.sequence is not None:
             last[a.phase] = max(last.get(a.phase, 0), a.sequence)
-    return Context(course, days.center, product, patient, sessions, days, _last_sequences=last)
+    busy.spans = [
+        Span(a.id, a.start_at, a.end_at)
+        for a in rows
+        if a.status in ACTIVE_STATUSES and a.start_at < busy.last and a.end_at > busy.first
+    ]
+    return Context(
+        course,
+        days.center,
+        product,
+        patient,
+        sessions,
+        days,
+        _patient_spans=busy,
+        _last_sequences=last,
+    )
 
 
 _COUNTED = frozenset((*ACTIVE_STATUSES, "completed"))
 _SESSIONS = (  # built once: a booking run loads one course after another
     select(Appointment)
-    .where(Appointment.course_id == bindparam("course_id"))
+    .where(
+        or_(
+            Appointment.course_id == bindparam("course_id"),
+            and_(
+                Appointment.patient_id == bindparam("patient_id"),
+                appointment_repository.IS_ACTIVE,
+                Appointment.start_at < bindparam("end"),
+                Appointment.end_at > bindparam("start"),
+            ),
+        )
+    )
     .order_by(Appointment.start_at)
 )
 

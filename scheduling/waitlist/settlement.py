@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Insert, and_, exists, literal, or_, select
+from sqlalchemy import Insert, and_, bindparam, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +55,8 @@ async def wait_for_sooner(
         course = await session.get(Course, course_id)  # the booking run's, already loaded
         if course is None or course.status != "active":
             continue
-        await session.execute(_entry(session, course, appointment_id, earliest, latest, minutes))
+        statement, values = _entry(session, course, appointment_id, earliest, latest, minutes)
+        await session.execute(statement, values)
 
 
 def _entry(
@@ -64,41 +66,48 @@ def _entry(
     earliest: date,
     latest: date,
     minutes: int,
-) -> Insert:
+) -> tuple[Insert, dict[str, object]]:
     """The course's entry, in one statement: not when it waits already or waited for this
     before (staff removed it, or it was booked); a waiting entry another transaction put on
     first is skipped quietly (the unique index refuses the second, DO NOTHING drops it)."""
     stuck = appointment_id is None
-    values = {
-        WaitlistEntry.id: uuid.uuid4(),
-        WaitlistEntry.center_id: course.center_id,
-        WaitlistEntry.patient_id: course.patient_id,
-        WaitlistEntry.course_id: course.id,
-        WaitlistEntry.appointment_id: appointment_id,
-        WaitlistEntry.earliest: earliest,
-        WaitlistEntry.latest: latest,
-        WaitlistEntry.duration_minutes: minutes,
-        WaitlistEntry.chair_kind: course.chair_kind,
-        WaitlistEntry.priority: STUCK_PRIORITY if stuck else LATE_PRIORITY,
-        WaitlistEntry.status: "waiting",
-        WaitlistEntry.note: STUCK_NOTE if stuck else LATE_NOTE,
-        WaitlistEntry.created_at: utcnow(),
-        WaitlistEntry.created_by: None,
-        WaitlistEntry.version: 1,
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "center_id": course.center_id,
+        "patient_id": course.patient_id,
+        "course_id": course.id,
+        "appointment_id": appointment_id,
+        "earliest": earliest,
+        "latest": latest,
+        "duration_minutes": minutes,
+        "chair_kind": course.chair_kind,
+        "priority": STUCK_PRIORITY if stuck else LATE_PRIORITY,
+        "status": "waiting",
+        "note": STUCK_NOTE if stuck else LATE_NOTE,
+        "created_at": utcnow(),
+        "created_by": None,
+        "version": 1,
     }
+    return _INSERT_ENTRY[session.get_bind().dialect.name == "postgresql"], values
+
+
+def _insert_entry(dialect: Any) -> Insert:
+    """Built once per kind of database (a booking run puts hundreds of courses on)."""
+    table = WaitlistEntry.__table__
+    columns = [c.key for c in table.columns]
+    row = select(*(bindparam(c.key, type_=c.type) for c in table.columns))
     waited = exists().where(
-        WaitlistEntry.course_id == course.id,
+        WaitlistEntry.course_id == bindparam("course_id"),
         or_(
             WaitlistEntry.status == "waiting",
             and_(
-                WaitlistEntry.appointment_id.is_not_distinct_from(appointment_id),
-                WaitlistEntry.latest == latest,
+                WaitlistEntry.appointment_id.is_not_distinct_from(bindparam("appointment_id")),
+                WaitlistEntry.latest == bindparam("latest"),
             ),
         ),
     )
-    row = select(*(literal(v, type_=c.type) for c, v in values.items())).where(~waited)
-    if session.get_bind().dialect.name == "postgresql":
-        return (
-            postgresql.insert(WaitlistEntry).from_select(list(values), row).on_conflict_do_nothing()
-        )
-    return sqlite.insert(WaitlistEntry).from_select(list(values), row).on_conflict_do_nothing()
+    insert: Insert = dialect.insert(table).from_select(columns, row.where(~waited))
+    return insert.on_conflict_do_nothing()  # type: ignore[attr-defined, no-any-return]
+
+
+_INSERT_ENTRY = {True: _insert_entry(postgresql), False: _insert_entry(sqlite)}
