@@ -66,6 +66,19 @@ def test_the_table_says_how_each_route_runs_and_the_app_checks_it() -> None:
     with pytest.raises(RuntimeError, match="transaction='own'"):
         policy.check(forgot)
     rule = policy.POLICY
+    assert not rule[("GET", "/api/v1/portal/appointments")].writes("GET")  # statements read
+
+
+def test_only_get_routes_may_run_statement_by_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a transaction a day's lock or a savepoint would hold nothing."""
+    key = ("POST", "/api/v1/patients/search")
+    monkeypatch.setitem(policy.POLICY, key, replace(policy.POLICY[key], transaction="statements"))
+    with pytest.raises(RuntimeError, match="GET routes only"):
+        policy.check(served(ROUTERS))
+
+
+def test_reads_and_writes_are_told_apart() -> None:
+    rule = policy.POLICY
     assert not rule[("POST", "/api/v1/patients/search")].writes("POST")  # a search reads
     assert rule[("GET", "/api/v1/portal/calendar-token")].writes("GET")  # made on first asking
     assert rule[("POST", "/api/v1/appointments")].writes("POST")

@@ -101,7 +101,11 @@ async def create_appointment(
     # Recorded now, it is written with the booking's INSERT; a refusal rolls it back and is
     # recorded as one instead.
     await trail.record_now()
-    placed = await booking.book(session, data, caller.user_id, appointment_id=appointment_id)
+    try:
+        placed = await booking.book(session, data, caller.user_id, appointment_id=appointment_id)
+    except BaseException:
+        trail.saw(data.patient_id)  # a refusal names no appointment: none was made
+        raise
     appt = placed.appointment
     out = appointment_out(appt, placed.timezone)
     return await post.reply(status.HTTP_201_CREATED, out, f"/api/v1/appointments/{appt.id}")

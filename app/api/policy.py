@@ -340,3 +340,9 @@ def check(routes: Iterable[Served]) -> None:
             f"routes that open transactions of their own, and only those, say transaction='own' "
             f"in the access policy: {wrong}"
         )
+    # Statement by statement, a lock or a savepoint would hold nothing: reads only.
+    writers = sorted(
+        key for key, rule in POLICY.items() if rule.transaction == "statements" and key[0] != "GET"
+    )
+    if writers:
+        raise RuntimeError(f"transaction='statements' is for GET routes only: {writers}")
