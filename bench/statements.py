@@ -33,7 +33,6 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-from app.auth.service import create_user
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import Settings
@@ -43,6 +42,7 @@ from bench.booking import (
     Setup,
     booking_jobs,
     center_job,
+    make_admin,
     patient_job,
 )
 from core.db import Database
@@ -69,15 +69,6 @@ def _short(statement: str) -> str:
     return flat if len(flat) <= 110 else flat[:107] + "..."
 
 
-async def _users(url: str, password: str) -> None:
-    db = Database(url)
-    try:
-        async with db.unit_of_work() as session:
-            await create_user(session, ADMIN_EMAIL, "admin", password, None)
-    finally:
-        await db.dispose()
-
-
 async def _expect(response: Awaitable[httpx.Response], status: int) -> dict[str, Any]:
     r = await response
     if r.status_code != status:
@@ -93,7 +84,7 @@ async def _created(c: httpx.AsyncClient, path: str, body: bytes) -> str:
 
 async def run(url: str, requests: int, profile: bool) -> None:
     password = secrets.token_urlsafe(16)
-    await _users(url, password)
+    await make_admin(url, password)
     settings = Settings(
         database_url=url, environment="test", secret_key="x" * 40, log_level="WARNING"
     )

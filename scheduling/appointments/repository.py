@@ -19,7 +19,7 @@ from scheduling.centers.models import (
     ChairBlock,
     Closure,
 )
-from scheduling.centers.repository import ChairAtCenter
+from scheduling.centers.repository import CHAIR_AT_CENTER_COLUMNS, ChairAtCenter
 from scheduling.centers.rules import Span
 from scheduling.localtime import local_date, zone
 
@@ -28,14 +28,15 @@ _NO_ID = uuid.UUID(int=0)
 IS_ACTIVE = Appointment.status.in_([literal_column(f"'{s}'") for s in ACTIVE_STATUSES])
 # What holds a chair: the active statuses, and a visit given (its chair is cleaned after it).
 HOLDS_CHAIR = Appointment.status.in_([literal_column(f"'{s}'") for s in CHAIR_HOLDING_STATUSES])
-_ACTIVE_SPANS = select(
+_SPAN_COLUMNS = (
     Appointment.id,
     Appointment.start_at,
     Appointment.end_at,
     Appointment.chair_id,
     Appointment.turnover_minutes,
     Appointment.status,
-).where(
+)
+_ACTIVE_SPANS = select(*_SPAN_COLUMNS).where(
     Appointment.center_id == bindparam("center_id"),
     HOLDS_CHAIR,
     Appointment.start_at < bindparam("end"),
@@ -190,15 +191,7 @@ async def slot_facts(
 # committed before it.
 _DAY_AND_PATIENT = union_all(
     _ACTIVE_SPANS.add_columns(literal(False).label("theirs")),
-    select(
-        Appointment.id,
-        Appointment.start_at,
-        Appointment.end_at,
-        Appointment.chair_id,
-        Appointment.turnover_minutes,
-        Appointment.status,
-        literal(True).label("theirs"),
-    ).where(
+    select(*_SPAN_COLUMNS, literal(True).label("theirs")).where(
         Appointment.patient_id == bindparam("patient_id"),
         IS_ACTIVE,
         Appointment.start_at < bindparam("slot_end"),
@@ -243,13 +236,7 @@ async def day_and_patient(
 # from UTC) and the local day's is picked from them.
 _CHAIR_AND_SLOT = (
     select(
-        Center.id,
-        Center.timezone,
-        Center.patients_per_nurse,
-        Center.version,
-        Center.turnover_minutes,
-        Chair.id,
-        Chair.active,
+        *CHAIR_AT_CENTER_COLUMNS,
         select(Patient.id).where(Patient.id == bindparam("patient_id")).scalar_subquery(),
         Closure.date,
         Closure.reason,

@@ -66,17 +66,19 @@ class ChairAtCenter(CenterFacts):
     chair_active: bool
 
 
+# What a ChairAtCenter is made of, in its fields' order (other statements read it too).
+CHAIR_AT_CENTER_COLUMNS = (
+    Center.id,
+    Center.timezone,
+    Center.patients_per_nurse,
+    Center.version,
+    Center.turnover_minutes,
+    Chair.id,
+    Chair.active,
+)
 # Booking statements are built once: building SQL expressions costs more than running them.
 _CHAIR_AT_CENTER = (
-    select(
-        Center.id,
-        Center.timezone,
-        Center.patients_per_nurse,
-        Center.version,
-        Center.turnover_minutes,
-        Chair.id,
-        Chair.active,
-    )
+    select(*CHAIR_AT_CENTER_COLUMNS)
     .join(Center, Center.id == Chair.center_id)
     .where(Chair.id == bindparam("chair_id"))
 )
