@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.jobs.registry import JOBS
 from app.migrate import upgrade
@@ -129,40 +130,64 @@ async def setup(db: Database, count: int) -> uuid.UUID:
         product_id = await session.scalar(select(Product.id).where(Product.hcpcs_code == "J1561"))
         assert product_id is not None, "the seeded J1561 product is missing"
         for n in range(count):
-            patient = await create_patient(
-                session,
-                PatientCreate(
-                    mrn=f"BENCH{n:06d}",
-                    given_name="Bench",
-                    family_name=f"Patient{n}",
-                    birth_date=date(1960, 1, 1) + timedelta(days=rng.randrange(9000)),
-                    sex=rng.choice(["female", "male"]),
-                    weight_kg=Decimal(str(round(rng.uniform(50, 110), 1))),
-                    height_cm=Decimal(str(round(rng.uniform(150, 190), 1))),
-                ),
-                None,
+            # CIDP: the preset 5-day induction, then every 21 days; MMN: every 28 days
+            cidp, stuck = n % 4 == 0, n % STUCK_EVERY == STUCK_EVERY // 2
+            await a_course(
+                session, rng, center.id, product_id, tomorrow, f"BENCH{n:06d}", cidp, stuck
             )
-            cidp = n % 4 == 0  # CIDP: the preset 5-day induction, then every 21 days
-            order: dict[str, object] = {
-                "patient_id": patient.id,
-                "center_id": center.id,
-                "product_id": product_id,
-                "diagnosis_code": "G61.81" if cidp else "G61.82",
-                "start_date": tomorrow + timedelta(days=rng.randrange(SPREAD_DAYS)),
-                "preferred_weekdays": [rng.randrange(7)],
-                "preferred_start_time": rng.choice(["08:00", "09:00", "10:00", "11:00"]),
-            }
-            if not cidp:  # MMN: maintenance every 28 days, no induction
-                order["induction"] = None
-            if n % STUCK_EVERY == STUCK_EVERY // 2:
-                order["chair_kind"] = "bed"
-            await courses.create_course(session, CourseCreate.model_validate(order), None)
         center_id: uuid.UUID = center.id
+    await analyze(db)
+    return center_id
+
+
+async def a_course(
+    session: AsyncSession,
+    rng: random.Random,
+    center_id: uuid.UUID,
+    product_id: uuid.UUID,
+    tomorrow: date,
+    mrn: str,
+    cidp: bool,
+    stuck: bool = False,
+) -> None:
+    """A patient (weight, height, sex) and one active course starting over the next four
+    weeks: CIDP with the preset 5-day induction then every 21 days, or else MMN maintenance
+    every 28 days. `stuck`: it asks for a bed (the benchmarks' centers have none)."""
+    patient = await create_patient(
+        session,
+        PatientCreate(
+            mrn=mrn,
+            given_name="Bench",
+            family_name=f"Patient {mrn}",
+            birth_date=date(1960, 1, 1) + timedelta(days=rng.randrange(9000)),
+            sex=rng.choice(["female", "male"]),
+            weight_kg=Decimal(str(round(rng.uniform(50, 110), 1))),
+            height_cm=Decimal(str(round(rng.uniform(150, 190), 1))),
+        ),
+        None,
+    )
+    order: dict[str, object] = {
+        "patient_id": patient.id,
+        "center_id": center_id,
+        "product_id": product_id,
+        "diagnosis_code": "G61.81" if cidp else "G61.82",
+        "start_date": tomorrow + timedelta(days=rng.randrange(SPREAD_DAYS)),
+        "preferred_weekdays": [rng.randrange(7)],
+        "preferred_start_time": rng.choice(["08:00", "09:00", "10:00", "11:00"]),
+    }
+    if not cidp:
+        order["induction"] = None
+    if stuck:
+        order["chair_kind"] = "bed"
+    await courses.create_course(session, CourseCreate.model_validate(order), None)
+
+
+async def analyze(db: Database) -> None:
+    """PostgreSQL's statistics, as autovacuum would have them in a running service."""
     if db.dialect == "postgresql":
         async with db.engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await auto.execute(text("ANALYZE"))
-    return center_id
 
 
 def progress_printer(label: str) -> Progress:

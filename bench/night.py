@@ -34,30 +34,26 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from datetime import time as clock_time
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from app.jobs.models import JobRun
 from app.migrate import upgrade
 from bench import memory
+from bench.autobook import a_course, analyze
 from core.clock import wall_now
 from core.db import Database
-from patients.schemas import PatientCreate
-from patients.service import create_patient
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.catalog.models import Product
 from scheduling.centers import service as centers
 from scheduling.centers.models import Center
 from scheduling.centers.schemas import CenterCreate, ChairCreate
-from scheduling.courses import service as courses
-from scheduling.courses.schemas import CourseCreate
 from tests.support.databases import drop_database, fresh_database
 from tests.support.servers import ROOT, server_env
 
@@ -66,7 +62,6 @@ ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_A
 CHAIRS = 24
 NURSES = 6
 HORIZON_DAYS = 84  # 12 weeks
-SPREAD_DAYS = 28  # start dates over the next four weeks
 NOT_YET = "23:59"  # the booking time before the night comes (see `usable_zones`)
 TICK_SECONDS = 0.5
 STARTUP_GRACE_S = 2.0  # then every process has ticked, and the leader's first jobs have run
@@ -121,36 +116,9 @@ async def build_centers(db: Database, sizes: Sequence[int]) -> list[uuid.UUID]:
                 await centers.create_chair(session, center, ChairCreate(label=f"N{c}-{i:02d}"))
             tomorrow = datetime.now(ZoneInfo(tz)).date() + timedelta(days=1)
             for n in range(courses_each):
-                patient = await create_patient(
-                    session,
-                    PatientCreate(
-                        mrn=f"NIGHT{c:02d}{n:05d}",
-                        given_name="Night",
-                        family_name=f"Patient{c}x{n}",
-                        birth_date=date(1960, 1, 1) + timedelta(days=rng.randrange(9000)),
-                        sex=rng.choice(["female", "male"]),
-                        weight_kg=Decimal(str(round(rng.uniform(50, 110), 1))),
-                        height_cm=Decimal(str(round(rng.uniform(150, 190), 1))),
-                    ),
-                    None,
-                )
-                cidp = n % 4 == 0
-                order: dict[str, object] = {
-                    "patient_id": patient.id,
-                    "center_id": center.id,
-                    "product_id": product_id,
-                    "diagnosis_code": "G61.81" if cidp else "G61.82",
-                    "start_date": tomorrow + timedelta(days=rng.randrange(SPREAD_DAYS)),
-                    "preferred_weekdays": [rng.randrange(7)],
-                    "preferred_start_time": rng.choice(["08:00", "09:00", "10:00", "11:00"]),
-                }
-                if not cidp:
-                    order["induction"] = None
-                await courses.create_course(session, CourseCreate.model_validate(order), None)
-    if db.dialect == "postgresql":
-        async with db.engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.execute(text("ANALYZE"))
+                mrn = f"NIGHT{c:02d}{n:05d}"
+                await a_course(session, rng, center.id, product_id, tomorrow, mrn, n % 4 == 0)
+    await analyze(db)
     return ids
 
 
