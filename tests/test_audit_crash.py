@@ -4,7 +4,6 @@ leave events for answers nobody received, but never an answer without its event.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
@@ -15,13 +14,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from app.audit.models import AuditEvent
-from core.db import Database
 from tests.support.databases import backends, drop_database
 from tests.support.factories import book, make_center, make_chair, patient_user
 from tests.support.servers import Server, start_server
+from tests.support.stored import audit_request_ids
 
 READERS = 8
 ANSWERS_BEFORE_THE_KILL = 150
@@ -38,23 +35,6 @@ def doomed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
             srv.process.kill()
         srv.process.wait(10)
         drop_database(srv.database_url)
-
-
-def recorded_successes(server: Server) -> set[str]:
-    async def read() -> set[str]:
-        db = Database(server.database_url)
-        try:
-            async with db.unit_of_work(write=False) as session:
-                rows = await session.scalars(
-                    select(AuditEvent.request_id).where(
-                        AuditEvent.role == "patient", AuditEvent.outcome == "success"
-                    )
-                )
-                return set(rows)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
 
 
 def test_no_portal_answer_outlives_its_audit_event_when_the_server_is_killed(
@@ -111,6 +91,6 @@ def test_no_portal_answer_outlives_its_audit_event_when_the_server_is_killed(
 
     assert len(answered) >= ANSWERS_BEFORE_THE_KILL, "the readers were too slow to start"
     assert cut >= 1, "the kill cut no request off: it did not land mid-stream"
-    recorded = recorded_successes(doomed)
+    recorded = audit_request_ids(doomed, role="patient", outcome="success")
     unrecorded = set(answered) - recorded
     assert not unrecorded, f"{len(unrecorded)} of {len(answered)} answers have no audit event"

@@ -23,3 +23,22 @@ def audit_rows(server: Server) -> int:
             await db.dispose()
 
     return asyncio.run(count())
+
+
+def audit_request_ids(server: Server, role: str, outcome: str) -> set[str]:
+    """The request ids of the events the server's audit trail holds for `role` and `outcome`."""
+
+    async def read() -> set[str]:
+        db = Database(server.database_url)
+        try:
+            async with db.unit_of_work(write=False) as session:
+                rows = await session.scalars(
+                    select(AuditEvent.request_id).where(
+                        AuditEvent.role == role, AuditEvent.outcome == outcome
+                    )
+                )
+                return set(rows)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
