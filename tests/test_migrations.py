@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.migrate import downgrade, head_revision, upgrade
@@ -138,10 +138,11 @@ def _overlapping_rows(connection: Connection) -> None:
         status: str = "booked",
         turnover: int = 0,
         who: uuid.UUID | None = None,
-    ) -> None:
+    ) -> uuid.UUID:
+        appointment_id = uuid.uuid4()
         connection.execute(
             insert(Appointment).values(
-                id=uuid.uuid4(),
+                id=appointment_id,
                 center_id=center,
                 chair_id=chair,
                 patient_id=who or patient,
@@ -155,6 +156,7 @@ def _overlapping_rows(connection: Connection) -> None:
                 updated_at=now,
             )
         )
+        return appointment_id
 
     add("2027-01-01T09:00:00+00:00", "2027-01-01T12:00:00+00:00")
     add("2027-01-01T12:00:00+00:00", "2027-01-01T13:00:00+00:00")  # back to back is fine
@@ -179,6 +181,16 @@ def _overlapping_rows(connection: Connection) -> None:
     with pytest.raises(IntegrityError), connection.begin_nested():
         add("2027-01-03T11:05:00+00:00", "2027-01-03T12:00:00+00:00", who=other)
     add("2027-01-03T11:15:00+00:00", "2027-01-03T12:00:00+00:00", who=other)
+    # No visit lasts more than a day (revision 0036): reads of a day bound their scans by it.
+    whole_day = add("2027-02-01T00:00:00+00:00", "2027-02-02T00:00:00+00:00")
+    with pytest.raises(IntegrityError), connection.begin_nested():
+        add("2027-02-10T00:00:00+00:00", "2027-02-11T00:01:00+00:00", "cancelled")
+    with pytest.raises(IntegrityError), connection.begin_nested():
+        connection.execute(
+            update(Appointment)
+            .where(Appointment.id == whole_day)
+            .values(end_at=datetime.fromisoformat("2027-02-02T00:01:00+00:00"))
+        )
 
 
 def test_the_database_itself_refuses_overlapping_active_appointments(empty_db: str) -> None:

@@ -16,11 +16,13 @@ from scheduling.appointments.center_days import Day
 from scheduling.appointments.rules import next_status, span_problem
 from scheduling.centers.rules import (
     CenterCalendar,
+    DayLoad,
     Shift,
     Span,
     WeeklyHours,
     census_conflicts,
     day_rules,
+    holding_chairs,
     opening_problem,
     start_conflicts,
 )
@@ -36,6 +38,7 @@ from scheduling.localtime import (
 NY = ZoneInfo("America/New_York")
 DAY = date(2027, 1, 12)
 MIN = timedelta(minutes=1)
+CHAIRS = [uuid.UUID(int=n) for n in range(1, 4)]
 
 
 def calendar(shifts: list[tuple[int, int, int]], ppn: int) -> CenterCalendar:
@@ -99,6 +102,58 @@ def test_start_rule_matches_every_window(
             break
         t += timedelta(seconds=10)
     assert (start_conflicts(rules, existing, start) is None) == brute_ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 14 * 60 - 30),
+            st.integers(15, 300),
+            st.sampled_from(CHAIRS),
+            st.sampled_from([0, 15, 30]),
+            st.booleans(),
+        ),
+        max_size=16,
+    ),
+    shifts_st,
+    st.integers(1, 4),
+    st.sampled_from([0, 15]),
+    st.lists(st.tuples(st.integers(-30, 14 * 60), st.integers(1, 300)), min_size=1, max_size=8),
+)
+# A visit ending where a shift starts, and one starting where the new one ends.
+@example(
+    raw=[(0, 60, CHAIRS[0], 0, True), (120, 30, CHAIRS[1], 15, True)],
+    shifts=[(7, 12, 1)],
+    ppn=1,
+    turnover=15,
+    asked=[(60, 60), (0, 1)],
+)
+def test_a_days_index_answers_as_the_rules_do(
+    raw: list[tuple[int, int, uuid.UUID, int, bool]],
+    shifts: list[tuple[int, int, int]],
+    ppn: int,
+    turnover: int,
+    asked: list[tuple[int, int]],
+) -> None:
+    """The slot search asks `DayLoad` instead of the rules, start after start: it must say
+    exactly what they say, for visits given or not, with and without cleaning time."""
+    cal = calendar(shifts, ppn)
+    cal = CenterCalendar(
+        cal.tz, ppn, cal.opening_hours, cal.shifts, turnover=timedelta(minutes=turnover)
+    )
+    rules = day_rules(cal, DAY)
+    spans = [
+        Span(uuid.uuid4(), local(s), local(s + d), c, timedelta(minutes=t), active)
+        for s, d, c, t, active in raw
+    ]
+    load = DayLoad(rules, spans)
+    for s, d in asked:
+        start, end = local(s), local(s + d)
+        assert load.census_fits(start, end) == (census_conflicts(rules, spans, start, end) is None)
+        assert load.start_fits(start) == (start_conflicts(rules, spans, start) is None)
+        held = {x.chair_id for x in holding_chairs(rules, spans, start, end)}
+        assert load.chairs_held(start, end) == held
 
 
 def test_conflicts_name_the_appointments_in_the_way() -> None:
@@ -180,9 +235,6 @@ def test_span_problems() -> None:
     assert span_problem(s, s + timedelta(hours=25)) is not None
     assert span_problem(s, s + timedelta(minutes=90, seconds=1)) is not None
     assert span_problem(s, s + timedelta(hours=24)) is None
-
-
-CHAIRS = [uuid.UUID(int=n) for n in range(1, 4)]
 
 
 @settings(max_examples=200, deadline=None)

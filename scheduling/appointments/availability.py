@@ -105,23 +105,20 @@ def best_slots(
     day, but a course booking usually needs only the first, so starts are checked lazily in
     that order. `chairs`: those in service, in order of preference after the preferred one.
     `tally` is complete when nothing is found (every start was checked)."""
-    rules, spans = day.rules, day.spans
-    starts = sorted(grid_starts(rules, duration), key=lambda s: (minutes_off(s), s))
+    starts = sorted(grid_starts(day.rules, duration), key=lambda s: (minutes_off(s), s))
     if not starts:
         return []
+    load = day.load()
     checked: dict[datetime, list[uuid.UUID]] = {}
 
     def free_at(start: datetime) -> list[uuid.UUID]:
         if start not in checked:
             end = start + duration
-            if (
-                census_conflicts(rules, spans, start, end) is not None
-                or start_conflicts(rules, spans, start) is not None
-            ):
+            if not (load.census_fits(start, end) and load.start_fits(start)):
                 tally["nurses"] += 1
                 checked[start] = []
             else:
-                busy = {s.chair_id for s in holding_chairs(rules, spans, start, end)}
+                busy: set[uuid.UUID | None] = load.chairs_held(start, end)
                 busy.update(b.chair_id for b in day.blocks if b.start < end and b.end > start)
                 busy.update(day.idle_chairs)
                 checked[start] = [c for c in chairs if c not in busy]
@@ -173,6 +170,7 @@ async def day_board(session: AsyncSession, center: Center, day: date) -> Board:
                 Appointment.center_id == center.id,
                 Appointment.start_at < last,
                 Appointment.end_at > first,
+                Appointment.start_at > appointment_repository.since(first),  # the day only
             )
             .order_by(Appointment.start_at, Appointment.id)
         )

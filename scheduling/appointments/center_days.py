@@ -39,7 +39,7 @@ from scheduling.appointments.models import Appointment
 from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center, Chair, ChairBlock, Closure
 from scheduling.centers.repository import CenterFacts
-from scheduling.centers.rules import CenterCalendar, DayRules, Span, day_rules
+from scheduling.centers.rules import CenterCalendar, DayLoad, DayRules, Span, day_rules
 from scheduling.localtime import day_bounds, zone
 
 CALENDAR_DAYS = 120  # closures are read this many days at a time
@@ -59,10 +59,25 @@ class Day:
     spans: list[Span]  # the center's active appointments overlapping the day
     blocks: list[Block]  # its chairs' blocks overlapping the day
     idle_chairs: frozenset[uuid.UUID] = frozenset()  # chairs out of service when read
+    _load: DayLoad | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_open(self) -> bool:
         return self.rules.closed_reason is None and self.rules.opens_at is not None
+
+    def load(self) -> DayLoad:
+        """The day's spans indexed for a slot search, built once per change of them."""
+        if self._load is None:
+            self._load = DayLoad(self.rules, self.spans)
+        return self._load
+
+    def add(self, span: Span) -> None:
+        self.spans.append(span)
+        self._load = None
+
+    def remove(self, span_id: uuid.UUID) -> None:
+        self.spans[:] = [s for s in self.spans if s.id != span_id]
+        self._load = None
 
 
 # Days' active appointments, chair blocks, closures and chairs out of service in one round
@@ -92,6 +107,9 @@ def _visits(
         status,
         Appointment.start_at < bindparam(f"end_{n}"),
         Appointment.end_at > bindparam(f"start_{n}"),
+        # Implied (no visit lasts more than a day): keeps the scan to the day, not the
+        # center's history before it.
+        Appointment.start_at > bindparam(f"since_{n}"),
     )
 
 
@@ -246,6 +264,7 @@ class CenterDays:
         params: dict[str, Any] = {"center_id": self.center.id}
         for n, day in enumerate(days):
             params[f"start_{n}"], params[f"end_{n}"] = self.bounds(day)
+            params[f"since_{n}"] = appointment_repository.since(params[f"start_{n}"])
             params[f"day_{n}"] = day
         read = {day: Day(rules, [], []) for day, rules in wanted.items()}
         idle: set[uuid.UUID] = set()
@@ -269,13 +288,12 @@ class CenterDays:
     def booked(self, day: date, span: Span) -> None:
         """The planner booked `span` on `day` itself."""
         if day in self._days:
-            self._days[day].spans.append(span)
+            self._days[day].add(span)
 
     def unbooked(self, day: date, appointment_id: uuid.UUID) -> None:
         """A booking of the planner's own was rolled back."""
         if day in self._days:
-            spans = self._days[day].spans
-            spans[:] = [s for s in spans if s.id != appointment_id]
+            self._days[day].remove(appointment_id)
         self._forget_full(day)
 
 

@@ -214,3 +214,73 @@ def grid_starts(rules: DayRules, duration: timedelta) -> list[datetime]:
         out.append(t)
         t += GRID
     return out
+
+
+class DayLoad:
+    """A day's appointments indexed once for asking many starts whether one more visit fits:
+    the same answers as `census_conflicts`, `start_conflicts` and `holding_chairs` (the
+    property tests hold them to it), without sorting the day again for every start. A slot
+    search asks dozens of starts of a day that changes only when something is booked on it.
+    Build a new one when the day's spans change."""
+
+    def __init__(self, rules: DayRules, spans: Sequence[Span]) -> None:
+        self.rules = rules
+        active = sorted((s for s in spans if s.active), key=lambda s: s.start)
+        self._starts = [s.start for s in active]
+        self._ends = sorted(s.end for s in active)
+        self._boundaries = rules.boundaries()
+        # Headroom (nurse capacity left) is constant between these instants: census only
+        # changes at starts and ends, capacity at shift boundaries.
+        self._points = sorted({*self._starts, *self._ends, *self._boundaries})
+        self._headroom = [self._room_at(t) for t in self._points]
+        # Chairs: by start, with when each chair is free again, and the longest hold.
+        holds = sorted(spans, key=lambda s: s.start)
+        self._hold_starts = [s.start for s in holds]
+        self._holds = [(s.chair_free, s.chair_id) for s in holds]
+        self._longest_hold = max((s.chair_free - s.start for s in holds), default=timedelta(0))
+
+    def _room_at(self, t: datetime) -> int:
+        present = bisect.bisect_right(self._starts, t) - bisect.bisect_right(self._ends, t)
+        return self.rules.capacity_at(t) - present
+
+    def census_fits(self, start: datetime, end: datetime) -> bool:
+        """One more visit over [start, end) keeps the census rule (`census_conflicts`)."""
+        if self._room_at(start) < 1:
+            return False
+        points, headroom = self._points, self._headroom
+        i = bisect.bisect_right(points, start)
+        while i < len(points) and points[i] < end:
+            if headroom[i] < 1:
+                return False
+            i += 1
+        return True
+
+    def start_fits(self, start: datetime) -> bool:
+        """One more start at `start` keeps the start rule (`start_conflicts`)."""
+        rules, starts = self.rules, self._starts
+        minute = timedelta(minutes=1)
+        earliest = start - START_WINDOW
+        seen = bisect.bisect_left(starts, start + START_WINDOW) - bisect.bisect_left(
+            starts, earliest + minute
+        )
+        instants = [earliest, start, *(b for b in self._boundaries if earliest < b < start)]
+        fewest = min(rules.nurses_at(x) for x in instants)
+        if fewest > 0 and seen + 1 <= fewest:
+            return True
+        t = earliest + minute
+        while t <= start:
+            on_duty = [n for n in (rules.nurses_at(t), rules.nurses_at(t - minute)) if n > 0]
+            if on_duty:
+                lo = bisect.bisect_left(starts, t)
+                hi = bisect.bisect_left(starts, t + START_WINDOW)
+                if hi - lo + 1 > min(on_duty):
+                    return False
+            t += minute
+        return True
+
+    def chairs_held(self, start: datetime, end: datetime) -> set[uuid.UUID | None]:
+        """The chairs `holding_chairs` names for a visit over [start, end)."""
+        until = end + self.rules.turnover
+        lo = bisect.bisect_right(self._hold_starts, start - self._longest_hold)
+        hi = bisect.bisect_left(self._hold_starts, until)
+        return {chair for free, chair in self._holds[lo:hi] if free > start}
