@@ -17,11 +17,14 @@ from sqlalchemy.engine import make_url
 from core import clock, locks
 from core.db import Database
 from core.locks import LockOrderError
+from scheduling.appointments import placement
 from scheduling.appointments.center_days import CenterDays
 from scheduling.centers import repository as center_repository
+from scheduling.centers.rules import Span
 from scheduling.courses import booking as course_booking
 from scheduling.courses import service as courses
-from scheduling.courses.sessions import local_day
+from scheduling.courses import slots as course_slots
+from scheduling.courses.sessions import Context, local_day
 from scheduling.localtime import zone
 from tests.support.records import a_center, a_chair, a_course, a_patient
 from tests.support.transactions import rolled_back
@@ -145,3 +148,62 @@ async def _taken_elsewhere(url: str, center_id: uuid.UUID, days: list[date]) -> 
                 assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", key) is False
     finally:
         await other.close()
+
+
+def test_the_booking_takes_the_rehearsals_slots_only_when_its_days_read_the_same(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days unchanged under their locks: no second search, the same bookings. A day that
+    reads differently (someone booked there meanwhile): every session is searched afresh,
+    and none lands on the newcomer's chair and time."""
+    searched: list[bool] = []  # per search: whether it was the rehearsal's
+    search = course_slots._best_slot
+
+    def counting(ctx: Any, *args: Any) -> Any:
+        searched.append(ctx.rehearsing)
+        return search(ctx, *args)
+
+    monkeypatch.setattr(course_slots, "_best_slot", counting)
+
+    async def body() -> None:
+        db = Database(migrated_url)
+        try:
+            booked = await _book_a_course(db, [])
+            assert searched and all(searched)  # the rehearsal searched; the booking did not
+
+            # A visit appears between the rehearsal and the read under the lock, in the chair
+            # and time the rehearsal chose on the first day it booked.
+            rehearsed, refresh = Context.rehearsed, CenterDays.refresh_all
+            chosen: list[Span] = []
+
+            def keeping(ctx: Context, sessions: list[Any]) -> list[date]:
+                first = min(ctx.pencilled, key=lambda a: a.start_at)
+                chosen.append(Span(uuid.uuid4(), first.start_at, first.end_at, first.chair_id))
+                return rehearsed(ctx, sessions)
+
+            async def someone_books(self: CenterDays, session: Any, days: list[date]) -> None:
+                await refresh(self, session, days)
+                self._days[days[0]].add(chosen[-1])
+
+            tried: list[tuple[Any, Any]] = []  # chair and start of each booking tried
+            book = placement.book_planned
+
+            async def placing(*args: Any, **kwargs: Any) -> Any:
+                tried.append((args[2], args[4]))  # chair_id, start
+                return await book(*args, **kwargs)
+
+            monkeypatch.setattr(placement, "book_planned", placing)
+            searched.clear()
+            monkeypatch.setattr(Context, "rehearsed", keeping)
+            monkeypatch.setattr(CenterDays, "refresh_all", someone_books)
+            again = await _book_a_course(db, [])
+            assert not all(searched)  # searched again outside the rehearsal
+            assert len(again) == len(booked)
+            newcomer = chosen[-1]
+            # Not even tried there (and refused under the lock): the plan was dropped.
+            assert (newcomer.chair_id, newcomer.start) not in tried
+            assert len(tried) == len(again)
+        finally:
+            await db.dispose()
+
+    asyncio.run(body())

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Instant
 from scheduling.appointments import repository as appointment_repository
-from scheduling.appointments.models import Appointment
+from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.centers import repository as center_repository
 from scheduling.centers.models import Center, Chair, ChairBlock, Closure
 from scheduling.centers.repository import CenterFacts
@@ -88,14 +88,15 @@ _NO_MINUTES = literal_column("0", Integer)
 _NO_TIME = literal_column("NULL", Instant)
 _NO_CHAIR = literal_column("NULL", Uuid)
 _ALL_DAYS = literal_column("-1", Integer)
+_CLEANING: dict[int, timedelta] = {}  # turnover minutes as read, made into durations once
 
 
-def _visits(
-    n: int, what: str, status: Any
-) -> Select[int, str, uuid.UUID, datetime, datetime, uuid.UUID, str, int]:
+def _visits(n: int) -> Select[int, str, uuid.UUID, datetime, datetime, uuid.UUID, str, int]:
+    """The visits holding a chair on day `n`, their status as `what`: the active ones, and
+    those given (no nurse's load any more, but their chair is cleaned after them)."""
     return select(
         literal_column(str(n), Integer).label("n"),
-        literal_column(f"'{what}'", String).label("what"),
+        Appointment.status.label("what"),
         Appointment.id,
         Appointment.start_at,
         Appointment.end_at,
@@ -104,7 +105,7 @@ def _visits(
         Appointment.turnover_minutes,
     ).where(
         Appointment.center_id == bindparam("center_id"),
-        status,
+        appointment_repository.HOLDS_CHAIR,
         Appointment.start_at < bindparam(f"end_{n}"),
         Appointment.end_at > bindparam(f"start_{n}"),
         # Implied (no visit lasts more than a day): keeps the scan to the day, not the
@@ -142,13 +143,7 @@ def _one_day(n: int) -> list[Select[Any]]:
         Closure.reason,
         _NO_MINUTES,
     ).where(Closure.center_id == bindparam("center_id"), Closure.date == bindparam(f"day_{n}"))
-    return [
-        _visits(n, "appointment", appointment_repository.IS_ACTIVE),
-        # Visits already given: no nurse's load any more, but their chair is cleaned after them.
-        _visits(n, "given", Appointment.status == literal_column("'completed'")),
-        blocks,
-        closure,
-    ]
+    return [_visits(n), blocks, closure]
 
 
 _IDLE_CHAIRS = select(
@@ -167,6 +162,9 @@ _IDLE_CHAIRS = select(
 def _days_query(count: int) -> CompoundSelect[Any]:
     """The statement reading `count` days (built once per count: a course books a handful)."""
     return union_all(*(q for n in range(count) for q in _one_day(n)), _IDLE_CHAIRS)
+
+
+DaySeen = tuple[DayRules, frozenset[tuple[Any, ...]], frozenset[Block], frozenset[uuid.UUID]]
 
 
 @dataclass
@@ -241,6 +239,18 @@ class CenterDays:
         if wanted:
             await self._read(session, wanted)
 
+    def seen(self, day: date) -> DaySeen | None:
+        """What the day kept holds, to tell whether a read finds it changed (None: not kept)."""
+        kept = self._days.get(day)
+        if kept is None:
+            return None
+        # Plain tuples: hashed in C, where a dataclass's hash is Python's (it showed in the
+        # nightly run's profile).
+        spans = frozenset(
+            (s.id.int, s.start, s.end, s.chair_id, s.turnover, s.active) for s in kept.spans
+        )
+        return (kept.rules, spans, frozenset(kept.blocks), kept.idle_chairs)
+
     def no_room(self, day: date, kind: str | None, duration: timedelta) -> str | None:
         """Why no session of `duration` fits on the day in a chair of the kind, if known."""
         full = self._full.get((day, kind))
@@ -269,18 +279,21 @@ class CenterDays:
         read = {day: Day(rules, [], []) for day, rules in wanted.items()}
         idle: set[uuid.UUID] = set()
         rows = await session.execute(_days_query(len(days)), params)
+        cleaning = _CLEANING
         for n, what, id_, start, end, chair_id, reason, turnover in rows:
             if n < 0:  # a chair out of service
                 idle.add(id_)
                 continue
             found = read[days[n]]
-            if what in ("appointment", "given"):
-                cleaning = timedelta(minutes=turnover)
-                found.spans.append(Span(id_, start, end, chair_id, cleaning, what == "appointment"))
-            elif what == "block":
+            if what == "block":
                 found.blocks.append(Block(chair_id, start, end, reason))
-            else:  # closed since the run read its calendar
+            elif what == "closure":  # closed since the run read its calendar
                 found.rules = replace(found.rules, closed_reason=reason)
+            else:  # a visit, by its status
+                if turnover not in cleaning:
+                    cleaning[turnover] = timedelta(minutes=turnover)
+                active = what in ACTIVE_STATUSES
+                found.spans.append(Span(id_, start, end, chair_id, cleaning[turnover], active))
         for day, kept in read.items():
             kept.idle_chairs = frozenset(idle)
             self._days[day] = kept

@@ -146,18 +146,35 @@ async def _lock_the_days_it_will_use(
     """Rehearse the booking against the days kept (writing nothing), then lock the days it
     placed sessions on and read them again, each in one statement: the booking that follows
     decides on the truth without a lock and a read per session. A day it turns to that the
-    rehearsal did not (the truth differed) is locked and read on its own, as ever."""
+    rehearsal did not (the truth differed) is locked and read on its own, as ever. When every
+    day reads as the rehearsal saw it, the booking takes the rehearsal's slots (`ctx.plan`)."""
     before = list(ctx.sessions)
     ctx.rehearsing = True
     try:
         await _book_sessions(session, ctx, through, actor_id)
     finally:
+        tz_name = ctx.center.timezone
+        plan = {
+            (local_day(a, tz_name), a.phase or "", a.sequence or 0, a.part, _minutes(a)): (
+                a.chair_id,
+                a.start_at,
+                a.end_at,
+            )
+            for a in ctx.pencilled
+        }
         planned = ctx.rehearsed(before)
     if planned:
+        seen = [ctx.days.seen(day) for day in planned]
         await locks.center_days(session, ctx.center.id, planned)
         # After the lock statement, not in it: a read sees what committed before it began.
         await ctx.days.refresh_all(session, planned)
         ctx.locked_days.update(planned)
+        if seen == [ctx.days.seen(day) for day in planned]:
+            ctx.plan = plan
+
+
+def _minutes(appt: Appointment) -> int:
+    return int((appt.end_at - appt.start_at).total_seconds() // 60)
 
 
 async def _book_sessions(

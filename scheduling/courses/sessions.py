@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, func, or_, select
@@ -268,6 +268,9 @@ class Booked:
         return self.problems[0] if self.problems else None
 
 
+PlanKey = tuple[date, str, int, int, int]  # day, phase, number, part, chair minutes
+
+
 @dataclass
 class Context:
     course: Course
@@ -285,6 +288,10 @@ class Context:
     locked_days: set[date] = field(
         default_factory=set
     )  # locked, and read since, in this transaction
+    # Where the rehearsal placed each session, kept when the days it placed them on read the
+    # same under their locks as it saw them: the booking then takes those slots without
+    # searching again (the search would find them: same day, same patient, same order).
+    plan: dict[PlanKey, tuple[uuid.UUID, datetime, datetime]] = field(default_factory=dict)
     _last_sequences: dict[str, int] | None = None
     # A maintenance dose as booked (see `booking._dose`), for the first session and the next.
     doses: dict[bool, tuple[PhaseSplit, list[SessionFigures]]] = field(default_factory=dict)

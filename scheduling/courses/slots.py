@@ -168,10 +168,15 @@ async def book_day(
     chairs = await ctx.days.chairs(session, ctx.course.chair_kind)
     patient = await ctx.patient_spans(session)
     what = placement.CourseSession(ctx.course.id, phase, sequence, figures.dose_g, part)
+    planned = ctx.plan.pop((day, phase, sequence, part, figures.chair_minutes), None)
     for _ in range(SLOTS_TRIED):
         if not view.is_open:  # closed since the run read the calendar
             return "center closed"
-        slot = _best_slot(ctx, view, chairs, patient, figures, preferred_chair)
+        if planned is not None and planned[1] > utcnow():
+            slot: availability.OpenSlot | str = availability.OpenSlot(*planned)
+        else:
+            slot = _best_slot(ctx, view, chairs, patient, figures, preferred_chair)
+        planned = None
         if isinstance(slot, str):
             return slot
         if ctx.rehearsing:
@@ -198,7 +203,9 @@ async def book_day(
                     if why is not None:
                         raise _Uncovered(why)
         except BookingConflict:
-            # Someone booked the day meanwhile: `book_planned` read it again; choose again.
+            # Someone booked the day meanwhile: `book_planned` read it again; choose again,
+            # and from now on choose every session afresh (the rehearsal's plan is stale).
+            ctx.plan.clear()
             view = await ctx.days.day(session, day)
             continue
         except _Uncovered as uncovered:
