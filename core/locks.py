@@ -34,13 +34,14 @@ scheduler holds on a connection of its own while it is the one that runs jobs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import bindparam, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -132,7 +133,10 @@ async def _advisory(session: AsyncSession, names: Sequence[str]) -> None:
     if not _postgresql(session):
         return  # SQLite write transactions already hold the database lock
     for name in names:
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key(name)})
+        await session.execute(_ADVISORY, {"key": _key(name)})
+
+
+_ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 async def _rows(
@@ -142,14 +146,20 @@ async def _rows(
     if not wanted:
         return []
     mapped: Any = model
-    query = (
-        select(mapped)
-        .where(mapped.id.in_(wanted))
-        .order_by(mapped.id)
+    return list(await session.scalars(_locking(mapped), {"ids": list(wanted)}))
+
+
+@functools.cache
+def _locking(model: type[Any]) -> Any:
+    """The statement locking rows of `model` by id, built once per model (a nightly run locks
+    a course per transaction)."""
+    return (
+        select(model)
+        .where(model.id.in_(bindparam("ids", expanding=True)))
+        .order_by(model.id)
         .with_for_update()
         .execution_options(populate_existing=True)  # the row as locked, not as last read
     )
-    return list(await session.scalars(query))
 
 
 # --- 1 ---------------------------------------------------------------------------------------

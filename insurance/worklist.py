@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, select, union, update
+from sqlalchemy import bindparam, case, func, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import locks
@@ -325,17 +325,21 @@ async def course_unbookable(session: AsyncSession, course: Course, problem: str)
 
 async def courses_booked(session: AsyncSession, course_ids: Sequence[uuid.UUID]) -> None:
     """These courses booked cleanly: their unbookable alerts, if any, are resolved."""
-    await session.execute(
-        update(Alert)
-        .where(
-            Alert.kind == "course_unbookable",
-            Alert.subject_id.in_(course_ids),
-            Alert.status.in_(facts.LIVE),
-        )
-        .values(
-            status="resolved",
-            resolved_at=utcnow(),
-            resolution="cleared",
-            version=Alert.version + 1,
-        )
+    await session.execute(_CLEAR_UNBOOKABLE, {"ids": list(course_ids), "now": utcnow()})
+
+
+# Built once: a nightly run clears every course it books, one transaction each.
+_CLEAR_UNBOOKABLE = (
+    update(Alert)
+    .where(
+        Alert.kind == "course_unbookable",
+        Alert.subject_id.in_(bindparam("ids", expanding=True)),
+        Alert.status.in_(facts.LIVE),
     )
+    .values(
+        status="resolved",
+        resolved_at=bindparam("now"),
+        resolution="cleared",
+        version=Alert.version + 1,
+    )
+)
