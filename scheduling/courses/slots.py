@@ -175,6 +175,8 @@ async def book_day(
         if planned is not None and planned[1] > utcnow():
             slot: availability.OpenSlot | str = availability.OpenSlot(*planned)
         else:
+            if planned is not None:  # its start passed meanwhile: the plan no longer holds
+                ctx.plan.clear()
             slot = _best_slot(ctx, view, chairs, patient, figures, preferred_chair)
         planned = None
         if isinstance(slot, str):
