@@ -105,6 +105,10 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
             if trail.on_success is not None:
                 await trail.record_now()  # unless the route did
                 recorded = True
+            # The callback holds the request, which holds the trail: left in place, that
+            # cycle keeps the whole request (its task, session, headers) alive until a full
+            # collection, and full collections every second or so were the API's worst pauses.
+            trail.on_success = None
     except (Exception, asyncio.CancelledError) as exc:  # a timeout's cancellation is, too
         refused = _unauthenticated(request, exc, audit)
         if refused == "refused":
