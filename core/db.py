@@ -144,7 +144,7 @@ class Database:
     Write sessions take SQLite's write lock when they begin; on PostgreSQL both are the same.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 40, max_overflow: int = 0) -> None:
         self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.dialect = self.engine.dialect.name
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
