@@ -33,6 +33,7 @@ from core.logs import describe
 from core.outbox import events
 from core.problems import Problem
 from patients.models import Patient
+from scheduling.appointments import placement
 from scheduling.appointments.center_days import CenterDays
 from scheduling.appointments.models import ACTIVE_STATUSES, Appointment
 from scheduling.catalog.models import Product
@@ -279,6 +280,16 @@ class _Run:
         self.days.clear()
 
     async def book(self, course_id: uuid.UUID) -> None:
+        try:
+            await self._book(course_id, write_at_end=True)
+        except placement.BatchRefused:
+            # The database refused one of the course's bookings written together (the
+            # patient booked elsewhere meanwhile): that transaction is gone. Book the course
+            # again, one booking at a time, each refusal answered as it comes.
+            self.forget()
+            await self._book(course_id, write_at_end=False)
+
+    async def _book(self, course_id: uuid.UUID, *, write_at_end: bool) -> None:
         counts = self.counts
         async with self.db.unit_of_work() as session:
             course = await courses.get_course(session, course_id, for_update=True)
@@ -317,7 +328,9 @@ class _Run:
                     course, seen, version, patient_version, product_version, days.center.timezone
                 )
             )
-            result = await course_booking.book_through(session, course, through, None, days, key)
+            result = await course_booking.book_through(
+                session, course, through, None, days, key, write_at_end=write_at_end
+            )
             counts["booked"] += len(result.appointments)
             self.booked.setdefault(course.center_id, set()).update(
                 a.id for a in result.appointments

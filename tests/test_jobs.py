@@ -441,12 +441,12 @@ def test_a_course_that_fails_is_flagged_and_the_run_goes_on(
     real = course_booking.book_through
     failed: list[uuid.UUID] = []
 
-    async def first_one_fails(session: Any, course: Any, *args: Any) -> Any:
+    async def first_one_fails(session: Any, course: Any, *args: Any, **kwargs: Any) -> Any:
         if not failed:
             failed.append(course.id)
-            await real(session, course, *args)  # books, then the transaction rolls back
+            await real(session, course, *args, **kwargs)  # books, then it rolls back
             raise RuntimeError("a bug")
-        return await real(session, course, *args)
+        return await real(session, course, *args, **kwargs)
 
     monkeypatch.setattr(course_booking, "book_through", first_one_fails)
 
@@ -463,6 +463,61 @@ def test_a_course_that_fails_is_flagged_and_the_run_goes_on(
     good = next(c for c in made if c["id"] != str(failed[0]))
     assert booked(nurse, bad["patient_id"]) == []  # rolled back, nothing half-booked
     assert len(booked(nurse, good["patient_id"])) == 3
+
+
+def test_bookings_written_together_that_the_database_refuses_are_booked_again_one_by_one(
+    server: Server, nurse: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run writes a course's bookings in one statement once it has placed them all. The
+    patient is booked at another center in between (a real booking, committed through the
+    API), which no day lock covers: PostgreSQL refuses the overlapping row, the course's
+    transaction is lost, and the run books the course again one booking at a time, around
+    the new appointment."""
+    if server.kind == "sqlite":
+        pytest.skip("SQLite has one writer at a time: nothing commits while the run writes")
+    here = make_center(nurse)
+    make_chair(nurse, here["id"])
+    elsewhere = make_center(nurse)
+    other_chair = make_chair(nurse, elsewhere["id"])
+    course = course_starting_soon(nurse, here["id"])
+    real = placement.write_booked
+    refused: list[str] = []
+
+    async def patient_booked_elsewhere_first(session: Any, appointments: Any) -> None:
+        if not refused:
+            first = min(appointments, key=lambda a: a.start_at)
+            minutes = int((first.end_at - first.start_at).total_seconds() // 60)
+            taken = book(
+                nurse, course["patient_id"], other_chair["id"], first.start_at.isoformat(), minutes
+            )
+            assert taken.status_code == 201, taken.text
+        try:
+            await real(session, appointments)
+        except placement.BatchRefused as exc:
+            refused.append(str(exc))
+            raise
+
+    monkeypatch.setattr(placement, "write_booked", patient_booked_elsewhere_first)
+
+    async def run_it() -> dict[str, int]:
+        db = Database(server.database_url)
+        try:
+            return (await scheduling_jobs.auto_book(db, uuid.UUID(here["id"]))).counts
+        finally:
+            await db.dispose()
+
+    counts = asyncio.run(run_it())
+    assert len(refused) == 1  # refused once, and not written together again
+    assert (counts["failed"], counts["booked"], counts["unbookable"]) == (0, 3, 0)
+    mine = booked(nurse, course["patient_id"])
+    at: dict[str, list[tuple[datetime, datetime]]] = {a["center_id"]: [] for a in mine}
+    for a in mine:
+        at[a["center_id"]].append(
+            (datetime.fromisoformat(a["start"]), datetime.fromisoformat(a["end"]))
+        )
+    assert len(at[here["id"]]) == 3 and len(at[elsewhere["id"]]) == 1
+    ((other_start, other_end),) = at[elsewhere["id"]]
+    assert all(e <= other_start or s >= other_end for s, e in at[here["id"]])
 
 
 def test_a_closure_or_a_chair_out_of_service_added_mid_run_is_respected(

@@ -247,6 +247,7 @@ async def book_planned(
     course_session: CourseSession,
     *,
     read_under_lock: bool = False,
+    write: bool = True,
 ) -> Appointment:
     """Book a slot a course planner chose from `days` (so inside opening hours, on a chair of
     the center): lock the day, read it again, and check the slot against what is there now.
@@ -255,7 +256,9 @@ async def book_planned(
     the database saw. The caller adds the booking to both copies once its savepoint holds,
     and writes the history and events of what it kept with `record_booked`.
     `read_under_lock`: the caller locked the day and read it since (`CenterDays.refresh_all`,
-    a planner locking all its days at once), so `days` holds the truth already."""
+    a planner locking all its days at once), so `days` holds the truth already.
+    `write=False`: checked, not written; the caller writes what it keeps in one statement
+    (`write_booked`)."""
     center = days.center
     day = local_date(start, zone(center.timezone))
     if read_under_lock:
@@ -274,6 +277,17 @@ async def book_planned(
             raise BookingConflict(f"the chair is out of service then ({b.reason})", conflicts=[])
     busy = [s.id for s in overlapping(patient.spans, start, end)]
     check_day(fresh.rules, fresh.spans, chair_id, start, end, busy)
+    if not write:
+        return _booked(
+            center.id,
+            chair_id,
+            patient.patient_id,
+            start,
+            end,
+            actor_id,
+            course_session,
+            turnover_minutes=center.turnover_minutes,
+        )
     try:
         # No savepoint needed: a refused row leaves the transaction usable on both databases.
         appt = await _insert_booked(
@@ -319,31 +333,19 @@ async def _insert_booked(
     the transaction unless the caller holds a savepoint; `refusal_keeps_transaction` asks
     for an insert that skips a refused row instead (SQLite undoes only the statement).
     `recorded=False` leaves its history row and event to the caller (see `record_booked`)."""
-    now = utcnow()
-    appt = Appointment(
-        id=appointment_id or uuid.uuid4(),
-        center_id=center_id,
-        chair_id=chair_id,
-        patient_id=patient_id,
-        start_at=start,
-        end_at=end,
-        status="booked",
-        version=1,
-        booked_by=actor_id,
-        status_changed_at=now,
-        created_at=now,
-        updated_at=now,
-        course_id=course_session.course_id if course_session else None,
-        phase=course_session.phase if course_session else None,
-        sequence=course_session.sequence if course_session else None,
-        dose_g=course_session.dose_g if course_session else None,
-        part=course_session.part if course_session else 1,
+    appt = _booked(
+        center_id,
+        chair_id,
+        patient_id,
+        start,
+        end,
+        actor_id,
+        course_session,
         turnover_minutes=turnover_minutes,
-        outside_window=False,
-        pinned=False,
+        appointment_id=appointment_id,
     )
     # Plain INSERTs: the hot path of the service needs no unit-of-work bookkeeping.
-    columns = {c.key: getattr(appt, c.key) for c in Appointment.__table__.columns}
+    columns = _columns(appt)
     if refusal_keeps_transaction and session.get_bind().dialect.name == "postgresql":
         if await session.scalar(_INSERT_APPOINTMENT_UNLESS_REFUSED, columns) is None:
             if course_session is not None and await _course_session_taken(session, course_session):
@@ -368,6 +370,65 @@ async def _insert_booked(
         await _history(session, _record(appt, "booked", actor_id, None, reason))
         await events.emit(session, "appointment.booked", **_event(appt))
     return appt
+
+
+def _booked(
+    center_id: uuid.UUID,
+    chair_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    actor_id: uuid.UUID | None,
+    course_session: CourseSession | None,
+    *,
+    turnover_minutes: int,
+    appointment_id: uuid.UUID | None = None,
+) -> Appointment:
+    """A new booked appointment, not yet written."""
+    now = utcnow()
+    return Appointment(
+        id=appointment_id or uuid.uuid4(),
+        center_id=center_id,
+        chair_id=chair_id,
+        patient_id=patient_id,
+        start_at=start,
+        end_at=end,
+        status="booked",
+        version=1,
+        booked_by=actor_id,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+        course_id=course_session.course_id if course_session else None,
+        phase=course_session.phase if course_session else None,
+        sequence=course_session.sequence if course_session else None,
+        dose_g=course_session.dose_g if course_session else None,
+        part=course_session.part if course_session else 1,
+        turnover_minutes=turnover_minutes,
+        outside_window=False,
+        pinned=False,
+    )
+
+
+def _columns(appt: Appointment) -> dict[str, Any]:
+    return {c.key: getattr(appt, c.key) for c in _APPOINTMENTS.columns}
+
+
+class BatchRefused(Exception):
+    """The database refused a booking written with others (`write_booked`): the
+    transaction cannot go on. The caller books the course again, one booking at a time."""
+
+
+async def write_booked(session: AsyncSession, appointments: Sequence[Appointment]) -> None:
+    """Bookings checked under their days' locks (`book_planned(write=False)`), written in
+    one statement. Only the database's guards can refuse one now: the patient's booking at
+    another center, which no day lock covers."""
+    if not appointments:
+        return
+    try:
+        await session.execute(_INSERT_APPOINTMENT, [_columns(a) for a in appointments])
+    except IntegrityError as exc:
+        raise BatchRefused(type(exc.orig).__name__) from exc
 
 
 async def _course_session_taken(session: AsyncSession, what: CourseSession) -> bool:

@@ -121,10 +121,15 @@ async def book_through(
     actor_id: uuid.UUID | None,
     days: CenterDays | None = None,
     stuck_key: str | None = None,
+    *,
+    write_at_end: bool = False,
 ) -> Booked:
     """Book the course's sessions due by `through`. `days`: the center's days kept by a
     booking run across its courses; `stuck_key`: what the run planned with, kept on the
-    course if it is stuck (a re-run skips it while that holds)."""
+    course if it is stuck (a re-run skips it while that holds). `write_at_end`: write its
+    bookings in one statement once all are placed; if the database refuses one, this raises
+    `placement.BatchRefused` and the transaction is lost (the nightly run books the course
+    again without it)."""
     if course.status != "active":
         raise Conflict(f"a course that is {course.status} books nothing")
     await locks.course_planning(session, [course.center_id])
@@ -132,7 +137,10 @@ async def book_through(
     # A center that asks insurance after each session it places books as it goes.
     if ctx.center.coverage_policy != "block":
         await _lock_the_days_it_will_use(session, ctx, through, actor_id)
+        ctx.writes_at_end = write_at_end
     booked, problems = await _book_sessions(session, ctx, through, actor_id)
+    if ctx.writes_at_end:
+        await placement.write_booked(session, booked)
     course.unbookable = problems[0].as_record() if problems else None
     course.unbookable_key = stuck_key if problems else None
     await placement.record_booked(session, booked, actor_id)
@@ -388,8 +396,9 @@ async def _book_dose(
 
 
 def _all_or_none(session: AsyncSession, ctx: Context) -> AbstractAsyncContextManager[Any]:
-    """A savepoint for sessions booked together (a rehearsal writes nothing to take back)."""
-    return nullcontext() if ctx.rehearsing else session.begin_nested()
+    """A savepoint for sessions booked together (a rehearsal writes nothing to take back,
+    nor does a booking that writes at the end)."""
+    return nullcontext() if ctx.rehearsing or ctx.writes_at_end else session.begin_nested()
 
 
 class _DoseFailed(Exception):

@@ -292,6 +292,10 @@ class Context:
     # same under their locks as it saw them: the booking then takes those slots without
     # searching again (the search would find them: same day, same patient, same order).
     plan: dict[PlanKey, tuple[uuid.UUID, datetime, datetime]] = field(default_factory=dict)
+    # Bookings checked one by one under their days' locks and written together at the end
+    # (`placement.write_booked`): one INSERT a course, and no savepoint for sessions booked
+    # all or none, since nothing is written until all are placed.
+    writes_at_end: bool = False
     _last_sequences: dict[str, int] | None = None
     # A maintenance dose as booked (see `booking._dose`), for the first session and the next.
     doses: dict[bool, tuple[PhaseSplit, list[SessionFigures]]] = field(default_factory=dict)

@@ -198,6 +198,7 @@ async def book_day(
                     actor_id,
                     what,
                     read_under_lock=day in ctx.locked_days,
+                    write=not ctx.writes_at_end,
                 )
                 if blocking:
                     # Cover depends on the date, not the slot: one check decides the day.
