@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,6 +51,7 @@ from app.auth import flood
 from app.jobs.scheduler import JobScheduler
 from app.settings import Settings, get_settings
 from app.web import pages
+from core import heap
 from core.db import Database
 from core.logs import configure_logging
 
@@ -134,11 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs = JobScheduler(app.state.db, settings.scheduler_tick_seconds)
         if settings.scheduler:
             await jobs.start()
-        # What is loaded by now (modules, the mapped tables, the routes) lives as long as the
-        # process: out of the collector's sight, so its full collections, which a day board's
-        # thousands of objects set off, do not walk it again each time.
-        gc.collect()
-        gc.freeze()
+        heap.freeze_loaded()
         try:
             yield
         finally:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import math
 import os
@@ -58,6 +57,7 @@ from app.auth.service import create_user
 from app.migrate import upgrade
 from app.settings import Settings
 from bench import processes
+from core import heap
 from core.db import Database
 from tests.support.databases import drop_database, fresh_database
 from tests.support.servers import free_port, server_command, server_env, wait_healthy
@@ -112,10 +112,7 @@ def bare_app(database_url: str) -> FastAPI:
         async with db.engine.begin() as conn:
             await conn.run_sync(BENCH_META.create_all)
         app.state.db = db
-        # As the API does at startup (app.main): what is loaded by now stays out of the
-        # collector's full passes, so the floor does not pause where the API would not.
-        gc.collect()
-        gc.freeze()
+        heap.freeze_loaded()  # as the API does at startup: no pauses the API would not have
         try:
             yield
         finally:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.jobs.models import JobRun, SchedulerLease
 from app.jobs.registry import RUNNER, Fence, run_job
 from app.settings import get_settings
-from core import locks
+from core import heap, locks
 from core.clock import wall_now
 from core.db import Database
 from core.logs import describe
@@ -491,6 +491,7 @@ class JobScheduler:
 async def run_forever(db: Database, tick_seconds: float = 15.0) -> None:
     """`chairside scheduler`: the scheduler alone, until the process is stopped."""
     scheduler = JobScheduler(db, tick_seconds)
+    heap.freeze_loaded()  # before the first job: as an API worker does at startup
     await scheduler.start()
     try:
         await asyncio.Event().wait()
