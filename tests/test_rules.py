@@ -156,6 +156,49 @@ def test_a_days_index_answers_as_the_rules_do(
         assert load.chairs_held(start, end) == held
 
 
+_visit = st.tuples(
+    st.integers(0, 14 * 60 - 30),
+    st.integers(15, 300),
+    st.sampled_from(CHAIRS),
+    st.sampled_from([0, 15]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_visit, max_size=12),
+    st.lists(st.one_of(_visit, st.integers(0, 11)), max_size=12),
+)
+def test_a_days_digest_follows_its_visits_as_they_change(
+    first: list[tuple[int, int, uuid.UUID, int, bool]],
+    changes: list[tuple[int, int, uuid.UUID, int, bool] | int],
+) -> None:
+    """A booking run tells a day read again under its lock from the copy it planned with by
+    their digests: kept up to date through bookings added and taken back, a copy's digest is
+    the digest of the same visits read afresh, and any visit more, less or moved shows."""
+
+    def span(v: tuple[int, int, uuid.UUID, int, bool]) -> Span:
+        s, d, c, t, active = v
+        return Span(uuid.uuid4(), local(s), local(s + d), c, timedelta(minutes=t), active)
+
+    rules = day_rules(calendar([(7, 19, 2)], 4), DAY)
+    day = Day(rules, [span(v) for v in first], [])
+    day.digest()  # from here on kept up to date, not worked out again
+    for change in changes:
+        if isinstance(change, int):
+            if day.spans:
+                day.remove(day.spans[change % len(day.spans)].id)
+        else:
+            day.add(span(change))
+    assert day.digest() == Day(rules, list(reversed(day.spans)), []).digest()
+    if day.spans:
+        one = day.spans[0]
+        moved = Span(one.id, one.start + timedelta(minutes=15), one.end, one.chair_id, one.turnover)
+        assert Day(rules, [moved, *day.spans[1:]], []).digest() != day.digest()
+        assert Day(rules, day.spans[1:], []).digest() != day.digest()
+
+
 def test_conflicts_name_the_appointments_in_the_way() -> None:
     rules = day_rules(calendar([(6, 20, 1)], 2), DAY)
     a, b = Span(uuid.uuid4(), local(60), local(240)), Span(uuid.uuid4(), local(90), local(200))

@@ -60,6 +60,7 @@ class Day:
     blocks: list[Block]  # its chairs' blocks overlapping the day
     idle_chairs: frozenset[uuid.UUID] = frozenset()  # chairs out of service when read
     _load: DayLoad | None = field(default=None, repr=False, compare=False)
+    _digest: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_open(self) -> bool:
@@ -71,13 +72,37 @@ class Day:
             self._load = DayLoad(self.rules, self.spans)
         return self._load
 
+    def digest(self) -> int:
+        """The day's visits as one number, kept as they change (`add`, `remove`): a sum of
+        their hashes, so equal days give equal digests and days that differ all but surely
+        do not. Cheaper than comparing the visits themselves, which a booking run does for
+        every day it locks; a false match could only cost a plan that is no longer the best,
+        since every slot is still checked against the day as read (`check_day`)."""
+        if self._digest is None:
+            self._digest = sum(map(_visit_hash, self.spans)) & _DIGEST_MASK
+        return self._digest
+
     def add(self, span: Span) -> None:
         self.spans.append(span)
         self._load = None
+        if self._digest is not None:
+            self._digest = (self._digest + _visit_hash(span)) & _DIGEST_MASK
 
     def remove(self, span_id: uuid.UUID) -> None:
-        self.spans[:] = [s for s in self.spans if s.id != span_id]
+        kept = [s for s in self.spans if s.id != span_id]
+        if self._digest is not None:
+            gone = sum(_visit_hash(s) for s in self.spans if s.id == span_id)
+            self._digest = (self._digest - gone) & _DIGEST_MASK
+        self.spans[:] = kept
         self._load = None
+
+
+_DIGEST_MASK = (1 << 64) - 1
+
+
+def _visit_hash(s: Span) -> int:
+    # A plain tuple, hashed in C (a dataclass's hash is Python's); the id as its integer.
+    return hash((s.id.int, s.start, s.end, s.chair_id, s.turnover, s.active))
 
 
 # Days' active appointments, chair blocks, closures and chairs out of service in one round
@@ -164,7 +189,7 @@ def _days_query(count: int) -> CompoundSelect[Any]:
     return union_all(*(q for n in range(count) for q in _one_day(n)), _IDLE_CHAIRS)
 
 
-DaySeen = tuple[DayRules, frozenset[tuple[Any, ...]], frozenset[Block], frozenset[uuid.UUID]]
+DaySeen = tuple[DayRules, int, int, frozenset[Block], frozenset[uuid.UUID]]
 
 
 @dataclass
@@ -244,12 +269,13 @@ class CenterDays:
         kept = self._days.get(day)
         if kept is None:
             return None
-        # Plain tuples: hashed in C, where a dataclass's hash is Python's (it showed in the
-        # nightly run's profile).
-        spans = frozenset(
-            (s.id.int, s.start, s.end, s.chair_id, s.turnover, s.active) for s in kept.spans
+        return (
+            kept.rules,
+            kept.digest(),
+            len(kept.spans),
+            frozenset(kept.blocks),
+            kept.idle_chairs,
         )
-        return (kept.rules, spans, frozenset(kept.blocks), kept.idle_chairs)
 
     def no_room(self, day: date, kind: str | None, duration: timedelta) -> str | None:
         """Why no session of `duration` fits on the day in a chair of the kind, if known."""
