@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
-from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from app.auth.service import create_user
 from app.main import create_app
 from app.settings import Settings
 from core.db import Database
+from tests.support.factories import patient_body
 from tests.support.servers import PASSWORD, SECRET
 
 
@@ -42,16 +42,7 @@ async def _audited_requests(url: str) -> None:
             c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
 
             async def work() -> None:
-                body: dict[str, Any] = {
-                    "mrn": f"G{uuid.uuid4().hex[:12]}",
-                    "given_name": "Test",
-                    "family_name": "Patient",
-                    "birth_date": "1961-04-12",
-                    "sex": "female",
-                    "weight_kg": 70.5,
-                    "height_cm": 168,
-                }
-                made = await c.post("/api/v1/patients", json=body)
+                made = await c.post("/api/v1/patients", json=patient_body())
                 assert made.status_code == 201, made.text
                 read = await c.get(f"/api/v1/patients/{made.json()['id']}")
                 assert read.status_code == 200, read.text

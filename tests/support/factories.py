@@ -58,8 +58,9 @@ def make_chair(api: httpx.Client, center_id: str, kind: str = "chair") -> dict[s
     return chair
 
 
-def make_patient(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
-    body = {
+def patient_body(**overrides: Any) -> dict[str, Any]:
+    """A new patient as POST /api/v1/patients takes it, with a fresh MRN."""
+    return {
         "mrn": f"T{uuid.uuid4().hex[:12]}",
         "given_name": "Test",
         "family_name": "Patient",
@@ -69,7 +70,10 @@ def make_patient(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
         "height_cm": 168,
         **overrides,
     }
-    r = api.post("/api/v1/patients", json=body)
+
+
+def make_patient(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
+    r = api.post("/api/v1/patients", json=patient_body(**overrides))
     assert r.status_code == 201, r.text
     patient: dict[str, Any] = r.json()
     return patient
