@@ -7,13 +7,14 @@ SQLite run's, at 1366x768) go to CHAIRSIDE_SCREENS when set."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.support.browser import requires_chromium
 from tests.support.factories import make_center, make_chair, make_patient
@@ -185,6 +186,11 @@ def test_an_ended_hold_adding_and_removing(
     tomas = patient(nurse, "Tomas", "Lindqvist")
 
     page.clock.install()  # the 30-second refresh, without the wait
+    # The figures answer only after the first timed refresh: a slow figures read must not
+    # hold back the refresh the "updated" line promises (it once did, on a slow machine).
+    slow_figures: list[Route] = []
+    figures_read = re.compile(r"/api/v1/waitlist/figures\?")
+    page.route(figures_read, lambda route: slow_figures.append(route))
     sign_in(page, "nurse@test.local")
     open_screen(page, center)
     row = offer_row(page, offer)
@@ -194,6 +200,10 @@ def test_an_ended_hold_adding_and_removing(
     first_read = page.locator("#updated").inner_text()
     page.clock.fast_forward("00:31")
     expect(page.locator("#updated")).not_to_have_text(first_read)
+    assert len(slow_figures) == 1  # still unanswered while the refresh ran
+    slow_figures[0].continue_()
+    page.unroute(figures_read)
+    expect(page.locator("#figures")).to_contain_text("Openings")
     expect(row.get_by_role("button", name="Decline… for Tanaka, Rosa")).to_be_focused()
     expect(row).to_contain_text("Hold ended at")
     expect(row.locator("td.hold")).to_contain_text(hhmm(offer["hold_until"]))

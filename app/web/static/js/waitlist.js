@@ -685,8 +685,9 @@ async function centerChanged() {
   await loadChairs();
   lastThirtyDays();
   await reloadLists();
-  await loadFigures();
+  // The timer starts with the "updated" line it keeps true, not after the figures' read.
   startTimer();
+  await loadFigures();
 }
 
 $("center").addEventListener("change", () => {
